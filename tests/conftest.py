@@ -1,0 +1,26 @@
+"""Fixtures shared by every tier of tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "binance-spot-1h"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Return the folder of real Binance hourly candles, or skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real market data not found at {SHARED_DATA} (only on development machines)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def btc_file(shared_data: Path) -> Path:
+    path = shared_data / "BTC_USDT-1h.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path

@@ -114,6 +114,9 @@ class OrderRequest:
             raise InvalidOrderError(f"order {self.client_order_id}: {problem}")
 
     def _problem(self) -> str | None:
+        return self._size_problem() or self._price_problem() or self._expiry_problem()
+
+    def _size_problem(self) -> str | None:
         if (self.quantity is None) == (self.quote_quantity is None):
             return "expected exactly one of quantity and quote_quantity"
         if self.quote_quantity is not None and (
@@ -123,6 +126,9 @@ class OrderRequest:
         amount = self.quantity if self.quantity is not None else self.quote_quantity
         if amount is None or not amount.is_finite() or amount <= 0:
             return f"expected a positive finite size, found {amount}"
+        return None
+
+    def _price_problem(self) -> str | None:
         needs_limit = self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = self.type in (OrderType.STOP, OrderType.STOP_LIMIT)
         for name, needed, value in (
@@ -133,6 +139,9 @@ class OrderRequest:
                 return f"a {self.type} order needs a positive {name}, found {value}"
             if not needed and value is not None:
                 return f"a {self.type} order takes no {name}, found {value}"
+        return None
+
+    def _expiry_problem(self) -> str | None:
         if (self.time_in_force is TimeInForce.GTD) != (self.expire_ts is not None):
             return "expire_ts goes with time in force GTD and only with it"
         return None
@@ -206,6 +215,13 @@ class Order:
             return None
         return self.request.quote_quantity - self.filled_quote
 
+    def snapshot(self) -> Order:
+        """Return a copy that shares nothing mutable with this order."""
+        copy = Order(self.order_id, self.request, self.created_ts)
+        for name in Order.__slots__:
+            setattr(copy, name, getattr(self, name))
+        return copy
+
     def transition(self, status: OrderStatus, ts: int) -> None:
         """Move to `status`, refusing any move the state machine does not allow."""
         if status not in _TRANSITIONS[self.status]:
@@ -229,6 +245,10 @@ class Order:
 
     def expire(self, ts: int) -> None:
         self.transition(OrderStatus.EXPIRED, ts)
+
+    def complete(self, ts: int) -> None:
+        """Mark a partially filled order done when what is left is too small to trade."""
+        self.transition(OrderStatus.FILLED, ts)
 
     def apply_fill(self, fill: Fill) -> None:
         """Add `fill` to what has executed and move to partially filled or filled."""

@@ -1,0 +1,38 @@
+"""The exchange port: the five things every adapter does, simulated or real."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from coinswarm.domain.fill import Fill
+from coinswarm.domain.instrument import Instrument
+from coinswarm.domain.order import Order, OrderRequest
+
+__all__ = ["ExchangeAdapter"]
+
+
+class ExchangeAdapter(Protocol):
+    """Place, cancel and look up orders, list fills and read balances on one exchange.
+
+    Orders come back as snapshots: changing one changes nothing on the exchange. A business
+    refusal (too small, not enough funds) is an order in status REJECTED with its reason, not
+    an exception; exceptions mean the exchange could not be asked.
+    """
+
+    name: str
+
+    def instruments(self) -> Mapping[str, Instrument]: ...
+
+    def place_order(self, request: OrderRequest) -> Order: ...
+
+    def cancel_order(self, order_id: str) -> Order: ...
+
+    def get_order(self, order_id: str) -> Order: ...
+
+    def open_orders(self, instrument: str | None = None) -> Sequence[Order]: ...
+
+    def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]: ...
+
+    def balances(self) -> Mapping[str, Decimal]: ...

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.fill import Fill
+from coinswarm.domain.order import Order
 from coinswarm.domain.position import RoundTrip
 
 __all__ = ["BacktestResult", "EquityCurve"]
@@ -43,3 +44,4 @@ class BacktestResult:
     fills: tuple[Fill, ...]
     fees_paid: Decimal
     market: dict[str, BarSeries] = field(default_factory=dict)
+    orders: tuple[Order, ...] = ()

@@ -59,7 +59,7 @@ class SimulatedExchange:
         self._by_client_id: dict[str, str] = {}
         self._resting: dict[str, dict[str, _Resting]] = {s: {} for s in self._instruments}
         self._fills: list[Fill] = []
-        self._last_price: dict[str, Decimal] = {}
+        self._last_close: dict[str, float] = {}
         self._order_seq = 0
         self._trade_seq = 0
 
@@ -123,7 +123,7 @@ class SimulatedExchange:
                     fill = self._match(resting, bar)
                     if fill is not None:
                         fills.append(fill)
-        self._last_price[bar.instrument] = Decimal(repr(bar.close))
+        self._last_close[bar.instrument] = bar.close
         return fills
 
     # -- holds --------------------------------------------------------------------------------
@@ -157,10 +157,10 @@ class SimulatedExchange:
         if request.type is OrderType.STOP:
             assert request.stop_price is not None
             return request.stop_price
-        last = self._last_price.get(request.instrument)
+        last = self._last_close.get(request.instrument)
         if last is None:
             raise InvalidOrderError(f"no price yet for {request.instrument}: no bar has arrived")
-        return last
+        return Decimal(repr(last))
 
     def _reserve(self, currency: str, amount: Decimal) -> tuple[str, Decimal]:
         free = self._free(currency)

@@ -1,0 +1,234 @@
+"""`coinswarm ...`: the command line. It parses, calls bootstrap, and prints; nothing else.
+
+Every failure a user can cause (a bad file, a bad parameter) ends as one line on stderr that
+starts with `error:` and exit code 2, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from coinswarm import __version__, bootstrap
+from coinswarm.backtest.report import write_report
+from coinswarm.data import inspect_series, load_bars
+from coinswarm.data.timefmt import parse_timestamp
+from coinswarm.domain.errors import CoinswarmError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="coinswarm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Coinswarm: backtest, then paper, sandbox and live trading through one engine.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Look at market data files.")
+app.add_typer(data_app, name="data")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+DEFAULT_REPORT = Path("coinswarm-report.html")
+
+
+class UsageError(CoinswarmError, ValueError):
+    """A command-line value that cannot be used as given."""
+
+
+class _LazyProgress:
+    """A progress bar that appears only once a run has taken more than a second."""
+
+    def __init__(self, label: str, *, quiet: bool) -> None:
+        self._label = label
+        self._quiet = quiet
+        self._started = time.monotonic()  # display timing only: never reaches the engine
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._quiet:
+            return
+        if self._bar is None:
+            if time.monotonic() - self._started < 1.0:
+                return
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
+                TextColumn("/ {task.total:,} bars"), TimeRemainingColumn(), console=stderr,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=total)
+        assert self._task is not None
+        self._bar.update(self._task, completed=done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UsageError(f"{option}: expected a number, found {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise UsageError(f"{option}: expected a finite number of 0 or more, found {text!r}")
+    return value
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param: expected KEY=VALUE, found {pair!r}")
+        parameters[key.strip()] = value.strip()
+    return parameters
+
+
+def _bound(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    stamp = text if "T" in text or " " in text else f"{text}T00:00:00Z"
+    try:
+        return parse_timestamp(stamp if stamp.endswith(("Z", "+00:00")) else f"{stamp}Z")
+    except ValueError as exc:
+        raise UsageError(f"{option}: expected a UTC date like 2021-01-31, found {text!r}") from exc
+
+
+def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
+    ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
+    table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
+    table.add_column("metric")
+    table.add_column(outcome.result.strategy, justify="right")
+    table.add_column("buy-and-hold", justify="right")
+    for key, value in ours.items():
+        table.add_row(key, _cell(value), _cell(hold.get(key)))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return str(value)
+
+
+def _payload(outcome: bootstrap.BacktestOutcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        **outcome.metrics.to_dict(),
+        "strategy": result.strategy,
+        "parameters": result.parameters,
+        "instruments": sorted(result.market),
+        "buy_and_hold": outcome.benchmark.to_dict(),
+    }
+
+
+def _run(request: bootstrap.BacktestRequest, *, quiet: bool) -> bootstrap.BacktestOutcome:
+    progress = _LazyProgress(f"backtest {request.strategy}", quiet=quiet)
+    try:
+        return bootstrap.run(request, progress=progress)
+    finally:
+        progress.close()
+
+
+def _fail(error: Exception) -> typer.Exit:
+    stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def backtest(
+    data: Annotated[list[Path] | None, typer.Option(help="OHLCV CSV/Parquet file; repeat for "
+                                                    "more instruments. Default: synthetic.")] = None,
+    pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
+    start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
+    end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
+    param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
+    slippage_bps: Annotated[str, typer.Option(help="adverse slippage, basis points")] = "0",
+    max_volume_share: Annotated[str | None, typer.Option(
+        help="fill at most this share of a bar's volume")] = None,
+    cash: Annotated[str, typer.Option(help="starting cash in the quote currency")] = "10000",
+    seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
+    report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Run a backtest and print its metrics (or, with --json, one JSON object)."""
+    try:
+        request = bootstrap.BacktestRequest(
+            data=tuple(data or ()), pair=pair, start_ns=_bound(start, "--start"),
+            end_ns=_bound(end, "--end"), strategy=strategy, parameters=_parameters(param or []),
+            fee_bps=_decimal(fee_bps, "--fee-bps"),
+            slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
+            max_volume_share=None if max_volume_share is None
+            else _decimal(max_volume_share, "--max-volume-share"),
+            cash=_decimal(cash, "--cash"), seed=seed,
+        )
+        outcome = _run(request, quiet=quiet or as_json)
+        if report is not None:
+            write_report(outcome.result, outcome.metrics, outcome.benchmark, report)
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    if as_json:
+        typer.echo(json.dumps(_payload(outcome), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    if report is not None:
+        stdout.print(f"report: {report}")
+
+
+@app.command()
+def demo(
+    data: Annotated[list[Path] | None, typer.Option(help="OHLCV files in the shared format; "
+                                                    "default: the synthetic market")] = None,
+    report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Backtest the reference strategy, print its metrics and write the HTML report."""
+    try:
+        request = bootstrap.BacktestRequest(data=tuple(data or ()))
+        outcome = _run(request, quiet=quiet)
+        written = write_report(outcome.result, outcome.metrics, outcome.benchmark, report)
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())
+    stdout.print(f"market: {market}")
+    stdout.print(_metrics_table(outcome))
+    stdout.print(f"report: {written}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    file: Annotated[Path, typer.Argument(help="OHLCV CSV/Parquet file")],
+    top: Annotated[int, typer.Option(help="how many of the largest moves to list")] = 10,
+) -> None:
+    """Print a file's coverage, its gaps and its largest one-bar moves."""
+    try:
+        inspection = inspect_series(load_bars(file), top=top)
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    for line in inspection.render_lines():
+        stdout.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

@@ -1,0 +1,116 @@
+"""The execution agent: the last step before an exchange adapter.
+
+It rounds each request to the instrument's increments (sizes down, prices to the tick in the
+safe direction), refuses locally what the exchange would refuse for size, sends the rest, and
+hands every fill to the ledger. It is the only component that holds an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from coinswarm.domain.clock import Clock
+from coinswarm.domain.errors import InvalidOrderError
+from coinswarm.domain.fill import Fill
+from coinswarm.domain.instrument import Instrument
+from coinswarm.domain.ledger import Ledger
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
+from coinswarm.exchanges.base import ExchangeAdapter
+
+__all__ = ["ExecutionAgent"]
+
+
+class ExecutionAgent:
+    """Send orders to one exchange and keep the ledger and the order book in step with it."""
+
+    def __init__(self, exchange: ExchangeAdapter, ledger: Ledger, clock: Clock) -> None:
+        self._exchange = exchange
+        self._ledger = ledger
+        self._clock = clock
+        self._instruments = dict(exchange.instruments())
+        self._orders: dict[str, Order] = {}
+        self._local_rejects = 0
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """Return every order sent or refused, in the order they were asked for."""
+        return tuple(self._orders.values())
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise InvalidOrderError(f"unknown instrument {symbol!r}") from None
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Round `request`, refuse it locally if it is too small, else place it."""
+        instrument = self.instrument(request.instrument)
+        try:
+            rounded = self._rounded(request, instrument)
+        except InvalidOrderError as refusal:
+            return self._reject_locally(request, str(refusal))
+        problem = self._size_problem(rounded, instrument)
+        if problem is not None:
+            return self._reject_locally(rounded, problem)
+        order = self._exchange.place_order(rounded)
+        self._orders[order.order_id] = order
+        return order
+
+    def cancel(self, order_id: str) -> Order:
+        order = self._exchange.cancel_order(order_id)
+        self._orders[order.order_id] = order
+        return order
+
+    def on_fills(self, fills: Iterable[Fill]) -> None:
+        """Book `fills` in the ledger and refresh the orders they belong to."""
+        touched: set[str] = set()
+        for fill in fills:
+            self._ledger.record(fill)
+            touched.add(fill.order_id)
+        for order_id in touched:
+            self._orders[order_id] = self._exchange.get_order(order_id)
+
+    @staticmethod
+    def _rounded(request: OrderRequest, instrument: Instrument) -> OrderRequest:
+        changes: dict[str, object] = {}
+        if request.quantity is not None:
+            changes["quantity"] = instrument.round_size(request.quantity)
+        if request.limit_price is not None:
+            changes["limit_price"] = instrument.round_price(request.limit_price, request.side)
+        if request.stop_price is not None:
+            # A stop rounds away from the market: it must not trigger earlier than asked.
+            opposite = OrderSide.SELL if request.side is OrderSide.BUY else OrderSide.BUY
+            changes["stop_price"] = instrument.round_price(request.stop_price, opposite)
+        if not changes or all(getattr(request, k) == v for k, v in changes.items()):
+            return request
+        if changes.get("quantity") == 0:
+            raise InvalidOrderError(
+                f"order {request.client_order_id}: quantity {request.quantity} rounds to zero "
+                f"at the size increment {instrument.size_increment}"
+            )
+        return replace(request, **changes)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _size_problem(request: OrderRequest, instrument: Instrument) -> str | None:
+        if request.quote_quantity is not None:
+            if request.quote_quantity < instrument.min_notional:
+                return (
+                    f"notional {request.quote_quantity} {instrument.quote} is below the minimum "
+                    f"{instrument.min_notional} {instrument.quote}"
+                )
+            return None
+        assert request.quantity is not None
+        price = request.limit_price if request.type is not OrderType.MARKET else None
+        if price is None:
+            if request.quantity < instrument.min_size:
+                return f"size {request.quantity} is below the minimum {instrument.min_size}"
+            return None
+        return instrument.size_problem(request.quantity, price)
+
+    def _reject_locally(self, request: OrderRequest, reason: str) -> Order:
+        self._local_rejects += 1
+        order = Order(f"LOCAL-REJECT-{self._local_rejects:08d}", request, self._clock.now_ns())
+        order.reject(reason, order.created_ts)
+        self._orders[order.order_id] = order
+        return order

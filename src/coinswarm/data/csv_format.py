@@ -26,7 +26,7 @@ from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.errors import DataError
 
 if TYPE_CHECKING:
-    from _csv import _reader as _CsvReader
+    from _csv import Reader as _CsvReader
 
 __all__ = ["COLUMNS", "read_csv", "write_csv"]
 

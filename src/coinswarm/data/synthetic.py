@@ -112,11 +112,12 @@ def _volatility(storm: BoolArray, spec: _Spec) -> FloatArray:
     return vol
 
 
-def _log_returns(rng: Generator, vol: FloatArray, shocks: FloatArray, model: MarketModel) -> FloatArray:
+def _log_returns(
+    rng: Generator, vol: FloatArray, shocks: FloatArray, model: MarketModel,
+) -> FloatArray:
     bars = len(vol)
-    jumps = np.where(
-        rng.random(bars) < model.jump_probability, rng.normal(0.0, model.jump_volatility, bars), 0.0,
-    )
+    jumping = rng.random(bars) < model.jump_probability
+    jumps = np.where(jumping, rng.normal(0.0, model.jump_volatility, bars), 0.0)
     returns: FloatArray = model.drift + vol * shocks + jumps
     return returns
 
@@ -140,11 +141,10 @@ def _wicks(
 
 
 def _volume(
-    rng: Generator, storm: BoolArray, returns: FloatArray, vol: FloatArray, spec: _Spec,
+    rng: Generator, storm: BoolArray, returns: FloatArray, vol: FloatArray, *, model: MarketModel,
     crashes: IntArray,
 ) -> FloatArray:
-    model = spec.model
-    noise = np.exp(rng.normal(0.0, 0.5, spec.bars))
+    noise = np.exp(rng.normal(0.0, 0.5, len(vol)))
     regime = np.where(storm, model.storm_volume_factor, 1.0)
     surprise = 1.0 + 0.5 * np.abs(returns) / vol  # big moves trade more, as in real markets
     volume = model.base_volume * noise * regime * surprise
@@ -170,7 +170,7 @@ def _build(rng: Generator, spec: _Spec, storm: BoolArray, shocks: FloatArray) ->
     open_ = np.r_[_round_prices(np.array([spec.start_price]), model), close[:-1]]
     high, low = _wicks(rng, open_, close, vol, model)
     low[crashes] = np.minimum(_round_prices(open_[crashes] * (1.0 - depth), model), low[crashes])
-    volume = _volume(rng, storm, returns, vol, spec, crashes)
+    volume = _volume(rng, storm, returns, vol, model=model, crashes=crashes)
     ts = spec.start_ns + np.arange(spec.bars, dtype=np.int64) * spec.interval_ns
     return BarSeries(spec.instrument, spec.interval_ns, ts, open_, high, low, close, volume)
 
@@ -194,7 +194,8 @@ def synthetic_market(
     `start` is the first bar's open time, an aware datetime or UTC nanoseconds. The defaults
     give two years of hourly bars from 2022-01-01 with at least one flash crash.
     """
-    spec = _Spec(instrument, bars, _start_ns(start), interval_ns, start_price, model or MarketModel())
+    model = model or MarketModel()
+    spec = _Spec(instrument, bars, _start_ns(start), interval_ns, start_price, model)
     rng = _generator(seed)
     storm = _regimes(rng, bars, spec.model)
     return _build(rng, spec, storm, _unit_shocks(rng, bars, spec.model))

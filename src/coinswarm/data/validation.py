@@ -117,7 +117,9 @@ class _Check:
 
 def _not_finite(bars: RawBars, name: str) -> _Check:
     values = bars.column(name)
-    return _Check(name, ~np.isfinite(values), lambda i: f"expected a finite number, found {values[i]}")
+    return _Check(
+        name, ~np.isfinite(values), lambda i: f"expected a finite number, found {values[i]}",
+    )
 
 
 def _not_positive(bars: RawBars, name: str) -> _Check:

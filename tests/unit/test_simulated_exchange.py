@@ -57,8 +57,9 @@ def test_a_market_order_fills_at_the_next_bar_open_never_the_current_one():
 def test_a_quote_sized_buy_spends_the_cash_including_the_fee():
     m = Market()
     m.bar(100, 100, 100, 100)
-    m.place(quote_quantity=D(10000))
+    order = m.place(quote_quantity=D(10000))
     (fill,) = m.bar(125, 130, 120, 125)
+    assert m.exchange.get_order(order.order_id).status is OrderStatus.FILLED  # dust is left
     assert fill.quantity == BTC.round_size(D(10000) / (D(125) * D("1.002")))
     assert fill.quantity * fill.price + fill.fee <= D(10000)
     assert m.exchange.balances()["USDT"] < D("0.002")

@@ -42,7 +42,7 @@ def _read_gzip(path: Path) -> bytes:
     chunks: list[bytes] = []
     try:
         with gzip.open(path, "rb") as stream:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read1(_CHUNK):
                 chunks.append(chunk)
     except EOFError:
         # The stream stops before gzip's end marker: an interrupted download or copy.

@@ -265,9 +265,20 @@ class SimulatedExchange:
         resting.hold = max(ZERO, resting.hold - (cost if order.side is OrderSide.BUY else quantity))
         order.apply_fill(fill)
         self._fills.append(fill)
+        if order.is_live and self._only_dust_left(order, instrument, terms):
+            order.complete(ts)
         if not order.is_live:
             self._release(order)
         return fill
+
+    @staticmethod
+    def _only_dust_left(order: Order, instrument: Instrument, terms: _Terms) -> bool:
+        """Return True when a quote-sized order cannot buy even the smallest size any more."""
+        quote_left = order.remaining_quote
+        if quote_left is None:
+            return False
+        affordable = instrument.round_size(quote_left / (terms.price * (1 + terms.rate)))
+        return affordable < instrument.min_size
 
     def _order(self, order_id: str) -> Order:
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from generators import BTC
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +12,7 @@ from coinswarm.domain.errors import InvalidOrderError, NonFiniteValueError
 from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.domain.money import CurrencyMismatchError, Money, to_decimal, to_price
 from coinswarm.domain.order import OrderSide
+from generators import BTC
 
 prices = st.decimals("0.01", "1000000", places=6)
 

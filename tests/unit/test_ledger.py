@@ -4,7 +4,6 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from generators import BTC, ETH, INSTRUMENTS, START_NS, fill_sequences
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +11,7 @@ from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderSide
+from generators import BTC, ETH, INSTRUMENTS, START_NS, fill_sequences
 
 CASH = Decimal(100_000)
 

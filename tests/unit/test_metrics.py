@@ -278,12 +278,14 @@ def test_buy_and_hold_on_a_two_instrument_market():
     np.testing.assert_array_equal(bh.ts, timeline)
     assert bh.exposure[0] == pytest.approx(qa * 110 / expected[0])
     np.testing.assert_allclose(bh.exposure[1:], 1.0)
-    fees = buy_and_hold_fees(market, timeline, initial_cash=Decimal(1000), fee_rate=Decimal("0.001"))
+    fees = buy_and_hold_fees(
+        market, timeline, initial_cash=Decimal(1000), fee_rate=Decimal("0.001")
+    )
     assert fees == pytest.approx(Decimal(1) / Decimal("1.001"))
 
 
 def test_buy_and_hold_metrics_report_no_round_trips():
-    market, timeline = two_instrument_market()
+    market, _ = two_instrument_market()
     result = BacktestResult(
         strategy="s", parameters={}, initial_cash=Decimal(1000), final_equity=Decimal(1000),
         quote_currency="USDT", bar_interval_ns=NS_PER_HOUR,

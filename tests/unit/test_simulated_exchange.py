@@ -3,7 +3,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from generators import BTC, START_NS
 
 from coinswarm.domain.bar import NS_PER_HOUR, Bar
 from coinswarm.domain.clock import HistoricalClock
@@ -11,6 +10,7 @@ from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
+from generators import BTC, START_NS
 
 D = Decimal
 

@@ -22,7 +22,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from coinswarm.backtest import _report_html as page
+from coinswarm.backtest import _report_html as markup
 from coinswarm.backtest.metrics import drawdown_series, monthly_returns
 from coinswarm.domain.order import OrderSide
 
@@ -100,9 +100,9 @@ def render_report(
     body = [
         _header(result),
         "<h2>Metrics</h2>\n",
-        page.metrics_table(metrics, benchmark),
+        markup.metrics_table(metrics, benchmark),
         _conventions_note(metrics),
-        page.metrics_json(metrics, benchmark),
+        markup.metrics_json(metrics, benchmark),
         "<h2>Equity and drawdown</h2>\n",
         _div(equity, "cs-equity", "640px"),
     ]
@@ -113,15 +113,15 @@ def render_report(
     start = float(result.initial_cash)
     body += [
         "<h2>Monthly returns</h2>\n",
-        page.monthly_table(monthly_returns(result.curve, start_equity=start)),
+        markup.monthly_table(monthly_returns(result.curve, start_equity=start)),
         "<h2>Round trips</h2>\n",
         '<div class="scroll">\n',
-        page.round_trips_table(result.trades, result.fills, explain_links, max_table_rows),
+        markup.round_trips_table(result.trades, result.fills, explain_links, max_table_rows),
         "</div>\n<h2>Fills</h2>\n<div class=\"scroll\">\n",
-        page.fills_table(result.fills, explain_links, max_table_rows),
+        markup.fills_table(result.fills, explain_links, max_table_rows),
         "</div>\n",
     ]
-    return page.page(f"Backtest: {result.strategy}", get_plotlyjs(), body)
+    return markup.page(f"Backtest: {result.strategy}", get_plotlyjs(), body)
 
 
 def decimate(
@@ -223,7 +223,7 @@ def _price_figure(series: BarSeries, fills: Sequence[Fill], max_points: int) -> 
 
 def _fill_markers(fills: Sequence[Fill], side: OrderSide, symbol: str, colour: str) -> Any:
     text = [
-        f"{page.format_ts(f.ts)}<br>{f.side} {f.quantity} @ {f.price}<br>"
+        f"{markup.format_ts(f.ts)}<br>{f.side} {f.quantity} @ {f.price}<br>"
         f"fee {f.fee} {f.fee_currency}<br>{html.escape(f.client_order_id)}"
         for f in fills
     ]
@@ -250,15 +250,15 @@ def _div(figure: Any, div_id: str, height: str) -> str:
 
 def _header(result: BacktestResult) -> str:
     ts = result.curve.ts
-    period = (
-        f"{page.format_ts(int(ts[0]))} to {page.format_ts(int(ts[-1]))} UTC" if len(ts) else "empty"
-    )
+    period = "empty"
+    if len(ts):
+        period = f"{markup.format_ts(int(ts[0]))} to {markup.format_ts(int(ts[-1]))} UTC"
     return (
         f"<h1>Backtest: {html.escape(result.strategy)}</h1>\n"
         f"<p>{html.escape(period)}, {len(ts):,} bars of {_interval(result.bar_interval_ns)}, "
         f"quote currency {html.escape(result.quote_currency)}, initial cash "
-        f"{page.fmt_money(result.initial_cash)}.</p>\n"
-        + (page.parameters_table(result.parameters) if result.parameters else "")
+        f"{markup.fmt_money(result.initial_cash)}.</p>\n"
+        + (markup.parameters_table(result.parameters) if result.parameters else "")
     )
 
 

@@ -178,7 +178,7 @@ def rolling_volatility(close: FloatArray, period: int = 20) -> FloatArray:
     n = _check_period(period, "period", minimum=2)
     if len(c) and not np.all(c > 0):
         index = int(np.argmax(c <= 0))
-        msg = f"expected positive closes, found {c[index]!r} at index {index}"
+        msg = f"expected positive closes, found {float(c[index])!r} at index {index}"
         raise ValueError(msg)
     out = np.full(len(c), np.nan)
     returns = np.log(c[1:] / c[:-1])
@@ -214,7 +214,7 @@ def _as_series(values: FloatArray, name: str) -> FloatArray:
     finite = np.isfinite(array)
     if not finite.all():
         index = int(np.argmin(finite))
-        msg = f"expected finite '{name}', found {array[index]!r} at index {index}"
+        msg = f"expected finite '{name}', found {float(array[index])!r} at index {index}"
         raise ValueError(msg)
     return array
 

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.data import synthetic_market, write_bars
+from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.domain.errors import LookAheadError
+from coinswarm.domain.ledger import Ledger
+from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
+from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.strategies import CancelRequest
+from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
+from generators import INSTRUMENTS, bar_series
+
+D = Decimal
+CONFIG = BacktestConfig(
+    fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS
+)
+
+
+class RandomTrader:
+    """Market, limit and stop orders of random sizes, and random cancels, from a seed."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def on_bar(self, bar, context):
+        roll = self.rng.random()
+        held = context.position(bar.instrument)
+        order_id = context.next_client_order_id(bar.instrument)
+        price = D(repr(bar.close))
+        if roll < 0.3:
+            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
+                                 side=OrderSide.BUY, quote_quantity=context.cash() / 3)]
+        if roll < 0.5 and held > 0:
+            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
+                                 side=OrderSide.SELL, quantity=held / 2)]
+        if roll < 0.6:
+            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
+                                 side=OrderSide.BUY, type=OrderType.LIMIT,
+                                 quantity=D("0.01"), limit_price=price * D("0.99"))]
+        if roll < 0.7 and held > 0:
+            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
+                                 side=OrderSide.SELL, type=OrderType.STOP, quantity=held,
+                                 stop_price=price * D("0.98"))]
+        if roll < 0.75:
+            return [CancelRequest(o) for o in self.open_ids(context)]
+        return []
+
+    @staticmethod
+    def open_ids(context):
+        return []
+
+
+class RecordingSmaCross(SmaCross):
+    """sma-cross that also remembers which bar each of its decisions was made on."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.decisions = []
+
+    def on_bar(self, bar, context):
+        intents = super().on_bar(bar, context)
+        self.decisions.extend((bar.ts, i) for i in intents)
+        return intents
+
+
+def market(seed: int, bars: int = 3000) -> BarSeries:
+    return synthetic_market(instrument="BTC-USDT", bars=bars, seed=seed)
+
+
+def test_a_decision_on_bar_t_fills_at_the_open_of_bar_t_plus_one():
+    series = market(1)
+    strategy = RecordingSmaCross(SmaCrossConfig(fast=5, slow=12))
+    result = run_backtest([series], strategy, CONFIG)
+    decided = {i.client_order_id: ts for ts, i in strategy.decisions}
+    assert len(result.fills) > 20
+    for fill in result.fills:
+        row = int(np.searchsorted(series.ts, fill.ts))
+        assert series.ts[row] == fill.ts
+        assert fill.ts > decided[fill.client_order_id]
+        assert series.ts[row - 1] == decided[fill.client_order_id]  # the very next bar
+        assert fill.price == D(repr(float(series.open[row])))
+
+
+@given(series=bar_series(min_bars=20, max_bars=150), seed=st.integers(0, 1000))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_bar(series, seed):
+    result = run_backtest([series], RandomTrader(seed), CONFIG)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    ledger.deposit("USDT", CONFIG.initial_cash, 0)
+    fills = iter(result.fills)
+    pending = next(fills, None)
+    for ts, close, equity in zip(series.ts.tolist(), series.close.tolist(),
+                                 result.curve.equity.tolist(), strict=True):
+        while pending is not None and pending.ts <= ts:
+            ledger.record(pending)
+            pending = next(fills, None)
+        mark = {"BTC-USDT": D(repr(close)), "ETH-USDT": D(1)}
+        exact = ledger.cash() + ledger.position("BTC-USDT").quantity * mark["BTC-USDT"]
+        assert exact == ledger.equity(mark)
+        assert equity == pytest.approx(float(exact), rel=1e-9, abs=1e-6)
+    assert ledger.cash() >= 0
+    assert ledger.position("BTC-USDT").quantity >= 0  # spot: never short
+    assert float(result.final_equity) == pytest.approx(result.curve.equity[-1], rel=1e-9)
+
+
+def test_the_same_run_twice_gives_the_same_fills_and_curve():
+    first = run_backtest([market(3)], RandomTrader(5), CONFIG)
+    second = run_backtest([market(3)], RandomTrader(5), CONFIG)
+    assert first.fills == second.fills
+    assert first.final_equity == second.final_equity
+    assert first.curve.equity.tobytes() == second.curve.equity.tobytes()
+
+
+def test_bars_of_several_instruments_are_played_in_time_order():
+    btc = market(4, 500)
+    eth = synthetic_market(instrument="ETH-USDT", bars=400, seed=9,
+                           start=int(btc.ts[100]))
+    seen: list[tuple[int, str]] = []
+
+    class Watcher:
+        name = "watcher"
+
+        def on_bar(self, bar, context):
+            seen.append((bar.ts, bar.instrument))
+            assert context.market.count(bar.instrument) == int(
+                np.searchsorted((btc if bar.instrument == "BTC-USDT" else eth).ts, bar.ts) + 1)
+            return []
+
+    run_backtest([btc, eth], Watcher(), CONFIG)
+    assert seen == sorted(seen, key=lambda x: (x[0], x[1] != "BTC-USDT"))
+    assert len(seen) == 900
+
+
+# -- look-ahead: the strategy sees nothing after the clock's now ------------------------------
+
+
+class ShiftedSeries:
+    """Tries to trade tomorrow's close by shifting the series it is given."""
+
+    name = "shifted"
+
+    def __init__(self):
+        self.decisions = []
+
+    def on_bar(self, bar, context):
+        close = context.market.history(bar.instrument)
+        assert close[-1] == bar.close
+        shifted = np.roll(close, -1)  # "next close": wraps around to the first bar instead
+        beyond = close.base[len(close)] if len(close) < len(close.base) else np.nan
+        self.decisions.append((bar.ts, float(shifted[-1]), bool(np.isnan(beyond))))
+        held = context.position(bar.instrument)
+        if shifted[-1] > bar.close and not held:
+            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
+                                 instrument=bar.instrument, side=OrderSide.BUY,
+                                 quote_quantity=context.cash())]
+        if shifted[-1] < bar.close and held:
+            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
+                                 instrument=bar.instrument, side=OrderSide.SELL, quantity=held)]
+        return []
+
+
+class Oracle(ShiftedSeries):
+    """The leak the fence exists to stop: handed the future from outside the engine."""
+
+    name = "oracle"
+
+    def __init__(self, full: BarSeries):
+        super().__init__()
+        self.full = full
+
+    def on_bar(self, bar, context):
+        row = context.market.count(bar.instrument)
+        following = self.full.close[row + 1] if row + 1 < len(self.full) else bar.close
+        held = context.position(bar.instrument)
+        self.decisions.append((bar.ts, float(following), True))
+        if following > self.full.open[row] if row < len(self.full) else False:
+            if not held:
+                return [OrderRequest(client_order_id=context.next_client_order_id(
+                    bar.instrument), instrument=bar.instrument, side=OrderSide.BUY,
+                    quote_quantity=context.cash())]
+        elif held:
+            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
+                                 instrument=bar.instrument, side=OrderSide.SELL, quantity=held)]
+        return []
+
+
+def decisions_on_prefix_match(make, series: BarSeries, cut: int) -> bool:
+    """Run on all the data and on its first `cut` bars: a fair strategy decides the same."""
+    shorter = series.between(None, int(series.ts[cut]))
+    full, prefix = make(series), make(shorter)
+    run_backtest([series], full, CONFIG)
+    run_backtest([shorter], prefix, CONFIG)
+    return full.decisions[:cut] == prefix.decisions
+
+
+def test_a_shifted_series_sees_no_future_and_cannot_profit_from_it():
+    series = market(11, 2000)
+    strategy = ShiftedSeries()
+    result = run_backtest([series], strategy, CONFIG)
+    assert all(hidden for _, _, hidden in strategy.decisions)
+    assert decisions_on_prefix_match(lambda s: ShiftedSeries(), series, 1200)
+    oracle = run_backtest([series], Oracle(series), CONFIG)
+    assert oracle.final_equity > 10 * result.final_equity  # what a real leak would be worth
+
+
+def test_the_prefix_check_catches_a_planted_leak():
+    series = market(12, 1500)
+    assert not decisions_on_prefix_match(Oracle, series, 900)
+
+
+def test_reading_the_data_file_during_a_backtest_is_refused(tmp_path: Path):
+    series = market(13, 200)
+    path = tmp_path / "BTC_USDT-1h.csv"
+    write_bars(series, path)
+
+    class FileReader:
+        name = "file-reader"
+
+        def on_bar(self, bar, context):
+            path.read_text()  # tomorrow's close is in there
+            return []
+
+    with pytest.raises(LookAheadError, match="strategies see market data only through"):
+        run_backtest([series], FileReader(), CONFIG)
+
+
+def test_the_view_refuses_to_be_written():
+    series = market(14, 100)
+
+    class Writer:
+        name = "writer"
+
+        def on_bar(self, bar: Bar, context):
+            context.market.history(bar.instrument)[-1] = 0.0
+            return []
+
+    with pytest.raises(ValueError, match="read-only"):
+        run_backtest([series], Writer(), CONFIG)

@@ -12,6 +12,10 @@ bending is commented where it happens. Each `run_*` returns a `PeerResult`, and 
 library lazily so that a missing peer costs one printed line, not the whole benchmark.
 """
 
+# Peer libraries are imported inside the functions that use them, so that one missing peer
+# skips one runner instead of breaking the import of this module.
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import csv

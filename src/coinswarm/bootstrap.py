@@ -7,17 +7,19 @@ keep everything else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from coinswarm.backtest.engine import BacktestConfig, Progress, run_backtest
-from coinswarm.backtest.metrics import Metrics, buy_and_hold_curve, compute_metrics
-from coinswarm.backtest.result import BacktestResult
+from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
+from coinswarm.backtest.report import write_report
+from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.errors import DataError
+from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.strategies import build_strategy
 
@@ -47,9 +49,18 @@ class BacktestRequest:
 
 @dataclass(frozen=True, slots=True)
 class BacktestOutcome:
+    """A finished run, its metrics, and buy-and-hold over the same bars for comparison."""
+
     result: BacktestResult
     metrics: Metrics
     benchmark: Metrics
+    benchmark_curve: EquityCurve
+
+    def write_report(self, path: Path) -> Path:
+        """Write the self-contained HTML report of this run to `path`."""
+        return write_report(
+            self.result, self.metrics, self.benchmark, path, benchmark_curve=self.benchmark_curve
+        )
 
 
 def load_market(request: BacktestRequest) -> list[BarSeries]:
@@ -91,17 +102,7 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
         result.curve, result.trades, fees_paid=result.fees_paid,
         initial_cash=result.initial_cash, bar_interval_ns=result.bar_interval_ns,
     )
-    hold = buy_and_hold_curve(
-        result.market, result.curve.ts, initial_cash=request.cash,
-        fee_rate=fill_model.fees.rate_taker,
+    hold_curve, benchmark = buy_and_hold_benchmark(
+        result, fee_rate=fill_model.fees.rate(Liquidity.TAKER)
     )
-    benchmark = compute_metrics(
-        hold, (), fees_paid=Decimal(0), initial_cash=request.cash,
-        bar_interval_ns=result.bar_interval_ns,
-    )
-    return BacktestOutcome(result, metrics, benchmark)
-
-
-def describe(market: Sequence[BarSeries]) -> str:
-    """Return a one-line summary of what a run trades."""
-    return ", ".join(f"{s.instrument} ({len(s)} bars)" for s in market)
+    return BacktestOutcome(result, metrics, benchmark, hold_curve)

@@ -18,7 +18,6 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from coinswarm import __version__, bootstrap
-from coinswarm.backtest.report import write_report
 from coinswarm.data import inspect_series, load_bars
 from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.domain.errors import CoinswarmError
@@ -103,6 +102,9 @@ def _bound(text: str | None, option: str) -> int | None:
         raise UsageError(f"{option}: expected a UTC date like 2021-01-31, found {text!r}") from exc
 
 
+_HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
+
+
 def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
     ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
     table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
@@ -110,6 +112,8 @@ def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
     table.add_column(outcome.result.strategy, justify="right")
     table.add_column("buy-and-hold", justify="right")
     for key, value in ours.items():
+        if key in _HIDDEN_IN_TABLE:
+            continue
         table.add_row(key, _cell(value), _cell(hold.get(key)))
     return table
 
@@ -148,8 +152,9 @@ def _fail(error: Exception) -> typer.Exit:
 
 @app.command()
 def backtest(
-    data: Annotated[list[Path] | None, typer.Option(help="OHLCV CSV/Parquet file; repeat for "
-                                                    "more instruments. Default: synthetic.")] = None,
+    *,
+    data: Annotated[list[Path] | None, typer.Option(
+        help="OHLCV CSV/Parquet file; repeat for more instruments. Default: synthetic.")] = None,
     pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
@@ -178,7 +183,7 @@ def backtest(
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
-            write_report(outcome.result, outcome.metrics, outcome.benchmark, report)
+            outcome.write_report(report)
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     if as_json:
@@ -191,6 +196,7 @@ def backtest(
 
 @app.command()
 def demo(
+    *,
     data: Annotated[list[Path] | None, typer.Option(help="OHLCV files in the shared format; "
                                                     "default: the synthetic market")] = None,
     report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
@@ -200,7 +206,7 @@ def demo(
     try:
         request = bootstrap.BacktestRequest(data=tuple(data or ()))
         outcome = _run(request, quiet=quiet)
-        written = write_report(outcome.result, outcome.metrics, outcome.benchmark, report)
+        written = outcome.write_report(report)
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())

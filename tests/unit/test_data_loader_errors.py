@@ -71,7 +71,9 @@ def test_truncated_gzip_names_the_file(tmp_path):
 
 
 def test_truncated_gzip_of_a_big_file_names_the_line_it_stops_in(tmp_path):
-    rows = [f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z,1.0,2.0,0.5,1.5,3.0\n" for i in range(600)]
+    rows = [
+        f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z,1.0,2.0,0.5,1.5,3.0\n" for i in range(600)
+    ]
     whole = gzip.compress((HEADER + "".join(rows)).encode(), compresslevel=1)
     path = tmp_path / "BTC_USDT-1h.csv.gz"
     path.write_bytes(whole[: len(whole) // 2])
@@ -232,15 +234,21 @@ def test_line_numbers_count_blank_lines(tmp_path):
 
 
 def test_first_bad_row_is_reported(tmp_path):
-    rows = [GOOD[0], "2024-01-01T01:00:00Z,105.0,108.0,101.0,102.0,-1\n",
-            "2024-01-01T02:00:00Z,nan,104.0,99.5,103.25,9.75\n"]
+    rows = [
+        GOOD[0],
+        "2024-01-01T01:00:00Z,105.0,108.0,101.0,102.0,-1\n",
+        "2024-01-01T02:00:00Z,nan,104.0,99.5,103.25,9.75\n",
+    ]
     path = write(tmp_path, HEADER + "".join(rows))
     assert_names(load_error(path), path, 3, "volume")
 
 
 def test_gzip_file_errors_carry_line_numbers(tmp_path):
-    path = write(tmp_path, with_row(1, "2024-01-01T01:00:00Z,105.0,101.0,108.0,102.0,8.0\n"),
-                 name="BTC_USDT-1h.csv.gz")
+    path = write(
+        tmp_path,
+        with_row(1, "2024-01-01T01:00:00Z,105.0,101.0,108.0,102.0,8.0\n"),
+        name="BTC_USDT-1h.csv.gz",
+    )
     assert_names(load_error(path), path, 3, "high")
 
 
@@ -274,8 +282,11 @@ def test_not_utf8(tmp_path):
 def frame(**columns: list[object]) -> pl.DataFrame:
     base: dict[str, list[object]] = {
         "timestamp": ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"],
-        "open": [100.0, 105.0], "high": [110.0, 108.0], "low": [95.0, 101.0],
-        "close": [105.0, 102.0], "volume": [12.5, 8.0],
+        "open": [100.0, 105.0],
+        "high": [110.0, 108.0],
+        "low": [95.0, 101.0],
+        "close": [105.0, 102.0],
+        "volume": [12.5, 8.0],
     }
     base.update(columns)
     return pl.DataFrame(base)

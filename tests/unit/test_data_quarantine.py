@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from coinswarm.data import QuarantinedRow, load_bars, load_bars_with_quarantine
+from coinswarm.domain.errors import DataError
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 ROWS = [
@@ -32,7 +34,10 @@ def test_bad_ticks_are_withheld_and_listed(tmp_path):
     assert [row.line for row in result.quarantined] == [3, 5, 6, 7]
     assert [row.field for row in result.quarantined] == ["open", "high", "open", "volume"]
     assert result.quarantined[0] == QuarantinedRow(
-        3, "open", "expected a finite number, found nan", ROWS[1],
+        3,
+        "open",
+        "expected a finite number, found nan",
+        ROWS[1],
     )
 
 
@@ -60,12 +65,9 @@ def test_zero_volume_is_a_valid_bar(tmp_path):
 
 def test_quarantine_false_on_the_full_api_raises(tmp_path):
     path = bad_file(tmp_path)
-    try:
+    with pytest.raises(DataError, match="field 'open'") as caught:
         load_bars_with_quarantine(path, quarantine=False)
-    except ValueError as error:
-        assert f"{path}:3: field 'open'" in str(error)
-    else:  # pragma: no cover
-        raise AssertionError("expected a DataError")
+    assert str(caught.value).startswith(f"{path}:3: ")
 
 
 def test_clean_file_has_nothing_in_quarantine(tmp_path):

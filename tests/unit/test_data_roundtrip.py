@@ -97,12 +97,18 @@ def bar_series(draw: st.DrawFn) -> BarSeries:
         a, b, c, d = sorted(draw(st.lists(prices, min_size=4, max_size=4)))
         open_, close = (b, c) if draw(st.booleans()) else (c, b)
         rows.append((a, open_, d, close, draw(volumes)))  # low, open, high, close, volume
-    low, open_, high, close, volume = (np.array(column, dtype=np.float64) for column in zip(*rows))
+    low, open_, high, close, volume = (
+        np.array(column, dtype=np.float64) for column in zip(*rows, strict=True)
+    )
     return BarSeries("HYP-USDT", NS_PER_HOUR, ts, open_, high, low, close, volume)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(series=bar_series())
 def test_write_then_load_is_identity(tmp_path: Path, suffix: str, series: BarSeries) -> None:
     path = tmp_path / f"HYP_USDT-1h{suffix}"

@@ -149,14 +149,16 @@ def read_csv(path: str | Path) -> RawBars:
     columns = list(zip(*rows, strict=True))
     positions = {field: names.index(field) for field in COLUMNS}
     floats = {
-        field: _floats(name, field, list(columns[positions[field]]), lines)
-        for field in COLUMNS[1:]
+        field: _floats(name, field, list(columns[positions[field]]), lines) for field in COLUMNS[1:]
     }
     return RawBars(
         path=name,
         lines=np.array(lines, dtype=np.int64),
         ts=_timestamps(name, list(columns[positions["timestamp"]]), lines),
-        open=floats["open"], high=floats["high"], low=floats["low"], close=floats["close"],
+        open=floats["open"],
+        high=floats["high"],
+        low=floats["low"],
+        close=floats["close"],
         volume=floats["volume"],
         raw_text=lambda i: ",".join(rows[i]),
     )

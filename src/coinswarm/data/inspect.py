@@ -103,9 +103,7 @@ def _top_moves(series: BarSeries, top: int) -> tuple[Move, ...]:
     # A stable sort on the negated size keeps the earlier bar first among equal moves.
     order = np.argsort(-np.abs(swing), kind="stable")[:top]
     change = series.close / series.open - 1.0
-    return tuple(
-        Move(int(series.ts[i]), float(swing[i]), float(change[i])) for i in order.tolist()
-    )
+    return tuple(Move(int(series.ts[i]), float(swing[i]), float(change[i])) for i in order.tolist())
 
 
 def inspect_series(series: BarSeries, *, top: int = 10) -> Inspection:

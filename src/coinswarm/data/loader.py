@@ -78,17 +78,28 @@ def _interval(path: Path, bars: RawBars, given: int | None) -> int:
 
 
 def _series(
-    bars: RawBars, instrument: str, interval_ns: int, keep: npt.NDArray[np.bool_],
+    bars: RawBars,
+    instrument: str,
+    interval_ns: int,
+    keep: npt.NDArray[np.bool_],
 ) -> BarSeries:
     return BarSeries(
-        instrument, interval_ns, bars.ts[keep].copy(), bars.open[keep].copy(),
-        bars.high[keep].copy(), bars.low[keep].copy(), bars.close[keep].copy(),
+        instrument,
+        interval_ns,
+        bars.ts[keep].copy(),
+        bars.open[keep].copy(),
+        bars.high[keep].copy(),
+        bars.low[keep].copy(),
+        bars.close[keep].copy(),
         bars.volume[keep].copy(),
     )
 
 
 def load_bars_with_quarantine(
-    path: str | Path, *, instrument: str | None = None, interval_ns: int | None = None,
+    path: str | Path,
+    *,
+    instrument: str | None = None,
+    interval_ns: int | None = None,
     quarantine: bool = True,
 ) -> LoadResult:
     """Load a CSV (plain or .gz) or Parquet bar file and report the bad ticks it withheld.
@@ -101,7 +112,6 @@ def load_bars_with_quarantine(
     """
     path = Path(path)
     bars = _read(path)
-    name = _instrument(path, instrument)
     check_order(bars)
     interval = _interval(path, bars, interval_ns)
     check_grid(bars, interval)
@@ -109,11 +119,14 @@ def load_bars_with_quarantine(
     if bad and not quarantine:
         raise quarantine_error(bars.path, bad[0])
     keep = ~np.isin(bars.lines, [row.line for row in bad])
-    return LoadResult(_series(bars, name, interval, keep), bad)
+    return LoadResult(_series(bars, _instrument(path, instrument), interval, keep), bad)
 
 
 def load_bars(
-    path: str | Path, *, instrument: str | None = None, interval_ns: int | None = None,
+    path: str | Path,
+    *,
+    instrument: str | None = None,
+    interval_ns: int | None = None,
     quarantine: bool = False,
 ) -> BarSeries:
     """Load a CSV (plain or .gz) or Parquet bar file into a validated `BarSeries`.
@@ -122,7 +135,10 @@ def load_bars(
     dropped silently (use `load_bars_with_quarantine` to see them).
     """
     result = load_bars_with_quarantine(
-        path, instrument=instrument, interval_ns=interval_ns, quarantine=quarantine,
+        path,
+        instrument=instrument,
+        interval_ns=interval_ns,
+        quarantine=quarantine,
     )
     return result.series
 

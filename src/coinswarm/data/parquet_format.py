@@ -99,7 +99,10 @@ def read_parquet(path: str | Path) -> RawBars:
         path=name,
         lines=np.arange(1, frame.height + 1, dtype=np.int64),
         ts=_timestamps(name, frame["timestamp"]),
-        open=floats["open"], high=floats["high"], low=floats["low"], close=floats["close"],
+        open=floats["open"],
+        high=floats["high"],
+        low=floats["low"],
+        close=floats["close"],
         volume=floats["volume"],
         raw_text=lambda i: ",".join(str(value) for value in frame.row(i)),
     )
@@ -107,13 +110,15 @@ def read_parquet(path: str | Path) -> RawBars:
 
 def write_parquet(series: BarSeries, path: str | Path) -> None:
     """Write `series` as Parquet with a UTC nanosecond timestamp column, atomically."""
-    frame = pl.DataFrame({
-        "timestamp": pl.Series(series.ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
-        "open": series.open,
-        "high": series.high,
-        "low": series.low,
-        "close": series.close,
-        "volume": series.volume,
-    })
+    frame = pl.DataFrame(
+        {
+            "timestamp": pl.Series(series.ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+            "open": series.open,
+            "high": series.high,
+            "low": series.low,
+            "close": series.close,
+            "volume": series.volume,
+        }
+    )
     with atomic_writer(Path(path)) as stream:
         frame.write_parquet(stream)

@@ -113,7 +113,10 @@ def _volatility(storm: BoolArray, spec: _Spec) -> FloatArray:
 
 
 def _log_returns(
-    rng: Generator, vol: FloatArray, shocks: FloatArray, model: MarketModel,
+    rng: Generator,
+    vol: FloatArray,
+    shocks: FloatArray,
+    model: MarketModel,
 ) -> FloatArray:
     bars = len(vol)
     jumping = rng.random(bars) < model.jump_probability
@@ -123,13 +126,17 @@ def _log_returns(
 
 
 def _round_prices(values: FloatArray, model: MarketModel) -> FloatArray:
-    tick = 10.0 ** -model.price_decimals
+    tick = 10.0**-model.price_decimals
     rounded: FloatArray = np.maximum(np.round(values, model.price_decimals), tick)
     return rounded
 
 
 def _wicks(
-    rng: Generator, open_: FloatArray, close: FloatArray, vol: FloatArray, model: MarketModel,
+    rng: Generator,
+    open_: FloatArray,
+    close: FloatArray,
+    vol: FloatArray,
+    model: MarketModel,
 ) -> tuple[FloatArray, FloatArray]:
     bars = len(vol)
     up = np.abs(rng.normal(0.0, 0.6, bars)) * vol
@@ -141,7 +148,12 @@ def _wicks(
 
 
 def _volume(
-    rng: Generator, storm: BoolArray, returns: FloatArray, vol: FloatArray, *, model: MarketModel,
+    rng: Generator,
+    storm: BoolArray,
+    returns: FloatArray,
+    vol: FloatArray,
+    *,
+    model: MarketModel,
     crashes: IntArray,
 ) -> FloatArray:
     noise = np.exp(rng.normal(0.0, 0.5, len(vol)))
@@ -149,7 +161,7 @@ def _volume(
     surprise = 1.0 + 0.5 * np.abs(returns) / vol  # big moves trade more, as in real markets
     volume = model.base_volume * noise * regime * surprise
     volume[crashes] *= model.crash_volume_factor
-    floor = 10.0 ** -model.volume_decimals
+    floor = 10.0**-model.volume_decimals
     rounded: FloatArray = np.maximum(np.round(volume, model.volume_decimals), floor)
     return rounded
 

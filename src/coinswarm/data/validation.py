@@ -118,7 +118,9 @@ class _Check:
 def _not_finite(bars: RawBars, name: str) -> _Check:
     values = bars.column(name)
     return _Check(
-        name, ~np.isfinite(values), lambda i: f"expected a finite number, found {values[i]}",
+        name,
+        ~np.isfinite(values),
+        lambda i: f"expected a finite number, found {values[i]}",
     )
 
 
@@ -130,7 +132,8 @@ def _not_positive(bars: RawBars, name: str) -> _Check:
 def _outside_range(bars: RawBars, name: str) -> _Check:
     values, low, high = bars.column(name), bars.low, bars.high
     return _Check(
-        name, (values < low) | (values > high),
+        name,
+        (values < low) | (values > high),
         lambda i: f"{name} {values[i]} lies outside the bar's range low {low[i]} .. high {high[i]}",
     )
 
@@ -140,9 +143,13 @@ def _checks(bars: RawBars) -> list[_Check]:
     checks = [_not_finite(bars, name) for name in (*PRICE_FIELDS, "volume")]
     checks += [_not_positive(bars, name) for name in PRICE_FIELDS]
     volume, high, low = bars.volume, bars.high, bars.low
-    checks.append(_Check(
-        "volume", volume < 0, lambda i: f"expected a volume of zero or more, found {volume[i]}",
-    ))
+    checks.append(
+        _Check(
+            "volume",
+            volume < 0,
+            lambda i: f"expected a volume of zero or more, found {volume[i]}",
+        )
+    )
     checks.append(_Check("high", high < low, lambda i: f"high {high[i]} is below low {low[i]}"))
     checks += [_outside_range(bars, name) for name in ("open", "close")]
     return checks
@@ -157,9 +164,14 @@ def find_bad_ticks(bars: RawBars) -> tuple[QuarantinedRow, ...]:
     rows = []
     for i in np.flatnonzero(first_failure >= 0).tolist():
         check = checks[int(first_failure[i])]
-        rows.append(QuarantinedRow(
-            int(bars.lines[i]), check.field, check.describe(i), bars.raw_text(i),
-        ))
+        rows.append(
+            QuarantinedRow(
+                int(bars.lines[i]),
+                check.field,
+                check.describe(i),
+                bars.raw_text(i),
+            )
+        )
     return tuple(rows)
 
 

@@ -1,0 +1,5 @@
+"""Allow `python -m coinswarm ...`."""
+
+from coinswarm.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The command line as a user runs it: a real process, real files, exit codes and output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coinswarm.data import synthetic_market, write_bars
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+GOOD_ROWS = [
+    "2024-01-01T00:00:00Z,100.0,101.0,99.0,100.5,10.0\n",
+    "2024-01-01T01:00:00Z,100.5,102.0,100.0,101.5,12.0\n",
+    "2024-01-01T02:00:00Z,101.5,103.0,101.0,102.5,11.0\n",
+]
+
+
+def coinswarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coinswarm", *args], capture_output=True, text=True, check=False,
+        cwd=cwd, timeout=300,
+    )
+
+
+def test_backtest_json_is_byte_identical_across_runs(tmp_path):
+    args = ("backtest", "--json", "--fee-bps", "10", "--param", "fast=10", "--param", "slow=30")
+    first, second = coinswarm(*args), coinswarm(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    payload = json.loads(first.stdout)
+    for key in ("final_equity", "total_return", "sharpe", "max_drawdown", "win_rate", "trades"):
+        assert key in payload
+    assert payload["parameters"] == {"fast": "10", "slow": "30"}
+    assert payload["trades"] > 0
+
+
+def test_backtest_on_a_file_writes_the_report(tmp_path):
+    data = tmp_path / "ETH_USDT-1h.csv.gz"
+    write_bars(synthetic_market(instrument="ETH-USDT", bars=2000, seed=3), data)
+    report = tmp_path / "out" / "report.html"
+    report.parent.mkdir()
+    done = coinswarm("backtest", "--data", str(data), "--report", str(report), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "sharpe" in done.stdout
+    assert report.stat().st_size > 100_000
+    assert "ETH-USDT" in report.read_text()
+
+
+def test_demo_runs_with_no_arguments(tmp_path):
+    done = coinswarm("demo", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "coinswarm-report.html").is_file()
+    assert "buy-and-hold" in done.stdout
+
+
+def test_data_inspect_prints_coverage_and_gaps(tmp_path):
+    path = tmp_path / "BTC_USDT-1h.csv"
+    rows = [GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[2].replace("T02", "T05")]
+    path.write_text(HEADER + "".join(rows))
+    done = coinswarm("data", "inspect", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "BTC-USDT" in done.stdout
+    assert "gap" in done.stdout.lower()
+
+
+def truncated_gzip(path: Path) -> None:
+    body = gzip.compress((HEADER + "".join(GOOD_ROWS) * 1).encode())
+    path.write_bytes(body[: len(body) // 2])
+
+
+BAD_FILES = {
+    "truncated.csv.gz": (truncated_gzip, None),
+    "missing_column.csv": (HEADER.replace(",volume", "") + "2024-01-01T00:00:00Z,1,2,0.5,1\n",
+                           "volume"),
+    "nan_row.csv": (HEADER + GOOD_ROWS[0] + GOOD_ROWS[1].replace("102.0", "nan"), "high"),
+    "high_below_low.csv": (HEADER + GOOD_ROWS[0] + "2024-01-01T01:00:00Z,100,99,101,100,1\n",
+                           "high"),
+    "duplicate.csv": (HEADER + GOOD_ROWS[0] + GOOD_ROWS[0], "timestamp"),
+    "empty.csv": ("", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path, name):
+    content, field = BAD_FILES[name]
+    path = tmp_path / name
+    if callable(content):
+        content(path)
+    else:
+        path.write_text(content)
+    report = tmp_path / "report.html"
+    done = coinswarm("backtest", "--data", str(path), "--pair", "BTC-USDT", "--report",
+                     str(report), "--json")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert str(path) in lines[0]
+    if field is not None:
+        assert f"'{field}'" in lines[0]
+    if name != "empty.csv" and name != "missing_column.csv" and name != "truncated.csv.gz":
+        assert f"{path}:3" in lines[0] or f"{path}:2" in lines[0]
+    assert done.stdout == ""
+    assert not report.exists()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--strategy", "nope"), "unknown strategy 'nope'"),
+        (("--param", "fast=60"), "expected fast < slow"),
+        (("--param", "speed=3"), "speed"),
+        (("--fee-bps", "abc"), "--fee-bps: expected a number"),
+        (("--start", "yesterday"), "--start: expected a UTC date"),
+    ],
+)
+def test_bad_options_are_one_clear_line(args, message):
+    done = coinswarm("backtest", "--quiet", *args)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert message in done.stderr

@@ -139,3 +139,12 @@ def test_universe_without_correlation_is_roughly_independent():
 def test_universe_refuses_a_bad_correlation():
     with pytest.raises(ValueError, match="correlation"):
         synthetic_universe({"A-B": 1.0}, correlation=1.5)
+
+
+def test_zero_bars_is_an_empty_series():
+    assert len(synthetic_market(bars=0)) == 0
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="start_price"):
+        synthetic_market(bars=5, start_price=0.0)

@@ -179,7 +179,7 @@ def _build(rng: Generator, spec: _Spec, storm: BoolArray, shocks: FloatArray) ->
     recovery = rng.uniform(*model.crash_recovery, len(crashes))
     returns[crashes] = np.log1p(-depth * (1.0 - recovery))
     close = _round_prices(spec.start_price * np.exp(np.cumsum(returns)), model)
-    open_ = np.r_[_round_prices(np.array([spec.start_price]), model), close[:-1]]
+    open_ = np.r_[_round_prices(np.array([spec.start_price]), model), close[:-1]][: spec.bars]
     high, low = _wicks(rng, open_, close, vol, model)
     low[crashes] = np.minimum(_round_prices(open_[crashes] * (1.0 - depth), model), low[crashes])
     volume = _volume(rng, storm, returns, vol, model=model, crashes=crashes)
@@ -207,6 +207,9 @@ def synthetic_market(
     give two years of hourly bars from 2022-01-01 with at least one flash crash.
     """
     model = model or MarketModel()
+    if bars < 0 or start_price <= 0:
+        msg = f"expected bars >= 0 and start_price > 0, found {bars} and {start_price}"
+        raise ValueError(msg)
     spec = _Spec(instrument, bars, _start_ns(start), interval_ns, start_price, model)
     rng = _generator(seed)
     storm = _regimes(rng, bars, spec.model)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 import peers
 
 DEFAULT_DATA = (
@@ -80,7 +81,9 @@ def compare(ours, theirs) -> None:
     for i in np.flatnonzero(~agree):
         print(f"  differs: {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]} trips,"
               f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]} trips")
-    for i in (0, fast.index(20) if 20 in fast else 0, len(fast) - 1):
+    pairs = list(zip(fast, slow, strict=True))
+    samples = [0, pairs.index((20, 50)), len(pairs) - 1] if (20, 50) in pairs else [0]
+    for i in samples:
         print(f"  sample {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]},"
               f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]}")
 

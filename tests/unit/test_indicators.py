@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ common = settings(max_examples=150, deadline=None)
 
 
 # --- strategies -------------------------------------------------------------------------------
+
 
 @st.composite
 def price_series(draw: st.DrawFn, min_size: int = 0) -> np.ndarray:
@@ -75,9 +77,10 @@ def ohlc_bars(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def stream(indicator: object, *columns: np.ndarray) -> np.ndarray:
+
+def stream(indicator: Any, *columns: np.ndarray) -> np.ndarray:
     """Feed the columns bar by bar (as Python floats) and collect every `update` result."""
-    update = indicator.update  # type: ignore[attr-defined]
+    update = indicator.update
     rows = zip(*(column.tolist() for column in columns), strict=True)
     return np.array([update(*row) for row in rows], dtype=np.float64)
 
@@ -97,6 +100,7 @@ def log_returns(close: np.ndarray) -> np.ndarray:
 
 
 # --- hand-computed values: a wrong formula fails here -----------------------------------------
+
 
 def test_sma_known_values():
     np.testing.assert_allclose(ind.sma(np.array([1.0, 2, 3, 4, 5]), 3), [NAN, NAN, 2, 3, 4])
@@ -180,14 +184,15 @@ def test_annualise_scales_by_the_square_root_of_periods():
     np.testing.assert_allclose(ind.annualise(np.array([0.02, NAN]), 4.0), [0.04, NAN])
 
 
-def stream_rows(indicator: object, values: np.ndarray) -> np.ndarray:
+def stream_rows(indicator: Any, values: np.ndarray) -> np.ndarray:
     """Feed values and collect tuple results as rows."""
-    update = indicator.update  # type: ignore[attr-defined]
+    update = indicator.update
     rows = [tuple(update(value)) for value in values.tolist()]
     return np.array(rows, dtype=np.float64).reshape(len(rows), 3)
 
 
 # --- vectorised against a direct, independent definition --------------------------------------
+
 
 @common
 @given(values=any_series, period=periods)
@@ -234,6 +239,7 @@ def test_vectorised_ema_equals_the_plain_recursion(values, period):
 
 
 # --- streaming equals vectorised --------------------------------------------------------------
+
 
 @common
 @given(values=any_series, period=periods)
@@ -318,6 +324,26 @@ def test_streaming_equals_vectorised_across_many_recurrence_blocks():
     )
 
 
+def test_moving_averages_do_not_drift_over_a_long_series():
+    """After 60,000 bars the streaming SMA is still the exactly rounded window mean.
+
+    A plain running sum would be off by about 1e-12 here, and a global-cumsum SMA by more;
+    a crossover strategy compares two such averages bar by bar.
+    """
+    rng = np.random.default_rng(7)
+    close = np.round(60_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.004, 60_000))), 2)
+    period = 20
+    exact = np.array(
+        [
+            math.fsum(close[end - period + 1 : end + 1].tolist()) / period
+            for end in range(period - 1, len(close))
+        ]
+    )
+    live = stream(ind.SMA(period), close)[period - 1 :]
+    np.testing.assert_allclose(live, exact, rtol=2.3e-16, atol=0)
+    np.testing.assert_allclose(ind.sma(close, period)[period - 1 :], exact, rtol=1e-14, atol=0)
+
+
 def test_flat_window_after_a_volatile_one_has_zero_deviation():
     values = np.array([1e9, -1e9, 1e9, 3.0, 3.0, 3.0, 3.0])
     live = ind.BollingerBands(4, 2.0)
@@ -327,6 +353,7 @@ def test_flat_window_after_a_volatile_one_has_zero_deviation():
 
 
 # --- the streaming objects' surface -----------------------------------------------------------
+
 
 def test_value_and_ready_follow_the_warm_up():
     sma = ind.SMA(2)
@@ -363,6 +390,7 @@ def test_public_surface_is_explicit():
 
 # --- invalid arguments ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("period", [0, -3, 2.5, True, "14"])
 def test_bad_periods_are_refused(period):
     series = np.arange(1.0, 30.0)
@@ -386,7 +414,7 @@ def test_non_positive_closes_are_refused_by_volatility():
         ind.rolling_volatility(np.array([1.0, 2.0, 0.0, 3.0]), 2)
     live = ind.RollingVolatility(2)
     live.update(1.0)
-    with pytest.raises(ValueError, match="expected a positive close, found -1.0"):
+    with pytest.raises(ValueError, match=r"expected a positive close, found -1\.0"):
         live.update(-1.0)
 
 
@@ -425,8 +453,14 @@ def test_annualise_refuses_non_positive_periods():
 
 def test_short_series_are_all_nan():
     short = np.array([1.0, 2.0])
-    for result in (ind.sma(short, 3), ind.ema(short, 3), ind.rsi(short, 2), ind.atr(
-        short, short, short, 3
-    ), ind.rolling_volatility(short, 2), *ind.bollinger_bands(short, 3), *ind.macd(short)):
+    for result in (
+        ind.sma(short, 3),
+        ind.ema(short, 3),
+        ind.rsi(short, 2),
+        ind.atr(short, short, short, 3),
+        ind.rolling_volatility(short, 2),
+        *ind.bollinger_bands(short, 3),
+        *ind.macd(short),
+    ):
         assert result.shape == (2,)
         assert np.isnan(result).all()

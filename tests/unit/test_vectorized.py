@@ -135,7 +135,9 @@ def test_too_few_bars_never_trade():
 
 
 def test_the_sweep_skips_combinations_where_fast_is_not_below_slow():
-    sweep = sma_cross_sweep(DIRECTION_OPENS, DIRECTION_CLOSES, [1, 2, 3], [2, 3], fee_rate=0.0)
+    sweep = sma_cross_sweep(
+        DIRECTION_OPENS, DIRECTION_CLOSES, iter([1, 2, 3]), (w for w in [2, 3]), fee_rate=0.0,
+    )
     assert list(zip(sweep.fast.tolist(), sweep.slow.tolist(), strict=True)) == [
         (1, 2), (1, 3), (2, 3),
     ]

@@ -228,8 +228,10 @@ def synthetic_universe(
 ) -> tuple[BarSeries, ...]:
     """Return one synthetic series per instrument (name -> start price), sharing one market.
 
-    Storms hit all instruments together (as they do in crypto), and the returns of any two
-    instruments have a correlation of about `correlation` (0 for independent directions).
+    Storms hit all instruments together (as they do in crypto), and the everyday shocks of any
+    two instruments have correlation `correlation` (0 for independent directions); measured
+    return correlation comes out somewhat lower, because jumps and flash crashes are each
+    instrument's own.
     Each instrument draws its own noise, jumps and flash crashes from a seed derived from
     `seed` and its position in `instruments`. For fully independent markets call
     `synthetic_market` with different seeds instead.

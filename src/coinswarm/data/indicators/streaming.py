@@ -6,19 +6,22 @@ tests prove it on random series and on years of real BTC bars). `update` returns
 tuple of NaNs, while the indicator warms up; `value` repeats the last result and `ready` says
 whether it is a real number yet.
 
-The hot path is plain float arithmetic on slotted attributes: no numpy, no loop over the
-window. Inputs are assumed finite, as the data layer quarantines bad bars before any strategy
-sees them; a NaN fed in anyway poisons the indicator, like it poisons a numpy series.
+The hot path is plain float arithmetic on slotted attributes: no numpy, and no loop over the
+window except the exact recomputation of a variance described below. Inputs are assumed finite,
+as the data layer quarantines bad bars before any strategy sees them; a NaN fed in anyway
+poisons the indicator, as it would poison a numpy series.
 
 Numerical care, because BTC trades near 50,000 with tiny variance on quiet hours:
 
-* Window sums are compensated: each update applies the error-free TwoSum transformation, so the
-  running sum of 50,000+ updates carries no drift and a moving-average crossover sees the same
-  values the research path computes with numpy.
+* Window sums are compensated: each update applies the error-free TwoSum transformation, so a
+  running sum carries no drift however many bars pass. Over the whole BTC hourly history the
+  streaming SMA equals the correctly rounded window mean (`math.fsum`) on every bar.
 * Window variances use the sliding Welford update from that compensated mean, and are
   recomputed exactly (two-pass, `math.fsum`) from the ring buffer once every `period` updates,
-  which is O(1) amortised, and at once when the variance collapses by orders of magnitude
-  (the moment a volatile bar leaves a quiet window), where the update's rounding would show.
+  which is O(1) amortised, and also at once when the variance collapses by orders of magnitude
+  (a volatile bar leaving a quiet window), where the sliding update's rounding would show.
+  Market data collapses like that rarely; only a contrived series of ever smaller outliers
+  could force the recomputation on many consecutive bars.
 """
 
 from __future__ import annotations
@@ -248,8 +251,16 @@ class _WindowMoments:
     """
 
     __slots__ = (
-        "_buffer", "_collapse", "_comp", "_count", "_index", "_m2", "_peak", "_period",
-        "_since", "_sum",
+        "_buffer",
+        "_collapse",
+        "_comp",
+        "_count",
+        "_index",
+        "_m2",
+        "_peak",
+        "_period",
+        "_since",
+        "_sum",
     )
 
     def __init__(self, period: int) -> None:

@@ -36,7 +36,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 # Closed-form recurrence blocks stop before d**length drops below this, so that dividing by the
-# decay powers can neither overflow nor lose the small terms.
+# decay powers cannot overflow for any input below about 1e240 in magnitude.
 _MIN_DECAY_POWER = 1e-64
 # Windowed standard deviations materialise at most about this many floats at once.
 _CHUNK_ELEMENTS = 1 << 20

@@ -13,20 +13,31 @@ from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderSide
 
 BTC = Instrument(
-    symbol="BTC-USDT", base="BTC", quote="USDT", price_increment=Decimal("0.01"),
-    size_increment=Decimal("0.00001"), min_size=Decimal("0.00001"), min_notional=Decimal(5),
+    symbol="BTC-USDT",
+    base="BTC",
+    quote="USDT",
+    price_increment=Decimal("0.01"),
+    size_increment=Decimal("0.00001"),
+    min_size=Decimal("0.00001"),
+    min_notional=Decimal(5),
 )
 ETH = Instrument(
-    symbol="ETH-USDT", base="ETH", quote="USDT", price_increment=Decimal("0.01"),
-    size_increment=Decimal("0.0001"), min_size=Decimal("0.0001"), min_notional=Decimal(5),
+    symbol="ETH-USDT",
+    base="ETH",
+    quote="USDT",
+    price_increment=Decimal("0.01"),
+    size_increment=Decimal("0.0001"),
+    min_size=Decimal("0.0001"),
+    min_notional=Decimal(5),
 )
 INSTRUMENTS = {BTC.symbol: BTC, ETH.symbol: ETH}
 START_NS = 1_577_836_800 * 1_000_000_000  # 2020-01-01T00:00:00Z
 
 
 def decimals(low: str, high: str, places: int) -> st.SearchStrategy[Decimal]:
-    return st.decimals(Decimal(low), Decimal(high), places=places, allow_nan=False,
-                       allow_infinity=False)
+    return st.decimals(
+        Decimal(low), Decimal(high), places=places, allow_nan=False, allow_infinity=False
+    )
 
 
 @st.composite
@@ -38,12 +49,18 @@ def fill_sequences(draw: st.DrawFn, max_size: int = 30) -> list[Fill]:
         instrument = draw(st.sampled_from([BTC, ETH]))
         price = draw(decimals("1", "100000", 2))
         quantity = draw(decimals("0.0001", "5", 4))
-        fee = (quantity * price * draw(st.sampled_from([0, 10, 60])) / 10_000)
+        fee = quantity * price * draw(st.sampled_from([0, 10, 60])) / 10_000
         fills.append(
             Fill(
-                trade_id=f"T{n}", order_id=f"O{n}", client_order_id=f"C{n}",
-                instrument=instrument.symbol, side=draw(st.sampled_from(list(OrderSide))),
-                quantity=quantity, price=price, fee=fee, fee_currency="USDT",
+                trade_id=f"T{n}",
+                order_id=f"O{n}",
+                client_order_id=f"C{n}",
+                instrument=instrument.symbol,
+                side=draw(st.sampled_from(list(OrderSide))),
+                quantity=quantity,
+                price=price,
+                fee=fee,
+                fee_currency="USDT",
                 ts=START_NS + n * NS_PER_HOUR,
                 liquidity=draw(st.sampled_from(list(Liquidity))),
             )

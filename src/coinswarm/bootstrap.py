@@ -72,7 +72,8 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
     else:
         market = [
             synthetic_market(
-                instrument=request.pair or "SYN-USDT", bars=request.synthetic_bars,
+                instrument=request.pair or "SYN-USDT",
+                bars=request.synthetic_bars,
                 seed=request.seed,
             )
         ]
@@ -91,16 +92,18 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     market = load_market(request)
     fill_model = FillModel(
-        fees=FeeSchedule.flat(request.fee_bps), slippage_bps=request.slippage_bps,
+        fees=FeeSchedule.flat(request.fee_bps),
+        slippage_bps=request.slippage_bps,
         max_volume_share=request.max_volume_share,
     )
-    config = BacktestConfig(
-        initial_cash=request.cash, fill_model=fill_model, parameters=parameters
-    )
+    config = BacktestConfig(initial_cash=request.cash, fill_model=fill_model, parameters=parameters)
     result = run_backtest(market, strategy, config, progress=progress)
     metrics = compute_metrics(
-        result.curve, result.trades, fees_paid=result.fees_paid,
-        initial_cash=result.initial_cash, bar_interval_ns=result.bar_interval_ns,
+        result.curve,
+        result.trades,
+        fees_paid=result.fees_paid,
+        initial_cash=result.initial_cash,
+        bar_interval_ns=result.bar_interval_ns,
     )
     hold_curve, benchmark = buy_and_hold_benchmark(
         result, fee_rate=fill_model.fees.rate(Liquidity.TAKER)

@@ -25,7 +25,10 @@ from coinswarm.domain.errors import CoinswarmError
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    name="coinswarm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="coinswarm",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Coinswarm: backtest, then paper, sandbox and live trading through one engine.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Look at market data files.")
@@ -58,8 +61,12 @@ class _LazyProgress:
             if time.monotonic() - self._started < 1.0:
                 return
             self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
-                TextColumn("/ {task.total:,} bars"), TimeRemainingColumn(), console=stderr,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,}"),
+                TextColumn("/ {task.total:,} bars"),
+                TimeRemainingColumn(),
+                console=stderr,
                 transient=True,
             )
             self._bar.start()
@@ -153,8 +160,12 @@ def _fail(error: Exception) -> typer.Exit:
 @app.command()
 def backtest(
     *,
-    data: Annotated[list[Path] | None, typer.Option(
-        help="OHLCV CSV/Parquet file; repeat for more instruments. Default: synthetic.")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="OHLCV CSV/Parquet file; repeat for more instruments. Default: synthetic."
+        ),
+    ] = None,
     pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
@@ -162,8 +173,9 @@ def backtest(
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: Annotated[str, typer.Option(help="adverse slippage, basis points")] = "0",
-    max_volume_share: Annotated[str | None, typer.Option(
-        help="fill at most this share of a bar's volume")] = None,
+    max_volume_share: Annotated[
+        str | None, typer.Option(help="fill at most this share of a bar's volume")
+    ] = None,
     cash: Annotated[str, typer.Option(help="starting cash in the quote currency")] = "10000",
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
     report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
@@ -173,13 +185,19 @@ def backtest(
     """Run a backtest and print its metrics (or, with --json, one JSON object)."""
     try:
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()), pair=pair, start_ns=_bound(start, "--start"),
-            end_ns=_bound(end, "--end"), strategy=strategy, parameters=_parameters(param or []),
+            data=tuple(data or ()),
+            pair=pair,
+            start_ns=_bound(start, "--start"),
+            end_ns=_bound(end, "--end"),
+            strategy=strategy,
+            parameters=_parameters(param or []),
             fee_bps=_decimal(fee_bps, "--fee-bps"),
             slippage_bps=_decimal(slippage_bps, "--slippage-bps"),
-            max_volume_share=None if max_volume_share is None
+            max_volume_share=None
+            if max_volume_share is None
             else _decimal(max_volume_share, "--max-volume-share"),
-            cash=_decimal(cash, "--cash"), seed=seed,
+            cash=_decimal(cash, "--cash"),
+            seed=seed,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
@@ -197,8 +215,10 @@ def backtest(
 @app.command()
 def demo(
     *,
-    data: Annotated[list[Path] | None, typer.Option(help="OHLCV files in the shared format; "
-                                                    "default: the synthetic market")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="OHLCV files in the shared format; default: the synthetic market"),
+    ] = None,
     report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:

@@ -22,8 +22,12 @@ GOOD_ROWS = [
 
 def coinswarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args], capture_output=True, text=True, check=False,
-        cwd=cwd, timeout=300,
+        [sys.executable, "-m", "coinswarm", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -75,11 +79,15 @@ def truncated_gzip(path: Path) -> None:
 
 BAD_FILES = {
     "truncated.csv.gz": (truncated_gzip, None),
-    "missing_column.csv": (HEADER.replace(",volume", "") + "2024-01-01T00:00:00Z,1,2,0.5,1\n",
-                           "volume"),
+    "missing_column.csv": (
+        HEADER.replace(",volume", "") + "2024-01-01T00:00:00Z,1,2,0.5,1\n",
+        "volume",
+    ),
     "nan_row.csv": (HEADER + GOOD_ROWS[0] + GOOD_ROWS[1].replace("102.0", "nan"), "high"),
-    "high_below_low.csv": (HEADER + GOOD_ROWS[0] + "2024-01-01T01:00:00Z,100,99,101,100,1\n",
-                           "high"),
+    "high_below_low.csv": (
+        HEADER + GOOD_ROWS[0] + "2024-01-01T01:00:00Z,100,99,101,100,1\n",
+        "high",
+    ),
     "duplicate.csv": (HEADER + GOOD_ROWS[0] + GOOD_ROWS[0], "timestamp"),
     "empty.csv": ("", None),
 }
@@ -94,8 +102,9 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path, name):
     else:
         path.write_text(content)
     report = tmp_path / "report.html"
-    done = coinswarm("backtest", "--data", str(path), "--pair", "BTC-USDT", "--report",
-                     str(report), "--json")
+    done = coinswarm(
+        "backtest", "--data", str(path), "--pair", "BTC-USDT", "--report", str(report), "--json"
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -14,18 +14,19 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from reference_sma_cross import reference_sma_cross
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.data import load_bars
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
+from reference_sma_cross import reference_sma_cross
 
 FEE = 0.001
 
 
 def numpy_sma_cross(open_, close, fast, slow, fee):
     """Return (final equity, [(entry row, exit row or None)]) of sma-cross, vectorised."""
+
     def sma(n):
         sums = np.convolve(close, np.ones(n), "valid") / n
         return np.concatenate([np.full(n - 1, np.nan), sums])
@@ -67,8 +68,10 @@ def engine_run(btc):
 
 def test_engine_matches_the_numpy_version_trade_for_trade(btc, engine_run):
     equity, pairs = numpy_sma_cross(btc.open, btc.close, 20, 50, FEE)
-    closed = [(int(np.searchsorted(btc.ts, t.entry_ts)), int(np.searchsorted(btc.ts, t.exit_ts)))
-              for t in engine_run.trades]
+    closed = [
+        (int(np.searchsorted(btc.ts, t.entry_ts)), int(np.searchsorted(btc.ts, t.exit_ts)))
+        for t in engine_run.trades
+    ]
     assert closed == [p for p in pairs if p[1] is not None]
     assert len(closed) == 626
     assert float(engine_run.final_equity) == pytest.approx(equity, rel=1e-4)
@@ -87,9 +90,25 @@ def test_engine_matches_the_plain_reference_prices_and_equity(btc, engine_run):
 
 def test_the_command_line_gives_the_same_answer(btc_file, engine_run):
     done = subprocess.run(
-        [sys.executable, "-m", "coinswarm", "backtest", "--data", str(btc_file),
-         "--strategy", "sma-cross", "--fee-bps", "10", "--slippage-bps", "0", "--json"],
-        capture_output=True, text=True, check=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "coinswarm",
+            "backtest",
+            "--data",
+            str(btc_file),
+            "--strategy",
+            "sma-cross",
+            "--fee-bps",
+            "10",
+            "--slippage-bps",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     payload = json.loads(done.stdout)
     assert payload["trades"] == 626

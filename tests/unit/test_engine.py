@@ -21,9 +21,7 @@ from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
 from generators import INSTRUMENTS, bar_series
 
 D = Decimal
-CONFIG = BacktestConfig(
-    fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS
-)
+CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
 
 
 class RandomTrader:
@@ -40,19 +38,45 @@ class RandomTrader:
         order_id = context.next_client_order_id(bar.instrument)
         price = D(repr(bar.close))
         if roll < 0.3:
-            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
-                                 side=OrderSide.BUY, quote_quantity=context.cash() / 3)]
+            return [
+                OrderRequest(
+                    client_order_id=order_id,
+                    instrument=bar.instrument,
+                    side=OrderSide.BUY,
+                    quote_quantity=context.cash() / 3,
+                )
+            ]
         if roll < 0.5 and held > 0:
-            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
-                                 side=OrderSide.SELL, quantity=held / 2)]
+            return [
+                OrderRequest(
+                    client_order_id=order_id,
+                    instrument=bar.instrument,
+                    side=OrderSide.SELL,
+                    quantity=held / 2,
+                )
+            ]
         if roll < 0.6:
-            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
-                                 side=OrderSide.BUY, type=OrderType.LIMIT,
-                                 quantity=D("0.01"), limit_price=price * D("0.99"))]
+            return [
+                OrderRequest(
+                    client_order_id=order_id,
+                    instrument=bar.instrument,
+                    side=OrderSide.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=D("0.01"),
+                    limit_price=price * D("0.99"),
+                )
+            ]
         if roll < 0.7 and held > 0:
-            return [OrderRequest(client_order_id=order_id, instrument=bar.instrument,
-                                 side=OrderSide.SELL, type=OrderType.STOP, quantity=held,
-                                 stop_price=price * D("0.98"))]
+            return [
+                OrderRequest(
+                    client_order_id=order_id,
+                    instrument=bar.instrument,
+                    side=OrderSide.SELL,
+                    type=OrderType.STOP,
+                    quantity=held,
+                    stop_price=price * D("0.98"),
+                )
+            ]
         if roll < 0.75:
             return [CancelRequest(o) for o in self.open_ids(context)]
         return []
@@ -101,8 +125,9 @@ def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_ba
     ledger.deposit("USDT", CONFIG.initial_cash, 0)
     fills = iter(result.fills)
     pending = next(fills, None)
-    for ts, close, equity in zip(series.ts.tolist(), series.close.tolist(),
-                                 result.curve.equity.tolist(), strict=True):
+    for ts, close, equity in zip(
+        series.ts.tolist(), series.close.tolist(), result.curve.equity.tolist(), strict=True
+    ):
         while pending is not None and pending.ts <= ts:
             ledger.record(pending)
             pending = next(fills, None)
@@ -125,8 +150,7 @@ def test_the_same_run_twice_gives_the_same_fills_and_curve():
 
 def test_bars_of_several_instruments_are_played_in_time_order():
     btc = market(4, 500)
-    eth = synthetic_market(instrument="ETH-USDT", bars=400, seed=9,
-                           start=int(btc.ts[100]))
+    eth = synthetic_market(instrument="ETH-USDT", bars=400, seed=9, start=int(btc.ts[100]))
     seen: list[tuple[int, str]] = []
 
     class Watcher:
@@ -135,7 +159,8 @@ def test_bars_of_several_instruments_are_played_in_time_order():
         def on_bar(self, bar, context):
             seen.append((bar.ts, bar.instrument))
             assert context.market.count(bar.instrument) == int(
-                np.searchsorted((btc if bar.instrument == "BTC-USDT" else eth).ts, bar.ts) + 1)
+                np.searchsorted((btc if bar.instrument == "BTC-USDT" else eth).ts, bar.ts) + 1
+            )
             return []
 
     run_backtest([btc, eth], Watcher(), CONFIG)
@@ -162,12 +187,23 @@ class ShiftedSeries:
         self.decisions.append((bar.ts, float(shifted[-1]), bool(np.isnan(beyond))))
         held = context.position(bar.instrument)
         if shifted[-1] > bar.close and not held:
-            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
-                                 instrument=bar.instrument, side=OrderSide.BUY,
-                                 quote_quantity=context.cash())]
+            return [
+                OrderRequest(
+                    client_order_id=context.next_client_order_id(bar.instrument),
+                    instrument=bar.instrument,
+                    side=OrderSide.BUY,
+                    quote_quantity=context.cash(),
+                )
+            ]
         if shifted[-1] < bar.close and held:
-            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
-                                 instrument=bar.instrument, side=OrderSide.SELL, quantity=held)]
+            return [
+                OrderRequest(
+                    client_order_id=context.next_client_order_id(bar.instrument),
+                    instrument=bar.instrument,
+                    side=OrderSide.SELL,
+                    quantity=held,
+                )
+            ]
         return []
 
 
@@ -187,12 +223,23 @@ class Oracle(ShiftedSeries):
         self.decisions.append((bar.ts, float(following), True))
         if following > self.full.open[row] if row < len(self.full) else False:
             if not held:
-                return [OrderRequest(client_order_id=context.next_client_order_id(
-                    bar.instrument), instrument=bar.instrument, side=OrderSide.BUY,
-                    quote_quantity=context.cash())]
+                return [
+                    OrderRequest(
+                        client_order_id=context.next_client_order_id(bar.instrument),
+                        instrument=bar.instrument,
+                        side=OrderSide.BUY,
+                        quote_quantity=context.cash(),
+                    )
+                ]
         elif held:
-            return [OrderRequest(client_order_id=context.next_client_order_id(bar.instrument),
-                                 instrument=bar.instrument, side=OrderSide.SELL, quantity=held)]
+            return [
+                OrderRequest(
+                    client_order_id=context.next_client_order_id(bar.instrument),
+                    instrument=bar.instrument,
+                    side=OrderSide.SELL,
+                    quantity=held,
+                )
+            ]
         return []
 
 

@@ -24,17 +24,33 @@ def ledger_with(fills: list[Fill]) -> Ledger:
     return ledger
 
 
-def fill(side: OrderSide, quantity: str, price: str, fee: str = "0", n: int = 0,
-         instrument: str = "BTC-USDT") -> Fill:
+def fill(
+    side: OrderSide,
+    quantity: str,
+    price: str,
+    fee: str = "0",
+    n: int = 0,
+    instrument: str = "BTC-USDT",
+) -> Fill:
     return Fill(
-        trade_id=f"T{n}", order_id=f"O{n}", client_order_id=f"C{n}", instrument=instrument,
-        side=side, quantity=Decimal(quantity), price=Decimal(price), fee=Decimal(fee),
-        fee_currency="USDT", ts=START_NS + n,
+        trade_id=f"T{n}",
+        order_id=f"O{n}",
+        client_order_id=f"C{n}",
+        instrument=instrument,
+        side=side,
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        fee=Decimal(fee),
+        fee_currency="USDT",
+        ts=START_NS + n,
     )
 
 
 marks_strategy = st.fixed_dictionaries(
-    {"BTC-USDT": st.decimals("1", "100000", places=2), "ETH-USDT": st.decimals("1", "9000", places=2)}
+    {
+        "BTC-USDT": st.decimals("1", "100000", places=2),
+        "ETH-USDT": st.decimals("1", "9000", places=2),
+    }
 )
 
 
@@ -91,12 +107,14 @@ def test_a_contradicting_repeat_is_refused():
 
 
 def test_average_cost_realised_pnl_and_round_trip():
-    ledger = ledger_with([
-        fill(OrderSide.BUY, "1", "100", "0.1", 1),
-        fill(OrderSide.BUY, "1", "200", "0.2", 2),
-        fill(OrderSide.SELL, "0.5", "300", "0.15", 3),
-        fill(OrderSide.SELL, "1.5", "50", "0.075", 4),
-    ])
+    ledger = ledger_with(
+        [
+            fill(OrderSide.BUY, "1", "100", "0.1", 1),
+            fill(OrderSide.BUY, "1", "200", "0.2", 2),
+            fill(OrderSide.SELL, "0.5", "300", "0.15", 3),
+            fill(OrderSide.SELL, "1.5", "50", "0.075", 4),
+        ]
+    )
     position = ledger.position("BTC-USDT")
     assert position.is_flat
     # Average cost 150; sold 0.5 at 300 (+75) and 1.5 at 50 (-150).
@@ -110,10 +128,12 @@ def test_average_cost_realised_pnl_and_round_trip():
 
 
 def test_a_fill_that_crosses_zero_closes_one_trip_and_opens_another():
-    ledger = ledger_with([
-        fill(OrderSide.BUY, "1", "100", "1", 1),
-        fill(OrderSide.SELL, "3", "110", "3", 2),
-    ])
+    ledger = ledger_with(
+        [
+            fill(OrderSide.BUY, "1", "100", "1", 1),
+            fill(OrderSide.SELL, "3", "110", "3", 2),
+        ]
+    )
     position = ledger.position("BTC-USDT")
     assert position.quantity == -2
     assert position.average_cost == 110

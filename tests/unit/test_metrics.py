@@ -45,8 +45,13 @@ def metrics_of(c: EquityCurve, trades=(), *, cash="100", interval=NS_PER_HOUR) -
 
 def trip(pnl: str, instrument: str = "BTC/USDT") -> RoundTrip:
     return RoundTrip(
-        instrument=instrument, entry_ts=T0, exit_ts=T0 + NS_PER_HOUR, quantity=Decimal(1),
-        entry_price=Decimal(100), exit_price=Decimal(100) + Decimal(pnl), pnl=Decimal(pnl),
+        instrument=instrument,
+        entry_ts=T0,
+        exit_ts=T0 + NS_PER_HOUR,
+        quantity=Decimal(1),
+        entry_price=Decimal(100),
+        exit_price=Decimal(100) + Decimal(pnl),
+        pnl=Decimal(pnl),
         fees=Decimal("0.1"),
     )
 
@@ -55,8 +60,14 @@ def series(instrument, ts, opens, closes) -> BarSeries:
     o = np.asarray(opens, dtype=np.float64)
     c = np.asarray(closes, dtype=np.float64)
     return BarSeries(
-        instrument, NS_PER_HOUR, np.asarray(ts, dtype=np.int64), o, np.maximum(o, c),
-        np.minimum(o, c), c, np.ones(len(o)),
+        instrument,
+        NS_PER_HOUR,
+        np.asarray(ts, dtype=np.int64),
+        o,
+        np.maximum(o, c),
+        np.minimum(o, c),
+        c,
+        np.ones(len(o)),
     )
 
 
@@ -173,7 +184,8 @@ def brute_force_duration(ts, values):
 
 equities = st.lists(
     st.floats(min_value=1, max_value=1000, allow_nan=False, allow_infinity=False),
-    min_size=1, max_size=25,
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -187,13 +199,18 @@ def test_max_drawdown_matches_brute_force(start, values):
     assert m.max_drawdown_duration_ns == brute_force_duration(ts, series_)
 
 
-@given(values=st.lists(st.floats(min_value=1, max_value=1000), min_size=3, max_size=25),
-       scale=st.floats(min_value=0.01, max_value=100))
+@given(
+    values=st.lists(st.floats(min_value=1, max_value=1000), min_size=3, max_size=25),
+    scale=st.floats(min_value=0.01, max_value=100),
+)
 def test_ratios_do_not_depend_on_account_size(values, scale):
     a = metrics_of(curve(values), cash="100")
     b = compute_metrics(
-        curve(np.asarray(values) * scale), (), fees_paid=Decimal(0),
-        initial_cash=Decimal(100) * Decimal(repr(scale)), bar_interval_ns=NS_PER_HOUR,
+        curve(np.asarray(values) * scale),
+        (),
+        fees_paid=Decimal(0),
+        initial_cash=Decimal(100) * Decimal(repr(scale)),
+        bar_interval_ns=NS_PER_HOUR,
     )
     assert b.max_drawdown == pytest.approx(a.max_drawdown, abs=1e-9)
     assert b.total_return == pytest.approx(a.total_return, rel=1e-9, abs=1e-9)
@@ -287,9 +304,17 @@ def test_buy_and_hold_on_a_two_instrument_market():
 def test_buy_and_hold_metrics_report_no_round_trips():
     market, _ = two_instrument_market()
     result = BacktestResult(
-        strategy="s", parameters={}, initial_cash=Decimal(1000), final_equity=Decimal(1000),
-        quote_currency="USDT", bar_interval_ns=NS_PER_HOUR,
-        curve=curve([1000] * 4), trades=(), fills=(), fees_paid=Decimal(0), market=market,
+        strategy="s",
+        parameters={},
+        initial_cash=Decimal(1000),
+        final_equity=Decimal(1000),
+        quote_currency="USDT",
+        bar_interval_ns=NS_PER_HOUR,
+        curve=curve([1000] * 4),
+        trades=(),
+        fills=(),
+        fees_paid=Decimal(0),
+        market=market,
     )
     bh_curve, bh = buy_and_hold_benchmark(result, fee_rate=Decimal("0.001"))
     assert bh.trades == 0
@@ -307,7 +332,9 @@ def test_buy_and_hold_without_instruments_keeps_the_cash():
 def test_buy_and_hold_ignores_bars_before_the_timeline():
     market, timeline = two_instrument_market()
     bh = buy_and_hold_curve(
-        {"A/USDT": market["A/USDT"]}, timeline[2:], initial_cash=Decimal(120),
+        {"A/USDT": market["A/USDT"]},
+        timeline[2:],
+        initial_cash=Decimal(120),
         fee_rate=Decimal(0),
     )
     np.testing.assert_allclose(bh.equity, [90.0, 100.0])  # bought at 120, the third open
@@ -317,12 +344,18 @@ def test_buy_and_hold_ignores_bars_before_the_timeline():
 
 
 def test_monthly_returns_across_a_year_boundary_and_a_missing_month():
-    ts = np.array([
-        utc_ns(2023, 11, 15), utc_ns(2023, 11, 30, 23), utc_ns(2023, 12, 31, 23),
-        utc_ns(2024, 1, 10), utc_ns(2024, 1, 31, 23), utc_ns(2024, 3, 1),
-    ], dtype=np.int64)
-    c = EquityCurve(ts=ts, equity=np.array([105, 110, 121, 100, 96.8, 100.0]),
-                    exposure=np.zeros(6))
+    ts = np.array(
+        [
+            utc_ns(2023, 11, 15),
+            utc_ns(2023, 11, 30, 23),
+            utc_ns(2023, 12, 31, 23),
+            utc_ns(2024, 1, 10),
+            utc_ns(2024, 1, 31, 23),
+            utc_ns(2024, 3, 1),
+        ],
+        dtype=np.int64,
+    )
+    c = EquityCurve(ts=ts, equity=np.array([105, 110, 121, 100, 96.8, 100.0]), exposure=np.zeros(6))
     got = monthly_returns(c, start_equity=100.0)
     assert [(r.year, r.month) for r in got] == [(2023, 11), (2023, 12), (2024, 1), (2024, 3)]
     expected = [0.1, 0.1, 96.8 / 121 - 1, 100 / 96.8 - 1]  # March spans the empty February

@@ -17,17 +17,28 @@ from coinswarm.domain.order import (
 
 
 def request(**changes) -> OrderRequest:
-    fields = {"client_order_id": "c1", "instrument": "BTC-USDT", "side": OrderSide.BUY,
-              "quantity": Decimal(2)}
+    fields = {
+        "client_order_id": "c1",
+        "instrument": "BTC-USDT",
+        "side": OrderSide.BUY,
+        "quantity": Decimal(2),
+    }
     fields.update(changes)
     return OrderRequest(**fields)
 
 
 def fill(quantity: str, n: int = 1) -> Fill:
     return Fill(
-        trade_id=f"t{n}", order_id="o1", client_order_id="c1", instrument="BTC-USDT",
-        side=OrderSide.BUY, quantity=Decimal(quantity), price=Decimal(100), fee=Decimal(0),
-        fee_currency="USDT", ts=n,
+        trade_id=f"t{n}",
+        order_id="o1",
+        client_order_id="c1",
+        instrument="BTC-USDT",
+        side=OrderSide.BUY,
+        quantity=Decimal(quantity),
+        price=Decimal(100),
+        fee=Decimal(0),
+        fee_currency="USDT",
+        ts=n,
     )
 
 
@@ -89,8 +100,10 @@ def test_snapshot_shares_no_state():
         ({"type": OrderType.STOP, "stop_price": Decimal(-1)}, "needs a positive stop_price"),
         ({"limit_price": Decimal(5)}, "takes no limit_price"),
         ({"time_in_force": TimeInForce.GTD}, "expire_ts goes with"),
-        ({"quantity": None, "quote_quantity": Decimal(5), "side": OrderSide.SELL},
-         "market buys only"),
+        (
+            {"quantity": None, "quote_quantity": Decimal(5), "side": OrderSide.SELL},
+            "market buys only",
+        ),
     ],
 )
 def test_malformed_requests_are_refused(changes, message):

@@ -29,15 +29,30 @@ def bars(instrument: str, n: int, base: float) -> BarSeries:
     ts = T0 + np.arange(n, dtype=np.int64) * NS_PER_HOUR
     close = base * (1 + 0.1 * np.sin(np.arange(n) / 50.0))
     opens = np.concatenate(([base], close[:-1]))
-    return BarSeries(instrument, NS_PER_HOUR, ts, opens, np.maximum(opens, close) * 1.001,
-                     np.minimum(opens, close) * 0.999, close, np.ones(n))
+    return BarSeries(
+        instrument,
+        NS_PER_HOUR,
+        ts,
+        opens,
+        np.maximum(opens, close) * 1.001,
+        np.minimum(opens, close) * 0.999,
+        close,
+        np.ones(n),
+    )
 
 
 def fill(n: int, side: OrderSide, ts: int, price: str, coid: str) -> Fill:
     return Fill(
-        trade_id=f"t{n}", order_id=f"o{n}", client_order_id=coid, instrument="BTC/USDT",
-        side=side, quantity=Decimal("0.5"), price=Decimal(price), fee=Decimal("0.05"),
-        fee_currency="USDT", ts=ts,
+        trade_id=f"t{n}",
+        order_id=f"o{n}",
+        client_order_id=coid,
+        instrument="BTC/USDT",
+        side=side,
+        quantity=Decimal("0.5"),
+        price=Decimal(price),
+        fee=Decimal("0.05"),
+        fee_currency="USDT",
+        ts=ts,
     )
 
 
@@ -52,22 +67,39 @@ def make_result(n: int = 72, strategy: str = "sma_cross") -> BacktestResult:
         fill(2, OrderSide.SELL, exit_, "104.25", "sma-exit-1"),
     )
     trips = (
-        RoundTrip("BTC/USDT", entry, exit_, Decimal("0.5"), Decimal("101.5"), Decimal("104.25"),
-                  Decimal("1.275"), Decimal("0.1")),
+        RoundTrip(
+            "BTC/USDT",
+            entry,
+            exit_,
+            Decimal("0.5"),
+            Decimal("101.5"),
+            Decimal("104.25"),
+            Decimal("1.275"),
+            Decimal("0.1"),
+        ),
     )
     return BacktestResult(
-        strategy=strategy, parameters={"fast": "10", "slow": "30"},
-        initial_cash=Decimal(10_000), final_equity=Decimal(repr(float(equity[-1]))),
-        quote_currency="USDT", bar_interval_ns=NS_PER_HOUR,
-        curve=EquityCurve(ts=ts, equity=equity, exposure=exposure), trades=trips, fills=fills,
-        fees_paid=Decimal("0.1"), market=market,
+        strategy=strategy,
+        parameters={"fast": "10", "slow": "30"},
+        initial_cash=Decimal(10_000),
+        final_equity=Decimal(repr(float(equity[-1]))),
+        quote_currency="USDT",
+        bar_interval_ns=NS_PER_HOUR,
+        curve=EquityCurve(ts=ts, equity=equity, exposure=exposure),
+        trades=trips,
+        fills=fills,
+        fees_paid=Decimal("0.1"),
+        market=market,
     )
 
 
 def write(result: BacktestResult, path, **kwargs):
     metrics = compute_metrics(
-        result.curve, result.trades, fees_paid=result.fees_paid,
-        initial_cash=result.initial_cash, bar_interval_ns=result.bar_interval_ns,
+        result.curve,
+        result.trades,
+        fees_paid=result.fees_paid,
+        initial_cash=result.initial_cash,
+        bar_interval_ns=result.bar_interval_ns,
     )
     bh_curve, bh = buy_and_hold_benchmark(result, fee_rate=FEE)
     written = write_report(result, metrics, bh, path, benchmark_curve=bh_curve, **kwargs)
@@ -85,13 +117,25 @@ def test_report_is_self_contained_and_holds_the_metrics(tmp_path):
     embedded = re.search(r'<script type="application/json" id="cs-metrics">(.*?)</script>', text)
     assert embedded is not None
     assert json.loads(embedded.group(1)) == {
-        "strategy": metrics.to_dict(), "buy_and_hold": bh.to_dict(),
+        "strategy": metrics.to_dict(),
+        "buy_and_hold": bh.to_dict(),
     }
     assert f"{metrics.total_return * 100:.2f}%" in text
     assert f"{bh.total_return * 100:.2f}%" in text
-    for needle in ("Buy &amp; hold", "Max drawdown", "Sharpe", "Win rate", "cs-equity",
-                   "cs-price-1", "cs-price-2", "BTC/USDT", "ETH/USDT", "Monthly returns",
-                   "sma-entry-1", "8,760"):
+    for needle in (
+        "Buy &amp; hold",
+        "Max drawdown",
+        "Sharpe",
+        "Win rate",
+        "cs-equity",
+        "cs-price-1",
+        "cs-price-2",
+        "BTC/USDT",
+        "ETH/USDT",
+        "Monthly returns",
+        "sma-entry-1",
+        "8,760",
+    ):
         assert needle in text
 
 

@@ -21,8 +21,9 @@ class Market:
     def __init__(self, fill_model: FillModel | None = None, usdt: str = "10000", btc: str = "0"):
         self.clock = HistoricalClock(START_NS)
         self.exchange = SimulatedExchange(
-            {BTC.symbol: BTC}, self.clock, fill_model=fill_model or FillModel(
-                fees=FeeSchedule(maker_bps=D(10), taker_bps=D(20))),
+            {BTC.symbol: BTC},
+            self.clock,
+            fill_model=fill_model or FillModel(fees=FeeSchedule(maker_bps=D(10), taker_bps=D(20))),
             balances={"USDT": D(usdt), "BTC": D(btc)},
         )
         self.hour = 0
@@ -34,8 +35,11 @@ class Market:
         return self.exchange.on_bar(Bar("BTC-USDT", ts, o, h, lo, c, v))
 
     def place(self, **fields):
-        defaults = {"client_order_id": f"c{len(self.exchange.list_fills())}-{self.hour}",
-                    "instrument": "BTC-USDT", "side": OrderSide.BUY}
+        defaults = {
+            "client_order_id": f"c{len(self.exchange.list_fills())}-{self.hour}",
+            "instrument": "BTC-USDT",
+            "side": OrderSide.BUY,
+        }
         defaults.update(fields)
         return self.exchange.place_order(OrderRequest(**defaults))
 
@@ -104,8 +108,7 @@ def test_a_stop_inside_the_range_fills_at_the_stop():
 def test_a_stop_limit_triggered_beyond_its_limit_rests_as_a_limit():
     m = Market()
     m.bar(100, 101, 99, 100)
-    order = m.place(type=OrderType.STOP_LIMIT, quantity=D(1), stop_price=D(104),
-                    limit_price=D(105))
+    order = m.place(type=OrderType.STOP_LIMIT, quantity=D(1), stop_price=D(104), limit_price=D(105))
     assert m.bar(110, 112, 108, 111) == []  # gapped to 110: triggered, but above the limit
     assert m.exchange.get_order(order.order_id).status is OrderStatus.OPEN
     (fill,) = m.bar(108, 109, 104, 106)
@@ -151,8 +154,13 @@ def test_ioc_cancels_what_the_first_bar_cannot_fill_and_fok_fills_nothing():
 def test_gtd_orders_expire():
     m = Market()
     m.bar(100, 101, 99, 100)
-    order = m.place(type=OrderType.LIMIT, quantity=D(1), limit_price=D(50),
-                    time_in_force=TimeInForce.GTD, expire_ts=START_NS + 2 * NS_PER_HOUR)
+    order = m.place(
+        type=OrderType.LIMIT,
+        quantity=D(1),
+        limit_price=D(50),
+        time_in_force=TimeInForce.GTD,
+        expire_ts=START_NS + 2 * NS_PER_HOUR,
+    )
     m.bar(100, 101, 99, 100)
     assert m.exchange.get_order(order.order_id).status is OrderStatus.OPEN
     m.bar(100, 101, 99, 100)

@@ -55,7 +55,7 @@ def page(title: str, plotly_js: str, body: Iterable[str]) -> str:
     """Return the whole document with plotly.js inlined in the head."""
     return "".join(
         [
-            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
             f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n",
             f"<script>{PLOTLY_CONFIG_JS}</script>\n<script>{plotly_js}</script>\n",
             "</head>\n<body>\n",
@@ -148,7 +148,8 @@ def metrics_json(strategy: Metrics, benchmark: Metrics) -> str:
     """Return both metric sets as a JSON script element for machines reading the report."""
     text = json.dumps(
         {"strategy": strategy.to_dict(), "buy_and_hold": benchmark.to_dict()},
-        sort_keys=True, allow_nan=False,
+        sort_keys=True,
+        allow_nan=False,
     )
     # "</" would end the script element early; the escaped form is the same JSON.
     text = text.replace("</", "<\\/")
@@ -203,16 +204,34 @@ def round_trips_table(
     by_time: dict[tuple[str, int], list[str]] = defaultdict(list)
     for fill in fills:
         by_time[(fill.instrument, fill.ts)].append(fill.client_order_id)
-    head = ["#", "Instrument", "Entry", "Exit", "Quantity", "Entry price", "Exit price",
-            "P&L", "Return", "Fees"]
+    head = [
+        "#",
+        "Instrument",
+        "Entry",
+        "Exit",
+        "Quantity",
+        "Entry price",
+        "Exit price",
+        "P&L",
+        "Return",
+        "Fees",
+    ]
     if explain_links is not None:
         head += ["Entry order", "Exit order"]
     rows = []
     for number, trip in enumerate(trades[:max_rows], start=1):
-        row = [str(number), html.escape(trip.instrument), format_ts(trip.entry_ts),
-               format_ts(trip.exit_ts), str(trip.quantity), str(trip.entry_price),
-               str(trip.exit_price), fmt_money(trip.pnl), fmt_pct(trip.return_fraction),
-               fmt_money(trip.fees)]
+        row = [
+            str(number),
+            html.escape(trip.instrument),
+            format_ts(trip.entry_ts),
+            format_ts(trip.exit_ts),
+            str(trip.quantity),
+            str(trip.entry_price),
+            str(trip.exit_price),
+            fmt_money(trip.pnl),
+            fmt_pct(trip.return_fraction),
+            fmt_money(trip.fees),
+        ]
         if explain_links is not None:
             row.append(_links(by_time[(trip.instrument, trip.entry_ts)], explain_links))
             row.append(_links(by_time[(trip.instrument, trip.exit_ts)], explain_links))
@@ -229,8 +248,15 @@ def fills_table(
         head.append("Explain")
     rows = []
     for fill in fills[:max_rows]:
-        row = [format_ts(fill.ts), fill.instrument, str(fill.side), str(fill.quantity),
-               str(fill.price), f"{fill.fee} {fill.fee_currency}", fill.client_order_id]
+        row = [
+            format_ts(fill.ts),
+            fill.instrument,
+            str(fill.side),
+            str(fill.quantity),
+            str(fill.price),
+            f"{fill.fee} {fill.fee_currency}",
+            fill.client_order_id,
+        ]
         row = [html.escape(c) for c in row]
         if explain_links is not None:
             row.append(_links([fill.client_order_id], explain_links))

@@ -50,8 +50,12 @@ class _Context:
     __slots__ = ("_clock", "_exchange", "_execution", "_ledger", "_market", "_sequence")
 
     def __init__(
-        self, clock: HistoricalClock, market: MarketView, ledger: Ledger,
-        exchange: SimulatedExchange, execution: ExecutionAgent,
+        self,
+        clock: HistoricalClock,
+        market: MarketView,
+        ledger: Ledger,
+        exchange: SimulatedExchange,
+        execution: ExecutionAgent,
     ) -> None:
         self._clock = clock
         self._market = market
@@ -96,8 +100,11 @@ def _instruments(
 
 
 def run_backtest(
-    market: Sequence[BarSeries], strategy: Strategy, config: BacktestConfig | None = None,
-    *, progress: Progress | None = None,
+    market: Sequence[BarSeries],
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything."""
     config = config or BacktestConfig()
@@ -118,8 +125,9 @@ def run_backtest(
     loop = _Loop(by_symbol, clock, exchange, execution, reveal)
     with fenced():
         loop.run(strategy, context, progress)
-    marks = {s: Decimal(repr(float(series.close[-1]))) for s, series in by_symbol.items()
-             if len(series)}
+    marks = {
+        s: Decimal(repr(float(series.close[-1]))) for s, series in by_symbol.items() if len(series)
+    }
     fills = ledger.fills
     return BacktestResult(
         strategy=strategy.name,
@@ -128,8 +136,9 @@ def run_backtest(
         final_equity=ledger.equity(marks),
         quote_currency=quote,
         bar_interval_ns=min((s.interval_ns for s in market), default=0),
-        curve=equity_curve(by_symbol, fills, initial_cash=config.initial_cash,
-                           quote_currency=quote),
+        curve=equity_curve(
+            by_symbol, fills, initial_cash=config.initial_cash, quote_currency=quote
+        ),
         trades=ledger.round_trips,
         fills=fills,
         fees_paid=ledger.fees_paid(),
@@ -142,8 +151,11 @@ class _Loop:
     """The hot loop, kept apart so that its per-bar work is easy to see and to measure."""
 
     def __init__(
-        self, market: Mapping[str, BarSeries], clock: HistoricalClock,
-        exchange: SimulatedExchange, execution: ExecutionAgent,
+        self,
+        market: Mapping[str, BarSeries],
+        clock: HistoricalClock,
+        exchange: SimulatedExchange,
+        execution: ExecutionAgent,
         reveal: Callable[[int, int], None],
     ) -> None:
         self._market = market
@@ -164,8 +176,7 @@ class _Loop:
     def run(self, strategy: Strategy, context: _Context, progress: Progress | None) -> None:
         symbols = list(self._market)
         columns = [
-            (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(),
-             s.volume.tolist())
+            (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(), s.volume.tolist())
             for s in self._market.values()
         ]
         times, which, rows = self._schedule()

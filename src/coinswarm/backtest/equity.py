@@ -35,7 +35,10 @@ def _marks(series: BarSeries, times: npt.NDArray[np.int64]) -> npt.NDArray[np.fl
 
 
 def equity_curve(
-    market: Mapping[str, BarSeries], fills: Sequence[Fill], *, initial_cash: Decimal,
+    market: Mapping[str, BarSeries],
+    fills: Sequence[Fill],
+    *,
+    initial_cash: Decimal,
     quote_currency: str,
 ) -> EquityCurve:
     """Return equity and gross exposure at the close of every time on the run's timeline."""

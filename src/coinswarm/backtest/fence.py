@@ -22,8 +22,16 @@ __all__ = ["fenced"]
 
 _BLOCKED_EVENTS = frozenset(
     {
-        "open", "os.listdir", "os.scandir", "socket.connect", "socket.getaddrinfo",
-        "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+        "open",
+        "os.listdir",
+        "os.scandir",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
     }
 )
 # Python's own library and installed packages may still load lazily while fenced.

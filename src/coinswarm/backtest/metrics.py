@@ -118,9 +118,7 @@ class Metrics:
         for spec in fields(self):
             value = getattr(self, spec.name)
             out[spec.name] = value if isinstance(value, int) else _json_float(value)
-        out["max_drawdown_duration_days"] = _json_float(
-            self.max_drawdown_duration_ns / NS_PER_DAY
-        )
+        out["max_drawdown_duration_days"] = _json_float(self.max_drawdown_duration_ns / NS_PER_DAY)
         return out
 
 

@@ -77,8 +77,12 @@ def write_report(
     """
     target = Path(path)
     document = render_report(
-        result, metrics, benchmark, explain_links=explain_links,
-        benchmark_curve=benchmark_curve, max_line_points=max_line_points,
+        result,
+        metrics,
+        benchmark,
+        explain_links=explain_links,
+        benchmark_curve=benchmark_curve,
+        max_line_points=max_line_points,
         max_table_rows=max_table_rows,
     )
     _write_atomically(target, document)
@@ -117,16 +121,14 @@ def render_report(
         "<h2>Round trips</h2>\n",
         '<div class="scroll">\n',
         markup.round_trips_table(result.trades, result.fills, explain_links, max_table_rows),
-        "</div>\n<h2>Fills</h2>\n<div class=\"scroll\">\n",
+        '</div>\n<h2>Fills</h2>\n<div class="scroll">\n',
         markup.fills_table(result.fills, explain_links, max_table_rows),
         "</div>\n",
     ]
     return markup.page(f"Backtest: {result.strategy}", get_plotlyjs(), body)
 
 
-def decimate(
-    x: npt.ArrayLike, y: npt.ArrayLike, max_points: int
-) -> tuple[FloatArray, FloatArray]:
+def decimate(x: npt.ArrayLike, y: npt.ArrayLike, max_points: int) -> tuple[FloatArray, FloatArray]:
     """Return at most `max_points` points of a line that still show its every peak and trough.
 
     The line is cut into `(max_points - 2) // 2` buckets of consecutive points; each bucket
@@ -163,12 +165,13 @@ def _ms(ts_ns: npt.ArrayLike) -> FloatArray:
     return (np.asarray(ts_ns, dtype=np.int64) // NS_PER_MS).astype(np.float64)
 
 
-def _line(
-    ts_ns: npt.ArrayLike, y: npt.ArrayLike, name: str, max_points: int, **style: Any
-) -> Any:
+def _line(ts_ns: npt.ArrayLike, y: npt.ArrayLike, name: str, max_points: int, **style: Any) -> Any:
     x, ys = decimate(_ms(ts_ns), y, max_points)
     return go.Scattergl(
-        x=x, y=ys, name=name, mode="lines",
+        x=x,
+        y=ys,
+        name=name,
+        mode="lines",
         hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:,.2f}<extra>" + name + "</extra>",
         **style,
     )
@@ -181,11 +184,13 @@ def _drawdown_percent(curve: EquityCurve, start: float) -> FloatArray:
     return -100.0 * series[1:]
 
 
-def _equity_figure(
-    result: BacktestResult, benchmark: EquityCurve | None, max_points: int
-) -> Any:
+def _equity_figure(result: BacktestResult, benchmark: EquityCurve | None, max_points: int) -> Any:
     figure = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.7, 0.3],
+        vertical_spacing=0.05,
     )
     start = float(result.initial_cash)
     curves = [("Strategy", result.curve, "#1f77b4")]
@@ -196,8 +201,12 @@ def _equity_figure(
             _line(curve.ts, curve.equity, name, max_points, line={"color": colour}), row=1, col=1
         )
         drawdown = _line(
-            curve.ts, _drawdown_percent(curve, start), f"{name} drawdown", max_points,
-            line={"color": colour, "width": 1}, showlegend=False,
+            curve.ts,
+            _drawdown_percent(curve, start),
+            f"{name} drawdown",
+            max_points,
+            line={"color": colour, "width": 1},
+            showlegend=False,
         )
         figure.add_trace(drawdown, row=2, col=1)
     figure.update_yaxes(title_text=f"Equity ({result.quote_currency})", row=1, col=1)
@@ -216,7 +225,9 @@ def _price_figure(series: BarSeries, fills: Sequence[Fill], max_points: int) -> 
             figure.add_trace(_fill_markers(chosen, side, symbol, colour))
     figure.update_xaxes(type="date")
     figure.update_layout(
-        template=TEMPLATE, margin={"t": 30, "b": 30}, yaxis_title=f"{series.instrument} close",
+        template=TEMPLATE,
+        margin={"t": 30, "b": 30},
+        yaxis_title=f"{series.instrument} close",
     )
     return figure
 
@@ -230,7 +241,9 @@ def _fill_markers(fills: Sequence[Fill], side: OrderSide, symbol: str, colour: s
     return go.Scattergl(
         x=_ms([f.ts for f in fills]),
         y=np.array([float(f.price) for f in fills], dtype=np.float64),
-        mode="markers", name=str(side).lower(), text=text,
+        mode="markers",
+        name=str(side).lower(),
+        text=text,
         marker={"symbol": symbol, "color": colour, "size": 9},
         hovertemplate="%{text}<extra></extra>",
     )
@@ -239,8 +252,12 @@ def _fill_markers(fills: Sequence[Fill], side: OrderSide, symbol: str, colour: s
 def _div(figure: Any, div_id: str, height: str) -> str:
     # A fixed div id replaces plotly's random uuid: the report must be byte-identical.
     div: str = pio.to_html(
-        figure, include_plotlyjs=False, full_html=False, div_id=div_id,
-        default_height=height, config=PLOT_CONFIG,
+        figure,
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=div_id,
+        default_height=height,
+        config=PLOT_CONFIG,
     )
     return div + "\n"
 

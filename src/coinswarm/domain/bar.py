@@ -68,8 +68,12 @@ class BarSeries:
     def bar(self, index: int) -> Bar:
         """Return the bar at `index` as a value object."""
         return Bar(
-            self.instrument, int(self.ts[index]), float(self.open[index]),
-            float(self.high[index]), float(self.low[index]), float(self.close[index]),
+            self.instrument,
+            int(self.ts[index]),
+            float(self.open[index]),
+            float(self.high[index]),
+            float(self.low[index]),
+            float(self.close[index]),
             float(self.volume[index]),
         )
 
@@ -78,6 +82,12 @@ class BarSeries:
         lo = 0 if start_ns is None else int(np.searchsorted(self.ts, start_ns, side="left"))
         hi = len(self.ts) if end_ns is None else int(np.searchsorted(self.ts, end_ns, "left"))
         return BarSeries(
-            self.instrument, self.interval_ns, self.ts[lo:hi], self.open[lo:hi],
-            self.high[lo:hi], self.low[lo:hi], self.close[lo:hi], self.volume[lo:hi],
+            self.instrument,
+            self.interval_ns,
+            self.ts[lo:hi],
+            self.open[lo:hi],
+            self.high[lo:hi],
+            self.low[lo:hi],
+            self.close[lo:hi],
+            self.volume[lo:hi],
         )

@@ -40,7 +40,11 @@ class DataError(CoinswarmError, ValueError):
     """Market data that cannot be trusted: names the file, the line and the field."""
 
     def __init__(
-        self, message: str, *, path: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
         field: str | None = None,
     ) -> None:
         self.path = path

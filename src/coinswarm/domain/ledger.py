@@ -91,7 +91,9 @@ class Ledger:
 
     @classmethod
     def replay(
-        cls, events: Iterable[LedgerEvent], instruments: Mapping[str, Instrument],
+        cls,
+        events: Iterable[LedgerEvent],
+        instruments: Mapping[str, Instrument],
         account_currency: str,
     ) -> Ledger:
         """Rebuild a ledger by folding `events` again from nothing."""

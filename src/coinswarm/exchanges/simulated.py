@@ -48,8 +48,12 @@ class SimulatedExchange:
     name = "simulated"
 
     def __init__(
-        self, instruments: Mapping[str, Instrument], clock: Clock, *,
-        fill_model: FillModel | None = None, balances: Mapping[str, Decimal] | None = None,
+        self,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        *,
+        fill_model: FillModel | None = None,
+        balances: Mapping[str, Decimal] | None = None,
     ) -> None:
         self._instruments = dict(instruments)
         self._clock = clock
@@ -173,8 +177,12 @@ class SimulatedExchange:
 
     def _free(self, currency: str) -> Decimal:
         held = sum(
-            (r.hold for book in self._resting.values() for r in book.values()
-             if r.hold_currency == currency),
+            (
+                r.hold
+                for book in self._resting.values()
+                for r in book.values()
+                if r.hold_currency == currency
+            ),
             ZERO,
         )
         return self._balances.get(currency, ZERO) - held
@@ -253,10 +261,17 @@ class SimulatedExchange:
         fee = quantity * terms.price * terms.rate
         self._trade_seq += 1
         fill = Fill(
-            trade_id=f"SIM-T-{self._trade_seq:08d}", order_id=order.order_id,
-            client_order_id=order.client_order_id, instrument=order.instrument,
-            side=order.side, quantity=quantity, price=terms.price, fee=fee,
-            fee_currency=instrument.quote, ts=ts, liquidity=terms.liquidity,
+            trade_id=f"SIM-T-{self._trade_seq:08d}",
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            instrument=order.instrument,
+            side=order.side,
+            quantity=quantity,
+            price=terms.price,
+            fee=fee,
+            fee_currency=instrument.quote,
+            ts=ts,
+            liquidity=terms.liquidity,
         )
         signed = quantity * order.side.sign
         cost = quantity * terms.price * order.side.sign + fee

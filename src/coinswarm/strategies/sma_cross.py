@@ -86,7 +86,9 @@ class SmaCross:
             return (
                 OrderRequest(
                     client_order_id=context.next_client_order_id(bar.instrument),
-                    instrument=bar.instrument, side=OrderSide.SELL, quantity=held,
+                    instrument=bar.instrument,
+                    side=OrderSide.SELL,
+                    quantity=held,
                 ),
             )
         return ()
@@ -99,6 +101,8 @@ class SmaCross:
         return (
             OrderRequest(
                 client_order_id=context.next_client_order_id(instrument),
-                instrument=instrument, side=OrderSide.BUY, quote_quantity=cash,
+                instrument=instrument,
+                side=OrderSide.BUY,
+                quote_quantity=cash,
             ),
         )

@@ -116,13 +116,14 @@ def child(name: str, path: Path, repeat: int) -> dict:
     # backtesting.py warns that the trade still open at the end is not in its trade count;
     # that is the convention we want (see peers.py), so the warning is noise here.
     warnings.simplefilter("ignore", UserWarning)
-    try:
-        job = _job(name, path)
-    except ImportError as error:
-        return {"name": name, "skipped": f"{name} not installed ({error})"}
+    job = _job(name, path)
     if job is None:
         return {"name": name, "skipped": "coinswarm engine: not available"}
-    (equity, trades, bars), cold, best = _timed(job, repeat)
+    try:
+        # Peers import their library on the first call, so a missing one shows up here.
+        (equity, trades, bars), cold, best = _timed(job, repeat)
+    except ImportError as error:
+        return {"name": name, "skipped": f"{name} not installed ({error})"}
     traced = _traced_peak_mb(job)
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     scale = 2**20 if sys.platform == "darwin" else 2**10

@@ -106,8 +106,9 @@ def reference_sma_cross(
         elif pending == -1 and holding is not None:
             cash = holding.quantity * open_[t] * (1 - fee_rate)
             trades.append(
-                ReferenceTrade(holding.entry_index, holding.entry_price, holding.quantity,
-                               t, open_[t])
+                ReferenceTrade(
+                    holding.entry_index, holding.entry_price, holding.quantity, t, open_[t]
+                )
             )
             holding = None
         pending = _signal(close, fast, slow, t)

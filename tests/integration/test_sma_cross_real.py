@@ -25,8 +25,10 @@ def load_open_close(path):
     except ImportError:
         with gzip.open(path, "rt", newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return (np.array([float(row["open"]) for row in rows]),
-                np.array([float(row["close"]) for row in rows]))
+        return (
+            np.array([float(row["open"]) for row in rows]),
+            np.array([float(row["close"]) for row in rows]),
+        )
     bars = load_bars(path)
     return bars.open, bars.close
 

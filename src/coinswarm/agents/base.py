@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
-from coinswarm.backtest.view import MarketView
+from coinswarm.data.view import MarketView
 from coinswarm.domain.bar import Bar
 
 __all__ = ["Agent", "AgentContext", "Direction", "Vote"]

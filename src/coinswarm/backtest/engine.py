@@ -16,7 +16,7 @@ import numpy as np
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.backtest.view import MarketView, fenced_view
+from coinswarm.data.view import MarketView, fenced_view
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from coinswarm.backtest.view import MarketView
+from coinswarm.data.view import MarketView
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderRequest

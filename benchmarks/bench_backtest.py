@@ -34,7 +34,10 @@ from pathlib import Path
 import peers
 
 DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-spot-1h"
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "binance-spot-1h"
     / "BTC_USDT-1h.csv.gz"
 )
 RUNNERS = ("coinswarm", "backtesting.py", "backtrader", "vectorbt")
@@ -129,19 +132,33 @@ def child(name: str, path: Path, repeat: int) -> dict:
     scale = 2**20 if sys.platform == "darwin" else 2**10
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
     return {
-        "name": name, "equity": equity, "trades": trades, "bars": bars, "cold_s": cold,
-        "best_s": best, "rss_mb": rss, "traced_mb": traced,
+        "name": name,
+        "equity": equity,
+        "trades": trades,
+        "bars": bars,
+        "cold_s": cold,
+        "best_s": best,
+        "rss_mb": rss,
+        "traced_mb": traced,
     }
 
 
 def _spawn(name: str, path: Path, repeat: int) -> dict:
-    command = [sys.executable, __file__, "--child", name, "--data", str(path),
-               "--repeat", str(repeat)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--data",
+        str(path),
+        "--repeat",
+        str(repeat),
+    ]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
+            return json.loads(line[len(RESULT_TAG) :])
     tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
     return {"name": name, "skipped": f"{name} failed (exit {done.returncode}): {tail}"}
 
@@ -151,8 +168,10 @@ def _print_table(rows: list[dict], expected: tuple[float, int] | None) -> None:
     base = next((row for row in ran if row["name"] == "coinswarm"), None)
     base_name = "coinswarm" if base else "backtrader"
     base = base or next((row for row in ran if row["name"] == "backtrader"), None)
-    print(f"{'runner':<15}{'bars/s':>12}{'cold s':>9}{'best s':>9}{'vs ' + base_name:>16}"
-          f"{'equity':>13}{'trades':>8}{'RSS MB':>9}{'traced MB':>11}  agrees")
+    print(
+        f"{'runner':<15}{'bars/s':>12}{'cold s':>9}{'best s':>9}{'vs ' + base_name:>16}"
+        f"{'equity':>13}{'trades':>8}{'RSS MB':>9}{'traced MB':>11}  agrees"
+    )
     for row in rows:
         if "skipped" in row:
             print(f"{row['name']:<15}skipped: {row['skipped']}")
@@ -163,9 +182,11 @@ def _print_table(rows: list[dict], expected: tuple[float, int] | None) -> None:
         if expected:
             same_equity = abs(row["equity"] / expected[0] - 1) <= 1e-4
             agrees = "yes" if same_equity and row["trades"] == expected[1] else "NO"
-        print(f"{row['name']:<15}{speed:>12,.0f}{row['cold_s']:>9.3f}{row['best_s']:>9.3f}"
-              f"{ratio:>16}{row['equity']:>13.2f}{row['trades']:>8}{row['rss_mb']:>9.1f}"
-              f"{row['traced_mb']:>11.1f}  {agrees}")
+        print(
+            f"{row['name']:<15}{speed:>12,.0f}{row['cold_s']:>9.3f}{row['best_s']:>9.3f}"
+            f"{ratio:>16}{row['equity']:>13.2f}{row['trades']:>8}{row['rss_mb']:>9.1f}"
+            f"{row['traced_mb']:>11.1f}  {agrees}"
+        )
 
 
 def _expected(path: Path) -> tuple[float, int] | None:
@@ -192,11 +213,15 @@ def main() -> int:
         print(RESULT_TAG + json.dumps(child(args.child, args.data, args.repeat)))
         return 0
     expected = _expected(args.data)
-    print(f"sma-cross {peers.FAST}/{peers.SLOW}, fee {peers.FEE:.4f}, "
-          f"cash {peers.INITIAL_CASH:,.0f}, data {args.data.name}")
+    print(
+        f"sma-cross {peers.FAST}/{peers.SLOW}, fee {peers.FEE:.4f}, "
+        f"cash {peers.INITIAL_CASH:,.0f}, data {args.data.name}"
+    )
     if expected:
-        print(f"spec answer (coinswarm vectorised): equity {expected[0]:.2f}, "
-              f"{expected[1]} round trips")
+        print(
+            f"spec answer (coinswarm vectorised): equity {expected[0]:.2f}, "
+            f"{expected[1]} round trips"
+        )
     rows = [_spawn(name, args.data, args.repeat) for name in RUNNERS]
     _print_table(rows, expected)
     return 0

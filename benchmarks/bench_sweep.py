@@ -28,7 +28,10 @@ import numpy as np
 import peers
 
 DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-spot-1h"
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "binance-spot-1h"
     / "BTC_USDT-1h.csv.gz"
 )
 FAST_WINDOWS = range(5, 51, 5)
@@ -57,8 +60,14 @@ def best_time(job, repeat: int):
 def run_coinswarm(bars: peers.Bars):
     from coinswarm.backtest.vectorized import sma_cross_sweep
 
-    sweep = sma_cross_sweep(bars.open, bars.close, FAST_WINDOWS, SLOW_WINDOWS,
-                            fee_rate=peers.FEE, initial_cash=peers.INITIAL_CASH)
+    sweep = sma_cross_sweep(
+        bars.open,
+        bars.close,
+        FAST_WINDOWS,
+        SLOW_WINDOWS,
+        fee_rate=peers.FEE,
+        initial_cash=peers.INITIAL_CASH,
+    )
     return sweep.final_equity, sweep.round_trips
 
 
@@ -76,16 +85,22 @@ def compare(ours, theirs) -> None:
     same_trips = ours[1] == theirs[1]
     same_equity = np.abs(ours[0] / theirs[0] - 1) <= 1e-6
     agree = same_trips & same_equity
-    print(f"agreement: {int(agree.sum())} of {len(agree)} combinations have the same round "
-          "trips and final equity within 1e-6 relative")
+    print(
+        f"agreement: {int(agree.sum())} of {len(agree)} combinations have the same round "
+        "trips and final equity within 1e-6 relative"
+    )
     for i in np.flatnonzero(~agree):
-        print(f"  differs: {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]} trips,"
-              f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]} trips")
+        print(
+            f"  differs: {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]} trips,"
+            f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]} trips"
+        )
     pairs = list(zip(fast, slow, strict=True))
     samples = [0, pairs.index((20, 50)), len(pairs) - 1] if (20, 50) in pairs else [0]
     for i in samples:
-        print(f"  sample {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]},"
-              f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]}")
+        print(
+            f"  sample {fast[i]}/{slow[i]}: coinswarm {ours[0][i]:.2f} / {ours[1][i]},"
+            f" vectorbt {theirs[0][i]:.2f} / {theirs[1][i]}"
+        )
 
 
 def main() -> int:
@@ -98,13 +113,17 @@ def main() -> int:
         return 0
     bars = peers.load_bars(args.data)
     combos = len(grid()[0])
-    print(f"grid: fast {FAST_WINDOWS.start}..{FAST_WINDOWS.stop - 1} step {FAST_WINDOWS.step} x "
-          f"slow {SLOW_WINDOWS.start}..{SLOW_WINDOWS.stop - 1} step {SLOW_WINDOWS.step}, "
-          f"fast < slow: {combos} combinations over {len(bars)} bars")
+    print(
+        f"grid: fast {FAST_WINDOWS.start}..{FAST_WINDOWS.stop - 1} step {FAST_WINDOWS.step} x "
+        f"slow {SLOW_WINDOWS.start}..{SLOW_WINDOWS.stop - 1} step {SLOW_WINDOWS.step}, "
+        f"fast < slow: {combos} combinations over {len(bars)} bars"
+    )
     ours, cold, best = best_time(lambda: run_coinswarm(bars), args.repeat)
     ours_rate = combos / best
-    print(f"coinswarm vectorised: {ours_rate:10,.0f} combinations/s "
-          f"(best {best:.3f} s, cold {cold:.3f} s)")
+    print(
+        f"coinswarm vectorised: {ours_rate:10,.0f} combinations/s "
+        f"(best {best:.3f} s, cold {cold:.3f} s)"
+    )
     try:
         import vectorbt  # noqa: F401 - only to learn whether the peer is installed
     except ImportError as error:
@@ -113,8 +132,10 @@ def main() -> int:
     frame = bars.frame()
     theirs, cold, best = best_time(lambda: run_vectorbt(frame), args.repeat)
     theirs_rate = combos / best
-    print(f"vectorbt:             {theirs_rate:10,.0f} combinations/s "
-          f"(best {best:.3f} s, cold {cold:.3f} s, cold includes numba compilation)")
+    print(
+        f"vectorbt:             {theirs_rate:10,.0f} combinations/s "
+        f"(best {best:.3f} s, cold {cold:.3f} s, cold includes numba compilation)"
+    )
     print(f"ratio coinswarm / vectorbt: {ours_rate / theirs_rate:.1f}x")
     compare(ours, theirs)
     return 0

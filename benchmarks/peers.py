@@ -57,8 +57,13 @@ class Bars:
         import pandas as pd
 
         return pd.DataFrame(
-            {"Open": self.open, "High": self.high, "Low": self.low, "Close": self.close,
-             "Volume": self.volume},
+            {
+                "Open": self.open,
+                "High": self.high,
+                "Low": self.low,
+                "Close": self.close,
+                "Volume": self.volume,
+            },
             index=pd.to_datetime(self.ts, utc=True),
         )
 
@@ -86,8 +91,9 @@ def spec_signals(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.nda
 # --- backtesting.py -------------------------------------------------------------------------
 
 
-def run_backtesting_py(bars: Bars, fast: int = FAST, slow: int = SLOW,
-                       fee: float = FEE) -> PeerResult:
+def run_backtesting_py(
+    bars: Bars, fast: int = FAST, slow: int = SLOW, fee: float = FEE
+) -> PeerResult:
     """Run the spec in backtesting.py and return its final equity and closed trades."""
     import pandas as pd
     from backtesting import Strategy
@@ -121,19 +127,25 @@ def run_backtesting_py(bars: Bars, fast: int = FAST, slow: int = SLOW,
     # finalize_trades=False: a trade open at the end is not closed (no exit fee) and is not
     # counted among the closed trades; the final equity marks it at the last close.
     backtest = FractionalBacktest(
-        bars.frame(), SmaCross, cash=INITIAL_CASH, commission=fee, trade_on_close=False,
-        exclusive_orders=True, finalize_trades=False, fractional_unit=1e-12,
+        bars.frame(),
+        SmaCross,
+        cash=INITIAL_CASH,
+        commission=fee,
+        trade_on_close=False,
+        exclusive_orders=True,
+        finalize_trades=False,
+        fractional_unit=1e-12,
     )
     stats = backtest.run()
-    return PeerResult("backtesting.py", float(stats["Equity Final [$]"]),
-                      int(stats["# Trades"]), len(bars))
+    return PeerResult(
+        "backtesting.py", float(stats["Equity Final [$]"]), int(stats["# Trades"]), len(bars)
+    )
 
 
 # --- backtrader -----------------------------------------------------------------------------
 
 
-def run_backtrader(bars: Bars, fast: int = FAST, slow: int = SLOW,
-                   fee: float = FEE) -> PeerResult:
+def run_backtrader(bars: Bars, fast: int = FAST, slow: int = SLOW, fee: float = FEE) -> PeerResult:
     """Run the spec in backtrader and return its final equity and closed trades."""
     import backtrader as bt
 
@@ -177,8 +189,9 @@ def run_backtrader(bars: Bars, fast: int = FAST, slow: int = SLOW,
     cerebro.broker.set_coo(False)  # cheat-on-open off: fills happen at the next open
     strategy = cerebro.run()[0]
     # getvalue marks the open position at the last close, with no exit fee.
-    return PeerResult("backtrader", float(cerebro.broker.getvalue()),
-                      strategy.closed_trades, len(bars))
+    return PeerResult(
+        "backtrader", float(cerebro.broker.getvalue()), strategy.closed_trades, len(bars)
+    )
 
 
 # --- vectorbt -------------------------------------------------------------------------------
@@ -202,10 +215,13 @@ def vectorbt_signals(close, fast_windows, slow_windows):
     # fill happen at that bar's open. A last-bar signal falls off the end, as in the spec.
     entries = np.vstack([np.zeros((1, up.shape[1]), bool), up[:-1]])
     exits = np.vstack([np.zeros((1, down.shape[1]), bool), down[:-1]])
-    columns = pd.MultiIndex.from_arrays([list(fast_windows), list(slow_windows)],
-                                        names=["fast", "slow"])
-    return (pd.DataFrame(entries, index=close.index, columns=columns),
-            pd.DataFrame(exits, index=close.index, columns=columns))
+    columns = pd.MultiIndex.from_arrays(
+        [list(fast_windows), list(slow_windows)], names=["fast", "slow"]
+    )
+    return (
+        pd.DataFrame(entries, index=close.index, columns=columns),
+        pd.DataFrame(exits, index=close.index, columns=columns),
+    )
 
 
 def vectorbt_portfolio(frame, fast_windows, slow_windows, fee: float = FEE):
@@ -217,8 +233,15 @@ def vectorbt_portfolio(frame, fast_windows, slow_windows, fee: float = FEE):
     # size * price * (1 + fees) = cash, the spec's quantity. The portfolio's value at the end
     # marks an open position at the last close with no exit fee.
     return vbt.Portfolio.from_signals(
-        frame["Close"], entries=entries, exits=exits, price=frame["Open"].to_numpy()[:, None],
-        fees=fee, init_cash=INITIAL_CASH, size=np.inf, direction="longonly", freq="1h",
+        frame["Close"],
+        entries=entries,
+        exits=exits,
+        price=frame["Open"].to_numpy()[:, None],
+        fees=fee,
+        init_cash=INITIAL_CASH,
+        size=np.inf,
+        direction="longonly",
+        freq="1h",
     )
 
 

@@ -136,10 +136,16 @@ def test_too_few_bars_never_trade():
 
 def test_the_sweep_skips_combinations_where_fast_is_not_below_slow():
     sweep = sma_cross_sweep(
-        DIRECTION_OPENS, DIRECTION_CLOSES, iter([1, 2, 3]), (w for w in [2, 3]), fee_rate=0.0,
+        DIRECTION_OPENS,
+        DIRECTION_CLOSES,
+        iter([1, 2, 3]),
+        (w for w in [2, 3]),
+        fee_rate=0.0,
     )
     assert list(zip(sweep.fast.tolist(), sweep.slow.tolist(), strict=True)) == [
-        (1, 2), (1, 3), (2, 3),
+        (1, 2),
+        (1, 3),
+        (2, 3),
     ]
     assert sweep.row(1, 2) == 0
     with pytest.raises(KeyError, match="fast=3, slow=2"):

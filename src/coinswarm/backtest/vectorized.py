@@ -108,10 +108,21 @@ def sma_cross_trades(
     cache = _SmaCache(closes)
     entries, exits = _fill_bars(cache, fast, slow)
     equity = _final_equity(
-        opens, closes, entries, exits, fee_rate=fee_rate, initial_cash=initial_cash,
+        opens,
+        closes,
+        entries,
+        exits,
+        fee_rate=fee_rate,
+        initial_cash=initial_cash,
     )
     return SmaCrossTrades(
-        fast, slow, entries, opens[entries], exits, opens[exits], equity,
+        fast,
+        slow,
+        entries,
+        opens[entries],
+        exits,
+        opens[exits],
+        equity,
     )
 
 
@@ -140,13 +151,21 @@ def sma_cross_sweep(
     for row, (fast, slow) in enumerate(combos):
         entries, exits = _fill_bars(cache, fast, slow)
         equity[row] = _final_equity(
-            opens, closes, entries, exits, fee_rate=fee_rate, initial_cash=initial_cash,
+            opens,
+            closes,
+            entries,
+            exits,
+            fee_rate=fee_rate,
+            initial_cash=initial_cash,
         )
         trips[row] = len(exits)
     return SweepResult(
         np.array([f for f, _ in combos], dtype=np.int64),
         np.array([s for _, s in combos], dtype=np.int64),
-        equity, trips, initial_cash, fee_rate,
+        equity,
+        trips,
+        initial_cash,
+        fee_rate,
     )
 
 

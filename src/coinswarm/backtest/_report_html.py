@@ -268,3 +268,17 @@ def _truncation_note(total: int, max_rows: int) -> str:
     if total <= max_rows:
         return ""
     return f'<p class="note">Showing the first {max_rows:,} of {total:,} rows.</p>\n'
+
+
+def explanation_id(client_order_id: str) -> str:
+    """Return the HTML id of an order's explanation block."""
+    return "explain-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in client_order_id)
+
+
+def explanations_section(explanations: Mapping[str, Sequence[str]], max_rows: int) -> str:
+    """Return one preformatted block per order, each the target of the trade tables' links."""
+    blocks = [
+        f'<pre id="{explanation_id(cid)}">{html.escape(chr(10).join(lines))}</pre>\n'
+        for cid, lines in list(explanations.items())[:max_rows]
+    ]
+    return "".join(blocks) + _truncation_note(len(explanations), max_rows)

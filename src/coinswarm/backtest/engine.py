@@ -1,8 +1,9 @@
 """The backtest event loop: bars in time order, one strategy, the one door, one ledger.
 
 Each step reveals one bar to the fenced view, lets the simulated exchange match the orders that
-were resting before it, and only then shows the bar to the strategy. Whatever the strategy asks
-for is therefore placed after bar t and can meet bar t+1 at the earliest.
+were resting before it, lets the risk layer see the bar, and only then shows the bar to the
+strategy. Whatever the strategy asks for is therefore placed after bar t and can meet bar t+1
+at the earliest.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from decimal import Decimal
 
 import numpy as np
 
+from coinswarm.backtest.context import EngineContext
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.data.view import MarketView, fenced_view
+from coinswarm.data.view import fenced_view
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError
+from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
+from coinswarm.orchestration.door import Door
+from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.risk.oversight import OversightManager
+from coinswarm.risk.profiles import RiskProfile
 from coinswarm.strategies.base import CancelRequest, Intent, Strategy
 
 __all__ = ["BacktestConfig", "Progress", "run_backtest"]
@@ -36,57 +43,17 @@ PROGRESS_EVERY = 4096
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestConfig:
-    """How to run one backtest; instruments not listed get default increments."""
+    """How to run one backtest.
+
+    Instruments not listed get default increments. `risk` is the profile whose hard limits the
+    door enforces; None runs without limits, which only research backtests may do.
+    """
 
     initial_cash: Decimal = Decimal(10_000)
     fill_model: FillModel = field(default_factory=FillModel)
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
     parameters: Mapping[str, str] = field(default_factory=dict)
-
-
-class _Context:
-    """What the strategy may see: the clock, the fenced market and its own account."""
-
-    __slots__ = ("_clock", "_exchange", "_execution", "_ledger", "_market", "_sequence")
-
-    def __init__(
-        self,
-        clock: HistoricalClock,
-        market: MarketView,
-        ledger: Ledger,
-        exchange: SimulatedExchange,
-        execution: ExecutionAgent,
-    ) -> None:
-        self._clock = clock
-        self._market = market
-        self._ledger = ledger
-        self._exchange = exchange
-        self._execution = execution
-        self._sequence = 0
-
-    @property
-    def market(self) -> MarketView:
-        return self._market
-
-    def now_ns(self) -> int:
-        return self._clock.now_ns()
-
-    def instrument(self, symbol: str) -> Instrument:
-        return self._execution.instrument(symbol)
-
-    def cash(self) -> Decimal:
-        return self._ledger.cash()
-
-    def position(self, instrument: str) -> Decimal:
-        return self._ledger.position(instrument).quantity
-
-    def has_open_orders(self, instrument: str) -> bool:
-        return self._exchange.has_resting(instrument)
-
-    def next_client_order_id(self, instrument: str) -> str:
-        # Derived from the run's own history, so the same run names its orders the same way.
-        self._sequence += 1
-        return f"{instrument}-{self._clock.now_ns()}-{self._sequence}"
+    risk: RiskProfile | None = None
 
 
 def _instruments(
@@ -99,15 +66,21 @@ def _instruments(
     return instruments
 
 
-def run_backtest(
-    market: Sequence[BarSeries],
-    strategy: Strategy,
-    config: BacktestConfig | None = None,
-    *,
-    progress: Progress | None = None,
-) -> BacktestResult:
-    """Run `strategy` over `market` (one series per instrument) and return everything."""
-    config = config or BacktestConfig()
+@dataclass(slots=True)
+class _Run:
+    """The components of one run, wired together."""
+
+    market: dict[str, BarSeries]
+    clock: HistoricalClock
+    ledger: Ledger
+    exchange: SimulatedExchange
+    execution: ExecutionAgent
+    context: EngineContext
+    door: Door
+    reveal: Callable[[int, int], None]
+
+
+def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
     by_symbol = {s.instrument: s for s in market}
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
@@ -121,68 +94,110 @@ def run_backtest(
     )
     execution = ExecutionAgent(exchange, ledger, clock)
     view, reveal = fenced_view(by_symbol)
-    context = _Context(clock, view, ledger, exchange, execution)
-    loop = _Loop(by_symbol, clock, exchange, execution, reveal)
+    context = EngineContext(clock, view, ledger, instruments, exchange.has_resting)
+    door = _door(
+        config, execution=execution, context=context, ledger=ledger, clock=clock, exchange=exchange
+    )
+    return _Run(by_symbol, clock, ledger, exchange, execution, context, door, reveal)
+
+
+def _door(
+    config: BacktestConfig,
+    *,
+    execution: ExecutionAgent,
+    context: EngineContext,
+    ledger: Ledger,
+    clock: HistoricalClock,
+    exchange: SimulatedExchange,
+) -> Door:
+    if config.risk is None:
+        return Door(execution)
+    tracker = AccountTracker(config.initial_cash)
+    oversight = OversightManager(config.risk, fee_rate=config.fill_model.fees.rate(Liquidity.TAKER))
+
+    def account() -> AccountSnapshot:
+        marks = context.marks()
+        return tracker.snapshot(
+            ts=clock.now_ns(),
+            equity=ledger.equity(marks),
+            cash=ledger.cash(),
+            positions={s: p.quantity for s, p in ledger.positions.items()},
+            marks=marks,
+            open_orders=len(exchange.open_orders()),
+        )
+
+    return Door(execution, oversight=oversight, account=account, tracker=tracker)
+
+
+def run_backtest(
+    market: Sequence[BarSeries],
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Run `strategy` over `market` (one series per instrument) and return everything."""
+    config = config or BacktestConfig()
+    run = _wire(market, config)
     with fenced():
-        loop.run(strategy, context, progress)
-    marks = {
-        s: Decimal(repr(float(series.close[-1]))) for s, series in by_symbol.items() if len(series)
-    }
-    fills = ledger.fills
+        _Loop(run).run(strategy, progress)
+    run.execution.refresh()
+    marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in run.market.items() if len(b)}
+    fills = run.ledger.fills
+    quote = run.ledger.account_currency
     return BacktestResult(
         strategy=strategy.name,
         parameters=dict(config.parameters),
         initial_cash=config.initial_cash,
-        final_equity=ledger.equity(marks),
+        final_equity=run.ledger.equity(marks),
         quote_currency=quote,
         bar_interval_ns=min((s.interval_ns for s in market), default=0),
         curve=equity_curve(
-            by_symbol, fills, initial_cash=config.initial_cash, quote_currency=quote
+            run.market, fills, initial_cash=config.initial_cash, quote_currency=quote
         ),
-        trades=ledger.round_trips,
+        trades=run.ledger.round_trips,
         fills=fills,
-        fees_paid=ledger.fees_paid(),
-        market=by_symbol,
-        orders=execution.orders,
+        fees_paid=run.ledger.fees_paid(),
+        market=run.market,
+        orders=run.execution.orders,
+        rationales=dict(run.context.rationales),
+        risk_notes=dict(run.door.notes),
+        risk_events=tuple(run.door.events),
     )
 
 
 class _Loop:
     """The hot loop, kept apart so that its per-bar work is easy to see and to measure."""
 
-    def __init__(
-        self,
-        market: Mapping[str, BarSeries],
-        clock: HistoricalClock,
-        exchange: SimulatedExchange,
-        execution: ExecutionAgent,
-        reveal: Callable[[int, int], None],
-    ) -> None:
-        self._market = market
-        self._clock = clock
-        self._exchange = exchange
-        self._execution = execution
-        self._reveal = reveal
+    def __init__(self, run: _Run) -> None:
+        self._run = run
 
     def _schedule(self) -> tuple[list[int], list[int], list[int]]:
         """Return (time, instrument position, row) of every bar, in time then listing order."""
-        series = list(self._market.values())
+        series = list(self._run.market.values())
         times = np.concatenate([s.ts for s in series])
         which = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(series)])
         rows = np.concatenate([np.arange(len(s), dtype=np.int64) for s in series])
         order = np.lexsort((which, times))
         return times[order].tolist(), which[order].tolist(), rows[order].tolist()
 
-    def run(self, strategy: Strategy, context: _Context, progress: Progress | None) -> None:
-        symbols = list(self._market)
+    def run(self, strategy: Strategy, progress: Progress | None) -> None:
+        run = self._run
+        symbols = list(run.market)
         columns = [
             (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(), s.volume.tolist())
-            for s in self._market.values()
+            for s in run.market.values()
         ]
         times, which, rows = self._schedule()
         total = len(times)
-        exchange, reveal, advance = self._exchange, self._reveal, self._clock.advance_to
-        on_bar, route = strategy.on_bar, self._route
+        exchange, reveal, advance = run.exchange, run.reveal, run.clock.advance_to
+        on_bar, route, closes, context = (
+            strategy.on_bar,
+            self._route,
+            run.context.closes,
+            run.context,
+        )
+        watch = run.door.on_bar if run.door.guarded else None
         now = -1
         for step, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:
@@ -191,9 +206,12 @@ class _Loop:
             o, h, lo, c, v = columns[i]
             bar = Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r])
             reveal(i, r + 1)
+            closes[bar.instrument] = bar.close
             fills = exchange.on_bar(bar)
             if fills:
-                self._execution.on_fills(fills)
+                run.execution.on_fills(fills)
+            if watch is not None:
+                watch(bar)
             intents = on_bar(bar, context)
             if intents:
                 route(intents)
@@ -203,10 +221,9 @@ class _Loop:
             progress(total, total)
 
     def _route(self, intents: Sequence[Intent]) -> None:
-        # The one door. The risk layer will stand between the strategy and the execution agent
-        # here; nothing else reaches the exchange.
+        door = self._run.door
         for intent in intents:
             if isinstance(intent, OrderRequest):
-                self._execution.submit(intent)
+                door.submit(intent)
             elif isinstance(intent, CancelRequest):
-                self._execution.cancel(intent.order_id)
+                door.cancel(intent.order_id)

@@ -64,6 +64,7 @@ def write_report(
     path: str | os.PathLike[str],
     *,
     explain_links: Mapping[str, str] | None = None,
+    explanations: Mapping[str, Sequence[str]] | None = None,
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
@@ -72,7 +73,9 @@ def write_report(
 
     `benchmark_curve` (from `metrics.buy_and_hold_benchmark`) adds buy and hold to the equity
     and drawdown charts. `explain_links` maps a fill's `client_order_id` to a URL; when given,
-    the trade and fill tables link each order to it. The file is written to a temporary file
+    the trade and fill tables link each order to it. `explanations` maps a `client_order_id`
+    to the lines of its explanation; they are written into the report and, unless
+    `explain_links` says otherwise, the tables link to them. The file is written to a temporary file
     in the same directory and moved into place, so a failed write leaves the old file intact.
     """
     target = Path(path)
@@ -81,6 +84,7 @@ def write_report(
         metrics,
         benchmark,
         explain_links=explain_links,
+        explanations=explanations,
         benchmark_curve=benchmark_curve,
         max_line_points=max_line_points,
         max_table_rows=max_table_rows,
@@ -95,11 +99,14 @@ def render_report(
     benchmark: Metrics,
     *,
     explain_links: Mapping[str, str] | None = None,
+    explanations: Mapping[str, Sequence[str]] | None = None,
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
 ) -> str:
     """Return the report's HTML; `write_report` documents the arguments."""
+    if explanations and explain_links is None:
+        explain_links = {cid: "#" + markup.explanation_id(cid) for cid in explanations}
     equity = _equity_figure(result, benchmark_curve, max_line_points)
     body = [
         _header(result),
@@ -125,6 +132,11 @@ def render_report(
         markup.fills_table(result.fills, explain_links, max_table_rows),
         "</div>\n",
     ]
+    if explanations:
+        body += [
+            "<h2>Why did it trade?</h2>\n",
+            markup.explanations_section(explanations, max_table_rows),
+        ]
     return markup.page(f"Backtest: {result.strategy}", get_plotlyjs(), body)
 
 

@@ -12,6 +12,8 @@ from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order
 from coinswarm.domain.position import RoundTrip
+from coinswarm.orchestration.door import RiskNote
+from coinswarm.strategies.base import Rationale
 
 __all__ = ["BacktestResult", "EquityCurve"]
 
@@ -45,3 +47,6 @@ class BacktestResult:
     fees_paid: Decimal
     market: dict[str, BarSeries] = field(default_factory=dict)
     orders: tuple[Order, ...] = ()
+    rationales: dict[str, Rationale] = field(default_factory=dict)
+    risk_notes: dict[str, RiskNote] = field(default_factory=dict)
+    risk_events: tuple[str, ...] = ()

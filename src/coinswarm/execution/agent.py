@@ -49,13 +49,23 @@ class ExecutionAgent:
         try:
             rounded = self._rounded(request, instrument)
         except InvalidOrderError as refusal:
-            return self._reject_locally(request, str(refusal))
+            return self.refuse(request, str(refusal))
         problem = self._size_problem(rounded, instrument)
         if problem is not None:
-            return self._reject_locally(rounded, problem)
+            return self.refuse(rounded, problem)
         order = self._exchange.place_order(rounded)
         self._orders[order.order_id] = order
         return order
+
+    def open_orders(self) -> tuple[Order, ...]:
+        """Return the orders that can still fill, as the exchange reports them."""
+        return tuple(self._exchange.open_orders())
+
+    def refresh(self) -> None:
+        """Bring every order not yet final up to date with the exchange."""
+        for order_id, order in self._orders.items():
+            if not order.status.is_terminal:
+                self._orders[order_id] = self._exchange.get_order(order_id)
 
     def cancel(self, order_id: str) -> Order:
         order = self._exchange.cancel_order(order_id)
@@ -108,7 +118,8 @@ class ExecutionAgent:
             return None
         return instrument.size_problem(request.quantity, price)
 
-    def _reject_locally(self, request: OrderRequest, reason: str) -> Order:
+    def refuse(self, request: OrderRequest, reason: str) -> Order:
+        """Record `request` as rejected here, with `reason`, without sending it anywhere."""
         self._local_rejects += 1
         order = Order(f"LOCAL-REJECT-{self._local_rejects:08d}", request, self._clock.now_ns())
         order.reject(reason, order.created_ts)

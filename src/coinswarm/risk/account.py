@@ -35,3 +35,57 @@ class AccountSnapshot:
 
     def position_value(self, instrument: str) -> Decimal:
         return self.positions.get(instrument, Decimal(0)) * self.marks.get(instrument, Decimal(0))
+
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+class AccountTracker:
+    """Follow the account's equity through time: the start of each UTC day, the peak, and the
+    orders sent today; `snapshot` turns that into what the risk layer judges."""
+
+    __slots__ = ("_day", "_day_start", "_initial", "_peak", "_trades_today")
+
+    def __init__(self, initial_equity: Decimal) -> None:
+        self._initial = initial_equity
+        self._peak = initial_equity
+        self._day = -1
+        self._day_start = initial_equity
+        self._trades_today = 0
+
+    def mark(self, ts: int, equity: Decimal) -> None:
+        """Record the equity marked at `ts`; the first mark of a UTC day opens that day."""
+        day = ts // NS_PER_DAY
+        if day != self._day:
+            self._day = day
+            self._day_start = equity
+            self._trades_today = 0
+        self._peak = max(self._peak, equity)
+
+    def count_order(self) -> None:
+        """Count one order sent today."""
+        self._trades_today += 1
+
+    def snapshot(
+        self,
+        *,
+        ts: int,
+        equity: Decimal,
+        cash: Decimal,
+        positions: Mapping[str, Decimal],
+        marks: Mapping[str, Decimal],
+        open_orders: int,
+    ) -> AccountSnapshot:
+        self.mark(ts, equity)
+        return AccountSnapshot(
+            ts=ts,
+            equity=equity,
+            cash=cash,
+            positions=positions,
+            marks=marks,
+            day_start_equity=self._day_start,
+            peak_equity=self._peak,
+            initial_equity=self._initial,
+            trades_today=self._trades_today,
+            open_orders=open_orders,
+        )

@@ -17,7 +17,7 @@ from coinswarm.domain.bar import Bar
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderRequest
 
-__all__ = ["CancelRequest", "Intent", "Strategy", "StrategyContext"]
+__all__ = ["CancelRequest", "Intent", "Rationale", "Strategy", "StrategyContext", "VoteRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,28 @@ class CancelRequest:
 
 
 Intent = OrderRequest | CancelRequest
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRecord:
+    """One agent's vote as it entered a decision, with the weight the committee gave it."""
+
+    agent: str
+    direction: int
+    confidence: float
+    size_hint: float
+    weight: float
+    veto: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rationale:
+    """Why a strategy asked for an order: a summary, the votes behind it, and the details."""
+
+    summary: str
+    votes: tuple[VoteRecord, ...] = ()
+    details: tuple[str, ...] = ()
 
 
 class StrategyContext(Protocol):
@@ -47,6 +69,26 @@ class StrategyContext(Protocol):
     def has_open_orders(self, instrument: str) -> bool: ...
 
     def next_client_order_id(self, instrument: str) -> str: ...
+
+    def equity(self) -> Decimal:
+        """Return cash plus every position marked at its latest close."""
+        ...
+
+    def mark(self, instrument: str) -> Decimal:
+        """Return the latest close of `instrument` as a Decimal."""
+        ...
+
+    def exposure(self, instrument: str) -> float:
+        """Return the value of the position in `instrument` as a fraction of equity."""
+        ...
+
+    def gross_exposure(self) -> float:
+        """Return the value of every open position as a fraction of equity."""
+        ...
+
+    def explain(self, client_order_id: str, rationale: Rationale) -> None:
+        """Record why the order `client_order_id` is being asked for."""
+        ...
 
 
 class Strategy(Protocol):

@@ -1,0 +1,129 @@
+"""The `committee` strategy: agents vote, the committee decides, the orchestrator sizes.
+
+It returns order intents like any strategy; the engine passes them through the risk layer's one
+door. Every verdict is kept with the votes and weights behind it, and every order it asks for
+carries a rationale, so `coinswarm explain` can say why it traded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from coinswarm.agents.base import Agent, Direction, Vote
+from coinswarm.agents.committee import Committee, CommitteeConfig, Verdict
+from coinswarm.agents.registry import agent_names, build_agent
+from coinswarm.domain.bar import Bar
+from coinswarm.orchestration.orchestrator import MasterOrchestrator, OrchestratorConfig
+from coinswarm.strategies.base import Intent, Rationale, StrategyContext, VoteRecord
+
+__all__ = ["CommitteeStrategy", "CommitteeStrategyConfig"]
+
+
+class CommitteeStrategyConfig(BaseModel):
+    """The committee strategy's parameters, flat so that each is one `--param KEY=VALUE`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agents: str = Field(
+        default="trend,mean_reversion,risk", description="comma-separated agent names"
+    )
+    quorum: int = CommitteeConfig.model_fields["quorum"].default
+    threshold: float = CommitteeConfig.model_fields["threshold"].default
+    min_vote_confidence: float = CommitteeConfig.model_fields["min_vote_confidence"].default
+    decay: float = CommitteeConfig.model_fields["decay"].default
+    strategy_cap: float = OrchestratorConfig.model_fields["strategy_cap"].default
+    volatility_window: int = OrchestratorConfig.model_fields["volatility_window"].default
+    rebalance_band: float = OrchestratorConfig.model_fields["rebalance_band"].default
+
+    @field_validator("agents")
+    @classmethod
+    def _known_agents(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in agent_names()]
+        if not names or unknown:
+            msg = f"expected agent names among {', '.join(agent_names())}, found {value!r}"
+            raise ValueError(msg)
+        return ",".join(names)
+
+    def committee(self) -> CommitteeConfig:
+        return CommitteeConfig(
+            quorum=self.quorum,
+            threshold=self.threshold,
+            min_vote_confidence=self.min_vote_confidence,
+            decay=self.decay,
+        )
+
+    def orchestrator(self) -> OrchestratorConfig:
+        return OrchestratorConfig(
+            strategy_cap=self.strategy_cap,
+            volatility_window=self.volatility_window,
+            rebalance_band=self.rebalance_band,
+        )
+
+
+class CommitteeStrategy:
+    """Turn each bar into votes, a verdict and, when the verdict calls for it, one order."""
+
+    name = "committee"
+
+    def __init__(self, config: CommitteeStrategyConfig | None = None) -> None:
+        self.config = config or CommitteeStrategyConfig()
+        self.agents: tuple[Agent, ...] = tuple(
+            build_agent(name) for name in self.config.agents.split(",")
+        )
+        self.committee = Committee(self.config.committee())
+        self.verdicts: list[Verdict] = []
+        self._orchestrator: MasterOrchestrator | None = None
+
+    def on_bar(self, bar: Bar, context: StrategyContext) -> Sequence[Intent]:
+        votes = [v for agent in self.agents if (v := agent.observe(bar, context)) is not None]
+        orchestrator = self._orchestrator_for(context)
+        orchestrator.observe(bar.instrument, bar.close)
+        verdict = self.committee.decide(bar.instrument, bar.ts, bar.close, votes)
+        self.verdicts.append(verdict)
+        if verdict.direction is Direction.HOLD or context.has_open_orders(bar.instrument):
+            return ()
+        client_order_id = context.next_client_order_id(bar.instrument)
+        plan = orchestrator.plan(
+            verdict,
+            equity=context.equity(),
+            position=context.position(bar.instrument),
+            price=context.mark(bar.instrument),
+            cash=context.cash(),
+            client_order_id=client_order_id,
+        )
+        if plan.request is None:
+            return ()
+        context.explain(client_order_id, _rationale(verdict, plan.reason))
+        return (plan.request,)
+
+    def _orchestrator_for(self, context: StrategyContext) -> MasterOrchestrator:
+        if self._orchestrator is None:
+            self._orchestrator = MasterOrchestrator(
+                context.market.instruments, self.config.orchestrator()
+            )
+        return self._orchestrator
+
+
+def _vote_record(vote: Vote, weight: float) -> VoteRecord:
+    return VoteRecord(
+        agent=vote.agent,
+        direction=int(vote.direction),
+        confidence=vote.confidence,
+        size_hint=vote.size_hint,
+        weight=weight,
+        veto=vote.veto,
+        reason=vote.reason,
+    )
+
+
+def _rationale(verdict: Verdict, plan_reason: str) -> Rationale:
+    return Rationale(
+        summary=f"committee verdict {verdict.direction.name}: {verdict.reason}",
+        votes=tuple(
+            _vote_record(v, w) for v, w in zip(verdict.votes, verdict.weights, strict=True)
+        ),
+        details=(f"orchestrator: {plan_reason}",),
+    )

@@ -2,36 +2,49 @@
 
 Today there is one mode, the backtest: files or the synthetic market as the feed, the
 historical clock, the simulated exchange. Paper, sandbox and live will swap those three and
-keep everything else.
+keep everything else, the risk layer included.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from coinswarm.backtest.engine import BacktestConfig, Progress, run_backtest
+from coinswarm.backtest.explain import Explanation, explanations
 from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
 from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
+from coinswarm.backtest.runs import file_digest, run_id, save_run
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
-from coinswarm.strategies import build_strategy
+from coinswarm.risk.errors import RiskConfigError
+from coinswarm.risk.profiles import RiskProfile
+from coinswarm.risk.settings import RiskSettings
+from coinswarm.strategies import build_strategy, default_phase
 
-__all__ = ["BacktestOutcome", "BacktestRequest", "load_market", "run"]
+__all__ = ["BacktestOutcome", "BacktestRequest", "load_market", "resolve_risk", "run"]
 
 SYNTHETIC_SEED = 7
 SYNTHETIC_BARS = 2 * 365 * 24
+DEFAULT_PHASE = "default"
+NO_LIMITS = "none"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestRequest:
-    """A backtest as a user asks for it: where the data is and how to trade it."""
+    """A backtest as a user asks for it: where the data is and how to trade it.
+
+    `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
+    "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
+    """
 
     data: tuple[Path, ...] = ()
     pair: str | None = None
@@ -45,22 +58,51 @@ class BacktestRequest:
     cash: Decimal = Decimal(10_000)
     seed: int = SYNTHETIC_SEED
     synthetic_bars: int = SYNTHETIC_BARS
+    phase: str = DEFAULT_PHASE
+    risk_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestOutcome:
-    """A finished run, its metrics, and buy-and-hold over the same bars for comparison."""
+    """A finished run, its metrics, buy-and-hold over the same bars, and its explanations."""
 
+    run_id: str
     result: BacktestResult
     metrics: Metrics
     benchmark: Metrics
     benchmark_curve: EquityCurve
+    explanations: tuple[Explanation, ...]
+    risk: RiskProfile | None
 
     def write_report(self, path: Path) -> Path:
         """Write the self-contained HTML report of this run to `path`."""
         return write_report(
-            self.result, self.metrics, self.benchmark, path, benchmark_curve=self.benchmark_curve
+            self.result,
+            self.metrics,
+            self.benchmark,
+            path,
+            benchmark_curve=self.benchmark_curve,
+            explanations={e.client_order_id: e.render() for e in self.explanations},
         )
+
+    def summary(self) -> dict[str, Any]:
+        """Return the run's figures as one JSON-safe dict, the same every time."""
+        result = self.result
+        return {
+            **self.metrics.to_dict(),
+            "run": self.run_id,
+            "strategy": result.strategy,
+            "parameters": result.parameters,
+            "instruments": sorted(result.market),
+            "risk_phase": None if self.risk is None else self.risk.phase,
+            "risk_events": list(result.risk_events),
+            "orders": len(result.orders),
+            "buy_and_hold": self.benchmark.to_dict(),
+        }
+
+    def save(self, runs_dir: Path) -> Path:
+        """Keep the summary and explanations under `runs_dir` for `coinswarm explain`."""
+        return save_run(runs_dir, self.run_id, self.summary(), self.explanations)
 
 
 def load_market(request: BacktestRequest) -> list[BarSeries]:
@@ -87,16 +129,62 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
     return market
 
 
+def resolve_risk(request: BacktestRequest) -> RiskProfile | None:
+    """Return the risk profile the run must obey, or None for an unlimited research run."""
+    if request.phase == NO_LIMITS:
+        return None
+    values: dict[str, Any] = {}
+    if request.phase != DEFAULT_PHASE:
+        values["phase"] = _phase_number(request.phase)
+    elif request.risk_file is None and "COINSWARM_PHASE" not in os.environ:
+        phase = default_phase(request.strategy)
+        if phase is None:
+            return None
+        values["phase"] = phase
+    if request.risk_file is not None:
+        return RiskSettings.from_toml(request.risk_file, **values).to_profile()
+    return RiskSettings(**values).to_profile()
+
+
+def _phase_number(text: str) -> int:
+    if text.isdigit() and 0 <= int(text) <= 5:
+        return int(text)
+    msg = f"--phase: expected 0 to 5, 'none' or 'default', found {text!r}"
+    raise RiskConfigError(msg)
+
+
+def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any) -> dict[str, Any]:
+    data = [file_digest(p) for p in request.data] or [
+        f"synthetic:{request.seed}:{request.synthetic_bars}"
+    ]
+    return {
+        "data": data,
+        "pair": request.pair,
+        "start": request.start_ns,
+        "end": request.end_ns,
+        "strategy": request.strategy,
+        "parameters": parameters,
+        "fee_bps": str(request.fee_bps),
+        "slippage_bps": str(request.slippage_bps),
+        "max_volume_share": str(request.max_volume_share),
+        "cash": str(request.cash),
+        "risk": repr(risk),
+    }
+
+
 def run(request: BacktestRequest, *, progress: Progress | None = None) -> BacktestOutcome:
     """Run the backtest `request` describes and measure it beside buy-and-hold."""
     strategy, parameters = build_strategy(request.strategy, request.parameters)
+    risk = resolve_risk(request)
     market = load_market(request)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
         slippage_bps=request.slippage_bps,
         max_volume_share=request.max_volume_share,
     )
-    config = BacktestConfig(initial_cash=request.cash, fill_model=fill_model, parameters=parameters)
+    config = BacktestConfig(
+        initial_cash=request.cash, fill_model=fill_model, parameters=parameters, risk=risk
+    )
     result = run_backtest(market, strategy, config, progress=progress)
     metrics = compute_metrics(
         result.curve,
@@ -108,4 +196,13 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
     hold_curve, benchmark = buy_and_hold_benchmark(
         result, fee_rate=fill_model.fees.rate(Liquidity.TAKER)
     )
-    return BacktestOutcome(result, metrics, benchmark, hold_curve)
+    explained = tuple(explanations(result, result.rationales, result.risk_notes))
+    return BacktestOutcome(
+        run_id(_run_inputs(request, parameters, risk)),
+        result,
+        metrics,
+        benchmark,
+        hold_curve,
+        explained,
+        risk,
+    )

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from coinswarm import __version__, bootstrap
+from coinswarm.backtest.runs import default_runs_dir, find_explanation
 from coinswarm.data import inspect_series, load_bars
 from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.domain.errors import CoinswarmError
@@ -133,17 +134,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _payload(outcome: bootstrap.BacktestOutcome) -> dict[str, Any]:
-    result = outcome.result
-    return {
-        **outcome.metrics.to_dict(),
-        "strategy": result.strategy,
-        "parameters": result.parameters,
-        "instruments": sorted(result.market),
-        "buy_and_hold": outcome.benchmark.to_dict(),
-    }
-
-
 def _run(request: bootstrap.BacktestRequest, *, quiet: bool) -> bootstrap.BacktestOutcome:
     progress = _LazyProgress(f"backtest {request.strategy}", quiet=quiet)
     try:
@@ -178,6 +168,9 @@ def backtest(
     ] = None,
     cash: Annotated[str, typer.Option(help="starting cash in the quote currency")] = "10000",
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
+    phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
+    risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -198,18 +191,20 @@ def backtest(
             else _decimal(max_volume_share, "--max-volume-share"),
             cash=_decimal(cash, "--cash"),
             seed=seed,
+            phase=phase,
+            risk_file=risk_file,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
+        outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     if as_json:
-        typer.echo(json.dumps(_payload(outcome), sort_keys=True))
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
         return
     stdout.print(_metrics_table(outcome))
-    if report is not None:
-        stdout.print(f"report: {report}")
+    _print_run(outcome, report)
 
 
 @app.command()
@@ -220,19 +215,46 @@ def demo(
         typer.Option(help="OHLCV files in the shared format; default: the synthetic market"),
     ] = None,
     report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Backtest the reference strategy, print its metrics and write the HTML report."""
+    """Backtest the committee in the phase-0 profile, print its metrics, write the report."""
     try:
-        request = bootstrap.BacktestRequest(data=tuple(data or ()))
+        request = bootstrap.BacktestRequest(data=tuple(data or ()), strategy="committee")
         outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
+        outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())
     stdout.print(f"market: {market}")
     stdout.print(_metrics_table(outcome))
-    stdout.print(f"report: {written}")
+    _print_run(outcome, written)
+
+
+def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
+    phase = "no limits" if outcome.risk is None else f"phase {outcome.risk.phase}"
+    stdout.print(f"run: {outcome.run_id} ({phase}, {len(outcome.result.orders)} orders)")
+    if outcome.result.risk_events:
+        stdout.print(f"risk events: {len(outcome.result.risk_events)} (see the report)")
+    if report is not None:
+        stdout.print(f"report: {report}")
+    stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+
+
+@app.command()
+def explain(
+    run: Annotated[str, typer.Argument(help="run id, as printed by backtest or demo")],
+    order_id: Annotated[str, typer.Argument(help="exchange or client order id")],
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+) -> None:
+    """Print why an order was placed: the bar, the votes, the verdict, risk and fills."""
+    try:
+        lines = find_explanation(runs_dir or default_runs_dir(), run, order_id)
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    for line in lines:
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("inspect")

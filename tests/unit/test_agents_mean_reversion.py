@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agent_harness import series_from_closes, votes_of
-from generators import bar_series
 from hypothesis import given, settings
 from pydantic import ValidationError
 
+from agent_harness import series_from_closes, votes_of
 from coinswarm.agents.base import Direction
 from coinswarm.agents.mean_reversion import MeanReversionAgent, MeanReversionConfig
 from coinswarm.data.indicators import vectorized as vec
+from generators import bar_series
 
 CALM = [100.0 if i % 2 == 0 else 101.0 for i in range(40)]  # RSI near 50, bands 99.5 to 101.5
 # A V-shaped dip after the calm: oversold at 90 (bar 43), back to the middle band at 100
@@ -68,7 +68,9 @@ def test_confidence_is_the_stronger_of_rsi_extremity_and_band_excess():
 
 
 def test_without_exit_at_middle_it_holds_the_reversion():
-    votes = votes_of(MeanReversionAgent(MeanReversionConfig(exit_at_middle=False)), series_from_closes(DIP))
+    votes = votes_of(
+        MeanReversionAgent(MeanReversionConfig(exit_at_middle=False)), series_from_closes(DIP)
+    )
     assert directions(votes[43:48]) == [Direction.BUY] + [Direction.HOLD] * 4
     assert not votes[44].reason.endswith("waiting for the middle band")
 

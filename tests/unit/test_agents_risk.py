@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agent_harness import exposure_script, series_from_closes, votes_of
-from generators import bar_series
 from hypothesis import given, settings
 from pydantic import ValidationError
 
+from agent_harness import exposure_script, series_from_closes, votes_of
 from coinswarm.agents.base import Direction
 from coinswarm.agents.risk_agent import RiskAgent, RiskConfig
 from coinswarm.data.indicators import vectorized as vec
 from coinswarm.domain.bar import NS_PER_HOUR
+from generators import bar_series
 
 
 def calm(n, start=100.0):
@@ -29,7 +29,9 @@ def test_abstains_on_a_calm_liquid_continuous_market_with_room_to_trade():
 
 
 def test_a_veto_is_a_certain_hold_that_names_the_rule():
-    votes = votes_of(RiskAgent(), series_from_closes(calm(5)), script=exposure_script({"TEST-USD": [0.5]}))
+    votes = votes_of(
+        RiskAgent(), series_from_closes(calm(5)), script=exposure_script({"TEST-USD": [0.5]})
+    )
     vote = votes[0]
     assert vote is not None
     assert (vote.agent, vote.instrument, vote.direction) == ("risk", "TEST-USD", Direction.HOLD)

@@ -6,14 +6,14 @@ import re
 
 import numpy as np
 import pytest
-from agent_harness import series_from_closes, votes_of
-from generators import bar_series
 from hypothesis import given, settings
 from pydantic import ValidationError
 
+from agent_harness import series_from_closes, votes_of
 from coinswarm.agents.base import Direction
 from coinswarm.agents.trend import TrendAgent, TrendConfig
 from coinswarm.data.indicators import vectorized as vec
+from generators import bar_series
 
 
 def zigzag(start, up, down, pairs):

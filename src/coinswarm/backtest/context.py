@@ -23,6 +23,7 @@ class EngineContext:
         "_clock",
         "_instruments",
         "_ledger",
+        "_limit",
         "_market",
         "_resting",
         "_sequence",
@@ -37,6 +38,7 @@ class EngineContext:
         ledger: Ledger,
         instruments: dict[str, Instrument],
         resting: Callable[[str], bool],
+        position_limit: float | None = None,
     ) -> None:
         self._clock = clock
         self._market = market
@@ -45,6 +47,7 @@ class EngineContext:
         self._sequence = 0
         self.closes: dict[str, float] = {}  # the engine writes each bar's close here
         self._resting = resting
+        self._limit = position_limit
         self.rationales: dict[str, Rationale] = {}
 
     @property
@@ -70,6 +73,9 @@ class EngineContext:
         # Derived from the run's own history, so the same run names its orders the same way.
         self._sequence += 1
         return f"{instrument}-{self._clock.now_ns()}-{self._sequence}"
+
+    def position_limit(self) -> float | None:
+        return self._limit
 
     def mark(self, instrument: str) -> Decimal:
         return Decimal(repr(self.closes[instrument]))

@@ -94,7 +94,8 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
     )
     execution = ExecutionAgent(exchange, ledger, clock)
     view, reveal = fenced_view(by_symbol)
-    context = EngineContext(clock, view, ledger, instruments, exchange.has_resting)
+    limit = None if config.risk is None else float(config.risk.max_position_fraction)
+    context = EngineContext(clock, view, ledger, instruments, exchange.has_resting, limit)
     door = _door(
         config, execution=execution, context=context, ledger=ledger, clock=clock, exchange=exchange
     )

@@ -90,8 +90,13 @@ class MasterOrchestrator:
         price: Decimal,
         cash: Decimal,
         client_order_id: str,
+        position_limit: float | None = None,
     ) -> Plan:
-        """Return the target for `verdict` and the order (if any) that moves toward it."""
+        """Return the target for `verdict` and the order (if any) that moves toward it.
+
+        `position_limit` is the risk profile's largest position as a share of equity: the plan
+        stays inside it rather than leave the oversight manager to cut it down.
+        """
         current = position * price
         if verdict.direction is Direction.SELL:
             if position <= 0:
@@ -106,6 +111,8 @@ class MasterOrchestrator:
         if verdict.direction is Direction.HOLD:
             return Plan(current, current, None, "hold verdict: keep the position")
         share = self.allocation(verdict.instrument) * self.config.strategy_cap * verdict.size
+        if position_limit is not None:
+            share = min(share, position_limit)
         target = equity * Decimal(repr(round(share, 6)))
         gap = target - current
         if gap <= target * Decimal(repr(self.config.rebalance_band)) or gap <= 0:

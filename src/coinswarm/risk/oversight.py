@@ -248,7 +248,8 @@ class OversightManager:
 
     def _shrink(self, context: _Context, binding: list[_Cap]) -> OversightDecision:
         request = context.request
-        size = min(cap.size for cap in binding)
+        # Trailing zeros from rounding to the quantum say nothing; drop them for the reader.
+        size = Decimal(_trim(min(cap.size for cap in binding)))
         notes = "; ".join(cap.note for cap in binding)
         if size <= 0:
             return _decision(Verdict.REJECTED, request, None, f"{notes}; no room left")

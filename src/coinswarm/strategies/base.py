@@ -78,6 +78,10 @@ class StrategyContext(Protocol):
         """Return the latest close of `instrument` as a Decimal."""
         ...
 
+    def position_limit(self) -> float | None:
+        """Return the risk profile's largest position as a fraction of equity, if any."""
+        ...
+
     def exposure(self, instrument: str) -> float:
         """Return the value of the position in `instrument` as a fraction of equity."""
         ...

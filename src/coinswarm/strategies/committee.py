@@ -93,6 +93,7 @@ class CommitteeStrategy:
             price=context.mark(bar.instrument),
             cash=context.cash(),
             client_order_id=client_order_id,
+            position_limit=context.position_limit(),
         )
         if plan.request is None:
             return ()

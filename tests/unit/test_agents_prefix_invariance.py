@@ -7,8 +7,6 @@ prefix-invariance check catches an agent that peeks at the future through a side
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -162,30 +160,6 @@ def test_every_vote_is_well_formed_and_repeatable_on_any_market(series):
             assert 0.0 <= vote.size_hint <= 1.0
             assert vote.reason
             assert not vote.veto or vote.direction is Direction.HOLD
-
-
-def test_a_committee_of_every_agent_decides_within_a_millisecond_at_p99():
-    series = synthetic_market(bars=BARS, seed=SEEDS[0])
-    agents = [build_agent(name) for name in NAMES]
-    durations = []
-
-    def script(step, bar, context):  # time the whole committee on this bar, then let it run
-        start = time.perf_counter_ns()
-        for agent in agents:
-            agent.observe(bar, context)
-        durations.append(time.perf_counter_ns() - start)
-
-    run_agent(_Silent(), series, script=script)
-    durations.sort()
-    p99_ns = durations[int(0.99 * len(durations))]
-    assert p99_ns < 1_000_000, f"p99 {p99_ns / 1000:.1f} us"
-
-
-class _Silent:
-    name = "silent"
-
-    def observe(self, bar, context):
-        return None
 
 
 def test_the_registry_builds_each_agent_under_its_own_name_from_its_defaults():

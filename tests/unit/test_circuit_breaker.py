@@ -255,7 +255,9 @@ def test_the_state_survives_a_restart_through_json():
 def test_a_cooling_breaker_resumes_on_time_after_a_restart():
     breaker = training()
     crash(breaker, T0)
-    restored = CircuitBreaker(profile_for(0).breaker, BreakerState.from_dict(breaker.state().to_dict()))
+    restored = CircuitBreaker(
+        profile_for(0).breaker, BreakerState.from_dict(breaker.state().to_dict())
+    )
     assert not restored.allows_new_orders(T0 + HOUR)
     events = restored.on_equity(T0 + 2 * HOUR, D(10_000))
     assert kinds(events) == [BreakerEventKind.RESUME]

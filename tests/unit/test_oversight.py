@@ -153,9 +153,7 @@ def test_an_instrument_outside_the_phase_list_is_rejected_but_can_be_exited():
 
 
 def test_the_daily_trade_count_rejects_new_exposure_but_not_exits():
-    busy = account(
-        trades_today=10, positions={"BTC-USD": D("0.001")}, marks={"BTC-USD": D(8000)}
-    )
+    busy = account(trades_today=10, positions={"BTC-USD": D("0.001")}, marks={"BTC-USD": D(8000)})
     buy = manager(3).review(order(instrument="BTC-USD", quantity=D("0.001")), busy, price=D(8000))
     assert buy.verdict is Verdict.REJECTED
     assert buy.reason == "trade count: 10 orders sent today, max 10; only exits are allowed"
@@ -181,9 +179,7 @@ def test_a_fourth_concurrent_position_is_rejected_but_adding_to_one_is_not():
 
 
 def test_after_the_daily_loss_only_exits_pass():
-    down = account(
-        equity=D(9500), positions={"BTC-USDT": D("0.1")}, marks={"BTC-USDT": D(8000)}
-    )
+    down = account(equity=D(9500), positions={"BTC-USDT": D("0.1")}, marks={"BTC-USDT": D(8000)})
     buy = manager().review(order(quantity=D("0.01")), down, price=D(8000))
     assert buy.verdict is Verdict.REJECTED
     assert buy.reason.startswith(

@@ -153,7 +153,7 @@ def test_precedence_is_arguments_then_environment_then_toml_then_phase(tmp_path,
     path = tmp_path / "risk.toml"
     path.write_text(
         'phase = 3\nmax_position_fraction = "0.04"\nmax_daily_loss_fraction = "0.008"\n'
-        'max_trades_per_day = 8\n[breaker]\ncooldown_seconds = 7200\n'
+        "max_trades_per_day = 8\n[breaker]\ncooldown_seconds = 7200\n"
     )
     monkeypatch.setenv("COINSWARM_MAX_POSITION_FRACTION", "0.03")
     monkeypatch.setenv("COINSWARM_MAX_DAILY_LOSS_FRACTION", "0.007")

@@ -1,4 +1,4 @@
-"""The kill switch: daily stops lift with the UTC day; total, streak, manual and error stops wait."""
+"""The kill switch: a daily stop lifts with the UTC day; the other stops wait for a person."""
 
 from __future__ import annotations
 

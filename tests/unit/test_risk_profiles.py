@@ -182,7 +182,7 @@ def test_unknown_keys_are_refused_by_name(tmp_path):
     with pytest.raises(RiskConfigError, match="unknown setting 'max_postion_fraction'") as info:
         RiskSettings.from_toml(path)
     assert str(path) in str(info.value)
-    with pytest.raises(RiskConfigError, match="unknown setting 'breaker.cooldown'"):
+    with pytest.raises(RiskConfigError, match=r"unknown setting 'breaker\.cooldown'"):
         RiskSettings(phase=0, breaker={"cooldown": 5})
 
 
@@ -196,7 +196,7 @@ def test_a_missing_or_broken_file_is_refused(tmp_path):
 
 
 def test_malformed_values_are_refused_with_what_was_found():
-    with pytest.raises(RiskConfigError, match="max_position_fraction.*found Decimal\\('1.5'\\)"):
+    with pytest.raises(RiskConfigError, match=r"max_position_fraction.*found Decimal\('1\.5'\)"):
         RiskSettings(phase=0, max_position_fraction=D("1.5"))
     with pytest.raises(RiskConfigError, match="phase"):
         RiskSettings(phase=9)

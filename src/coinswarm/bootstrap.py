@@ -21,7 +21,7 @@ from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import file_digest, run_id, save_run
 from coinswarm.data import load_bars, synthetic_market
-from coinswarm.domain.bar import BarSeries
+from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
@@ -35,6 +35,7 @@ __all__ = ["BacktestOutcome", "BacktestRequest", "load_market", "resolve_risk", 
 SYNTHETIC_SEED = 7
 SYNTHETIC_BARS = 2 * 365 * 24
 DEFAULT_PHASE = "default"
+NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
 
 
@@ -60,6 +61,7 @@ class BacktestRequest:
     synthetic_bars: int = SYNTHETIC_BARS
     phase: str = DEFAULT_PHASE
     risk_file: Path | None = None
+    reset_after_days: int | None = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
         "max_volume_share": str(request.max_volume_share),
         "cash": str(request.cash),
         "risk": repr(risk),
+        "reset_after_days": request.reset_after_days,
     }
 
 
@@ -182,8 +185,13 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
         slippage_bps=request.slippage_bps,
         max_volume_share=request.max_volume_share,
     )
+    reset_after = request.reset_after_days
     config = BacktestConfig(
-        initial_cash=request.cash, fill_model=fill_model, parameters=parameters, risk=risk
+        initial_cash=request.cash,
+        fill_model=fill_model,
+        parameters=parameters,
+        risk=risk,
+        operator_reset_after_ns=None if not reset_after else reset_after * NS_PER_DAY,
     )
     result = run_backtest(market, strategy, config, progress=progress)
     metrics = compute_metrics(

@@ -170,6 +170,10 @@ def backtest(
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
     phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
+    reset_after_days: Annotated[
+        int,
+        typer.Option(help="days before the simulated operator resets a stop; 0: never", min=0),
+    ] = 7,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
@@ -193,6 +197,7 @@ def backtest(
             seed=seed,
             phase=phase,
             risk_file=risk_file,
+            reset_after_days=reset_after_days,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:

@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coinswarm.domain.bar import Bar
 from coinswarm.risk.circuit_breaker import (
@@ -92,26 +94,31 @@ def test_the_window_keeps_the_extremes_of_a_long_noisy_stream():
 def test_a_one_bar_crash_on_hourly_bars_trips_it():
     breaker = training()
     bar = Bar("BTC-USDT", T0, 8000.0, 8100.0, 7008.0, 7900.0, 12.0)
-    events = breaker.on_bar(bar)
+    events = breaker.on_bar(bar, ts_ns=T0 + HOUR)  # handled at the bar's close
     assert kinds(events) == [BreakerEventKind.TRIP]
     assert events[0].reason.startswith(
         "BTC-USDT moved -12.4% within one bar (open 8000.0, low 7008.0)"
     )
+    assert events[0].ts == T0 + HOUR
+    assert breaker.state().resume_at == T0 + 2 * HOUR  # the cool-down runs from the close
 
 
 def test_a_one_bar_spike_trips_it_and_a_calm_bar_does_not():
     calm = training()
-    assert calm.on_bar(Bar("BTC-USDT", T0, 8000.0, 8700.0, 7400.0, 8000.0, 1.0)) == ()
+    quiet = Bar("BTC-USDT", T0, 8000.0, 8700.0, 7400.0, 8000.0, 1.0)
+    assert calm.on_bar(quiet, ts_ns=T0 + HOUR) == ()
     spike = training()
-    events = spike.on_bar(Bar("BTC-USDT", T0, 8000.0, 8800.0, 7900.0, 8000.0, 1.0))
+    wild = Bar("BTC-USDT", T0, 8000.0, 8800.0, 7900.0, 8000.0, 1.0)
+    events = spike.on_bar(wild, ts_ns=T0 + HOUR)
     assert "+10.0% within one bar (open 8000.0, high 8800.0)" in events[0].reason
 
 
 def test_opens_of_minute_bars_are_compared_within_the_window():
     breaker = training()
-    assert breaker.on_bar(Bar("BTC-USDT", T0, 100.0, 101.0, 99.0, 95.0, 1.0)) == ()
-    events = breaker.on_bar(Bar("BTC-USDT", T0 + 60 * S, 90.0, 91.0, 89.0, 90.0, 1.0))
-    assert kinds(events) == [BreakerEventKind.TRIP]
+    first = Bar("BTC-USDT", T0, 100.0, 101.0, 99.0, 95.0, 1.0)
+    assert breaker.on_bar(first, ts_ns=T0 + 60 * S) == ()
+    second = Bar("BTC-USDT", T0 + 60 * S, 90.0, 91.0, 89.0, 90.0, 1.0)
+    assert kinds(breaker.on_bar(second, ts_ns=T0 + 120 * S)) == [BreakerEventKind.TRIP]
 
 
 def test_a_rapid_loss_of_equity_trips_it():
@@ -208,13 +215,13 @@ def test_on_real_money_the_first_trip_latches():
 
 def test_an_emergency_stop_latches_until_a_person_resets_it():
     breaker = training()
-    event = breaker.emergency_stop("exchange acting strangely", T0, by="bob")
+    event = breaker.emergency_stop(T0, "exchange acting strangely", by="bob")
     assert event.kind is BreakerEventKind.EMERGENCY_STOP
     assert event.cancel_open_orders
     assert not breaker.allows_new_orders(T0 + 10 * NS_PER_DAY)
     with pytest.raises(RiskStateError, match="name the person"):
-        breaker.reset(T0, by=" ")
-    breaker.reset(T0 + HOUR, by="bob")
+        breaker.reset(T0, by=" ", reason="x")
+    breaker.reset(T0 + HOUR, by="bob", reason="exchange fine again")
     assert breaker.allows_new_orders(T0 + HOUR)
     assert kinds(breaker.events) == [BreakerEventKind.EMERGENCY_STOP, BreakerEventKind.RESET]
 
@@ -293,4 +300,28 @@ def test_an_unusable_price_is_refused(price):
 
 def test_an_unusable_bar_is_refused():
     with pytest.raises(RiskInputError, match="bar price"):
-        training().on_bar(Bar("BTC-USDT", T0, 0.0, 1.0, 0.0, 1.0, 1.0))
+        training().on_bar(Bar("BTC-USDT", T0, 0.0, 1.0, 0.0, 1.0, 1.0), ts_ns=T0 + HOUR)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.decimals(D("80"), D("120"), places=1)),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_the_window_trips_exactly_when_a_brute_force_search_finds_a_move(ticks):
+    breaker = training()
+    seen: list[tuple[int, Decimal]] = []
+    t = T0
+    for gap, price in ticks:
+        t += gap * S
+        seen.append((t, price))
+        expected = any(
+            t - then <= 60 * S and (price / old >= D("1.1") or price / old <= D("0.9"))
+            for then, old in seen
+        )
+        tripped = BreakerEventKind.TRIP in kinds(breaker.on_price("BTC-USDT", t, price))
+        assert tripped == expected
+        if tripped:
+            return

@@ -86,6 +86,7 @@ def test_real_money_phases_latch_the_breaker_on_the_first_trip():
         profile = profile_for(phase)
         assert profile.is_real_money
         assert profile.breaker.latch_after_trips == 1
+        assert profile.breaker.rapid_loss_fraction is None
         assert profile.stop_on_system_error
 
 
@@ -246,6 +247,11 @@ def test_tightening_real_money_limits_is_accepted():
     assert profile.max_losing_days == 2
     assert profile.allowed_instruments == frozenset({"BTC-USD"})
     assert profile.breaker.price_move_fraction == D("0.05")
+
+
+def test_real_money_may_add_a_rapid_loss_rule():
+    profile = RiskSettings(phase=3, breaker={"rapid_loss_fraction": "0.005"}).to_profile()
+    assert profile.breaker.rapid_loss_fraction == D("0.005")
 
 
 def test_production_adds_rules_it_did_not_have():

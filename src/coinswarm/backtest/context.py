@@ -35,6 +35,7 @@ class EngineContext:
         self,
         clock: Clock,
         market: MarketView,
+        *,
         ledger: Ledger,
         instruments: dict[str, Instrument],
         resting: Callable[[str], bool],

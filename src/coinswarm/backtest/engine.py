@@ -17,6 +17,7 @@ import numpy as np
 from coinswarm.backtest.context import EngineContext
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
+from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import fenced_view
 from coinswarm.domain.bar import Bar, BarSeries
@@ -29,8 +30,10 @@ from coinswarm.domain.order import OrderRequest
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
-from coinswarm.orchestration.door import Door
+from coinswarm.orchestration.door import Door, RiskLayer
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.strategies.base import CancelRequest, Intent, Strategy
@@ -39,6 +42,7 @@ __all__ = ["BacktestConfig", "Progress", "run_backtest"]
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 4096
+DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +51,8 @@ class BacktestConfig:
 
     Instruments not listed get default increments. `risk` is the profile whose hard limits the
     door enforces; None runs without limits, which only research backtests may do.
+    `operator_reset_after_ns` is how long a stop that waits for a person lasts before the
+    simulated operator resets it (None: never; the run then trades no more after such a stop).
     """
 
     initial_cash: Decimal = Decimal(10_000)
@@ -54,6 +60,7 @@ class BacktestConfig:
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
     parameters: Mapping[str, str] = field(default_factory=dict)
     risk: RiskProfile | None = None
+    operator_reset_after_ns: int | None = DEFAULT_OPERATOR_RESET_NS
 
 
 def _instruments(
@@ -77,6 +84,7 @@ class _Run:
     execution: ExecutionAgent
     context: EngineContext
     door: Door
+    operator: SimulatedOperator
     reveal: Callable[[int, int], None]
 
 
@@ -95,11 +103,19 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
     execution = ExecutionAgent(exchange, ledger, clock)
     view, reveal = fenced_view(by_symbol)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
-    context = EngineContext(clock, view, ledger, instruments, exchange.has_resting, limit)
+    context = EngineContext(
+        clock,
+        view,
+        ledger=ledger,
+        instruments=instruments,
+        resting=exchange.has_resting,
+        position_limit=limit,
+    )
     door = _door(
         config, execution=execution, context=context, ledger=ledger, clock=clock, exchange=exchange
     )
-    return _Run(by_symbol, clock, ledger, exchange, execution, context, door, reveal)
+    operator = SimulatedOperator(door, config.operator_reset_after_ns)
+    return _Run(by_symbol, clock, ledger, exchange, execution, context, door, operator, reveal)
 
 
 def _door(
@@ -111,10 +127,10 @@ def _door(
     clock: HistoricalClock,
     exchange: SimulatedExchange,
 ) -> Door:
-    if config.risk is None:
+    profile = config.risk
+    if profile is None:
         return Door(execution)
     tracker = AccountTracker(config.initial_cash)
-    oversight = OversightManager(config.risk, fee_rate=config.fill_model.fees.rate(Liquidity.TAKER))
 
     def account() -> AccountSnapshot:
         marks = context.marks()
@@ -127,7 +143,14 @@ def _door(
             open_orders=len(exchange.open_orders()),
         )
 
-    return Door(execution, oversight=oversight, account=account, tracker=tracker)
+    risk = RiskLayer(
+        oversight=OversightManager(profile, fee_rate=config.fill_model.fees.rate(Liquidity.TAKER)),
+        breaker=CircuitBreaker(profile.breaker),
+        kill_switch=KillSwitch(profile),
+        account=account,
+        tracker=tracker,
+    )
+    return Door(execution, risk)
 
 
 def run_backtest(
@@ -198,7 +221,7 @@ class _Loop:
             run.context.closes,
             run.context,
         )
-        watch = run.door.on_bar if run.door.guarded else None
+        watch = run.operator.watch if run.door.risk is not None else None
         now = -1
         for step, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:

@@ -3,16 +3,23 @@ the execution agent. Nothing else holds the execution agent, so nothing else can
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import Bar
-from coinswarm.domain.order import Order, OrderRequest, OrderStatus
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus
 from coinswarm.execution.agent import ExecutionAgent
+from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
+from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind
 from coinswarm.risk.oversight import OversightManager, Verdict
 
-__all__ = ["Door", "RiskNote", "describe_request"]
+__all__ = ["Door", "RiskLayer", "RiskNote", "describe_request"]
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,61 +48,123 @@ def describe_request(request: OrderRequest) -> str:
     return f"{request.side} {request.type} {size}{prices} {request.time_in_force}"
 
 
+@dataclass(frozen=True, slots=True)
+class RiskLayer:
+    """The hard limits of one profile and the account they are judged against."""
+
+    oversight: OversightManager
+    breaker: CircuitBreaker
+    kill_switch: KillSwitch
+    account: Callable[[], AccountSnapshot]
+    tracker: AccountTracker
+
+
 class Door:
-    """Judge every request, send what passes, and note what happened to each one."""
+    """Judge every request, send what passes, and note what happened to each one.
+
+    The order of judgement is the architecture's: oversight may shrink or reject; then the
+    circuit breaker and the kill switch may block; only then does the execution agent send.
+    Without a risk layer (research backtests only) requests go straight to execution.
+    """
 
     def __init__(
         self,
         execution: ExecutionAgent,
+        risk: RiskLayer | None = None,
         *,
-        oversight: OversightManager | None = None,
-        account: Callable[[], AccountSnapshot] | None = None,
-        tracker: AccountTracker | None = None,
+        flatten_on_stop: bool = True,
     ) -> None:
-        if oversight is not None and (account is None or tracker is None):
-            msg = "a door with oversight needs the account and its tracker"
-            raise ValueError(msg)
         self._execution = execution
-        self._oversight = oversight
-        self._account = account
-        self._tracker = tracker
+        self.risk = risk
+        # A loss limit is only a limit if the positions that breached it are closed too.
+        self.flatten_on_stop = flatten_on_stop
         self.notes: dict[str, RiskNote] = {}
         self.events: list[str] = []
 
-    @property
-    def guarded(self) -> bool:
-        """Return True when a risk profile stands in this door."""
-        return self._oversight is not None
-
     def on_bar(self, bar: Bar) -> None:
-        """Let the risk layer see each bar before the strategy does."""
-        if self._account is not None:
-            self._account()  # marks the day's opening equity and the peak
+        """Show the risk layer each bar before the strategy sees it; act on what trips."""
+        risk = self.risk
+        if risk is None:
+            return
+        account = risk.account()
+        ts = account.ts
+        events: list[BreakerEvent | KillSwitchEvent] = [
+            *risk.breaker.on_bar(bar, ts_ns=ts),
+            *risk.breaker.on_equity(ts, account.equity),
+            *risk.kill_switch.on_mark(ts, account.equity),
+        ]
+        self._record(events)
 
-    def submit(self, request: OrderRequest) -> Order:
-        """Pass `request` through the risk layer and, if it survives, to the exchange."""
-        if self._oversight is None or self._account is None:
+    def _record(self, events: Sequence[BreakerEvent | KillSwitchEvent]) -> None:
+        cancel = flatten = False
+        for event in events:
+            by = f" (by {event.by})" if event.by else ""
+            self.events.append(f"{format_timestamp(event.ts)} {event.kind}: {event.reason}{by}")
+            cancel = cancel or event.cancel_open_orders
+            flatten = flatten or event.kind in _FLATTENING_STOPS
+        if cancel:
+            self.cancel_all()
+        if flatten and self.flatten_on_stop:
+            self.shutdown(flatten=True)
+
+    def shutdown(self, *, flatten: bool) -> list[Order]:
+        """Cancel every open order and, if asked, sell every position: the emergency exit."""
+        self.cancel_all()
+        if not flatten or self.risk is None:
+            return []
+        account = self.risk.account()
+        exits = MasterOrchestrator.shutdown(
+            account.positions, flatten=True, client_order_id=f"shutdown-{account.ts}"
+        )
+        return [self.submit(request, emergency=True) for request in exits]
+
+    def submit(self, request: OrderRequest, *, emergency: bool = False) -> Order:
+        """Pass `request` through the risk layer and, if it survives, to the exchange.
+
+        `emergency` marks the door's own shutdown exits: they pass a tripped circuit breaker,
+        since a loss limit must be able to close the positions that breached it.
+        """
+        risk = self.risk
+        if risk is None:
             return self._execution.submit(request)
-        account = self._account()
+        account = risk.account()
         price = account.marks[request.instrument]
-        decision = self._oversight.review(request, account, price=price)
+        decision = risk.oversight.review(request, account, price=price)
         requested = describe_request(request)
         if decision.request is None:
-            self.notes[request.client_order_id] = RiskNote(
-                "rejected", decision.reason, requested, None
-            )
-            return self._execution.refuse(request, f"oversight: {decision.reason}")
+            return self._refuse(request, "rejected", decision.reason, requested)
+        blocked = self._blocked(decision.request, account, emergency=emergency)
+        if blocked is not None:
+            return self._refuse(request, "blocked", blocked, requested)
         action = "shrunk" if decision.verdict is Verdict.SHRUNK else "approved"
         self.notes[request.client_order_id] = RiskNote(
             action, decision.reason, requested, describe_request(decision.request)
         )
-        return self._send(decision.request)
-
-    def _send(self, request: OrderRequest) -> Order:
-        order = self._execution.submit(request)
-        if self._tracker is not None and order.status is not OrderStatus.REJECTED:
-            self._tracker.count_order()
+        order = self._execution.submit(decision.request)
+        if order.status is not OrderStatus.REJECTED:
+            risk.tracker.count_order()
         return order
+
+    def _blocked(
+        self, request: OrderRequest, account: AccountSnapshot, *, emergency: bool
+    ) -> str | None:
+        risk = self.risk
+        assert risk is not None
+        ts = account.ts
+        if not emergency and not risk.breaker.allows_new_orders(ts):
+            return f"circuit breaker: {risk.breaker.state().reason}"
+        kill = risk.kill_switch
+        if not kill.allows_any_order(ts):
+            return f"kill switch halts every order: {_stops(kill)}"
+        held = account.positions.get(request.instrument, ZERO)
+        exit_only = request.side is OrderSide.SELL and held > 0
+        if not exit_only and not kill.allows_new_exposure(ts):
+            return f"kill switch allows exits only: {_stops(kill) or 'daily loss stop'}"
+        return None
+
+    def _refuse(self, request: OrderRequest, action: str, reason: str, requested: str) -> Order:
+        self.notes[request.client_order_id] = RiskNote(action, reason, requested, None)
+        return self._execution.refuse(request, f"{action}: {reason}")
 
     def cancel(self, order_id: str) -> Order:
         return self._execution.cancel(order_id)
@@ -103,3 +172,30 @@ class Door:
     def cancel_all(self) -> list[Order]:
         """Cancel every order that can still fill."""
         return [self._execution.cancel(o.order_id) for o in self._execution.open_orders()]
+
+    def reset_stops(self, ts: int, *, by: str, reason: str) -> None:
+        """Clear the stops that wait for a person, as that person."""
+        if self.risk is None:
+            return
+        events: list[BreakerEvent | KillSwitchEvent] = []
+        if self.risk.kill_switch.stops:
+            events.append(self.risk.kill_switch.reset(ts, by=by, reason=reason))
+            # The kill switch re-bases its peak on reset; oversight judges the same drawdown.
+            self.risk.tracker.rebase_peak(self.risk.account().equity)
+        if self.risk.breaker.latched:
+            events.append(self.risk.breaker.reset(ts, by=by, reason=reason))
+        self._record(events)
+
+
+_FLATTENING_STOPS = frozenset(
+    {
+        KillSwitchEventKind.DAILY_LOSS_STOP,
+        KillSwitchEventKind.TOTAL_LOSS_STOP,
+        KillSwitchEventKind.LOSING_DAYS_STOP,
+        KillSwitchEventKind.MANUAL_STOP,
+    }
+)
+
+
+def _stops(kill: KillSwitch) -> str:
+    return "; ".join(f"{kind}: {reason}" for kind, reason in sorted(kill.stops.items()))

@@ -56,11 +56,15 @@ class AccountTracker:
     def mark(self, ts: int, equity: Decimal) -> None:
         """Record the equity marked at `ts`; the first mark of a UTC day opens that day."""
         day = ts // NS_PER_DAY
-        if day != self._day:
+        if day > self._day:  # days only move forward: a clock that jumps back reopens nothing
             self._day = day
             self._day_start = equity
             self._trades_today = 0
         self._peak = max(self._peak, equity)
+
+    def rebase_peak(self, equity: Decimal) -> None:
+        """Start the drawdown again from `equity`, as a person's reset of a total-loss stop does."""
+        self._peak = equity
 
     def count_order(self) -> None:
         """Count one order sent today."""

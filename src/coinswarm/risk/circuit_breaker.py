@@ -7,7 +7,8 @@ Trips:
 - a move of that size inside one bar, from the open to the high or to the low:
   `max(high / open - 1, 1 - low / open)` (`on_bar`). The open is the one price whose time is
   known, so the move is measured from it; on bars longer than the window this is the best
-  evidence there is, and a crash that recovers within the bar still trips;
+  evidence there is, and a crash that recovers within the bar still trips. `(high - low) /
+  open` was not chosen: it would count a rise and a fall in either order as one move;
 - an equity fall of `rapid_loss_fraction` or more within `rapid_loss_window_ns` (`on_equity`).
 
 Each `on_*` call returns the events it caused. A TRIP or EMERGENCY_STOP event tells the caller
@@ -17,8 +18,9 @@ that follows the previous one within `calm_period_ns`, capped at `max_cooldown_n
 `latch_after_trips`-th trip of a UTC day, and any `emergency_stop`, latch it instead: only
 `reset(by=...)`, by a person, reopens it.
 
-Clocks: `ts_ns` is always UTC nanoseconds; it stamps events, counts trips per UTC day and times
-the cool-down, so all of these survive a restart. The short price and equity windows use
+Clocks: `ts_ns` is always UTC nanoseconds, the time the caller handles the input (for a bar,
+its close, not its open); it stamps events, counts trips per UTC day and times the cool-down,
+so all of these survive a restart. The short price and equity windows use
 `monotonic_ns` when the caller passes it, so a wall clock that jumps cannot stretch or shrink
 the one-minute window (reliability scenario 15); a backtest passes one timestamp and the
 windows use it. A monotonic time that goes backwards (a new process) empties the windows.
@@ -145,29 +147,19 @@ class CircuitBreaker:
         """Take one price; trip on a move too large within the price window."""
         _require_positive(f"{instrument} price", price)
         events = self._resume_if_due(ts_ns)
-        window = self._prices.get(instrument)
-        if window is None:
-            window = self._prices[instrument] = _Window(self.settings.price_window_ns)
-        high, low = window.push(_pick(ts_ns, monotonic_ns), price)
-        seconds = self.settings.price_window_ns / NS_PER_SECOND
-        # The newest price is the end of any move it completes; whichever of the window's
-        # extremes lies further from it is the start of the larger move.
-        fall, rise = ONE - price / high, price / low - ONE
-        if max(fall, rise) >= self.settings.price_move_fraction:
-            start = high if fall >= rise else low
-            reason = (
-                f"{instrument} moved {_signed(price / start - ONE)} within {seconds:g} s "
-                f"({start} -> {price})"
-            )
-            events += self._trip(ts_ns, reason)
-        return events
+        return events + self._watch(instrument, ts_ns, _pick(ts_ns, monotonic_ns), price)
 
-    def on_bar(self, bar: Bar) -> tuple[BreakerEvent, ...]:
-        """Take one bar; trip on a move too large inside it, or between two opens in the window."""
+    def on_bar(self, bar: Bar, *, ts_ns: int) -> tuple[BreakerEvent, ...]:
+        """Take one bar, seen at UTC time `ts_ns`; trip on a move too large inside it.
+
+        Pass the time the bar is handled (its close in a backtest), not its open: the
+        cool-down counts from when the crash was seen. The bar's open also joins the price
+        window at the bar's own time, so opens of bars finer than the window are compared.
+        """
         open_, high, low = (
             _decimal(bar.instrument, value) for value in (bar.open, bar.high, bar.low)
         )
-        events = self.on_price(bar.instrument, bar.ts, open_)
+        events = self._resume_if_due(ts_ns) + self._watch(bar.instrument, ts_ns, bar.ts, open_)
         rise, fall = high / open_ - ONE, ONE - low / open_
         if max(rise, fall) >= self.settings.price_move_fraction:
             move, name, extreme = (rise, "high", high) if rise >= fall else (-fall, "low", low)
@@ -175,7 +167,7 @@ class CircuitBreaker:
                 f"{bar.instrument} moved {_signed(move)} within one bar "
                 f"(open {open_}, {name} {extreme})"
             )
-            events += self._trip(bar.ts, reason)
+            events += self._trip(ts_ns, reason)
         return events
 
     def on_equity(
@@ -197,7 +189,7 @@ class CircuitBreaker:
             events += self._trip(ts_ns, reason)
         return events
 
-    def emergency_stop(self, reason: str, ts_ns: int, *, by: str) -> BreakerEvent:
+    def emergency_stop(self, ts_ns: int, reason: str, *, by: str) -> BreakerEvent:
         """Stop new orders at once and latch until a person resets the breaker."""
         _require_person(by)
         self._state = replace(
@@ -207,7 +199,7 @@ class CircuitBreaker:
             BreakerEvent(ts=ts_ns, kind=BreakerEventKind.EMERGENCY_STOP, reason=reason, by=by)
         )
 
-    def reset(self, ts_ns: int, *, by: str, reason: str = "reset by hand") -> BreakerEvent:
+    def reset(self, ts_ns: int, *, by: str, reason: str) -> BreakerEvent:
         """Reopen the breaker; only a person (named by `by`) may do this.
 
         The day's trip count starts again; the backoff keeps growing until a calm period.
@@ -240,6 +232,26 @@ class CircuitBreaker:
         )
         self._state = replace(state, tripped=False, reason=None, tripped_at=None, resume_at=None)
         return (self._record(event),)
+
+    def _watch(
+        self, instrument: str, ts_ns: int, window_ns: int, price: Decimal
+    ) -> tuple[BreakerEvent, ...]:
+        window = self._prices.get(instrument)
+        if window is None:
+            window = self._prices[instrument] = _Window(self.settings.price_window_ns)
+        high, low = window.push(window_ns, price)
+        # The newest price is the end of any move it completes; whichever of the window's
+        # extremes lies further from it is the start of the larger move.
+        fall, rise = ONE - price / high, price / low - ONE
+        if max(fall, rise) < self.settings.price_move_fraction:
+            return ()
+        start = high if fall >= rise else low
+        seconds = self.settings.price_window_ns / NS_PER_SECOND
+        reason = (
+            f"{instrument} moved {_signed(price / start - ONE)} within {seconds:g} s "
+            f"({start} -> {price})"
+        )
+        return self._trip(ts_ns, reason)
 
     def _trip(self, ts_ns: int, reason: str) -> tuple[BreakerEvent, ...]:
         state = self._state

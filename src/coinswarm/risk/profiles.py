@@ -13,11 +13,14 @@ no such rule. Durations are nanoseconds, like every timestamp in Coinswarm.
 Phase 3 also holds at most 3 positions at once, sends at most 10 orders a UTC day and trades
 BTC-USD and ETH-USD only (exact symbols).
 
-Choices the table leaves open, made here on the side of caution and overridable through
-`RiskSettings`: every real-money phase (3-5) stops on a system error; the rapid-loss rule of the
-circuit breaker fires when half the daily loss allowance goes within five minutes; a breaker
-trip on a training phase (0-2) resumes by itself after a cool-down and latches on the third trip
-of a UTC day, while on real money (3-5) the first trip latches until a person resets it.
+A 10% price move within one minute trips the circuit breaker in every phase. Choices the
+table leaves open, made here on the side of caution (`RiskSettings` may tighten them, and may
+loosen them only on phases 0-2): every real-money phase (3-5) stops on a system error; the
+rapid-loss rule of phases 0-2 fires when half the daily loss allowance (2.5%) goes within five
+minutes, and phases 3-5 have none by default (their tight daily stop comes first) but may add
+one; a breaker trip on phases 0-2 resumes by itself after a cool-down and latches on the third
+trip of a UTC day, while on real money the first trip latches until a person resets it
+(reliability scenario 19).
 """
 
 from __future__ import annotations
@@ -158,20 +161,18 @@ def _real_money(
     trades: int | None = None,
     instruments: frozenset[str] | None = None,
 ) -> RiskProfile:
-    daily_fraction = Decimal(daily)
     return RiskProfile(
         phase=phase,
         name=name,
         max_position_fraction=Decimal("0.05"),
-        max_daily_loss_fraction=daily_fraction,
+        max_daily_loss_fraction=Decimal(daily),
         max_total_loss_fraction=Decimal(total),
         max_losing_days=losing_days,
         max_concurrent_positions=concurrent,
         max_trades_per_day=trades,
         allowed_instruments=instruments,
         stop_on_system_error=True,
-        # With real money a trip waits for a person (reliability scenario 19).
-        breaker=BreakerSettings(rapid_loss_fraction=daily_fraction / 2, latch_after_trips=1),
+        breaker=BreakerSettings(rapid_loss_fraction=None, latch_after_trips=1),
     )
 
 

@@ -25,6 +25,7 @@ from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
@@ -85,6 +86,7 @@ class BacktestOutcome:
             path,
             benchmark_curve=self.benchmark_curve,
             explanations={e.client_order_id: e.render() for e in self.explanations},
+            risk_log=[describe_event(e) for e in self.result.risk_events],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -97,7 +99,7 @@ class BacktestOutcome:
             "parameters": result.parameters,
             "instruments": sorted(result.market),
             "risk_phase": None if self.risk is None else self.risk.phase,
-            "risk_events": list(result.risk_events),
+            "risk_events": [describe_event(e) for e in result.risk_events],
             "orders": len(result.orders),
             "buy_and_hold": self.benchmark.to_dict(),
         }

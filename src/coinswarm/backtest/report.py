@@ -65,6 +65,7 @@ def write_report(
     *,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
+    risk_log: Sequence[str] = (),
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
@@ -73,7 +74,8 @@ def write_report(
 
     `benchmark_curve` (from `metrics.buy_and_hold_benchmark`) adds buy and hold to the equity
     and drawdown charts. `explain_links` maps a fill's `client_order_id` to a URL; when given,
-    the trade and fill tables link each order to it. `explanations` maps a `client_order_id`
+    the trade and fill tables link each order to it. `risk_log` lists the risk layer's events
+    (breaker trips, stops, resets), one line each. `explanations` maps a `client_order_id`
     to the lines of its explanation; they are written into the report and, unless
     `explain_links` says otherwise, the tables link to them. The file is written to a temporary file
     in the same directory and moved into place, so a failed write leaves the old file intact.
@@ -85,6 +87,7 @@ def write_report(
         benchmark,
         explain_links=explain_links,
         explanations=explanations,
+        risk_log=risk_log,
         benchmark_curve=benchmark_curve,
         max_line_points=max_line_points,
         max_table_rows=max_table_rows,
@@ -100,6 +103,7 @@ def render_report(
     *,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
+    risk_log: Sequence[str] = (),
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
@@ -132,6 +136,11 @@ def render_report(
         markup.fills_table(result.fills, explain_links, max_table_rows),
         "</div>\n",
     ]
+    if risk_log:
+        body += [
+            "<h2>Risk events</h2>\n",
+            markup.explanations_section({"risk-log": risk_log}, max_table_rows),
+        ]
     if explanations:
         body += [
             "<h2>Why did it trade?</h2>\n",

@@ -12,7 +12,7 @@ from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order
 from coinswarm.domain.position import RoundTrip
-from coinswarm.orchestration.door import RiskNote
+from coinswarm.orchestration.door import RiskEvent, RiskNote
 from coinswarm.strategies.base import Rationale
 
 __all__ = ["BacktestResult", "EquityCurve"]
@@ -49,4 +49,4 @@ class BacktestResult:
     orders: tuple[Order, ...] = ()
     rationales: dict[str, Rationale] = field(default_factory=dict)
     risk_notes: dict[str, RiskNote] = field(default_factory=dict)
-    risk_events: tuple[str, ...] = ()
+    risk_events: tuple[RiskEvent, ...] = ()

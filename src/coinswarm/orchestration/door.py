@@ -17,7 +17,14 @@ from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind
 from coinswarm.risk.oversight import OversightManager, Verdict
 
-__all__ = ["Door", "RiskLayer", "RiskNote", "describe_request"]
+__all__ = [
+    "Door",
+    "RiskEvent",
+    "RiskLayer",
+    "RiskNote",
+    "describe_event",
+    "describe_request",
+]
 
 ZERO = Decimal(0)
 
@@ -46,6 +53,15 @@ def describe_request(request: OrderRequest) -> str:
         if value is not None
     )
     return f"{request.side} {request.type} {size}{prices} {request.time_in_force}"
+
+
+RiskEvent = BreakerEvent | KillSwitchEvent
+
+
+def describe_event(event: RiskEvent) -> str:
+    """Return a risk event as one line of the log: when, what and why."""
+    by = f" (by {event.by})" if event.by else ""
+    return f"{format_timestamp(event.ts)} {event.kind}: {event.reason}{by}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +95,7 @@ class Door:
         # A loss limit is only a limit if the positions that breached it are closed too.
         self.flatten_on_stop = flatten_on_stop
         self.notes: dict[str, RiskNote] = {}
-        self.events: list[str] = []
+        self.events: list[RiskEvent] = []
 
     def on_bar(self, bar: Bar) -> None:
         """Show the risk layer each bar before the strategy sees it; act on what trips."""
@@ -88,18 +104,17 @@ class Door:
             return
         account = risk.account()
         ts = account.ts
-        events: list[BreakerEvent | KillSwitchEvent] = [
+        events: list[RiskEvent] = [
             *risk.breaker.on_bar(bar, ts_ns=ts),
             *risk.breaker.on_equity(ts, account.equity),
             *risk.kill_switch.on_mark(ts, account.equity),
         ]
         self._record(events)
 
-    def _record(self, events: Sequence[BreakerEvent | KillSwitchEvent]) -> None:
+    def _record(self, events: Sequence[RiskEvent]) -> None:
         cancel = flatten = False
         for event in events:
-            by = f" (by {event.by})" if event.by else ""
-            self.events.append(f"{format_timestamp(event.ts)} {event.kind}: {event.reason}{by}")
+            self.events.append(event)
             cancel = cancel or event.cancel_open_orders
             flatten = flatten or event.kind in _FLATTENING_STOPS
         if cancel:
@@ -177,7 +192,7 @@ class Door:
         """Clear the stops that wait for a person, as that person."""
         if self.risk is None:
             return
-        events: list[BreakerEvent | KillSwitchEvent] = []
+        events: list[RiskEvent] = []
         if self.risk.kill_switch.stops:
             events.append(self.risk.kill_switch.reset(ts, by=by, reason=reason))
             # The kill switch re-bases its peak on reset; oversight judges the same drawdown.

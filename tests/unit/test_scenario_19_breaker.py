@@ -7,13 +7,13 @@ import json
 from decimal import Decimal
 
 import numpy as np
-from generators import INSTRUMENTS
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.domain.bar import NS_PER_SECOND, BarSeries
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.risk.circuit_breaker import BreakerEventKind, BreakerState, CircuitBreaker
 from coinswarm.risk.profiles import profile_for
+from generators import INSTRUMENTS
 
 MINUTE = 60 * NS_PER_SECOND
 START = 1_600_000_000 * NS_PER_SECOND // MINUTE * MINUTE

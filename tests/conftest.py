@@ -24,3 +24,12 @@ def btc_file(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _private_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep every run, state file and report a test makes out of the user's own folders."""
+    monkeypatch.setenv("COINSWARM_HOME", str(tmp_path_factory.mktemp("coinswarm-home")))
+    monkeypatch.delenv("COINSWARM_PHASE", raising=False)

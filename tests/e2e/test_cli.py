@@ -134,3 +134,64 @@ def test_bad_options_are_one_clear_line(args, message):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert message in done.stderr
+
+
+def test_explain_says_why_the_committee_traded(tmp_path):
+    runs = tmp_path / "runs"
+    report = tmp_path / "report.html"
+    done = coinswarm(
+        "backtest",
+        "--strategy",
+        "committee",
+        "--json",
+        "--runs-dir",
+        str(runs),
+        "--report",
+        str(report),
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["risk_phase"] == 0
+    stored = json.loads((runs / summary["run"] / "explanations.json").read_text())
+    filled = next(oid for oid, e in stored.items() if e["status"] == "FILLED")
+    explained = coinswarm("explain", summary["run"], filled, "--runs-dir", str(runs))
+    assert explained.returncode == 0, explained.stderr
+    text = explained.stdout
+    for expected in (
+        "decided at the close of the bar",
+        "why: committee verdict",
+        "vote trend",
+        "weight",
+        "risk: ",
+        "fill ",
+    ):
+        assert expected in text, text
+    html = report.read_text()
+    assert "Why did it trade?" in html
+    assert 'href="#explain-' in html
+    missing = coinswarm("explain", summary["run"], "NOPE", "--runs-dir", str(runs))
+    assert missing.returncode == 2
+    assert "has no order 'NOPE'" in missing.stderr
+
+
+def test_a_manual_stop_holds_until_a_person_resets_it(tmp_path):
+    state = str(tmp_path / "risk-state.json")
+    assert (
+        coinswarm(
+            "risk", "stop", "--by", "alice", "--reason", "maintenance", "--state", state
+        ).returncode
+        == 0
+    )
+    status = coinswarm("risk", "status", "--state", state)
+    assert "stop MANUAL: maintenance" in status.stdout
+    assert "latched until reset" in status.stdout
+    nobody = coinswarm("risk", "reset", "--by", "", "--reason", "x", "--state", state)
+    assert nobody.returncode == 2
+    assert "must name the person" in nobody.stderr
+    assert (
+        coinswarm("risk", "reset", "--by", "bob", "--reason", "done", "--state", state).returncode
+        == 0
+    )
+    after = coinswarm("risk", "status", "--state", state)
+    assert "no stops: trading allowed" in after.stdout
+    assert "(by bob)" in after.stdout

@@ -1,0 +1,137 @@
+"""Latency of one committee decision per bar, and the committee backtest's speed.
+
+    python benchmarks/bench_decision.py [--data FILE]
+
+Decision latency times, for every bar of the file, everything that stands between a new bar
+and an order: every agent's vote, the committee's verdict, the orchestrator's plan, and the
+oversight manager's review of the plan against a fresh account snapshot. It prints p50, p99 and
+the worst bar. The roadmap asks p99 < 100 ms; our goal is p99 < 1 ms.
+
+It then runs full backtests (engine, Decimal ledger, simulated exchange, the door) of the
+committee in the phase-0 profile and of sma-cross without limits over the same bars, and prints
+bars per second for each. Figures only: nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from coinswarm.agents.base import Direction
+from coinswarm.backtest.context import EngineContext
+from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.data import load_bars
+from coinswarm.data.view import fenced_view
+from coinswarm.domain.bar import BarSeries
+from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.ledger import Ledger
+from coinswarm.risk.account import AccountTracker
+from coinswarm.risk.oversight import OversightManager
+from coinswarm.risk.profiles import profile_for
+from coinswarm.strategies.committee import CommitteeStrategy
+from coinswarm.strategies.sma_cross import SmaCross
+
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "binance-spot-1h"
+    / "BTC_USDT-1h.csv.gz"
+)
+
+
+def decision_latencies(series: BarSeries) -> list[int]:
+    """Return the nanoseconds each bar's decision took, from votes to the oversight verdict."""
+    instrument = instrument_from_symbol(series.instrument)
+    cash = Decimal(10_000)
+    clock = HistoricalClock(int(series.ts[0]))
+    ledger = Ledger({instrument.symbol: instrument}, instrument.quote)
+    ledger.deposit(instrument.quote, cash, clock.now_ns())
+    view, reveal = fenced_view({series.instrument: series})
+    profile = profile_for(0)
+    context = EngineContext(
+        clock,
+        view,
+        ledger=ledger,
+        instruments={instrument.symbol: instrument},
+        resting=lambda _: False,
+        position_limit=float(profile.max_position_fraction),
+    )
+    strategy = CommitteeStrategy()
+    oversight = OversightManager(profile)
+    tracker = AccountTracker(cash)
+    latencies = []
+    for row in range(len(series)):
+        bar = series.bar(row)
+        clock.advance_to(bar.ts)
+        reveal(0, row + 1)
+        context.closes[bar.instrument] = bar.close
+        start = time.perf_counter_ns()
+        intents = strategy.on_bar(bar, context)
+        verdict = strategy.verdicts[-1]
+        if intents and verdict.direction is not Direction.HOLD:
+            marks = context.marks()
+            account = tracker.snapshot(
+                ts=bar.ts,
+                equity=ledger.equity(marks),
+                cash=ledger.cash(),
+                positions={},
+                marks=marks,
+                open_orders=0,
+            )
+            for request in intents:
+                oversight.review(request, account, price=marks[bar.instrument])  # type: ignore[arg-type]
+        latencies.append(time.perf_counter_ns() - start)
+    return latencies
+
+
+def percentile(sorted_values: list[int], fraction: float) -> int:
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def bars_per_second(series: BarSeries, make, config: BacktestConfig) -> tuple[float, object]:
+    best = float("inf")
+    result = None
+    for _ in range(3):
+        start = time.perf_counter()
+        result = run_backtest([series], make(), config)
+        best = min(best, time.perf_counter() - start)
+    return len(series) / best, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"skipped: no data file at {args.data}")
+        return 0
+    series = load_bars(args.data)
+    latencies = sorted(decision_latencies(series))
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    print(f"committee decision over {len(series):,} bars of {series.instrument}:")
+    print(
+        f"  p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   worst {latencies[-1] / 1000:.1f} us"
+        f"   mean {statistics.fmean(latencies) / 1000:.1f} us"
+    )
+    print(
+        f"  roadmap p99 < 100 ms: {'met' if p99 < 100_000_000 else 'missed'};"
+        f" goal p99 < 1 ms: {'met' if p99 < 1_000_000 else 'missed'}"
+    )
+    committee, outcome = bars_per_second(
+        series, CommitteeStrategy, BacktestConfig(risk=profile_for(0))
+    )
+    sma, _ = bars_per_second(series, SmaCross, BacktestConfig())
+    print("full backtests (engine, Decimal ledger, simulated exchange, the door):")
+    print(f"  committee, phase 0: {committee:>10,.0f} bars/s  ({len(outcome.orders):,} orders)")
+    print(f"  sma-cross, no limits: {sma:>8,.0f} bars/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,14 +32,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import peers
+from paths import DEFAULT_DATA
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "binance-spot-1h"
-    / "BTC_USDT-1h.csv.gz"
-)
 RUNNERS = ("coinswarm", "backtesting.py", "backtrader", "vectorbt")
 RESULT_TAG = "RESULT "
 

@@ -35,14 +35,7 @@ from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies.committee import CommitteeStrategy
 from coinswarm.strategies.sma_cross import SmaCross
-
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "binance-spot-1h"
-    / "BTC_USDT-1h.csv.gz"
-)
+from paths import DEFAULT_DATA
 
 
 def decision_latencies(series: BarSeries) -> list[int]:

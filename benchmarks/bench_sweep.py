@@ -26,14 +26,8 @@ from pathlib import Path
 import numpy as np
 
 import peers
+from paths import DEFAULT_DATA
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "binance-spot-1h"
-    / "BTC_USDT-1h.csv.gz"
-)
 FAST_WINDOWS = range(5, 51, 5)
 SLOW_WINDOWS = range(20, 201, 10)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.backtest.vectorized import sma_cross_trades
 from coinswarm.data import load_bars
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
@@ -113,3 +114,16 @@ def test_the_command_line_gives_the_same_answer(btc_file, engine_run):
     payload = json.loads(done.stdout)
     assert payload["trades"] == 626
     assert payload["final_equity"] == pytest.approx(float(engine_run.final_equity), rel=1e-9)
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(5, 20), (15, 30), (45, 60), (50, 200)])
+def test_the_vectorised_sweep_equals_the_event_driven_engine(btc, fast, slow):
+    """15/30 holds an exact tie of the two averages on 2019-01-09 09:00: both must see it."""
+    vectorised = sma_cross_trades(btc.open, btc.close, fast, slow, FEE)
+    config = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10))))
+    result = run_backtest([btc], SmaCross(SmaCrossConfig(fast=fast, slow=slow)), config)
+    entries = [int(np.searchsorted(btc.ts, t.entry_ts)) for t in result.trades]
+    exits = [int(np.searchsorted(btc.ts, t.exit_ts)) for t in result.trades]
+    assert entries == vectorised.entry_index[: len(exits)].tolist()
+    assert exits == vectorised.exit_index.tolist()
+    assert float(result.final_equity) == pytest.approx(vectorised.final_equity, rel=1e-6)

@@ -178,6 +178,9 @@ def backtest(
     ] = None,
     cash: Annotated[str, typer.Option(help="starting cash in the quote currency")] = "10000",
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
+    bars: Annotated[
+        int, typer.Option(help="hourly bars of the synthetic market", min=2)
+    ] = bootstrap.SYNTHETIC_BARS,
     phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
@@ -205,6 +208,7 @@ def backtest(
             else _decimal(max_volume_share, "--max-volume-share"),
             cash=_decimal(cash, "--cash"),
             seed=seed,
+            synthetic_bars=bars,
             phase=phase,
             risk_file=risk_file,
             reset_after_days=reset_after_days,

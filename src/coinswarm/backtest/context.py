@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from coinswarm.data.view import MarketView
 from coinswarm.domain.clock import Clock
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
+from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.strategies.base import Rationale
+
+if TYPE_CHECKING:
+    from coinswarm.agents.committee import Verdict
 
 __all__ = ["EngineContext"]
 
@@ -22,6 +27,7 @@ class EngineContext:
     __slots__ = (
         "_clock",
         "_instruments",
+        "_journal",
         "_ledger",
         "_limit",
         "_market",
@@ -40,6 +46,7 @@ class EngineContext:
         instruments: dict[str, Instrument],
         resting: Callable[[str], bool],
         position_limit: float | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._clock = clock
         self._market = market
@@ -49,6 +56,7 @@ class EngineContext:
         self.closes: dict[str, float] = {}  # the engine writes each bar's close here
         self._resting = resting
         self._limit = position_limit
+        self._journal = journal or MemoryJournal()
         self.rationales: dict[str, Rationale] = {}
 
     @property
@@ -101,6 +109,9 @@ class EngineContext:
             return 1.0
         held = self._ledger.positions
         return float(sum((abs(p.quantity) * self.mark(s) for s, p in held.items()), ZERO) / equity)
+
+    def record_verdict(self, verdict: Verdict) -> None:
+        self._journal.verdict(verdict)
 
     def explain(self, client_order_id: str, rationale: Rationale) -> None:
         self.rationales[client_order_id] = rationale

@@ -30,6 +30,7 @@ from coinswarm.domain.order import OrderRequest
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
+from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.orchestration.door import Door, RiskLayer
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import CircuitBreaker
@@ -43,6 +44,7 @@ __all__ = ["BacktestConfig", "Progress", "run_backtest"]
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 4096
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
+DEFAULT_CHECKPOINT_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +55,8 @@ class BacktestConfig:
     door enforces; None runs without limits, which only research backtests may do.
     `operator_reset_after_ns` is how long a stop that waits for a person lasts before the
     simulated operator resets it (None: never; the run then trades no more after such a stop).
+    `checkpoint_every` is how many bars pass between two checkpoints of the journal: a crash
+    loses at most that much work, which a resume replays.
     """
 
     initial_cash: Decimal = Decimal(10_000)
@@ -61,6 +65,7 @@ class BacktestConfig:
     parameters: Mapping[str, str] = field(default_factory=dict)
     risk: RiskProfile | None = None
     operator_reset_after_ns: int | None = DEFAULT_OPERATOR_RESET_NS
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
 
 
 def _instruments(
@@ -86,9 +91,11 @@ class _Run:
     door: Door
     operator: SimulatedOperator
     reveal: Callable[[int, int], None]
+    journal: Journal
+    checkpoint_every: int
 
 
-def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
+def _wire(market: Sequence[BarSeries], config: BacktestConfig, journal: Journal) -> _Run:
     by_symbol = {s.instrument: s for s in market}
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
@@ -100,7 +107,7 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
     exchange = SimulatedExchange(
         instruments, clock, fill_model=config.fill_model, balances={quote: config.initial_cash}
     )
-    execution = ExecutionAgent(exchange, ledger, clock)
+    execution = ExecutionAgent(exchange, ledger, clock, journal)
     view, reveal = fenced_view(by_symbol)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
     context = EngineContext(
@@ -110,12 +117,31 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig) -> _Run:
         instruments=instruments,
         resting=exchange.has_resting,
         position_limit=limit,
+        journal=journal,
     )
     door = _door(
-        config, execution=execution, context=context, ledger=ledger, clock=clock, exchange=exchange
+        config,
+        execution=execution,
+        context=context,
+        ledger=ledger,
+        clock=clock,
+        exchange=exchange,
+        journal=journal,
     )
     operator = SimulatedOperator(door, config.operator_reset_after_ns)
-    return _Run(by_symbol, clock, ledger, exchange, execution, context, door, operator, reveal)
+    return _Run(
+        by_symbol,
+        clock,
+        ledger,
+        exchange,
+        execution,
+        context,
+        door,
+        operator,
+        reveal,
+        journal,
+        config.checkpoint_every,
+    )
 
 
 def _door(
@@ -126,10 +152,11 @@ def _door(
     ledger: Ledger,
     clock: HistoricalClock,
     exchange: SimulatedExchange,
+    journal: Journal,
 ) -> Door:
     profile = config.risk
     if profile is None:
-        return Door(execution)
+        return Door(execution, journal=journal)
     tracker = AccountTracker(config.initial_cash)
 
     def account() -> AccountSnapshot:
@@ -150,7 +177,7 @@ def _door(
         account=account,
         tracker=tracker,
     )
-    return Door(execution, risk)
+    return Door(execution, risk, journal=journal)
 
 
 def run_backtest(
@@ -159,13 +186,19 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     progress: Progress | None = None,
+    journal: Journal | None = None,
 ) -> BacktestResult:
-    """Run `strategy` over `market` (one series per instrument) and return everything."""
+    """Run `strategy` over `market` (one series per instrument) and return everything.
+
+    `journal` receives every intent, order change, fill, risk decision and verdict, and a
+    checkpoint every `config.checkpoint_every` bars and at the end.
+    """
     config = config or BacktestConfig()
-    run = _wire(market, config)
+    run = _wire(market, config, journal or MemoryJournal())
     with fenced():
         _Loop(run).run(strategy, progress)
     run.execution.refresh()
+    run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
     marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in run.market.items() if len(b)}
     fills = run.ledger.fills
     quote = run.ledger.account_currency
@@ -222,9 +255,12 @@ class _Loop:
             run.context,
         )
         watch = run.operator.watch if run.door.risk is not None else None
-        now = -1
+        now, due = -1, run.checkpoint_every
         for step, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:
+                if step >= due:  # between two timestamps: every bar of `now` is done
+                    run.journal.checkpoint(now, run.ledger.state())
+                    due = step + run.checkpoint_every
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]

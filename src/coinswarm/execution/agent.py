@@ -17,6 +17,7 @@ from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
 from coinswarm.exchanges.base import ExchangeAdapter
+from coinswarm.execution.journal import Journal, MemoryJournal
 
 __all__ = ["ExecutionAgent"]
 
@@ -24,10 +25,17 @@ __all__ = ["ExecutionAgent"]
 class ExecutionAgent:
     """Send orders to one exchange and keep the ledger and the order book in step with it."""
 
-    def __init__(self, exchange: ExchangeAdapter, ledger: Ledger, clock: Clock) -> None:
+    def __init__(
+        self,
+        exchange: ExchangeAdapter,
+        ledger: Ledger,
+        clock: Clock,
+        journal: Journal | None = None,
+    ) -> None:
         self._exchange = exchange
         self._ledger = ledger
         self._clock = clock
+        self._journal = journal or MemoryJournal()
         self._instruments = dict(exchange.instruments())
         self._orders: dict[str, Order] = {}
         self._local_rejects = 0
@@ -53,9 +61,16 @@ class ExecutionAgent:
         problem = self._size_problem(rounded, instrument)
         if problem is not None:
             return self.refuse(rounded, problem)
+        if not self._journal.claim(rounded, self._clock.now_ns()):
+            # The same intent was sent before: a second order would trade twice.
+            return self.refuse(rounded, f"duplicate intent {rounded.client_order_id}: not sent")
         order = self._exchange.place_order(rounded)
-        self._orders[order.order_id] = order
+        self._track(order)
         return order
+
+    def _track(self, order: Order) -> None:
+        self._orders[order.order_id] = order
+        self._journal.order(order)
 
     def open_orders(self) -> tuple[Order, ...]:
         """Return the orders that can still fill, as the exchange reports them."""
@@ -63,23 +78,22 @@ class ExecutionAgent:
 
     def refresh(self) -> None:
         """Bring every order not yet final up to date with the exchange."""
-        for order_id, order in self._orders.items():
+        for order_id, order in list(self._orders.items()):
             if not order.status.is_terminal:
-                self._orders[order_id] = self._exchange.get_order(order_id)
+                self._track(self._exchange.get_order(order_id))
 
     def cancel(self, order_id: str) -> Order:
         order = self._exchange.cancel_order(order_id)
-        self._orders[order.order_id] = order
+        self._track(order)
         return order
 
     def on_fills(self, fills: Iterable[Fill]) -> None:
         """Book `fills` in the ledger and refresh the orders they belong to."""
-        touched: set[str] = set()
         for fill in fills:
             self._ledger.record(fill)
-            touched.add(fill.order_id)
-        for order_id in touched:
-            self._orders[order_id] = self._exchange.get_order(order_id)
+            order = self._exchange.get_order(fill.order_id)
+            self._orders[order.order_id] = order
+            self._journal.fill(fill, order)
 
     @staticmethod
     def _rounded(request: OrderRequest, instrument: Instrument) -> OrderRequest:
@@ -123,5 +137,5 @@ class ExecutionAgent:
         self._local_rejects += 1
         order = Order(f"LOCAL-REJECT-{self._local_rejects:08d}", request, self._clock.now_ns())
         order.reject(reason, order.created_ts)
-        self._orders[order.order_id] = order
+        self._track(order)
         return order

@@ -11,6 +11,7 @@ from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus
 from coinswarm.execution.agent import ExecutionAgent
+from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
@@ -89,9 +90,11 @@ class Door:
         risk: RiskLayer | None = None,
         *,
         flatten_on_stop: bool = True,
+        journal: Journal | None = None,
     ) -> None:
         self._execution = execution
         self.risk = risk
+        self._journal = journal or MemoryJournal()
         # A loss limit is only a limit if the positions that breached it are closed too.
         self.flatten_on_stop = flatten_on_stop
         self.notes: dict[str, RiskNote] = {}
@@ -115,6 +118,7 @@ class Door:
         cancel = flatten = False
         for event in events:
             self.events.append(event)
+            self._journal.risk_event(event)
             cancel = cancel or event.cancel_open_orders
             flatten = flatten or event.kind in _FLATTENING_STOPS
         if cancel:
@@ -152,8 +156,9 @@ class Door:
         if blocked is not None:
             return self._refuse(request, "blocked", blocked, requested)
         action = "shrunk" if decision.verdict is Verdict.SHRUNK else "approved"
-        self.notes[request.client_order_id] = RiskNote(
-            action, decision.reason, requested, describe_request(decision.request)
+        self._note(
+            request,
+            RiskNote(action, decision.reason, requested, describe_request(decision.request)),
         )
         order = self._execution.submit(decision.request)
         if order.status is not OrderStatus.REJECTED:
@@ -178,8 +183,13 @@ class Door:
         return None
 
     def _refuse(self, request: OrderRequest, action: str, reason: str, requested: str) -> Order:
-        self.notes[request.client_order_id] = RiskNote(action, reason, requested, None)
+        self._note(request, RiskNote(action, reason, requested, None))
         return self._execution.refuse(request, f"{action}: {reason}")
+
+    def _note(self, request: OrderRequest, note: RiskNote) -> None:
+        self.notes[request.client_order_id] = note
+        if self.risk is not None:
+            self._journal.risk_note(request.client_order_id, note, self.risk.account().ts)
 
     def cancel(self, order_id: str) -> Order:
         return self._execution.cancel(order_id)

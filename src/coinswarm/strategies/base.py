@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from coinswarm.data.view import MarketView
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderRequest
+
+if TYPE_CHECKING:
+    from coinswarm.agents.committee import Verdict
 
 __all__ = ["CancelRequest", "Intent", "Rationale", "Strategy", "StrategyContext", "VoteRecord"]
 
@@ -88,6 +91,10 @@ class StrategyContext(Protocol):
 
     def gross_exposure(self) -> float:
         """Return the value of every open position as a fraction of equity."""
+        ...
+
+    def record_verdict(self, verdict: Verdict) -> None:
+        """Write a committee verdict, with its votes, to the run's journal."""
         ...
 
     def explain(self, client_order_id: str, rationale: Rationale) -> None:

@@ -83,6 +83,7 @@ class CommitteeStrategy:
         orchestrator.observe(bar.instrument, bar.close)
         verdict = self.committee.decide(bar.instrument, bar.ts, bar.close, votes)
         self.verdicts.append(verdict)
+        context.record_verdict(verdict)
         if verdict.direction is Direction.HOLD or context.has_open_orders(bar.instrument):
             return ()
         client_order_id = context.next_client_order_id(bar.instrument)

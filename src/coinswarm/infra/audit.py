@@ -1,0 +1,227 @@
+"""The audit log: append-only, and tamper-evident because each entry hashes the one before.
+
+An entry's hash is SHA-256 over the canonical JSON of the previous entry's hash and the entry's
+own fields (sequence number, time, kind, actor, run and payload), so editing a payload,
+deleting an entry, inserting one or renumbering them breaks the chain where it happened.
+`verify` walks the chain and names the first entry that does not hold.
+
+What a chain cannot show on its own is the loss of its newest entries: keep the `tip_hash`
+that `verify` reports somewhere else (a ticket, a log line) to detect that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from coinswarm.infra.storage.models import AuditRow
+from coinswarm.infra.storage.types import canonical_json, from_json
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditKind",
+    "AuditReport",
+    "BrokenEntry",
+    "append",
+    "entries",
+    "entry_hash",
+    "verify",
+]
+
+GENESIS_HASH = "0" * 64
+# Any fixed number: PostgreSQL advisory locks are keyed by integers, and appends need one.
+_APPEND_LOCK = 0x636F696E  # "coin"
+_PAGE = 1000
+
+
+class AuditKind(StrEnum):
+    RUN = "run"
+    ORDER = "order"
+    FILL = "fill"
+    RISK_DECISION = "risk_decision"
+    RISK_EVENT = "risk_event"
+    MANUAL_STOP = "manual_stop"
+    RESET = "reset"
+    CONFIG_CHANGE = "config_change"
+    DEPOSIT = "deposit"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One link of the chain; `payload` is the canonical JSON text that was hashed."""
+
+    seq: int
+    ts: int
+    kind: str
+    actor: str
+    run_id: str | None
+    payload: str
+    prev_hash: str
+    hash: str
+
+    def data(self) -> Any:
+        """Return the payload parsed from its JSON."""
+        return from_json(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenEntry:
+    """Where the chain first fails, and why."""
+
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What `verify` found: how many entries it checked and the first broken one, if any."""
+
+    entries: int
+    first_broken: BrokenEntry | None
+    tip_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
+
+    def __str__(self) -> str:
+        if self.first_broken is None:
+            return f"audit log intact: {self.entries} entries, tip {self.tip_hash}"
+        broken = self.first_broken
+        return f"audit log broken at entry {broken.seq}: {broken.reason}"
+
+
+def entry_hash(
+    prev_hash: str, *, seq: int, ts: int, kind: str, actor: str, run_id: str | None, payload: str
+) -> str:
+    """Return the hash an entry with these fields must carry."""
+    material = canonical_json([prev_hash, seq, ts, kind, actor, run_id, payload])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _lock_tip(session: Session) -> None:
+    # SQLite transactions already begin IMMEDIATE (one writer at a time); PostgreSQL needs a
+    # lock so that two writers cannot both read the same tip and fork the chain.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+
+def append(
+    session: Session,
+    *,
+    ts: int,
+    kind: str,
+    actor: str,
+    payload: Mapping[str, Any],
+    run_id: str | None = None,
+) -> AuditEntry:
+    """Add an entry at the end of the chain, inside the caller's transaction."""
+    _lock_tip(session)
+    tip = session.execute(
+        select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (tip[0] + 1, tip[1]) if tip is not None else (1, GENESIS_HASH)
+    body = canonical_json(payload)
+    digest = entry_hash(
+        prev_hash, seq=seq, ts=ts, kind=str(kind), actor=actor, run_id=run_id, payload=body
+    )
+    entry = AuditEntry(seq, ts, str(kind), actor, run_id, body, prev_hash, digest)
+    session.add(
+        AuditRow(
+            seq=seq,
+            ts=ts,
+            kind=entry.kind,
+            actor=actor,
+            run_id=run_id,
+            payload=body,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    # Flushed now so that the next append in this transaction reads this entry as the tip.
+    session.flush()
+    return entry
+
+
+def _entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        row.seq, row.ts, row.kind, row.actor, row.run_id, row.payload, row.prev_hash, row.hash
+    )
+
+
+def _page(session: Session, after: int) -> list[AuditRow]:
+    query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(_PAGE)
+    return list(session.scalars(query))
+
+
+def _pages(session: Session, since: int) -> Iterator[AuditEntry]:
+    # Paged by sequence number so that a long chain is never held in memory at once.
+    last = since
+    while True:
+        rows = _page(session, last)
+        yield from (_entry(row) for row in rows)
+        if len(rows) < _PAGE:
+            return
+        last = rows[-1].seq
+
+
+def _walk(bind: Engine | Session, since: int = 0) -> Iterator[AuditEntry]:
+    if isinstance(bind, Session):
+        yield from _pages(bind, since)
+        return
+    with Session(bind) as session:
+        yield from _pages(session, since)
+
+
+def entries(bind: Engine | Session, *, since: int = 0) -> list[AuditEntry]:
+    """Return every entry after sequence number `since`, oldest first."""
+    return list(_walk(bind, since))
+
+
+def _problem(entry: AuditEntry, expected_seq: int, prev_hash: str) -> BrokenEntry | None:
+    if entry.seq != expected_seq:
+        reason = (
+            f"expected entry {expected_seq} next, found entry {entry.seq}: "
+            f"entry {expected_seq} was deleted or renumbered"
+        )
+        return BrokenEntry(expected_seq, reason)
+    if entry.prev_hash != prev_hash:
+        reason = (
+            f"its prev_hash {entry.prev_hash[:16]}... does not match the hash "
+            f"{prev_hash[:16]}... of the entry before it: an entry was inserted, deleted "
+            "or replaced"
+        )
+        return BrokenEntry(entry.seq, reason)
+    expected = entry_hash(
+        entry.prev_hash,
+        seq=entry.seq,
+        ts=entry.ts,
+        kind=entry.kind,
+        actor=entry.actor,
+        run_id=entry.run_id,
+        payload=entry.payload,
+    )
+    if expected != entry.hash:
+        reason = "its hash does not match its contents: the entry was modified"
+        return BrokenEntry(entry.seq, reason)
+    return None
+
+
+def verify(bind: Engine | Session) -> AuditReport:
+    """Walk the whole chain from the first entry and report the first broken one, if any."""
+    count = 0
+    prev_hash = GENESIS_HASH
+    for entry in _walk(bind):
+        broken = _problem(entry, count + 1, prev_hash)
+        if broken is not None:
+            return AuditReport(count, broken, prev_hash)
+        count += 1
+        prev_hash = entry.hash
+    return AuditReport(count, None, prev_hash)

@@ -1,0 +1,49 @@
+"""Storage of Coinswarm: SQLite by default, PostgreSQL by URL, the same models and migrations.
+
+`Store.open()` gives the store the engine uses; `migrate.upgrade()` brings a database to the
+newest migration (what `coinswarm db upgrade` runs).
+"""
+
+from __future__ import annotations
+
+from coinswarm.infra.storage.database import (
+    DATABASE_URL_VARIABLE,
+    connect,
+    default_sqlite_path,
+    resolve_url,
+)
+from coinswarm.infra.storage.errors import (
+    FillConflictError,
+    LedgerMismatchError,
+    RunExistsError,
+    StorageError,
+)
+from coinswarm.infra.storage.migrate import current_revision, head_revision, upgrade
+from coinswarm.infra.storage.records import (
+    PatternRecord,
+    RiskRecord,
+    RunRecord,
+    StateChange,
+    StoredSnapshot,
+)
+from coinswarm.infra.storage.repository import Store
+
+__all__ = [
+    "DATABASE_URL_VARIABLE",
+    "FillConflictError",
+    "LedgerMismatchError",
+    "PatternRecord",
+    "RiskRecord",
+    "RunExistsError",
+    "RunRecord",
+    "StateChange",
+    "StorageError",
+    "Store",
+    "StoredSnapshot",
+    "connect",
+    "current_revision",
+    "default_sqlite_path",
+    "head_revision",
+    "resolve_url",
+    "upgrade",
+]

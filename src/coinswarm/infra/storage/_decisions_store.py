@@ -1,0 +1,164 @@
+"""The part of the store that keeps why things happened: verdicts, risk, configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from coinswarm.agents.committee import Verdict
+
+# Imported as a module, not by name: `audit` imports the models, which import this package.
+from coinswarm.infra import audit
+from coinswarm.infra.storage._base import Transactional
+from coinswarm.infra.storage._map_decisions import (
+    apply_pattern,
+    event_row,
+    note_row,
+    pattern_from_row,
+    risk_from_row,
+    verdict_from_rows,
+    verdict_row,
+    vote_rows,
+)
+from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow, VoteRow
+from coinswarm.infra.storage.records import PatternRecord, RiskRecord
+
+if TYPE_CHECKING:
+    from coinswarm.orchestration.door import RiskEvent, RiskNote
+
+__all__ = ["DecisionsStore"]
+
+SYSTEM = "system"
+# Stops and resets ordered by a person get their own audit kinds, so they are easy to find.
+_MANUAL_STOPS = frozenset({"MANUAL_STOP", "EMERGENCY_STOP"})
+_RESETS = frozenset({"RESET"})
+
+
+def _event_kind(kind: str) -> audit.AuditKind:
+    if kind in _MANUAL_STOPS:
+        return audit.AuditKind.MANUAL_STOP
+    if kind in _RESETS:
+        return audit.AuditKind.RESET
+    return audit.AuditKind.RISK_EVENT
+
+
+class DecisionsStore(Transactional):
+    """Committee verdicts with their votes, risk decisions and events, configuration changes
+    and the discovery loop's patterns."""
+
+    def record_verdicts(self, run_id: str, verdicts: Iterable[Verdict]) -> int:
+        """Store verdicts with every vote and weight; return how many were stored."""
+        batch = list(verdicts)
+        with self.transaction() as session:
+            rows = [verdict_row(run_id, verdict) for verdict in batch]
+            session.add_all(rows)
+            session.flush()  # the votes need their verdict's id
+            for row, verdict in zip(rows, batch, strict=True):
+                session.add_all(vote_rows(row.id, verdict))
+        return len(batch)
+
+    def verdicts(self, run_id: str) -> list[Verdict]:
+        """Return a run's verdicts with their votes, in the order they were stored."""
+        verdict_query = select(VerdictRow).where(VerdictRow.run_id == run_id)
+        vote_query = (
+            select(VoteRow)
+            .join(VerdictRow, VerdictRow.id == VoteRow.verdict_id)
+            .where(VerdictRow.run_id == run_id)
+            .order_by(VoteRow.verdict_id, VoteRow.position)
+        )
+        with self.transaction() as session:
+            rows = list(session.scalars(verdict_query.order_by(VerdictRow.id)))
+            votes = {
+                verdict_id: list(group)
+                for verdict_id, group in groupby(
+                    session.scalars(vote_query), lambda v: v.verdict_id
+                )
+            }
+        return [verdict_from_rows(row, votes.get(row.id, [])) for row in rows]
+
+    def record_risk_note(
+        self,
+        run_id: str,
+        note: RiskNote,
+        *,
+        ts: int,
+        client_order_id: str | None = None,
+        actor: str = SYSTEM,
+    ) -> None:
+        """Store what oversight did with one request (approve, shrink, reject, block)."""
+        with self.transaction() as session:
+            row = note_row(run_id, note, ts=ts, client_order_id=client_order_id, actor=actor)
+            session.add(row)
+            payload = {
+                "action": note.action,
+                "reason": note.reason,
+                "client_order_id": client_order_id,
+                "requested": note.requested,
+                "sent": note.sent,
+            }
+            audit.append(
+                session,
+                ts=ts,
+                kind=audit.AuditKind.RISK_DECISION,
+                actor=actor,
+                payload=payload,
+                run_id=run_id,
+            )
+
+    def record_risk_event(self, run_id: str, event: RiskEvent) -> None:
+        """Store a circuit-breaker or kill-switch event: a trip, stop, lift or reset."""
+        with self.transaction() as session:
+            row = event_row(run_id, event)
+            session.add(row)
+            payload = {"source": row.source, "kind": row.kind, "reason": row.reason}
+            audit.append(
+                session,
+                ts=event.ts,
+                kind=_event_kind(row.kind),
+                actor=event.by or SYSTEM,
+                payload=payload,
+                run_id=run_id,
+            )
+
+    def risk_events(self, run_id: str) -> list[RiskRecord]:
+        """Return a run's risk decisions and events, in the order they were stored."""
+        query = select(RiskEventRow).where(RiskEventRow.run_id == run_id).order_by(RiskEventRow.id)
+        with self.transaction() as session:
+            return [risk_from_row(row) for row in session.scalars(query)]
+
+    def record_config_change(
+        self,
+        *,
+        ts: int,
+        actor: str,
+        changes: Mapping[str, Any],
+        run_id: str | None = None,
+    ) -> audit.AuditEntry:
+        """Write a configuration change (say, {"field": {"from": a, "to": b}}) to the audit log."""
+        with self.transaction() as session:
+            return audit.append(
+                session,
+                ts=ts,
+                kind=audit.AuditKind.CONFIG_CHANGE,
+                actor=actor,
+                payload=dict(changes),
+                run_id=run_id,
+            )
+
+    def save_pattern(self, pattern: PatternRecord) -> None:
+        """Store a pattern, or replace the stored one with the same id."""
+        with self.transaction() as session:
+            row = session.get(PatternRow, pattern.pattern_id) or PatternRow()
+            apply_pattern(row, pattern)
+            session.add(row)
+
+    def patterns(self, *, status: str | None = None) -> list[PatternRecord]:
+        """Return every pattern, or those with `status`, by generation then id."""
+        query = select(PatternRow).order_by(PatternRow.generation, PatternRow.id)
+        if status is not None:
+            query = query.where(PatternRow.status == status)
+        with self.transaction() as session:
+            return [pattern_from_row(row) for row in session.scalars(query)]

@@ -1,0 +1,196 @@
+"""Map runs, verdicts with their votes, risk decisions and patterns to rows and back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from coinswarm.agents.base import Direction, Vote
+from coinswarm.agents.committee import Verdict
+from coinswarm.infra.storage.models import PatternRow, RiskEventRow, RunRow, VerdictRow, VoteRow
+from coinswarm.infra.storage.records import PatternRecord, RiskRecord, RunRecord
+from coinswarm.infra.storage.types import canonical_json, from_json
+from coinswarm.risk.circuit_breaker import BreakerEvent
+
+if TYPE_CHECKING:
+    from coinswarm.orchestration.door import RiskEvent, RiskNote
+
+__all__ = [
+    "OVERSIGHT",
+    "apply_pattern",
+    "event_row",
+    "note_row",
+    "pattern_from_row",
+    "risk_from_row",
+    "run_from_row",
+    "run_row",
+    "verdict_from_rows",
+    "verdict_row",
+    "vote_rows",
+]
+
+OVERSIGHT = "oversight"
+
+
+def run_row(run: RunRecord) -> RunRow:
+    """Return the row of a new run."""
+    return RunRow(
+        id=run.run_id,
+        mode=run.mode,
+        venue=run.venue,
+        strategy=run.strategy,
+        parameters=canonical_json(run.parameters),
+        inputs=canonical_json(run.inputs),
+        status=run.status,
+        ledger_events=0,
+        created_ts=run.created_ts,
+        updated_ts=run.updated_ts,
+    )
+
+
+def run_from_row(row: RunRow) -> RunRecord:
+    """Return the run a row holds."""
+    return RunRecord(
+        run_id=row.id,
+        mode=row.mode,
+        venue=row.venue,
+        strategy=row.strategy,
+        parameters=from_json(row.parameters),
+        inputs=from_json(row.inputs),
+        status=row.status,
+        created_ts=row.created_ts,
+        updated_ts=row.updated_ts,
+    )
+
+
+def verdict_row(run_id: str, verdict: Verdict) -> VerdictRow:
+    """Return the row of a verdict, without its votes."""
+    return VerdictRow(
+        run_id=run_id,
+        instrument=verdict.instrument,
+        ts=verdict.ts,
+        direction=int(verdict.direction),
+        score=verdict.score,
+        size=verdict.size,
+        vetoed_by=canonical_json(list(verdict.vetoed_by)),
+        reason=verdict.reason,
+    )
+
+
+def vote_rows(verdict_id: int, verdict: Verdict) -> list[VoteRow]:
+    """Return one row per vote of `verdict`, with the weight the committee gave it."""
+    return [
+        VoteRow(
+            verdict_id=verdict_id,
+            position=position,
+            agent=vote.agent,
+            instrument=vote.instrument,
+            direction=int(vote.direction),
+            confidence=vote.confidence,
+            size_hint=vote.size_hint,
+            weight=weight,
+            reason=vote.reason,
+            veto=vote.veto,
+        )
+        for position, (vote, weight) in enumerate(zip(verdict.votes, verdict.weights, strict=True))
+    ]
+
+
+def verdict_from_rows(row: VerdictRow, votes: Sequence[VoteRow]) -> Verdict:
+    """Return the verdict held by a row and its vote rows (in position order)."""
+    return Verdict(
+        instrument=row.instrument,
+        ts=row.ts,
+        direction=Direction(row.direction),
+        score=row.score,
+        size=row.size,
+        votes=tuple(
+            Vote(
+                agent=v.agent,
+                instrument=v.instrument,
+                direction=Direction(v.direction),
+                confidence=v.confidence,
+                size_hint=v.size_hint,
+                reason=v.reason,
+                veto=v.veto,
+            )
+            for v in votes
+        ),
+        weights=tuple(v.weight for v in votes),
+        vetoed_by=tuple(from_json(row.vetoed_by)),
+        reason=row.reason,
+    )
+
+
+def note_row(
+    run_id: str, note: RiskNote, *, ts: int, client_order_id: str | None, actor: str | None
+) -> RiskEventRow:
+    """Return the row of what oversight did with one order request."""
+    return RiskEventRow(
+        run_id=run_id,
+        ts=ts,
+        source=OVERSIGHT,
+        kind=note.action,
+        reason=note.reason,
+        actor=actor,
+        client_order_id=client_order_id,
+        requested=note.requested,
+        sent=note.sent,
+    )
+
+
+def event_row(run_id: str, event: RiskEvent) -> RiskEventRow:
+    """Return the row of a circuit-breaker or kill-switch event."""
+    source = "breaker" if isinstance(event, BreakerEvent) else "kill_switch"
+    return RiskEventRow(
+        run_id=run_id,
+        ts=event.ts,
+        source=source,
+        kind=event.kind.value,
+        reason=event.reason,
+        actor=event.by,
+    )
+
+
+def risk_from_row(row: RiskEventRow) -> RiskRecord:
+    """Return the risk record a row holds."""
+    return RiskRecord(
+        ts=row.ts,
+        source=row.source,
+        kind=row.kind,
+        reason=row.reason,
+        actor=row.actor,
+        client_order_id=row.client_order_id,
+        requested=row.requested,
+        sent=row.sent,
+    )
+
+
+def apply_pattern(row: PatternRow, pattern: PatternRecord) -> None:
+    """Copy every field of `pattern` onto `row`."""
+    row.id = pattern.pattern_id
+    row.name = pattern.name
+    row.generation = pattern.generation
+    row.parent_id = pattern.parent_id
+    row.definition = canonical_json(pattern.definition)
+    row.status = pattern.status
+    row.in_sample_score = pattern.in_sample_score
+    row.out_of_sample_score = pattern.out_of_sample_score
+    row.created_ts = pattern.created_ts
+    row.updated_ts = pattern.updated_ts
+
+
+def pattern_from_row(row: PatternRow) -> PatternRecord:
+    """Return the pattern a row holds."""
+    return PatternRecord(
+        pattern_id=row.id,
+        name=row.name,
+        generation=row.generation,
+        definition=from_json(row.definition),
+        status=row.status,
+        created_ts=row.created_ts,
+        updated_ts=row.updated_ts,
+        parent_id=row.parent_id,
+        in_sample_score=row.in_sample_score,
+        out_of_sample_score=row.out_of_sample_score,
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Coinswarm database, run through `coinswarm.infra.storage.migrate`."""

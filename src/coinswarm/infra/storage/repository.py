@@ -1,0 +1,128 @@
+"""The store the engine uses: runs, orders, fills, the ledger, decisions, all audited.
+
+Rows never leave this package: every method takes and returns domain objects (or the plain
+records of `records`), mapped field by field in the `_map_*` modules.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import URL, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+# Imported as a module, not by name: `audit` imports the models, which import this package.
+from coinswarm.infra import audit
+from coinswarm.infra.storage._decisions_store import DecisionsStore
+from coinswarm.infra.storage._ledger_store import LedgerStore
+from coinswarm.infra.storage._map_decisions import run_from_row, run_row
+from coinswarm.infra.storage.database import connect
+from coinswarm.infra.storage.errors import RunExistsError, StorageError
+from coinswarm.infra.storage.migrate import ensure_current
+from coinswarm.infra.storage.models import RunRow
+from coinswarm.infra.storage.records import RunRecord
+
+__all__ = ["Store"]
+
+
+class Store(LedgerStore, DecisionsStore):
+    """Read and write one Coinswarm database.
+
+    Each method runs in its own transaction unless called inside `transaction()`, where it
+    joins the caller's. Not thread-safe: one store per thread.
+    """
+
+    @classmethod
+    def open(cls, url: str | URL | None = None, *, upgrade: bool = False) -> Store:
+        """Open the database at `url` (see `database.resolve_url`), checked and current.
+
+        With `upgrade`, an empty or older database is migrated first; without it, one that is
+        not at the newest migration is refused with the command to run.
+        """
+        engine = connect(url)
+        try:
+            ensure_current(engine, upgrade=upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close every connection of the store."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        """Store a new run; raise RunExistsError if its id is taken."""
+        try:
+            with self.transaction() as session:
+                session.add(run_row(run))
+                session.flush()
+                payload = {
+                    "mode": run.mode,
+                    "venue": run.venue,
+                    "strategy": run.strategy,
+                    "parameters": dict(run.parameters),
+                }
+                audit.append(
+                    session,
+                    ts=run.created_ts,
+                    kind=audit.AuditKind.RUN,
+                    actor="engine",
+                    payload=payload,
+                    run_id=run.run_id,
+                )
+        except IntegrityError as exc:
+            msg = f"expected a new run id, found run {run.run_id!r} already stored"
+            raise RunExistsError(msg) from exc
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """Return the run stored under `run_id`, or None."""
+        with self.transaction() as session:
+            row = session.get(RunRow, run_id)
+            return None if row is None else run_from_row(row)
+
+    def runs(self) -> list[RunRecord]:
+        """Return every stored run, oldest first."""
+        query = select(RunRow).order_by(RunRow.created_ts, RunRow.id)
+        with self.transaction() as session:
+            return [run_from_row(row) for row in session.scalars(query)]
+
+    def set_run_status(self, run_id: str, status: str, ts: int) -> None:
+        """Record a run's new status (for example running, finished, failed)."""
+        statement = update(RunRow).where(RunRow.id == run_id).values(status=status, updated_ts=ts)
+        with self.transaction() as session:
+            if session.execute(statement.returning(RunRow.id)).first() is None:
+                msg = f"expected a stored run {run_id!r}, found none"
+                raise StorageError(msg)
+
+    def delete_run(self, run_id: str, *, ts: int, actor: str) -> bool:
+        """Delete a run and everything recorded under it (not its audit entries)."""
+        with self.transaction() as session:
+            deleted = session.execute(
+                delete(RunRow).where(RunRow.id == run_id).returning(RunRow.id)
+            ).first()
+            if deleted is None:
+                return False
+            audit.append(
+                session,
+                ts=ts,
+                kind=audit.AuditKind.RUN,
+                actor=actor,
+                payload={"deleted": True},
+                run_id=run_id,
+            )
+        self._venues.pop(run_id, None)
+        return True

@@ -1,0 +1,561 @@
+"""The storage contract: the same tests run against SQLite (unit) and PostgreSQL (integration).
+
+A test module imports these functions and defines a `database_url` fixture for its backend;
+each test gets an empty database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import Engine, event, text
+
+from coinswarm.agents.base import Direction, Vote
+from coinswarm.agents.committee import Verdict
+from coinswarm.domain.errors import IllegalTransitionError
+from coinswarm.domain.fill import Fill
+from coinswarm.domain.ledger import Deposit, Ledger
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
+from coinswarm.infra import audit
+from coinswarm.infra.storage import (
+    FillConflictError,
+    LedgerMismatchError,
+    PatternRecord,
+    RunExistsError,
+    RunRecord,
+    StorageError,
+    Store,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from coinswarm.infra.storage.database import connect
+from coinswarm.infra.storage.models import Base
+from coinswarm.orchestration.door import RiskNote
+from coinswarm.risk.circuit_breaker import BreakerEvent, BreakerEventKind
+from coinswarm.risk.kill_switch import KillSwitchEvent, KillSwitchEventKind
+from generators import INSTRUMENTS, START_NS, fill_sequences
+
+__all__ = [
+    "store",
+    "test_a_contradicting_fill_is_refused",
+    "test_a_database_from_a_newer_migration_is_refused",
+    "test_a_fill_and_its_order_change_commit_together",
+    "test_a_fill_is_stored_once",
+    "test_a_lost_fill_is_caught_by_the_snapshot",
+    "test_a_store_refuses_an_empty_database_without_upgrade",
+    "test_a_terminal_order_cannot_change",
+    "test_audit_verify_detects_a_deleted_entry",
+    "test_audit_verify_detects_a_modified_entry",
+    "test_audit_verify_detects_an_inserted_entry",
+    "test_decimals_round_trip_exactly",
+    "test_every_order_state_change_is_kept",
+    "test_killed_while_writing_a_fill_leaves_neither",
+    "test_patterns_round_trip",
+    "test_risk_decisions_and_events_round_trip",
+    "test_runs_round_trip",
+    "test_the_ledger_rebuilt_from_stored_fills_equals_the_snapshot",
+    "test_the_same_intent_is_claimed_once",
+    "test_upgrading_an_empty_database_matches_the_models",
+    "test_verdicts_round_trip_with_their_votes",
+]
+
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
+SECOND = 1_000_000_000
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def new_run(store: Store, run_id: str | None = None) -> str:
+    run_id = run_id or f"run-{uuid.uuid4().hex[:8]}"
+    store.create_run(
+        RunRecord(
+            run_id=run_id,
+            mode="backtest",
+            venue=f"simulated:{run_id}",
+            strategy="sma-cross",
+            parameters={"fast": 20, "slow": 50, "fee": Decimal("0.001")},
+            inputs={"data": "BTC_USDT-1h.csv.gz"},
+            created_ts=START_NS,
+            updated_ts=START_NS,
+        )
+    )
+    return run_id
+
+
+def open_order(cid: str, quantity: str, side: OrderSide = BUY, ts: int = START_NS) -> Order:
+    request = OrderRequest(
+        client_order_id=cid, instrument="BTC-USDT", side=side, quantity=Decimal(quantity)
+    )
+    order = Order(f"O-{cid}", request, ts)
+    order.accept(ts)
+    return order
+
+
+def fill_of(order: Order, trade_id: str, quantity: str, price: str, fee: str = "0.1") -> Fill:
+    return Fill(
+        trade_id=trade_id,
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        instrument=order.instrument,
+        side=order.side,
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        fee=Decimal(fee),
+        fee_currency="USDT",
+        ts=order.updated_ts + SECOND,
+    )
+
+
+def filled(order: Order, fill: Fill) -> Order:
+    """Return a copy of `order` with `fill` applied, as the engine holds it afterwards."""
+    copy = order.snapshot()
+    copy.apply_fill(fill)
+    return copy
+
+
+def raw(store: Store, sql: str, **params: object) -> None:
+    """Run tampering SQL directly, past the audit log's append-only triggers."""
+    with store.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        else:
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
+        connection.execute(text(sql), params)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    with Store.open(database_url, upgrade=True) as opened:
+        yield opened
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def test_upgrading_an_empty_database_matches_the_models(database_url: str) -> None:
+    assert current_revision(database_url) is None
+    assert upgrade(database_url) == head_revision()
+    assert current_revision(database_url) == head_revision()
+    engine = connect(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+    assert upgrade(database_url) == head_revision()  # a second upgrade changes nothing
+
+
+def test_a_store_refuses_an_empty_database_without_upgrade(database_url: str) -> None:
+    with pytest.raises(StorageError, match="coinswarm db upgrade"):
+        Store.open(database_url)
+
+
+def test_a_database_from_a_newer_migration_is_refused(database_url: str) -> None:
+    upgrade(database_url)
+    engine = connect(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    for attempt in (lambda: Store.open(database_url, upgrade=True), lambda: upgrade(database_url)):
+        with pytest.raises(StorageError, match=r"'9999_future', newer than this Coinswarm"):
+            attempt()
+
+
+# -- runs, intents, orders ---------------------------------------------------------------------
+
+
+def test_runs_round_trip(store: Store) -> None:
+    run_id = new_run(store)
+    run = store.get_run(run_id)
+    assert run is not None
+    assert run.parameters == {"fast": 20, "slow": 50, "fee": "0.001"}
+    assert run.status == "created"
+    store.set_run_status(run_id, "finished", START_NS + SECOND)
+    assert store.get_run(run_id) == replace(run, status="finished", updated_ts=START_NS + SECOND)
+    with pytest.raises(RunExistsError, match=run_id):
+        new_run(store, run_id)
+    assert [r.run_id for r in store.runs()] == [run_id]
+
+
+def test_the_same_intent_is_claimed_once(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("intent-1", "0.5")
+    assert store.claim_intent(run_id, order.request, START_NS) is True
+    assert store.claim_intent(run_id, order.request, START_NS) is False
+    assert store.open_intents(run_id) == [order.request]  # restart would find it (scenario 5)
+    store.record_order(run_id, order)
+    assert store.open_intents(run_id) == []
+
+
+def test_every_order_state_change_is_kept(store: Store) -> None:
+    run_id = new_run(store)
+    request = OrderRequest(
+        client_order_id="c1",
+        instrument="BTC-USDT",
+        side=BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("1.0"),
+        limit_price=Decimal("30000.5"),
+    )
+    order = Order("O-c1", request, START_NS)
+    assert store.record_order(run_id, order) is True
+    assert store.record_order(run_id, order) is False  # nothing changed
+    order.accept(START_NS + 1)
+    store.record_order(run_id, order)
+    for n, quantity in enumerate(("0.3", "0.7")):
+        fill = fill_of(order, f"t{n}", quantity, "30000.5")
+        order.apply_fill(fill)
+        assert store.record_fill(run_id, fill, order) is True
+    history = store.order_history(run_id, "c1")
+    assert [(c.from_status, c.to_status, c.filled_quantity) for c in history] == [
+        (None, "NEW", Decimal(0)),
+        ("NEW", "OPEN", Decimal(0)),
+        ("OPEN", "PARTIALLY_FILLED", Decimal("0.3")),
+        ("PARTIALLY_FILLED", "FILLED", Decimal("1.0")),
+    ]
+    [stored] = store.orders(run_id)
+    assert (stored.status, stored.filled_quantity, stored.request) == (
+        OrderStatus.FILLED,
+        Decimal("1.0"),
+        request,
+    )
+    assert stored.average_fill_price == order.average_fill_price
+    assert stored.fees == order.fees
+
+
+def test_a_terminal_order_cannot_change(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("c1", "1")
+    store.record_order(run_id, order)
+    stale = order.snapshot()
+    order.cancel(START_NS + SECOND)
+    store.record_order(run_id, order)
+    with pytest.raises(IllegalTransitionError, match="final state"):
+        store.record_order(run_id, stale)
+
+
+# -- money and fills ---------------------------------------------------------------------------
+
+
+EXACT = (
+    "0.000000000000000000000000000001",
+    "123456789012345678901234567890.123456789",
+    "0.1",
+    "0.10",
+    "-42.000000001",
+    "1E-12",
+    "7",
+)
+
+
+def test_decimals_round_trip_exactly(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("c1", "12345.678901234567890123")
+    fill = fill_of(order, "t1", "0.000000000000123456789", "98765.4321098765432109876543", EXACT[0])
+    after = filled(order, fill)
+    store.record_fill(run_id, fill, after)
+    [stored] = store.fills(run_id)
+    assert stored == fill
+    assert all(isinstance(v, Decimal) for v in (stored.quantity, stored.price, stored.fee))
+    [stored_order] = store.orders(run_id)
+    assert stored_order.request.quantity == Decimal("12345.678901234567890123")
+    assert stored_order.average_fill_price == after.average_fill_price
+    assert stored_order.filled_quote == after.filled_quote
+    for n, amount in enumerate(EXACT):
+        store.record_deposit(run_id, Deposit("USDT", Decimal(amount), START_NS + n))
+    amounts = [e.amount for e in store.ledger_events(run_id) if isinstance(e, Deposit)]
+    assert amounts == [Decimal(a) for a in EXACT]
+
+
+def test_a_fill_is_stored_once(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("c1", "1")
+    fill = fill_of(order, "t1", "0.4", "30000")
+    after = filled(order, fill)
+    assert store.record_fill(run_id, fill, after) is True
+    entries = audit.verify(store.engine).entries
+    # The same trade from the websocket and again from REST: one row, nothing else written.
+    assert store.record_fill(run_id, fill, after) is False
+    assert store.fills(run_id) == [fill]
+    assert audit.verify(store.engine).entries == entries
+    assert len(store.order_history(run_id, "c1")) == 1  # adopted with its fill, one change
+
+
+def test_a_contradicting_fill_is_refused(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("c1", "1")
+    fill = fill_of(order, "t1", "0.4", "30000")
+    store.record_fill(run_id, fill, filled(order, fill))
+    changed = replace(fill, price=Decimal("30001"))
+    with pytest.raises(FillConflictError, match="trade t1"):
+        store.record_fill(run_id, changed, filled(order, changed))
+    assert store.fills(run_id) == [fill]
+
+
+def _fail_on_order_change(conn, cursor, statement, parameters, context, executemany) -> None:
+    if statement.lstrip().upper().startswith(("UPDATE ORDERS", "INSERT INTO ORDER_STATE_CHANGES")):
+        raise RuntimeError("the database went away between the fill and its order")
+
+
+def _listening(engine: Engine) -> None:
+    event.listen(engine, "before_cursor_execute", _fail_on_order_change)
+
+
+def test_a_fill_and_its_order_change_commit_together(store: Store) -> None:
+    run_id = new_run(store)
+    order = open_order("c1", "1")
+    store.record_order(run_id, order)
+    before = audit.verify(store.engine).entries
+    fill = fill_of(order, "t1", "0.4", "30000")
+    _listening(store.engine)
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            store.record_fill(run_id, fill, filled(order, fill))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", _fail_on_order_change)
+    assert store.fills(run_id) == []
+    assert [o.status for o in store.orders(run_id)] == [OrderStatus.OPEN]
+    assert audit.verify(store.engine).entries == before
+    assert store.record_fill(run_id, fill, filled(order, fill)) is True
+    assert [o.status for o in store.orders(run_id)] == [OrderStatus.PARTIALLY_FILLED]
+
+
+_CHILD = """
+import sys
+from decimal import Decimal
+from coinswarm.infra.storage import Store
+sys.path.insert(0, sys.argv[2])
+from storage_contract import fill_of, filled, open_order
+with Store.open(sys.argv[1]) as store:
+    order = open_order("c1", "1")
+    fill = fill_of(order, "t1", "0.4", "30000")
+    store.record_fill(sys.argv[3], fill, filled(order, fill))
+print("not killed")
+"""
+
+
+def test_killed_while_writing_a_fill_leaves_neither(store: Store, database_url: str) -> None:
+    """Scenario 7: SIGKILL between the fill row and its order's change; then re-ingest."""
+    run_id = new_run(store)
+    order = open_order("c1", "1")
+    store.record_order(run_id, order)
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "COINSWARM_CRASH_AT": "storage_after_fill_row"}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, database_url, tests, run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    assert store.fills(run_id) == []
+    assert [o.status for o in store.orders(run_id)] == [OrderStatus.OPEN]
+    assert audit.verify(store.engine).ok
+    fill = fill_of(order, "t1", "0.4", "30000")
+    assert store.record_fill(run_id, fill, filled(order, fill)) is True
+    assert store.record_fill(run_id, fill, filled(order, fill)) is False
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+def _store_live(store: Store, run_id: str, fills: list[Fill], ledger: Ledger) -> None:
+    for fill in fills:
+        request = OrderRequest(
+            client_order_id=fill.client_order_id,
+            instrument=fill.instrument,
+            side=fill.side,
+            quantity=fill.quantity,
+        )
+        order = Order(fill.order_id, request, fill.ts)
+        order.accept(fill.ts)
+        order.apply_fill(fill)
+        assert ledger.record(fill) is True
+        assert store.record_fill(run_id, fill, order) is True
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(fills=fill_sequences(max_size=12))
+def test_the_ledger_rebuilt_from_stored_fills_equals_the_snapshot(
+    store: Store, fills: list[Fill]
+) -> None:
+    run_id = new_run(store)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    deposit = Deposit("USDT", Decimal(100_000), START_NS)
+    ledger.deposit(deposit.currency, deposit.amount, deposit.ts)
+    store.record_deposit(run_id, deposit)
+    half = len(fills) // 2
+    _store_live(store, run_id, fills[:half], ledger)
+    store.save_snapshot(run_id, START_NS, ledger.state())
+    _store_live(store, run_id, fills[half:], ledger)
+    snapshot_id = store.save_snapshot(run_id, START_NS + SECOND, ledger.state())
+    latest = store.latest_snapshot(run_id)
+    assert latest is not None
+    assert (latest.snapshot_id, latest.state) == (snapshot_id, ledger.state())
+    rebuilt = Ledger.replay(store.ledger_events(run_id), INSTRUMENTS, "USDT")
+    assert rebuilt.state() == latest.state
+    assert store.restore_ledger(run_id, INSTRUMENTS, "USDT").state() == ledger.state()
+
+
+def test_a_lost_fill_is_caught_by_the_snapshot(store: Store) -> None:
+    run_id = new_run(store)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    order = open_order("c1", "1")
+    fills = [fill_of(order, "t1", "0.4", "30000"), fill_of(order, "t2", "0.6", "30100")]
+    _store_live(store, run_id, fills, ledger)
+    store.save_snapshot(run_id, START_NS, ledger.state())
+    raw(store, "UPDATE fills SET price = '30100' WHERE trade_id = 't1'")
+    with pytest.raises(LedgerMismatchError, match="differs from the last snapshot"):
+        store.restore_ledger(run_id, INSTRUMENTS, "USDT")
+    raw(store, "DELETE FROM fills WHERE trade_id = 't2'")
+    with pytest.raises(LedgerMismatchError, match="events were lost"):
+        store.restore_ledger(run_id, INSTRUMENTS, "USDT")
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+def test_verdicts_round_trip_with_their_votes(store: Store) -> None:
+    run_id = new_run(store)
+    votes = (
+        Vote("trend", "BTC-USDT", Direction.BUY, 0.8, 0.5, "fast above slow"),
+        Vote("risk", "BTC-USDT", Direction.HOLD, 1.0, 0.0, "volatility", veto=True),
+        Vote("mean", "BTC-USDT", Direction.SELL, 0.1 + 0.2, 1.0, "rsi 71"),
+    )
+    verdicts = [
+        Verdict("BTC-USDT", START_NS, Direction.HOLD, 0.1234567890123, 0.0, votes,
+                (0.5, 0.61, 1 / 3), ("risk",), "buy vetoed by risk"),
+        Verdict("ETH-USDT", START_NS, Direction.HOLD, 0.0, 0.0, (), (), (), "no quorum"),
+    ]  # fmt: skip
+    assert store.record_verdicts(run_id, verdicts) == 2
+    assert store.verdicts(run_id) == verdicts
+
+
+def test_risk_decisions_and_events_round_trip(store: Store) -> None:
+    run_id = new_run(store)
+    note = RiskNote("shrunk", "25% cap", "BUY MARKET 1 BTC GTC", "BUY MARKET 0.25 BTC GTC")
+    store.record_risk_note(run_id, note, ts=START_NS, client_order_id="c1")
+    trip = BreakerEvent(ts=START_NS + 1, kind=BreakerEventKind.TRIP, reason="10% in 60 s")
+    stop = KillSwitchEvent(
+        ts=START_NS + 2, kind=KillSwitchEventKind.MANUAL_STOP, reason="going home", by="ada"
+    )
+    reset = KillSwitchEvent(
+        ts=START_NS + 3, kind=KillSwitchEventKind.RESET, reason="checked", by="ada"
+    )
+    for event_ in (trip, stop, reset):
+        store.record_risk_event(run_id, event_)
+    store.record_config_change(
+        ts=START_NS + 4, actor="ada", changes={"max_position": {"from": "0.25", "to": "0.05"}}
+    )
+    records = store.risk_events(run_id)
+    assert [(r.source, r.kind, r.actor) for r in records] == [
+        ("oversight", "shrunk", "system"),
+        ("breaker", "TRIP", None),
+        ("kill_switch", "MANUAL_STOP", "ada"),
+        ("kill_switch", "RESET", "ada"),
+    ]
+    assert (records[0].requested, records[0].sent) == (note.requested, note.sent)
+    kinds = [(e.kind, e.actor) for e in audit.entries(store.engine)]
+    assert kinds[-5:] == [
+        ("risk_decision", "system"),
+        ("risk_event", "system"),
+        ("manual_stop", "ada"),
+        ("reset", "ada"),
+        ("config_change", "ada"),
+    ]
+
+
+def test_patterns_round_trip(store: Store) -> None:
+    parent = PatternRecord(
+        pattern_id="p1",
+        name="three red bars",
+        generation=0,
+        definition={"bars": 3, "threshold": "0.015"},
+        status="candidate",
+        created_ts=START_NS,
+        updated_ts=START_NS,
+    )
+    child = replace(parent, pattern_id="p2", generation=1, parent_id="p1")
+    store.save_pattern(parent)
+    store.save_pattern(child)
+    proven = replace(parent, status="proven", in_sample_score=1.25, out_of_sample_score=0.5)
+    store.save_pattern(proven)
+    assert store.patterns() == [proven, child]
+    assert store.patterns(status="proven") == [proven]
+
+
+# -- the audit log under tampering -------------------------------------------------------------
+
+
+def _audited(store: Store, count: int) -> None:
+    new_run(store)  # one entry
+    for n in range(count - 1):
+        store.record_config_change(ts=START_NS + n, actor="ada", changes={"n": n})
+    assert audit.verify(store.engine).entries == count
+
+
+def test_audit_verify_detects_a_modified_entry(store: Store) -> None:
+    _audited(store, 6)
+    raw(store, "UPDATE audit_log SET payload = :payload WHERE seq = 4", payload='{"n":99}')
+    report = audit.verify(store.engine)
+    assert not report.ok
+    assert report.first_broken is not None
+    assert (report.first_broken.seq, report.entries) == (4, 3)
+    assert "modified" in report.first_broken.reason
+
+
+def test_audit_verify_detects_a_deleted_entry(store: Store) -> None:
+    _audited(store, 6)
+    raw(store, "DELETE FROM audit_log WHERE seq = 3")
+    report = audit.verify(store.engine)
+    assert report.first_broken is not None
+    assert report.first_broken.seq == 3
+    assert "deleted" in report.first_broken.reason
+    assert "broken at entry 3" in str(report)
+
+
+def test_audit_verify_detects_an_inserted_entry(store: Store) -> None:
+    """Insert a well-formed entry after 3 and renumber the rest, as a careful forger would."""
+    _audited(store, 6)
+    for seq in (6, 5, 4):  # from the end, so no two rows ever share a number
+        raw(store, "UPDATE audit_log SET seq = :new WHERE seq = :old", new=seq + 1, old=seq)
+    [third] = [e for e in audit.entries(store.engine) if e.seq == 3]
+    forged_payload = '{"n":"forged"}'
+    forged = audit.entry_hash(
+        third.hash, seq=4, ts=third.ts, kind="config_change", actor="mallory", run_id=None,
+        payload=forged_payload,
+    )  # fmt: skip
+    raw(
+        store,
+        "INSERT INTO audit_log (seq, ts, kind, actor, run_id, payload, prev_hash, hash) "
+        "VALUES (4, :ts, 'config_change', 'mallory', NULL, :payload, :prev, :hash)",
+        ts=third.ts,
+        payload=forged_payload,
+        prev=third.hash,
+        hash=forged,
+    )
+    report = audit.verify(store.engine)
+    assert report.first_broken is not None
+    assert report.first_broken.seq == 5  # the renumbered old entry 4 no longer fits
+    assert report.entries == 4

@@ -64,12 +64,17 @@ class LedgerStore(OrdersStore):
 
     def latest_snapshot(self, run_id: str) -> StoredSnapshot | None:
         """Return the run's most recent ledger snapshot, or None if it has none."""
-        query = (
-            select(LedgerSnapshotRow)
-            .where(LedgerSnapshotRow.run_id == run_id)
-            .order_by(LedgerSnapshotRow.id.desc())
-            .limit(1)
-        )
+        return self._one_snapshot(run_id, None)
+
+    def snapshot_at(self, run_id: str, ts: int) -> StoredSnapshot | None:
+        """Return the run's last snapshot taken at `ts`, or None if none was."""
+        return self._one_snapshot(run_id, ts)
+
+    def _one_snapshot(self, run_id: str, ts: int | None) -> StoredSnapshot | None:
+        query = select(LedgerSnapshotRow).where(LedgerSnapshotRow.run_id == run_id)
+        if ts is not None:
+            query = query.where(LedgerSnapshotRow.ts == ts)
+        query = query.order_by(LedgerSnapshotRow.id.desc()).limit(1)
         with self.transaction() as session:
             row = session.scalars(query).one_or_none()
             return None if row is None else self._snapshot(session, row)

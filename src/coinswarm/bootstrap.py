@@ -8,30 +8,47 @@ keep everything else, the risk layer included.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from coinswarm.backtest.engine import BacktestConfig, Progress, run_backtest
+from coinswarm.backtest.engine import (
+    DEFAULT_CHECKPOINT_EVERY,
+    BacktestConfig,
+    Progress,
+    run_backtest,
+)
 from coinswarm.backtest.explain import Explanation, explanations
 from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
 from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
-from coinswarm.backtest.runs import file_digest, run_id, save_run
+from coinswarm.backtest.runs import RunNotFoundError, file_digest, run_id, save_run
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.execution.journal import Journal
+from coinswarm.infra.journal import DivergenceError, StoreJournal
+from coinswarm.infra.storage import RunRecord, Store, resolve_url
 from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.strategies import build_strategy, default_phase
 
-__all__ = ["BacktestOutcome", "BacktestRequest", "load_market", "resolve_risk", "run"]
+__all__ = [
+    "BacktestOutcome",
+    "BacktestRequest",
+    "load_market",
+    "open_store",
+    "resolve_risk",
+    "resume",
+    "run",
+]
 
 SYNTHETIC_SEED = 7
 SYNTHETIC_BARS = 2 * 365 * 24
@@ -43,6 +60,10 @@ NO_LIMITS = "none"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestRequest:
     """A backtest as a user asks for it: where the data is and how to trade it.
+
+    With `persist`, the run is written to the database at `database` (a URL; by default the
+    embedded SQLite file) in checkpoints, and a run that was killed resumes where its last
+    checkpoint left it.
 
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
@@ -63,6 +84,9 @@ class BacktestRequest:
     phase: str = DEFAULT_PHASE
     risk_file: Path | None = None
     reset_after_days: int | None = 7
+    database: str | None = None
+    persist: bool = True
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +218,11 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
         parameters=parameters,
         risk=risk,
         operator_reset_after_ns=None if not reset_after else reset_after * NS_PER_DAY,
+        checkpoint_every=request.checkpoint_every,
     )
-    result = run_backtest(market, strategy, config, progress=progress)
+    identifier = run_id(_run_inputs(request, parameters, risk))
+    with _journal(request, identifier, parameters, market) as journal:
+        result = run_backtest(market, strategy, config, progress=progress, journal=journal)
     metrics = compute_metrics(
         result.curve,
         result.trades,
@@ -208,7 +235,7 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
     )
     explained = tuple(explanations(result, result.rationales, result.risk_notes))
     return BacktestOutcome(
-        run_id(_run_inputs(request, parameters, risk)),
+        identifier,
         result,
         metrics,
         benchmark,
@@ -216,3 +243,86 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
         explained,
         risk,
     )
+
+
+def request_to_json(request: BacktestRequest) -> dict[str, Any]:
+    """Return the request as JSON-safe values, so that `resume` can rebuild it exactly."""
+    # Where the run is stored is not one of its inputs: the same run may live in any database.
+    values = {f.name: getattr(request, f.name) for f in fields(request) if f.name != "database"}
+    values["data"] = [str(path) for path in request.data]
+    values["risk_file"] = None if request.risk_file is None else str(request.risk_file)
+    values["parameters"] = dict(request.parameters)
+    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+        values[name] = None if values[name] is None else str(values[name])
+    return values
+
+
+def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
+    """Rebuild a request stored by `request_to_json`."""
+    data = dict(values)
+    data["data"] = tuple(Path(p) for p in data["data"])
+    data["risk_file"] = None if data["risk_file"] is None else Path(data["risk_file"])
+    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+        data[name] = None if data[name] is None else Decimal(data[name])
+    return BacktestRequest(**data)
+
+
+def open_store(url: str | None) -> Store:
+    """Open the database; the embedded SQLite file is created and migrated on first use."""
+    resolved = resolve_url(url)
+    return Store.open(resolved, upgrade=resolved.drivername.startswith("sqlite"))
+
+
+@contextmanager
+def _journal(
+    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+) -> Iterator[Journal | None]:
+    """Yield the journal of a persisted run (resuming a stored one), or None."""
+    if not request.persist:
+        yield None
+        return
+    first = min(int(s.ts[0]) for s in market)
+    last = max(int(s.ts[-1]) for s in market)
+    with open_store(request.database) as store:
+        stored = store.get_run(identifier)
+        resume_after = None
+        if stored is None:
+            store.create_run(
+                RunRecord(
+                    run_id=identifier,
+                    mode="backtest",
+                    venue=f"simulated:{identifier}",
+                    strategy=request.strategy,
+                    parameters=parameters,
+                    inputs=request_to_json(request),
+                    status="running",
+                    created_ts=first,
+                    updated_ts=first,
+                )
+            )
+        else:
+            snapshot = store.latest_snapshot(identifier)
+            resume_after = None if snapshot is None else snapshot.ts
+        yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+        if stored is None or stored.status != "finished":
+            store.set_run_status(identifier, "finished", last)
+
+
+def resume(
+    identifier: str, *, database: str | None = None, progress: Progress | None = None
+) -> BacktestOutcome:
+    """Resume (or re-check) the stored run `identifier` from its last checkpoint."""
+    with open_store(database) as store:
+        stored = store.get_run(identifier)
+    if stored is None:
+        msg = f"no run {identifier!r} in the database"
+        raise RunNotFoundError(msg)
+    request = replace(request_from_json(stored.inputs), database=database, persist=True)
+    outcome = run(request, progress=progress)
+    if outcome.run_id != identifier:
+        msg = (
+            f"run {identifier} cannot be resumed: its data or settings changed "
+            f"(they now give run {outcome.run_id})"
+        )
+        raise DivergenceError(msg)
+    return outcome

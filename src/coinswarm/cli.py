@@ -18,11 +18,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from coinswarm import __version__, bootstrap
+from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.runs import default_runs_dir, find_explanation
 from coinswarm.data import inspect_series, load_bars
 from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
+from coinswarm.infra.audit import verify
+from coinswarm.infra.storage import resolve_url, upgrade
 from coinswarm.orchestration.door import RiskEvent, describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
@@ -44,11 +47,20 @@ risk_app = typer.Typer(
     no_args_is_help=True, help="See, set and reset the stops that wait for a person."
 )
 app.add_typer(risk_app, name="risk")
+db_app = typer.Typer(no_args_is_help=True, help="Create and migrate the database.")
+app.add_typer(db_app, name="db")
+audit_app = typer.Typer(no_args_is_help=True, help="Check the tamper-evident audit log.")
+app.add_typer(audit_app, name="audit")
 
 stdout = Console()
 stderr = Console(stderr=True)
 
 DEFAULT_REPORT = Path("coinswarm-report.html")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)"),
+]
 
 
 class UsageError(CoinswarmError, ValueError):
@@ -188,6 +200,10 @@ def backtest(
         typer.Option(help="days before the simulated operator resets a stop; 0: never", min=0),
     ] = 7,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    db: DbOption = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="bars between two checkpoints in the database", min=1)
+    ] = DEFAULT_CHECKPOINT_EVERY,
     report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -212,6 +228,8 @@ def backtest(
             phase=phase,
             risk_file=risk_file,
             reset_after_days=reset_after_days,
+            database=db,
+            checkpoint_every=checkpoint_every,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
@@ -235,11 +253,14 @@ def demo(
     ] = None,
     report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    db: DbOption = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Backtest the committee in the phase-0 profile, print its metrics, write the report."""
     try:
-        request = bootstrap.BacktestRequest(data=tuple(data or ()), strategy="committee")
+        request = bootstrap.BacktestRequest(
+            data=tuple(data or ()), strategy="committee", database=db
+        )
         outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
         outcome.save(runs_dir or default_runs_dir())
@@ -259,6 +280,53 @@ def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
     if report is not None:
         stdout.print(f"report: {report}")
     stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+
+
+@app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="the run id of a backtest that was interrupted")],
+    db: DbOption = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Finish a run that was killed, from its last checkpoint; a finished one is re-checked."""
+    progress = _LazyProgress(f"resume {run}", quiet=quiet or as_json)
+    try:
+        outcome = bootstrap.resume(run, database=db, progress=progress)
+        outcome.save(runs_dir or default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    finally:
+        progress.close()
+    if as_json:
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Bring the database to the newest migration (creating it if it is empty)."""
+    try:
+        revision = upgrade(resolve_url(db))
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    stdout.print(f"database at revision {revision}", markup=False, highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Walk the audit chain and report the first broken entry, if any (exit 1 when broken)."""
+    try:
+        with bootstrap.open_store(db) as store:
+            report = verify(store.engine)
+    except (CoinswarmError, OSError) as error:
+        raise _fail(error) from None
+    stdout.print(str(report), markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

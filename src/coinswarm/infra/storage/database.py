@@ -66,7 +66,8 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _sqlite_path(url: URL) -> Path | None:
+def sqlite_path(url: URL) -> Path | None:
+    """Return the file of a SQLite URL, or None for a server or an in-memory database."""
     database = url.database
     if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
@@ -107,7 +108,7 @@ def _refuse_unusable_file(path: Path) -> None:
 def connect(url: str | URL | None = None) -> Engine:
     """Return an engine for the database at `url` (see `resolve_url`), checked for damage."""
     resolved = resolve_url(url)
-    path = _sqlite_path(resolved)
+    path = sqlite_path(resolved)
     if path is not None:
         _refuse_unusable_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ works from an installed wheel with no `alembic.ini` anywhere.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import URL, Connection, Engine, inspect
 
-from coinswarm.infra.storage.database import connect, describe
+from coinswarm.infra.storage.database import connect, describe, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import StorageError
 
 __all__ = [
@@ -102,12 +103,33 @@ def _upgrade_engine(engine: Engine) -> str:
 
 
 def upgrade(url: str | URL | None = None) -> str:
-    """Migrate the database at `url` (see `resolve_url`) to the newest revision; return it."""
-    engine = connect(url)
+    """Migrate the database at `url` (see `resolve_url`) to the newest revision; return it.
+
+    A new SQLite file is built beside its final name and moved into place when complete, so a
+    process killed while creating it leaves no file rather than an empty one.
+    """
+    resolved = resolve_url(url)
+    path = sqlite_path(resolved)
+    if path is not None and not path.exists():
+        return _build_aside(resolved, path)
+    engine = connect(resolved)
     try:
         return _upgrade_engine(engine)
     finally:
         engine.dispose()
+
+
+def _build_aside(url: URL, path: Path) -> str:
+    partial = path.with_name(f".{path.name}.building")
+    for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+    engine = connect(url.set(database=str(partial)))
+    try:
+        revision = _upgrade_engine(engine)
+    finally:
+        engine.dispose()  # closing the last connection folds the WAL into the file
+    os.replace(partial, path)
+    return revision
 
 
 def ensure_current(engine: Engine, *, upgrade: bool = False) -> str:

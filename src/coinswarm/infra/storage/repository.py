@@ -16,9 +16,10 @@ from coinswarm.infra import audit
 from coinswarm.infra.storage._decisions_store import DecisionsStore
 from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
-from coinswarm.infra.storage.database import connect
+from coinswarm.infra.storage.database import connect, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import RunExistsError, StorageError
 from coinswarm.infra.storage.migrate import ensure_current
+from coinswarm.infra.storage.migrate import upgrade as migrate_upgrade
 from coinswarm.infra.storage.models import RunRow
 from coinswarm.infra.storage.records import RunRecord
 
@@ -39,6 +40,9 @@ class Store(LedgerStore, DecisionsStore):
         With `upgrade`, an empty or older database is migrated first; without it, one that is
         not at the newest migration is refused with the command to run.
         """
+        path = sqlite_path(resolve_url(url))
+        if upgrade and path is not None and not path.exists():
+            migrate_upgrade(url)  # builds the new file aside, so no half-made file is left
         engine = connect(url)
         try:
             ensure_current(engine, upgrade=upgrade)

@@ -15,6 +15,9 @@ context.configure(
     # SQLite cannot ALTER most things in place; batch mode copies the table instead.
     render_as_batch=_connection.dialect.name == "sqlite",
     compare_type=True,
+    # SQLite can roll DDL back too (our connections begin real transactions): a process killed
+    # halfway through a migration leaves the database as it was, not half built.
+    transactional_ddl=True,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -62,10 +62,20 @@ class ExecutionAgent:
         if problem is not None:
             return self.refuse(rounded, problem)
         if not self._journal.claim(rounded, self._clock.now_ns()):
-            # The same intent was sent before: a second order would trade twice.
-            return self.refuse(rounded, f"duplicate intent {rounded.client_order_id}: not sent")
+            # The same intent was sent before: a second order would trade twice. Like an
+            # exchange given a repeated client order id, answer with the order it already has.
+            return self._existing(rounded)
         order = self._exchange.place_order(rounded)
         self._track(order)
+        return order
+
+    def _existing(self, request: OrderRequest) -> Order:
+        for order in self._orders.values():
+            if order.client_order_id == request.client_order_id:
+                return order
+        # Claimed in an earlier life of the process: nothing to answer with, and nothing sent.
+        order = Order(f"DUPLICATE-{request.client_order_id}", request, self._clock.now_ns())
+        order.reject(f"duplicate intent {request.client_order_id}: not sent", order.created_ts)
         return order
 
     def _track(self, order: Order) -> None:

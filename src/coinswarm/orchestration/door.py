@@ -127,13 +127,19 @@ class Door:
             self.shutdown(flatten=True)
 
     def shutdown(self, *, flatten: bool) -> list[Order]:
-        """Cancel every open order and, if asked, sell every position: the emergency exit."""
+        """Cancel every open order and, if asked, sell every position: the emergency exit.
+
+        The exits of a shutdown are never cancelled by a later one, and positions they already
+        cover are not sold twice.
+        """
         self.cancel_all()
         if not flatten or self.risk is None:
             return []
         account = self.risk.account()
+        covered = {o.instrument for o in self._execution.open_orders() if _is_shutdown(o)}
+        held = {s: q for s, q in account.positions.items() if s not in covered}
         exits = MasterOrchestrator.shutdown(
-            account.positions, flatten=True, client_order_id=f"shutdown-{account.ts}"
+            held, flatten=True, client_order_id=f"{SHUTDOWN}{account.ts}"
         )
         return [self.submit(request, emergency=True) for request in exits]
 
@@ -195,8 +201,12 @@ class Door:
         return self._execution.cancel(order_id)
 
     def cancel_all(self) -> list[Order]:
-        """Cancel every order that can still fill."""
-        return [self._execution.cancel(o.order_id) for o in self._execution.open_orders()]
+        """Cancel every order that can still fill, except the exits of a shutdown."""
+        return [
+            self._execution.cancel(o.order_id)
+            for o in self._execution.open_orders()
+            if not _is_shutdown(o)
+        ]
 
     def reset_stops(self, ts: int, *, by: str, reason: str) -> None:
         """Clear the stops that wait for a person, as that person."""
@@ -220,6 +230,13 @@ _FLATTENING_STOPS = frozenset(
         KillSwitchEventKind.MANUAL_STOP,
     }
 )
+
+
+SHUTDOWN = "shutdown-"
+
+
+def _is_shutdown(order: Order) -> bool:
+    return order.client_order_id.startswith(SHUTDOWN)
 
 
 def _stops(kill: KillSwitch) -> str:

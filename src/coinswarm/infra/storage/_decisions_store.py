@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from coinswarm.agents.committee import Verdict
 
@@ -20,8 +20,8 @@ from coinswarm.infra.storage._map_decisions import (
     pattern_from_row,
     risk_from_row,
     verdict_from_rows,
-    verdict_row,
-    vote_rows,
+    verdict_values,
+    vote_values,
 )
 from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow, VoteRow
 from coinswarm.infra.storage.records import PatternRecord, RiskRecord
@@ -52,12 +52,14 @@ class DecisionsStore(Transactional):
     def record_verdicts(self, run_id: str, verdicts: Iterable[Verdict]) -> int:
         """Store verdicts with every vote and weight; return how many were stored."""
         batch = list(verdicts)
+        if not batch:
+            return 0
         with self.transaction() as session:
-            rows = [verdict_row(run_id, verdict) for verdict in batch]
-            session.add_all(rows)
-            session.flush()  # the votes need their verdict's id
-            for row, verdict in zip(rows, batch, strict=True):
-                session.add_all(vote_rows(row.id, verdict))
+            statement = insert(VerdictRow).returning(VerdictRow.id, sort_by_parameter_order=True)
+            ids = session.scalars(statement, [verdict_values(run_id, v) for v in batch]).all()
+            votes = [row for i, v in zip(ids, batch, strict=True) for row in vote_values(i, v)]
+            if votes:
+                session.execute(insert(VoteRow), votes)
         return len(batch)
 
     def verdicts(self, run_id: str) -> list[Verdict]:

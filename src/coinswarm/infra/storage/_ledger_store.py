@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from coinswarm.domain.instrument import Instrument
@@ -59,7 +59,9 @@ class LedgerStore(OrdersStore):
             row = LedgerSnapshotRow(run_id=run_id, ts=ts, event_count=state.event_count)
             session.add(row)
             session.flush()  # the children need the snapshot's id
-            session.add_all(snapshot_children(row.id, state))
+            for table, values in snapshot_children(row.id, state):
+                if values:
+                    session.execute(insert(table), values)
             return row.id
 
     def latest_snapshot(self, run_id: str) -> StoredSnapshot | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coinswarm.agents.base import Direction, Vote
 from coinswarm.agents.committee import Verdict
@@ -25,8 +25,8 @@ __all__ = [
     "run_from_row",
     "run_row",
     "verdict_from_rows",
-    "verdict_row",
-    "vote_rows",
+    "verdict_values",
+    "vote_values",
 ]
 
 OVERSIGHT = "oversight"
@@ -63,35 +63,39 @@ def run_from_row(row: RunRow) -> RunRecord:
     )
 
 
-def verdict_row(run_id: str, verdict: Verdict) -> VerdictRow:
-    """Return the row of a verdict, without its votes."""
-    return VerdictRow(
-        run_id=run_id,
-        instrument=verdict.instrument,
-        ts=verdict.ts,
-        direction=int(verdict.direction),
-        score=verdict.score,
-        size=verdict.size,
-        vetoed_by=canonical_json(list(verdict.vetoed_by)),
-        reason=verdict.reason,
-    )
+def verdict_values(run_id: str, verdict: Verdict) -> dict[str, Any]:
+    """Return the column values of a verdict's row, without its votes.
+
+    Verdicts come by the tens of thousands per run, so they are inserted as plain values in
+    one statement rather than as ORM objects.
+    """
+    return {
+        "run_id": run_id,
+        "instrument": verdict.instrument,
+        "ts": verdict.ts,
+        "direction": int(verdict.direction),
+        "score": verdict.score,
+        "size": verdict.size,
+        "vetoed_by": canonical_json(list(verdict.vetoed_by)),
+        "reason": verdict.reason,
+    }
 
 
-def vote_rows(verdict_id: int, verdict: Verdict) -> list[VoteRow]:
-    """Return one row per vote of `verdict`, with the weight the committee gave it."""
+def vote_values(verdict_id: int, verdict: Verdict) -> list[dict[str, Any]]:
+    """Return the column values of one row per vote, with the weight the committee gave it."""
     return [
-        VoteRow(
-            verdict_id=verdict_id,
-            position=position,
-            agent=vote.agent,
-            instrument=vote.instrument,
-            direction=int(vote.direction),
-            confidence=vote.confidence,
-            size_hint=vote.size_hint,
-            weight=weight,
-            reason=vote.reason,
-            veto=vote.veto,
-        )
+        {
+            "verdict_id": verdict_id,
+            "position": position,
+            "agent": vote.agent,
+            "instrument": vote.instrument,
+            "direction": int(vote.direction),
+            "confidence": vote.confidence,
+            "size_hint": vote.size_hint,
+            "weight": weight,
+            "reason": vote.reason,
+            "veto": vote.veto,
+        }
         for position, (vote, weight) in enumerate(zip(verdict.votes, verdict.weights, strict=True))
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from coinswarm.domain.ledger import LedgerState
 from coinswarm.domain.position import Position, RoundTrip
@@ -19,42 +20,53 @@ CASH = "cash"
 FEE = "fee"
 
 SnapshotChild = SnapshotBalanceRow | SnapshotPositionRow | SnapshotRoundTripRow
+Rows = list[dict[str, Any]]
 
 
-def snapshot_children(snapshot_id: int, state: LedgerState) -> list[SnapshotChild]:
-    """Return the balance, position and round-trip rows that hold `state`."""
-    rows: list[SnapshotChild] = [
-        SnapshotBalanceRow(snapshot_id=snapshot_id, kind=kind, currency=currency, amount=amount)
+def snapshot_children(
+    snapshot_id: int, state: LedgerState
+) -> list[tuple[type[Any], list[dict[str, Any]]]]:
+    """Return, per child table, the column values of the rows that hold `state`.
+
+    A snapshot repeats every round trip so far, so they go in as plain values, one statement
+    per table, rather than as thousands of ORM objects.
+    """
+    balances = [
+        {"snapshot_id": snapshot_id, "kind": kind, "currency": currency, "amount": amount}
         for kind, balances in ((CASH, state.cash), (FEE, state.fees))
         for currency, amount in balances
     ]
-    rows.extend(
-        SnapshotPositionRow(
-            snapshot_id=snapshot_id,
-            instrument=p.instrument,
-            quantity=p.quantity,
-            average_cost=p.average_cost,
-            realised_pnl=p.realised_pnl,
-            fees=p.fees,
-        )
+    positions = [
+        {
+            "snapshot_id": snapshot_id,
+            "instrument": p.instrument,
+            "quantity": p.quantity,
+            "average_cost": p.average_cost,
+            "realised_pnl": p.realised_pnl,
+            "fees": p.fees,
+        }
         for p in state.positions
-    )
-    rows.extend(
-        SnapshotRoundTripRow(
-            snapshot_id=snapshot_id,
-            seq=seq,
-            instrument=t.instrument,
-            entry_ts=t.entry_ts,
-            exit_ts=t.exit_ts,
-            quantity=t.quantity,
-            entry_price=t.entry_price,
-            exit_price=t.exit_price,
-            pnl=t.pnl,
-            fees=t.fees,
-        )
+    ]
+    trips = [
+        {
+            "snapshot_id": snapshot_id,
+            "seq": seq,
+            "instrument": t.instrument,
+            "entry_ts": t.entry_ts,
+            "exit_ts": t.exit_ts,
+            "quantity": t.quantity,
+            "entry_price": t.entry_price,
+            "exit_price": t.exit_price,
+            "pnl": t.pnl,
+            "fees": t.fees,
+        }
         for seq, t in enumerate(state.round_trips)
-    )
-    return rows
+    ]
+    return [
+        (SnapshotBalanceRow, balances),
+        (SnapshotPositionRow, positions),
+        (SnapshotRoundTripRow, trips),
+    ]
 
 
 def _balances(rows: Sequence[SnapshotBalanceRow], kind: str) -> tuple[tuple[str, Decimal], ...]:

@@ -32,4 +32,5 @@ def _private_home(
 ) -> None:
     """Keep every run, state file and report a test makes out of the user's own folders."""
     monkeypatch.setenv("COINSWARM_HOME", str(tmp_path_factory.mktemp("coinswarm-home")))
-    monkeypatch.delenv("COINSWARM_PHASE", raising=False)
+    for variable in ("COINSWARM_PHASE", "COINSWARM_REDIS_URL", "COINSWARM_DATABASE_URL"):
+        monkeypatch.delenv(variable, raising=False)

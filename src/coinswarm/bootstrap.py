@@ -33,6 +33,7 @@ from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.execution.journal import Journal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
+from coinswarm.infra.state import HotState, RedisHotState
 from coinswarm.infra.storage import RunRecord, Store, resolve_url
 from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.errors import RiskConfigError
@@ -87,6 +88,7 @@ class BacktestRequest:
     database: str | None = None
     persist: bool = True
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    shared_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +221,7 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
         risk=risk,
         operator_reset_after_ns=None if not reset_after else reset_after * NS_PER_DAY,
         checkpoint_every=request.checkpoint_every,
+        shared_state=shared_state(request.shared_state),
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
     with _journal(request, identifier, parameters, market) as journal:
@@ -245,10 +248,25 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
     )
 
 
+STATE_NAMESPACE = "coinswarm"
+
+
+def shared_state(url: str | None) -> HotState | None:
+    """Return the shared hot state at `url` (Redis), or None when there is none."""
+    if url is None:
+        return None
+    namespace = os.environ.get("COINSWARM_STATE_NAMESPACE", STATE_NAMESPACE)
+    return RedisHotState(url, namespace=namespace)
+
+
 def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     """Return the request as JSON-safe values, so that `resume` can rebuild it exactly."""
-    # Where the run is stored is not one of its inputs: the same run may live in any database.
-    values = {f.name: getattr(request, f.name) for f in fields(request) if f.name != "database"}
+    # Where the run is stored, and which kill switch it obeys, are not inputs of the run.
+    values = {
+        f.name: getattr(request, f.name)
+        for f in fields(request)
+        if f.name not in ("database", "shared_state")
+    }
     values["data"] = [str(path) for path in request.data]
     values["risk_file"] = None if request.risk_file is None else str(request.risk_file)
     values["parameters"] = dict(request.parameters)

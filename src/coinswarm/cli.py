@@ -57,6 +57,14 @@ stderr = Console(stderr=True)
 
 DEFAULT_REPORT = Path("coinswarm-report.html")
 
+SharedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state-url",
+        envvar="COINSWARM_REDIS_URL",
+        help="Redis URL of the kill switch shared by every process",
+    ),
+]
 DbOption = Annotated[
     str | None,
     typer.Option(help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)"),
@@ -201,6 +209,9 @@ def backtest(
     ] = 7,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     db: DbOption = None,
+    state_url: Annotated[
+        str | None, typer.Option(help="Redis URL of the shared kill switch this run obeys")
+    ] = None,
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
@@ -230,6 +241,7 @@ def backtest(
             reset_after_days=reset_after_days,
             database=db,
             checkpoint_every=checkpoint_every,
+            shared_state=state_url,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
@@ -409,7 +421,9 @@ def risk_status(state: StateOption = None) -> None:
 
 
 @risk_app.command("stop")
-def risk_stop(by: ByOption, reason: ReasonOption, state: StateOption = None) -> None:
+def risk_stop(
+    by: ByOption, reason: ReasonOption, state: StateOption = None, state_url: SharedOption = None
+) -> None:
     """Stop all trading now (kill switch and circuit breaker) until a person resets it."""
     path = _state_path(state)
     try:
@@ -418,13 +432,18 @@ def risk_stop(by: ByOption, reason: ReasonOption, state: StateOption = None) -> 
         kill.manual_stop(now, reason, by=by)
         breaker.emergency_stop(now, reason, by=by)
         _save_machines(path, kill, breaker, stored)
+        shared = bootstrap.shared_state(state_url)
+        if shared is not None:
+            shared.set_kill_switch(reason, by, now)
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     stdout.print(f"stopped by {by}: {reason}", markup=False, highlight=False)
 
 
 @risk_app.command("reset")
-def risk_reset(by: ByOption, reason: ReasonOption, state: StateOption = None) -> None:
+def risk_reset(
+    by: ByOption, reason: ReasonOption, state: StateOption = None, state_url: SharedOption = None
+) -> None:
     """Clear the stops that wait for a person (a daily-loss stop still ends with its day)."""
     path = _state_path(state)
     try:
@@ -433,6 +452,9 @@ def risk_reset(by: ByOption, reason: ReasonOption, state: StateOption = None) ->
         kill.reset(now, by=by, reason=reason)
         breaker.reset(now, by=by, reason=reason)
         _save_machines(path, kill, breaker, stored)
+        shared = bootstrap.shared_state(state_url)
+        if shared is not None:
+            shared.clear_kill_switch(by, now)
     except (CoinswarmError, OSError) as error:
         raise _fail(error) from None
     stdout.print(f"reset by {by}: {reason}", markup=False, highlight=False)

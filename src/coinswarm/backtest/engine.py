@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.infra.state import HotState
 from coinswarm.orchestration.door import Door, RiskLayer
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import CircuitBreaker
@@ -56,7 +58,8 @@ class BacktestConfig:
     `operator_reset_after_ns` is how long a stop that waits for a person lasts before the
     simulated operator resets it (None: never; the run then trades no more after such a stop).
     `checkpoint_every` is how many bars pass between two checkpoints of the journal: a crash
-    loses at most that much work, which a resume replays.
+    loses at most that much work, which a resume replays. `shared_state` holds the kill
+    switch other processes can set (Redis); every order reads it.
     """
 
     initial_cash: Decimal = Decimal(10_000)
@@ -66,6 +69,7 @@ class BacktestConfig:
     risk: RiskProfile | None = None
     operator_reset_after_ns: int | None = DEFAULT_OPERATOR_RESET_NS
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    shared_state: HotState | None = None
 
 
 def _instruments(
@@ -155,8 +159,9 @@ def _door(
     journal: Journal,
 ) -> Door:
     profile = config.risk
+    door = partial(Door, journal=journal, shared=config.shared_state, clock=clock)
     if profile is None:
-        return Door(execution, journal=journal)
+        return door(execution)
     tracker = AccountTracker(config.initial_cash)
 
     def account() -> AccountSnapshot:
@@ -177,7 +182,7 @@ def _door(
         account=account,
         tracker=tracker,
     )
-    return Door(execution, risk, journal=journal)
+    return door(execution, risk)
 
 
 def run_backtest(

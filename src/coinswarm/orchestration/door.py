@@ -9,9 +9,11 @@ from decimal import Decimal
 
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import Bar
+from coinswarm.domain.clock import Clock
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.infra.state import HotState, fail_safe_kill_switch
 from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
@@ -91,10 +93,18 @@ class Door:
         *,
         flatten_on_stop: bool = True,
         journal: Journal | None = None,
+        shared: HotState | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        if shared is not None and clock is None:
+            msg = "a door that reads the shared kill switch needs a clock"
+            raise ValueError(msg)
         self._execution = execution
         self.risk = risk
         self._journal = journal or MemoryJournal()
+        # The kill switch every process shares (Redis): set by a person from anywhere.
+        self._shared = shared
+        self._clock = clock
         # A loss limit is only a limit if the positions that breached it are closed too.
         self.flatten_on_stop = flatten_on_stop
         self.notes: dict[str, RiskNote] = {}
@@ -149,6 +159,9 @@ class Door:
         `emergency` marks the door's own shutdown exits: they pass a tripped circuit breaker,
         since a loss limit must be able to close the positions that breached it.
         """
+        stopped = self._shared_stop(emergency=emergency)
+        if stopped is not None:
+            return self._refuse(request, "blocked", stopped, describe_request(request))
         risk = self.risk
         if risk is None:
             return self._execution.submit(request)
@@ -170,6 +183,14 @@ class Door:
         if order.status is not OrderStatus.REJECTED:
             risk.tracker.count_order()
         return order
+
+    def _shared_stop(self, *, emergency: bool) -> str | None:
+        """Return why the shared kill switch stops this order, or None."""
+        if self._shared is None or self._clock is None or emergency:
+            return None
+        # A kill switch that cannot be read counts as set: never trade blind.
+        flag = fail_safe_kill_switch(self._shared, now_ns=self._clock.now_ns())
+        return None if flag is None else f"shared kill switch set by {flag.by}: {flag.reason}"
 
     def _blocked(
         self, request: OrderRequest, account: AccountSnapshot, *, emergency: bool
@@ -196,6 +217,8 @@ class Door:
         self.notes[request.client_order_id] = note
         if self.risk is not None:
             self._journal.risk_note(request.client_order_id, note, self.risk.account().ts)
+        elif self._clock is not None:
+            self._journal.risk_note(request.client_order_id, note, self._clock.now_ns())
 
     def cancel(self, order_id: str) -> Order:
         return self._execution.cancel(order_id)

@@ -7,6 +7,7 @@ keep everything else, the risk layer included.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +32,9 @@ from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
-from coinswarm.execution.journal import Journal
+from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.infra.bus import NatsBus, NatsBusConfig
+from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
 from coinswarm.infra.state import HotState, RedisHotState
 from coinswarm.infra.storage import RunRecord, Store, resolve_url
@@ -89,6 +92,7 @@ class BacktestRequest:
     persist: bool = True
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     shared_state: str | None = None
+    bus: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +269,7 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     values = {
         f.name: getattr(request, f.name)
         for f in fields(request)
-        if f.name not in ("database", "shared_state")
+        if f.name not in ("database", "shared_state", "bus")
     }
     values["data"] = [str(path) for path in request.data]
     values["risk_file"] = None if request.risk_file is None else str(request.risk_file)
@@ -295,6 +299,37 @@ def open_store(url: str | None) -> Store:
 def _journal(
     request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
 ) -> Iterator[Journal | None]:
+    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none."""
+    with _stored(request, identifier, parameters, market) as stored:
+        if request.bus is None:
+            yield stored
+            return
+        with _published(request.bus, identifier) as published:
+            yield FanoutJournal([stored or MemoryJournal(), published])
+
+
+@contextmanager
+def _published(url: str, identifier: str) -> Iterator[BusJournal]:
+    config = NatsBusConfig(
+        url=url,
+        stream=os.environ.get("COINSWARM_BUS_STREAM", "COINSWARM"),
+        prefix=os.environ.get("COINSWARM_BUS_PREFIX", "coinswarm"),
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        bus = loop.run_until_complete(NatsBus.connect(config))
+        try:
+            yield BusJournal(bus, loop, identifier)
+        finally:
+            loop.run_until_complete(bus.close())
+    finally:
+        loop.close()
+
+
+@contextmanager
+def _stored(
+    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+) -> Iterator[StoreJournal | None]:
     """Yield the journal of a persisted run (resuming a stored one), or None."""
     if not request.persist:
         yield None

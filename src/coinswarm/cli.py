@@ -7,6 +7,7 @@ starts with `error:` and exit code 2, and nothing is written.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -212,6 +213,9 @@ def backtest(
     state_url: Annotated[
         str | None, typer.Option(help="Redis URL of the shared kill switch this run obeys")
     ] = None,
+    bus: Annotated[
+        str | None, typer.Option(help="NATS URL to publish orders, fills and risk events to")
+    ] = None,
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
@@ -242,6 +246,7 @@ def backtest(
             database=db,
             checkpoint_every=checkpoint_every,
             shared_state=state_url,
+            bus=bus,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
@@ -466,6 +471,19 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _log_to_file() -> None:
+    """Send library log records to coinswarm.log in the data folder, not over our errors."""
+    folder = default_runs_dir().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(folder / "coinswarm.log", encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
 def main() -> None:
     """Run the command line."""
+    _log_to_file()
     app()

@@ -31,6 +31,7 @@ from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
+from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
@@ -356,6 +357,10 @@ def _stored(
         else:
             snapshot = store.latest_snapshot(identifier)
             resume_after = None if snapshot is None else snapshot.ts
+            # The stored fills must still add up to the stored snapshot before anything resumes.
+            instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+            quote = next(iter(instruments.values())).quote
+            store.restore_ledger(identifier, instruments, quote)
         yield StoreJournal(store, identifier, resume_after_ts=resume_after)
         if stored is None or stored.status != "finished":
             store.set_run_status(identifier, "finished", last)

@@ -25,7 +25,7 @@ from coinswarm.data import inspect_series, load_bars
 from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.infra.audit import verify
+from coinswarm.infra.audit import AuditKind, append, verify
 from coinswarm.infra.storage import resolve_url, upgrade
 from coinswarm.orchestration.door import RiskEvent, describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
@@ -397,11 +397,22 @@ def _risk_machines(path: Path) -> tuple[KillSwitch, CircuitBreaker, StoredRiskSt
 
 
 def _save_machines(
-    path: Path, kill: KillSwitch, breaker: CircuitBreaker, stored: StoredRiskState
+    path: Path, kill: KillSwitch, breaker: CircuitBreaker, stored: StoredRiskState, db: str | None
 ) -> None:
-    events: list[RiskEvent] = [*kill.events, *breaker.events]
-    log = (*stored.log, *(describe_event(e) for e in sorted(events, key=lambda e: e.ts)))
+    events: list[RiskEvent] = sorted([*kill.events, *breaker.events], key=lambda e: e.ts)
+    log = (*stored.log, *(describe_event(e) for e in events))
     save_risk_state(path, StoredRiskState(kill.state(), breaker.state(), log))
+    # Every manual stop and reset is also in the tamper-evident audit log.
+    with bootstrap.open_store(db) as store, store.transaction() as session:
+        for event in events:
+            kind = AuditKind.RESET if event.kind == "RESET" else AuditKind.MANUAL_STOP
+            append(
+                session,
+                ts=event.ts,
+                kind=kind,
+                actor=event.by or "unknown",
+                payload={"event": str(event.kind), "reason": event.reason, "state": str(path)},
+            )
 
 
 @risk_app.command("status")
@@ -427,7 +438,11 @@ def risk_status(state: StateOption = None) -> None:
 
 @risk_app.command("stop")
 def risk_stop(
-    by: ByOption, reason: ReasonOption, state: StateOption = None, state_url: SharedOption = None
+    by: ByOption,
+    reason: ReasonOption,
+    state: StateOption = None,
+    state_url: SharedOption = None,
+    db: DbOption = None,
 ) -> None:
     """Stop all trading now (kill switch and circuit breaker) until a person resets it."""
     path = _state_path(state)
@@ -436,7 +451,7 @@ def risk_stop(
         now = WallClock().now_ns()
         kill.manual_stop(now, reason, by=by)
         breaker.emergency_stop(now, reason, by=by)
-        _save_machines(path, kill, breaker, stored)
+        _save_machines(path, kill, breaker, stored, db)
         shared = bootstrap.shared_state(state_url)
         if shared is not None:
             shared.set_kill_switch(reason, by, now)
@@ -447,7 +462,11 @@ def risk_stop(
 
 @risk_app.command("reset")
 def risk_reset(
-    by: ByOption, reason: ReasonOption, state: StateOption = None, state_url: SharedOption = None
+    by: ByOption,
+    reason: ReasonOption,
+    state: StateOption = None,
+    state_url: SharedOption = None,
+    db: DbOption = None,
 ) -> None:
     """Clear the stops that wait for a person (a daily-loss stop still ends with its day)."""
     path = _state_path(state)
@@ -456,7 +475,7 @@ def risk_reset(
         now = WallClock().now_ns()
         kill.reset(now, by=by, reason=reason)
         breaker.reset(now, by=by, reason=reason)
-        _save_machines(path, kill, breaker, stored)
+        _save_machines(path, kill, breaker, stored, db)
         shared = bootstrap.shared_state(state_url)
         if shared is not None:
             shared.clear_kill_switch(by, now)

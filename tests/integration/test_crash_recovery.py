@@ -138,3 +138,16 @@ def test_running_a_finished_run_again_checks_it_and_changes_nothing(tmp_path, un
     again = coinswarm("backtest", *ARGS, "--json", "--db", f"sqlite:///{database}")
     assert first.stdout == again.stdout
     assert dump(database) == contents
+
+
+def test_a_resume_refuses_a_database_whose_fills_no_longer_add_up(tmp_path, uninterrupted):
+    summary, _, _ = uninterrupted
+    database = tmp_path / "coinswarm.db"
+    env = {**os.environ, "COINSWARM_CRASH_AT": "after_checkpoint:5"}
+    coinswarm("backtest", *ARGS, "--json", "--db", f"sqlite:///{database}", env=env)
+    with sqlite3.connect(database) as db:
+        db.execute("delete from fills where rowid = (select max(rowid) from fills)")
+    done = coinswarm("resume", summary["run"], "--db", f"sqlite:///{database}")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert "snapshot" in done.stderr or "ledger" in done.stderr

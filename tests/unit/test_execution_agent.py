@@ -103,3 +103,19 @@ def test_fills_reach_the_ledger_and_the_order_book():
     (tracked,) = execution.orders
     assert tracked.order_id == order.order_id
     assert tracked.status is OrderStatus.FILLED
+
+
+def test_two_identical_intents_make_one_order():
+    """RELIABILITY scenario 21: the client order id is derived from the intent and claimed."""
+    execution, exchange, _, _ = agent()
+    intent = OrderRequest(
+        client_order_id="BTC-USDT-1577836800000000000-1",
+        instrument="BTC-USDT",
+        side=OrderSide.BUY,
+        quantity=D(1),
+    )
+    first = execution.submit(intent)
+    second = execution.submit(intent)
+    assert second.order_id == first.order_id
+    assert len(exchange.open_orders()) == 1
+    assert len(execution.orders) == 1

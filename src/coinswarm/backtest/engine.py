@@ -26,7 +26,7 @@ from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
-from coinswarm.domain.ledger import Ledger
+from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import OrderRequest
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
@@ -107,7 +107,9 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig, journal: Journal)
     quote = next(iter(instruments.values())).quote
     clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
     ledger = Ledger(instruments, quote)
-    ledger.deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
+    opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
+    ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
+    journal.deposit(opening)
     exchange = SimulatedExchange(
         instruments, clock, fill_model=config.fill_model, balances={quote: config.initial_cash}
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from coinswarm.agents.committee import Verdict
     from coinswarm.domain.fill import Fill
-    from coinswarm.domain.ledger import LedgerState
+    from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.orchestration.door import RiskEvent, RiskNote
 
@@ -35,6 +35,10 @@ class Journal(Protocol):
 
     def fill(self, fill: Fill, order: Order) -> None:
         """Note a fill together with its order's state after it."""
+        ...
+
+    def deposit(self, deposit: Deposit) -> None:
+        """Note cash moved into or out of the account."""
         ...
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
@@ -72,6 +76,9 @@ class MemoryJournal:
         return
 
     def fill(self, fill: Fill, order: Order) -> None:
+        return
+
+    def deposit(self, deposit: Deposit) -> None:
         return
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:

@@ -19,7 +19,7 @@ from coinswarm.infra.bus import Bus, Event
 if TYPE_CHECKING:
     from coinswarm.agents.committee import Verdict
     from coinswarm.domain.fill import Fill
-    from coinswarm.domain.ledger import LedgerState
+    from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.execution.journal import Journal
     from coinswarm.orchestration.door import RiskEvent, RiskNote
@@ -65,6 +65,9 @@ class BusJournal:
     def fill(self, fill: Fill, order: Order) -> None:
         self._add("fill", asdict(fill), ts=fill.ts, key=fill.trade_id)
 
+    def deposit(self, deposit: Deposit) -> None:
+        return  # the account's cash stays in the store
+
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
         return  # decisions on single orders stay in the store; events go out below
 
@@ -102,6 +105,10 @@ class FanoutJournal:
     def fill(self, fill: Fill, order: Order) -> None:
         for journal in self._journals:
             journal.fill(fill, order)
+
+    def deposit(self, deposit: Deposit) -> None:
+        for journal in self._journals:
+            journal.deposit(deposit)
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
         for journal in self._journals:

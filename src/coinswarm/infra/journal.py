@@ -23,7 +23,7 @@ from coinswarm.infra.crash import crash_point
 if TYPE_CHECKING:
     from coinswarm.agents.committee import Verdict
     from coinswarm.domain.fill import Fill
-    from coinswarm.domain.ledger import LedgerState
+    from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.infra.storage import Store
     from coinswarm.orchestration.door import RiskEvent, RiskNote
@@ -60,6 +60,9 @@ class StoreJournal:
 
     def fill(self, fill: Fill, order: Order) -> None:
         self._writes.append(lambda: self._store.record_fill(self._run, fill, order))
+
+    def deposit(self, deposit: Deposit) -> None:
+        self._writes.append(lambda: self._store.record_deposit(self._run, deposit))
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
         self._writes.append(

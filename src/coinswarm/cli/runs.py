@@ -1,0 +1,217 @@
+"""The commands that run strategies: backtest, demo, resume, and explain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from coinswarm import bootstrap
+from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
+from coinswarm.backtest.runs import default_runs_dir, find_explanation
+from coinswarm.cli._shared import (
+    DEFAULT_REPORT,
+    DbOption,
+    LazyProgress,
+    app,
+    bound,
+    decimal_option,
+    fail,
+    parameters,
+    stdout,
+)
+from coinswarm.domain.errors import CoinswarmError
+
+_HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
+
+
+def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
+    ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
+    table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
+    table.add_column("metric")
+    table.add_column(outcome.result.strategy, justify="right")
+    table.add_column("buy-and-hold", justify="right")
+    for key, value in ours.items():
+        if key in _HIDDEN_IN_TABLE:
+            continue
+        table.add_row(key, _cell(value), _cell(hold.get(key)))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return str(value)
+
+
+def _run(request: bootstrap.BacktestRequest, *, quiet: bool) -> bootstrap.BacktestOutcome:
+    progress = LazyProgress(f"backtest {request.strategy}", quiet=quiet)
+    try:
+        return bootstrap.run(request, progress=progress)
+    finally:
+        progress.close()
+
+
+@app.command()
+def backtest(
+    *,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="OHLCV CSV/Parquet file; repeat for more instruments. Default: synthetic."
+        ),
+    ] = None,
+    pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
+    start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
+    end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
+    param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
+    slippage_bps: Annotated[str, typer.Option(help="adverse slippage, basis points")] = "0",
+    max_volume_share: Annotated[
+        str | None, typer.Option(help="fill at most this share of a bar's volume")
+    ] = None,
+    cash: Annotated[str, typer.Option(help="starting cash in the quote currency")] = "10000",
+    seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
+    bars: Annotated[
+        int, typer.Option(help="hourly bars of the synthetic market", min=2)
+    ] = bootstrap.SYNTHETIC_BARS,
+    phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
+    risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
+    reset_after_days: Annotated[
+        int,
+        typer.Option(help="days before the simulated operator resets a stop; 0: never", min=0),
+    ] = 7,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    db: DbOption = None,
+    state_url: Annotated[
+        str | None, typer.Option(help="Redis URL of the shared kill switch this run obeys")
+    ] = None,
+    bus: Annotated[
+        str | None, typer.Option(help="NATS URL to publish orders, fills and risk events to")
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="bars between two checkpoints in the database", min=1)
+    ] = DEFAULT_CHECKPOINT_EVERY,
+    report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Run a backtest and print its metrics (or, with --json, one JSON object)."""
+    try:
+        request = bootstrap.BacktestRequest(
+            data=tuple(data or ()),
+            pair=pair,
+            start_ns=bound(start, "--start"),
+            end_ns=bound(end, "--end"),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            fee_bps=decimal_option(fee_bps, "--fee-bps"),
+            slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
+            max_volume_share=None
+            if max_volume_share is None
+            else decimal_option(max_volume_share, "--max-volume-share"),
+            cash=decimal_option(cash, "--cash"),
+            seed=seed,
+            synthetic_bars=bars,
+            phase=phase,
+            risk_file=risk_file,
+            reset_after_days=reset_after_days,
+            database=db,
+            checkpoint_every=checkpoint_every,
+            shared_state=state_url,
+            bus=bus,
+        )
+        outcome = _run(request, quiet=quiet or as_json)
+        if report is not None:
+            outcome.write_report(report)
+        outcome.save(runs_dir or default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    if as_json:
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, report)
+
+
+@app.command()
+def demo(
+    *,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="OHLCV files in the shared format; default: the synthetic market"),
+    ] = None,
+    report: Annotated[Path, typer.Option(help="where to write the HTML report")] = DEFAULT_REPORT,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Backtest the committee in the phase-0 profile, print its metrics, write the report."""
+    try:
+        request = bootstrap.BacktestRequest(
+            data=tuple(data or ()), strategy="committee", database=db
+        )
+        outcome = _run(request, quiet=quiet)
+        written = outcome.write_report(report)
+        outcome.save(runs_dir or default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())
+    stdout.print(f"market: {market}")
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, written)
+
+
+def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
+    phase = "no limits" if outcome.risk is None else f"phase {outcome.risk.phase}"
+    stdout.print(f"run: {outcome.run_id} ({phase}, {len(outcome.result.orders)} orders)")
+    if outcome.result.risk_events:
+        stdout.print(f"risk events: {len(outcome.result.risk_events)} (see the report)")
+    if report is not None:
+        stdout.print(f"report: {report}")
+    stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+
+
+@app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="the run id of a backtest that was interrupted")],
+    db: DbOption = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Finish a run that was killed, from its last checkpoint; a finished one is re-checked."""
+    progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
+    try:
+        outcome = bootstrap.resume(run, database=db, progress=progress)
+        outcome.save(runs_dir or default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    finally:
+        progress.close()
+    if as_json:
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, None)
+
+
+@app.command()
+def explain(
+    run: Annotated[str, typer.Argument(help="run id, as printed by backtest or demo")],
+    order_id: Annotated[str, typer.Argument(help="exchange or client order id")],
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+) -> None:
+    """Print why an order was placed: the bar, the votes, the verdict, risk and fills."""
+    try:
+        lines = find_explanation(runs_dir or default_runs_dir(), run, order_id)
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    for line in lines:
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)

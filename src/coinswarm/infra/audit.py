@@ -106,6 +106,9 @@ def entry_hash(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+_TIP = "coinswarm.audit.tip"
+
+
 def _lock_tip(session: Session) -> None:
     # SQLite transactions already begin IMMEDIATE (one writer at a time); PostgreSQL needs a
     # lock so that two writers cannot both read the same tip and fork the chain.
@@ -123,10 +126,14 @@ def append(
     run_id: str | None = None,
 ) -> AuditEntry:
     """Add an entry at the end of the chain, inside the caller's transaction."""
-    _lock_tip(session)
-    tip = session.execute(
-        select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
-    ).first()
+    tip = session.info.get(_TIP)
+    if tip is None:
+        # The first append of a transaction locks the chain and reads its tip; the lock holds
+        # to the end of the transaction, so later appends can follow the tip they wrote.
+        _lock_tip(session)
+        tip = session.execute(
+            select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
+        ).first()
     seq, prev_hash = (tip[0] + 1, tip[1]) if tip is not None else (1, GENESIS_HASH)
     body = canonical_json(payload)
     digest = entry_hash(
@@ -145,8 +152,8 @@ def append(
             hash=digest,
         )
     )
-    # Flushed now so that the next append in this transaction reads this entry as the tip.
     session.flush()
+    session.info[_TIP] = (seq, digest)
     return entry
 
 

@@ -1,0 +1,218 @@
+"""The brokerage routes under /api/v3/brokerage, each a thin shell over the venue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from coinswarm.domain.bar import NS_PER_SECOND
+from coinswarm.exchanges.local_coinbase import convert
+from coinswarm.exchanges.local_coinbase import schemas as s
+from coinswarm.exchanges.local_coinbase.deps import Address, KeyName, Svc
+from coinswarm.exchanges.local_coinbase.errors import ApiError
+
+__all__ = ["GRANULARITY_S", "PREFIX", "router"]
+
+PREFIX = "/api/v3/brokerage"
+
+GRANULARITY_S = {
+    "ONE_MINUTE": 60,
+    "FIVE_MINUTE": 300,
+    "FIFTEEN_MINUTE": 900,
+    "THIRTY_MINUTE": 1800,
+    "ONE_HOUR": 3600,
+    "TWO_HOUR": 7200,
+    "SIX_HOUR": 21600,
+    "ONE_DAY": 86400,
+}
+MAX_CANDLES = 350
+
+router = APIRouter(prefix=PREFIX)
+
+Many = Annotated[list[str] | None, Query()]
+
+
+def _json(model: BaseModel) -> dict[str, Any]:
+    # A plain dict, not a Response, so FastAPI adds the rate-limit headers the gate set.
+    body: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return body
+
+
+def _wanted(value: str, many: Sequence[str] | None, one: str | None) -> bool:
+    """Return True when `value` passes a filter given as a list, a single value, or neither."""
+    chosen = [*(many or []), *([one] if one else [])]
+    return not chosen or value in chosen
+
+
+def _require_trade(svc: Svc, key_name: str) -> None:
+    if not svc.keys.permissions(key_name).can_trade:
+        raise ApiError(403, "PERMISSION_DENIED", "Missing required scopes")
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+
+@router.post("/orders")
+async def create_order(body: s.CreateOrderRequest, svc: Svc, key: KeyName) -> dict[str, Any]:
+    """Place an order; a business refusal is HTTP 200 with `success: false`."""
+    _require_trade(svc, key)
+    return _json(svc.venue.place(body))
+
+
+@router.post("/orders/batch_cancel")
+async def cancel_orders(body: s.CancelOrdersRequest, svc: Svc, key: KeyName) -> dict[str, Any]:
+    """Cancel orders and report each one's outcome."""
+    _require_trade(svc, key)
+    results = [
+        s.CancelResult(success=o.success, failure_reason=o.failure_reason, order_id=o.order_id)
+        for o in svc.venue.cancel(body.order_ids)
+    ]
+    return _json(s.CancelOrdersResponse(results=results))
+
+
+@router.get("/orders/historical/batch")
+async def list_orders(
+    *,
+    svc: Svc,
+    _key: KeyName,
+    product_ids: Many = None,
+    product_id: str | None = None,
+    order_status: Many = None,
+    order_ids: Many = None,
+    order_side: str | None = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    """List orders, newest first, filtered as Coinbase filters them."""
+    orders = [
+        o
+        for o in svc.venue.orders()
+        if _wanted(o.product_id, product_ids, product_id)
+        and _wanted(o.status, order_status, None)
+        and _wanted(o.order_id, order_ids, None)
+        and _wanted(o.side, None, order_side)
+    ]
+    return _json(s.ListOrdersResponse(orders=orders[: max(limit, 0)]))
+
+
+@router.get("/orders/historical/fills")
+async def list_fills(
+    *,
+    svc: Svc,
+    _key: KeyName,
+    order_ids: Many = None,
+    order_id: str | None = None,
+    trade_ids: Many = None,
+    product_ids: Many = None,
+    product_id: str | None = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    """List fills, newest first; each carries its unique `trade_id`."""
+    fills = [
+        convert.fill_record(f)
+        for f in svc.venue.fills()
+        if _wanted(f.order_id, order_ids, order_id)
+        and _wanted(f.trade_id, trade_ids, None)
+        and _wanted(f.instrument, product_ids, product_id)
+    ]
+    return _json(s.ListFillsResponse(fills=fills[: max(limit, 0)]))
+
+
+@router.get("/orders/historical/{order_id}")
+async def get_order(order_id: str, svc: Svc, _key: KeyName) -> dict[str, Any]:
+    """Return one order, or 404 for an id this exchange never accepted."""
+    record = svc.venue.order(order_id)
+    if record is None:
+        raise ApiError(404, "NOT_FOUND", f"order {order_id} not found")
+    return _json(s.GetOrderResponse(order=record))
+
+
+# -- accounts and permissions -----------------------------------------------------------------
+
+
+@router.get("/accounts")
+async def list_accounts(svc: Svc, _key: KeyName) -> dict[str, Any]:
+    """List one account per currency, available balance net of holds."""
+    created = svc.venue.now_ns
+    accounts = [
+        convert.account(currency, total, hold, created_ns=created)
+        for currency, (total, hold) in svc.venue.balances().items()
+    ]
+    return _json(s.ListAccountsResponse(accounts=accounts, size=len(accounts)))
+
+
+@router.get("/key_permissions")
+async def key_permissions(svc: Svc, key: KeyName) -> dict[str, Any]:
+    """Say what the calling key may do."""
+    permissions = svc.keys.permissions(key)
+    return _json(
+        s.KeyPermissionsResponse(
+            can_view=permissions.can_view,
+            can_trade=permissions.can_trade,
+            can_transfer=permissions.can_transfer,
+            portfolio_uuid=convert.PORTFOLIO_UUID,
+            portfolio_type="DEFAULT",
+        )
+    )
+
+
+# -- products and market data -----------------------------------------------------------------
+
+
+@router.get("/products")
+async def list_products(svc: Svc, _key: KeyName) -> dict[str, Any]:
+    """List every product with its increments and minimum sizes."""
+    venue = svc.venue
+    products = [convert.product(i, venue.last_bar(i.symbol)) for i in venue.instruments()]
+    return _json(s.ListProductsResponse(products=products, num_products=len(products)))
+
+
+@router.get("/products/{product_id}")
+async def get_product(product_id: str, svc: Svc, _key: KeyName) -> dict[str, Any]:
+    """Return one product, or 404."""
+    instrument = svc.venue.instrument(product_id)
+    if instrument is None:
+        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
+    return _json(convert.product(instrument, svc.venue.last_bar(product_id)))
+
+
+@router.get("/products/{product_id}/candles")
+async def get_candles(
+    product_id: str,
+    *,
+    svc: Svc,
+    _key: KeyName,
+    granularity: str = "ONE_HOUR",
+    start: int | None = None,
+    end: int | None = None,
+    limit: int = MAX_CANDLES,
+) -> dict[str, Any]:
+    """Return revealed candles in [start, end] (UNIX seconds), newest first."""
+    revealed = svc.venue.revealed(product_id)
+    if revealed is None:
+        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
+    seconds = GRANULARITY_S.get(granularity)
+    if seconds is None or seconds * NS_PER_SECOND != revealed.interval_ns:
+        wanted = revealed.interval_ns // NS_PER_SECOND
+        msg = f"granularity: this exchange replays {wanted}-second bars, found {granularity!r}"
+        raise ApiError(400, "INVALID_ARGUMENT", msg)
+    lo = None if start is None else start * NS_PER_SECOND
+    hi = None if end is None else end * NS_PER_SECOND + 1
+    window = revealed.between(lo, hi)
+    newest = [window.bar(i) for i in range(len(window) - 1, -1, -1)]
+    candles = [convert.candle(bar) for bar in newest[: min(max(limit, 0), MAX_CANDLES)]]
+    return _json(s.CandlesResponse(candles=candles))
+
+
+@router.get("/time")
+async def server_time(svc: Svc, _caller: Address) -> dict[str, Any]:
+    """Return the server's time; clients compare it with theirs to explain a 401."""
+    now_ns = svc.clock.now_ns()
+    body: dict[str, Any] = {
+        "iso": convert.rfc3339(now_ns),
+        "epochSeconds": str(now_ns // NS_PER_SECOND),
+        "epochMillis": str(now_ns // 1_000_000),
+    }
+    return _json(s.ServerTime(**body))

@@ -33,6 +33,8 @@ risk_app = typer.Typer(
 app.add_typer(risk_app, name="risk")
 db_app = typer.Typer(no_args_is_help=True, help="Create and migrate the database.")
 app.add_typer(db_app, name="db")
+exchange_app = typer.Typer(no_args_is_help=True, help="Run a local Coinbase-compatible exchange.")
+app.add_typer(exchange_app, name="exchange")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,12 +45,6 @@ def test_every_file_loads_clean(shared_data, pair):
     assert len(series) > 25_000
     assert series.ts[-1] == LAST_BAR
     assert (np.diff(series.ts) > 0).all()
-
-
-def test_btc_loads_fast(btc_file):
-    started = time.perf_counter()
-    load_bars(btc_file)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_btc_gaps(btc):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -38,7 +38,13 @@ from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
 from coinswarm.infra.state import HotState, RedisHotState
-from coinswarm.infra.storage import RunRecord, Store, resolve_url
+from coinswarm.infra.storage import (
+    DATABASE_URL_VARIABLE,
+    RunRecord,
+    Store,
+    default_sqlite_path,
+    resolve_url,
+)
 from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
@@ -94,6 +100,7 @@ class BacktestRequest:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     shared_state: str | None = None
     bus: str | None = None
+    mode: str = "backtest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +215,16 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     }
 
 
-def run(request: BacktestRequest, *, progress: Progress | None = None) -> BacktestOutcome:
-    """Run the backtest `request` describes and measure it beside buy-and-hold."""
+def run(
+    request: BacktestRequest,
+    *,
+    progress: Progress | None = None,
+    pace: Callable[[int], None] | None = None,
+) -> BacktestOutcome:
+    """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
+
+    `pace` replays the bars at a chosen speed instead of as fast as possible.
+    """
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request)
@@ -230,7 +245,9 @@ def run(request: BacktestRequest, *, progress: Progress | None = None) -> Backte
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
     with _journal(request, identifier, parameters, market) as journal:
-        result = run_backtest(market, strategy, config, progress=progress, journal=journal)
+        result = run_backtest(
+            market, strategy, config, progress=progress, journal=journal, pace=pace
+        )
     metrics = compute_metrics(
         result.curve,
         result.trades,
@@ -290,8 +307,14 @@ def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     return BacktestRequest(**data)
 
 
-def open_store(url: str | None) -> Store:
-    """Open the database; the embedded SQLite file is created and migrated on first use."""
+def open_store(url: str | None, *, mode: str = "backtest") -> Store:
+    """Open the database; the embedded SQLite file is created and migrated on first use.
+
+    Each mode but the backtest keeps its own embedded file (`paper.db`, ...), so that paper
+    money and research runs can never be mistaken for each other.
+    """
+    if url is None and mode != "backtest" and DATABASE_URL_VARIABLE not in os.environ:
+        url = f"sqlite:///{default_sqlite_path().with_name(f'{mode}.db')}"
     resolved = resolve_url(url)
     return Store.open(resolved, upgrade=resolved.drivername.startswith("sqlite"))
 
@@ -337,14 +360,14 @@ def _stored(
         return
     first = min(int(s.ts[0]) for s in market)
     last = max(int(s.ts[-1]) for s in market)
-    with open_store(request.database) as store:
+    with open_store(request.database, mode=request.mode) as store:
         stored = store.get_run(identifier)
         resume_after = None
         if stored is None:
             store.create_run(
                 RunRecord(
                     run_id=identifier,
-                    mode="backtest",
+                    mode=request.mode,
                     venue=f"simulated:{identifier}",
                     strategy=request.strategy,
                     parameters=parameters,

@@ -195,3 +195,16 @@ def test_a_manual_stop_holds_until_a_person_resets_it(tmp_path):
     after = coinswarm("risk", "status", "--state", state)
     assert "no stops: trading allowed" in after.stdout
     assert "(by bob)" in after.stdout
+
+
+def test_paper_on_replayed_bars_trades_like_the_backtest_of_the_same_bars(tmp_path):
+    """One engine: a paper session at full speed makes the backtest's orders and fills."""
+    common = ["--strategy", "committee", "--json", "--cash", "100000", "--phase", "1"]
+    paper = coinswarm("paper", *common, "--speed", "max", "--quiet")
+    backtest = coinswarm("backtest", *common, "--quiet")
+    assert paper.returncode == 0, paper.stderr
+    assert backtest.returncode == 0, backtest.stderr
+    paper_summary, backtest_summary = json.loads(paper.stdout), json.loads(backtest.stdout)
+    for key in ("final_equity", "trades", "orders", "fees_paid", "sharpe"):
+        assert paper_summary[key] == backtest_summary[key], key
+    assert paper_summary["risk_phase"] == 1

@@ -21,6 +21,7 @@ ALLOWED = {
         "coinswarm.execution",  # the execution agent holds the adapter
         "coinswarm.backtest.engine",  # wiring: builds the simulated exchange for a backtest
         "coinswarm.bootstrap",  # wiring: chooses the adapter of a mode
+        "coinswarm.cli.exchange",  # serves the local exchange to others; never trades on it
     },
     "coinswarm.execution.agent": {
         "coinswarm.execution",

@@ -194,16 +194,19 @@ def run_backtest(
     *,
     progress: Progress | None = None,
     journal: Journal | None = None,
+    pace: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything.
 
     `journal` receives every intent, order change, fill, risk decision and verdict, and a
-    checkpoint every `config.checkpoint_every` bars and at the end.
+    checkpoint every `config.checkpoint_every` bars and at the end. `pace`, called with each
+    new bar time, may hold the run back to replay the bars at a chosen speed (paper trading on
+    recorded data).
     """
     config = config or BacktestConfig()
     run = _wire(market, config, journal or MemoryJournal())
     with fenced():
-        _Loop(run).run(strategy, progress)
+        _Loop(run).run(strategy, progress, pace)
     run.execution.refresh()
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
     marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in run.market.items() if len(b)}
@@ -245,7 +248,9 @@ class _Loop:
         order = np.lexsort((which, times))
         return times[order].tolist(), which[order].tolist(), rows[order].tolist()
 
-    def run(self, strategy: Strategy, progress: Progress | None) -> None:
+    def run(
+        self, strategy: Strategy, progress: Progress | None, pace: Callable[[int], None] | None
+    ) -> None:
         run = self._run
         symbols = list(run.market)
         columns = [
@@ -268,6 +273,8 @@ class _Loop:
                 if step >= due:  # between two timestamps: every bar of `now` is done
                     run.journal.checkpoint(now, run.ledger.state())
                     due = step + run.checkpoint_every
+                if pace is not None:
+                    pace(ts)
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,11 +12,13 @@ from rich.table import Table
 
 from coinswarm import bootstrap
 from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
+from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.backtest.runs import default_runs_dir, find_explanation
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
     LazyProgress,
+    UsageError,
     app,
     bound,
     decimal_option,
@@ -49,12 +52,67 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _run(request: bootstrap.BacktestRequest, *, quiet: bool) -> bootstrap.BacktestOutcome:
-    progress = LazyProgress(f"backtest {request.strategy}", quiet=quiet)
+def _run(
+    request: bootstrap.BacktestRequest,
+    *,
+    quiet: bool,
+    pace: Callable[[int], None] | None = None,
+) -> bootstrap.BacktestOutcome:
+    progress = LazyProgress(f"{request.mode} {request.strategy}", quiet=quiet)
     try:
-        return bootstrap.run(request, progress=progress)
+        return bootstrap.run(request, progress=progress, pace=pace)
     finally:
         progress.close()
+
+
+def _speed(text: str) -> ReplayPacer | None:
+    if text == "max":
+        return None
+    try:
+        return ReplayPacer(float(text))
+    except ValueError:
+        msg = f"--speed: expected a number above 0 (60: an hour a minute) or max, found {text!r}"
+        raise UsageError(msg) from None
+
+
+@app.command()
+def paper(
+    *,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="recorded bars to replay; default: synthetic")
+    ] = None,
+    speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
+    param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
+    fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
+    phase: Annotated[str, typer.Option(help="risk phase (1: paper trading)")] = "1",
+    db: DbOption = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest."""
+    try:
+        request = bootstrap.BacktestRequest(
+            data=tuple(data or ()),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            cash=decimal_option(cash, "--cash"),
+            fee_bps=decimal_option(fee_bps, "--fee-bps"),
+            phase=phase,
+            database=db,
+            mode="paper",
+        )
+        outcome = _run(request, quiet=quiet or as_json, pace=_speed(speed))
+        outcome.save(runs_dir or default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    if as_json:
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, None)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coinswarm.domain.clock import Clock, WallClock
-from coinswarm.exchanges.local_coinbase import control, routes
+from coinswarm.exchanges.local_coinbase import control, routes, ws
 from coinswarm.exchanges.local_coinbase.auth import JwtVerifier, KeyRing
 from coinswarm.exchanges.local_coinbase.deps import Services
 from coinswarm.exchanges.local_coinbase.errors import ApiError
@@ -21,6 +21,7 @@ from coinswarm.exchanges.local_coinbase.ratelimit import (
     Monotonic,
     RateLimiter,
 )
+from coinswarm.exchanges.local_coinbase.stream import StreamSettings, StreamState
 from coinswarm.exchanges.local_coinbase.venue import Venue
 
 __all__ = ["create_app"]
@@ -54,11 +55,13 @@ def create_app(
     private_per_second: float = PRIVATE_PER_SECOND,
     public_per_second: float = PUBLIC_PER_SECOND,
     control_api: bool = False,
+    stream: StreamSettings | None = None,
 ) -> FastAPI:
     """Build the exchange's app; the test-only control API exists only with `control_api`.
 
     `clock` is the server's wall clock (token windows, `GET /time`); `monotonic` paces the
     rate limits. Both are injectable so skew and bursts can be tested without waiting.
+    `stream` paces the websocket feed (heartbeats, polling); tests make it fast.
     """
     wall = clock or WallClock()
     app = FastAPI(title="Coinswarm local Coinbase", docs_url=None, redoc_url=None)
@@ -75,8 +78,11 @@ def create_app(
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.state.stream = StreamState(settings=stream or StreamSettings())
     app.include_router(routes.router)
+    app.include_router(ws.router)
     if control_api:
         app.include_router(control.router)
+        app.include_router(ws.control_router)
     app.add_middleware(FaultMiddleware, plan=app.state.services.faults, prefix=routes.PREFIX)
     return app

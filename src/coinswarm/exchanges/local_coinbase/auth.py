@@ -154,14 +154,30 @@ class JwtVerifier:
         self._check_claims(claims, header, expected_uri=f"{method} {host}{path}")
         return str(header["kid"])
 
+    def verify_ws(self, token: str | None) -> str:
+        """Return the key name a websocket subscribe message's `jwt` proves, or raise AuthError.
+
+        The official SDK signs websocket tokens without a `uri` claim (the token rides inside
+        the message, not on a request line), so only the key, signature and window are checked.
+        """
+        if not isinstance(token, str) or not token.strip():
+            raise AuthError("missing jwt")
+        header = _header(token.strip())
+        public_key = self._keys.public_key(str(header.get("kid", "")))
+        if public_key is None:
+            raise AuthError("unknown key id (kid)")
+        claims = _signed_claims(token.strip(), public_key)
+        self._check_claims(claims, header, expected_uri=None)
+        return str(header["kid"])
+
     def _check_claims(
-        self, claims: Mapping[str, Any], header: Mapping[str, Any], *, expected_uri: str
+        self, claims: Mapping[str, Any], header: Mapping[str, Any], *, expected_uri: str | None
     ) -> None:
         if claims.get("sub") != header.get("kid"):
             raise AuthError("claim 'sub' does not match the key id")
         if claims.get("iss") != "cdp":
             raise AuthError(f"claim 'iss': expected 'cdp', found {claims.get('iss')!r}")
-        if claims.get("uri") != expected_uri:
+        if expected_uri is not None and claims.get("uri") != expected_uri:
             raise AuthError(f"claim 'uri': expected {expected_uri!r}, found {claims.get('uri')!r}")
         self._check_window(claims)
 

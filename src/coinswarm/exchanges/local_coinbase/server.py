@@ -57,8 +57,8 @@ def serve_in_thread(
         port=port,
         log_level="warning",
         lifespan="off",
-        # No websocket routes yet; "none" keeps the websockets library out of the server.
-        ws="none",
+        # The websocket feed (ws.py); the sans-I/O implementation avoids the deprecated legacy API.
+        ws="websockets-sansio",
         # A client's idle keep-alive connection must not hold a test's teardown hostage.
         timeout_graceful_shutdown=1,
         ssl_certfile=str(tls.cert) if tls else None,

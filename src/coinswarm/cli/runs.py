@@ -108,11 +108,7 @@ def paper(
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    if as_json:
-        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
-        return
-    stdout.print(_metrics_table(outcome))
-    _print_run(outcome, None)
+    _show(outcome, as_json=as_json, report=None)
 
 
 @app.command()
@@ -191,11 +187,7 @@ def backtest(
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    if as_json:
-        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
-        return
-    stdout.print(_metrics_table(outcome))
-    _print_run(outcome, report)
+    _show(outcome, as_json=as_json, report=report)
 
 
 @app.command()
@@ -226,6 +218,15 @@ def demo(
     _print_run(outcome, written)
 
 
+def _show(outcome: bootstrap.BacktestOutcome, *, as_json: bool, report: Path | None) -> None:
+    """Print a finished run: one JSON object, or the metrics table and where to look next."""
+    if as_json:
+        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
+        return
+    stdout.print(_metrics_table(outcome))
+    _print_run(outcome, report)
+
+
 def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
     phase = "no limits" if outcome.risk is None else f"phase {outcome.risk.phase}"
     stdout.print(f"run: {outcome.run_id} ({phase}, {len(outcome.result.orders)} orders)")
@@ -253,11 +254,7 @@ def resume(
         raise fail(error) from None
     finally:
         progress.close()
-    if as_json:
-        typer.echo(json.dumps(outcome.summary(), sort_keys=True))
-        return
-    stdout.print(_metrics_table(outcome))
-    _print_run(outcome, None)
+    _show(outcome, as_json=as_json, report=None)
 
 
 @app.command()

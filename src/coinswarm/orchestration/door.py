@@ -91,14 +91,11 @@ class Door:
         execution: ExecutionAgent,
         risk: RiskLayer | None = None,
         *,
+        clock: Clock,
         flatten_on_stop: bool = True,
         journal: Journal | None = None,
         shared: HotState | None = None,
-        clock: Clock | None = None,
     ) -> None:
-        if shared is not None and clock is None:
-            msg = "a door that reads the shared kill switch needs a clock"
-            raise ValueError(msg)
         self._execution = execution
         self.risk = risk
         self._journal = journal or MemoryJournal()
@@ -186,7 +183,7 @@ class Door:
 
     def _shared_stop(self, *, emergency: bool) -> str | None:
         """Return why the shared kill switch stops this order, or None."""
-        if self._shared is None or self._clock is None or emergency:
+        if self._shared is None or emergency:
             return None
         # A kill switch that cannot be read counts as set: never trade blind.
         flag = fail_safe_kill_switch(self._shared, now_ns=self._clock.now_ns())
@@ -215,10 +212,7 @@ class Door:
 
     def _note(self, request: OrderRequest, note: RiskNote) -> None:
         self.notes[request.client_order_id] = note
-        if self.risk is not None:
-            self._journal.risk_note(request.client_order_id, note, self.risk.account().ts)
-        elif self._clock is not None:
-            self._journal.risk_note(request.client_order_id, note, self._clock.now_ns())
+        self._journal.risk_note(request.client_order_id, note, self._clock.now_ns())
 
     def cancel(self, order_id: str) -> Order:
         return self._execution.cancel(order_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,9 @@ from coinswarm.backtest.engine import (
     DEFAULT_CHECKPOINT_EVERY,
     BacktestConfig,
     Progress,
+    VenueFactory,
     run_backtest,
+    simulated_venue,
 )
 from coinswarm.backtest.explain import Explanation, explanations
 from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
@@ -29,10 +31,13 @@ from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import RunNotFoundError, file_digest, run_id, save_run
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.clock import Clock
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
-from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.exchanges.local_session import lockstep_venue
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
@@ -66,6 +71,9 @@ SYNTHETIC_BARS = 2 * 365 * 24
 DEFAULT_PHASE = "default"
 NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
+SIMULATED = "simulated"
+LOCAL = "local"
+EXCHANGES = (SIMULATED, LOCAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +86,10 @@ class BacktestRequest:
 
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
+
+    `exchange` is where orders go: "simulated" (the in-process matching engine) or "local" (a
+    local Coinbase-compatible exchange served over HTTPS and reached through our Coinbase
+    adapter, replaying the same bars in lockstep).
     """
 
     data: tuple[Path, ...] = ()
@@ -101,6 +113,7 @@ class BacktestRequest:
     shared_state: str | None = None
     bus: str | None = None
     mode: str = "backtest"
+    exchange: str = SIMULATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +225,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
         "cash": str(request.cash),
         "risk": repr(risk),
         "reset_after_days": request.reset_after_days,
+        **({} if request.exchange == SIMULATED else {"exchange": request.exchange}),
     }
 
 
@@ -244,9 +258,12 @@ def run(
         shared_state=shared_state(request.shared_state),
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
-    with _journal(request, identifier, parameters, market) as journal:
+    with (
+        _journal(request, identifier, parameters, market) as journal,
+        _venue(request, market) as venue,
+    ):
         result = run_backtest(
-            market, strategy, config, progress=progress, journal=journal, pace=pace
+            market, strategy, config, progress=progress, journal=journal, pace=pace, venue=venue
         )
     metrics = compute_metrics(
         result.curve,
@@ -268,6 +285,32 @@ def run(
         explained,
         risk,
     )
+
+
+@contextmanager
+def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueFactory]:
+    """Yield how the run builds its exchange; a local exchange is stopped when the run ends."""
+    if request.exchange == SIMULATED:
+        yield simulated_venue
+        return
+    if request.exchange != LOCAL:
+        msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {request.exchange!r}"
+        raise DataError(msg)
+    with ExitStack() as running:
+
+        def local(
+            instruments: Mapping[str, Instrument], clock: Clock, config: BacktestConfig
+        ) -> Venue:
+            served = lockstep_venue(
+                market,
+                instruments,
+                clock=clock,
+                cash=config.initial_cash,
+                fill_model=config.fill_model,
+            )
+            return running.enter_context(served)
+
+        yield local
 
 
 STATE_NAMESPACE = "coinswarm"
@@ -368,7 +411,7 @@ def _stored(
                 RunRecord(
                     run_id=identifier,
                     mode=request.mode,
-                    venue=f"simulated:{identifier}",
+                    venue=f"{request.exchange}:{identifier}",
                     strategy=request.strategy,
                     parameters=parameters,
                     inputs=request_to_json(request),

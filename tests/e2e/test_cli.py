@@ -208,3 +208,18 @@ def test_paper_on_replayed_bars_trades_like_the_backtest_of_the_same_bars(tmp_pa
     for key in ("final_equity", "trades", "orders", "fees_paid", "sharpe"):
         assert paper_summary[key] == backtest_summary[key], key
     assert paper_summary["risk_phase"] == 1
+
+
+def test_paper_through_the_local_exchange_trades_like_the_backtest(tmp_path):
+    """`--exchange local`: every order over HTTPS to a local Coinbase-compatible exchange."""
+    common = ["--strategy", "committee", "--json", "--cash", "100000", "--phase", "1"]
+    paper = coinswarm("paper", *common, "--speed", "max", "--exchange", "local", "--quiet")
+    backtest = coinswarm("backtest", *common, "--quiet")
+    assert paper.returncode == 0, paper.stderr
+    paper_summary, backtest_summary = json.loads(paper.stdout), json.loads(backtest.stdout)
+    for key in ("final_equity", "trades", "orders", "fees_paid", "sharpe"):
+        assert paper_summary[key] == backtest_summary[key], key
+    unknown = coinswarm("paper", "--exchange", "nowhere", "--speed", "max", "--quiet")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("error:")
+    assert "nowhere" in unknown.stderr

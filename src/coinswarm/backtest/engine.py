@@ -22,12 +22,13 @@ from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import fenced_view
 from coinswarm.domain.bar import Bar, BarSeries
-from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import OrderRequest
+from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
@@ -41,9 +42,11 @@ from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.strategies.base import CancelRequest, Intent, Strategy
 
-__all__ = ["BacktestConfig", "Progress", "run_backtest"]
+__all__ = ["BacktestConfig", "Progress", "VenueFactory", "run_backtest", "simulated_venue"]
 
 Progress = Callable[[int, int], None]
+VenueFactory = Callable[[Mapping[str, Instrument], Clock, "BacktestConfig"], Venue]
+"""Build the exchange a run trades on from its instruments, its clock and its configuration."""
 PROGRESS_EVERY = 4096
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
 DEFAULT_CHECKPOINT_EVERY = 4096
@@ -72,6 +75,16 @@ class BacktestConfig:
     shared_state: HotState | None = None
 
 
+def simulated_venue(
+    instruments: Mapping[str, Instrument], clock: Clock, config: BacktestConfig
+) -> Venue:
+    """Return the simulated exchange: the backtest's venue, holding the run's initial cash."""
+    quote = next(iter(instruments.values())).quote
+    return SimulatedExchange(
+        instruments, clock, fill_model=config.fill_model, balances={quote: config.initial_cash}
+    )
+
+
 def _instruments(
     market: Mapping[str, BarSeries], configured: Mapping[str, Instrument]
 ) -> dict[str, Instrument]:
@@ -89,7 +102,7 @@ class _Run:
     market: dict[str, BarSeries]
     clock: HistoricalClock
     ledger: Ledger
-    exchange: SimulatedExchange
+    exchange: Venue
     execution: ExecutionAgent
     context: EngineContext
     door: Door
@@ -99,7 +112,9 @@ class _Run:
     checkpoint_every: int
 
 
-def _wire(market: Sequence[BarSeries], config: BacktestConfig, journal: Journal) -> _Run:
+def _wire(
+    market: Sequence[BarSeries], config: BacktestConfig, journal: Journal, venue: VenueFactory
+) -> _Run:
     by_symbol = {s.instrument: s for s in market}
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
@@ -110,9 +125,7 @@ def _wire(market: Sequence[BarSeries], config: BacktestConfig, journal: Journal)
     opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
     ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
     journal.deposit(opening)
-    exchange = SimulatedExchange(
-        instruments, clock, fill_model=config.fill_model, balances={quote: config.initial_cash}
-    )
+    exchange = venue(instruments, clock, config)
     execution = ExecutionAgent(exchange, ledger, clock, journal)
     view, reveal = fenced_view(by_symbol)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
@@ -157,7 +170,7 @@ def _door(
     context: EngineContext,
     ledger: Ledger,
     clock: HistoricalClock,
-    exchange: SimulatedExchange,
+    exchange: Venue,
     journal: Journal,
 ) -> Door:
     profile = config.risk
@@ -195,16 +208,18 @@ def run_backtest(
     progress: Progress | None = None,
     journal: Journal | None = None,
     pace: Callable[[int], None] | None = None,
+    venue: VenueFactory = simulated_venue,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything.
 
     `journal` receives every intent, order change, fill, risk decision and verdict, and a
     checkpoint every `config.checkpoint_every` bars and at the end. `pace`, called with each
     new bar time, may hold the run back to replay the bars at a chosen speed (paper trading on
-    recorded data).
+    recorded data). `venue` is where orders go: the simulated exchange by default, or a remote
+    one (`exchanges.remote.RemoteVenue`) for paper trading against an exchange.
     """
     config = config or BacktestConfig()
-    run = _wire(market, config, journal or MemoryJournal())
+    run = _wire(market, config, journal or MemoryJournal(), venue)
     with fenced():
         _Loop(run).run(strategy, progress, pace)
     run.execution.refresh()

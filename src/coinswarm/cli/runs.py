@@ -82,6 +82,13 @@ def paper(
         list[Path] | None, typer.Option(help="recorded bars to replay; default: synthetic")
     ] = None,
     speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
+    exchange: Annotated[
+        str,
+        typer.Option(
+            help="simulated: fills matched in-process; local: orders go over HTTPS to a local "
+            "Coinbase-compatible exchange replaying the same bars"
+        ),
+    ] = bootstrap.SIMULATED,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
@@ -103,6 +110,7 @@ def paper(
             phase=phase,
             database=db,
             mode="paper",
+            exchange=exchange,
         )
         outcome = _run(request, quiet=quiet or as_json, pace=_speed(speed))
         outcome.save(runs_dir or default_runs_dir())

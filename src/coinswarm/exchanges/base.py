@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from coinswarm.domain.bar import Bar
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest
 
-__all__ = ["ExchangeAdapter"]
+__all__ = ["ExchangeAdapter", "Venue"]
 
 
 class ExchangeAdapter(Protocol):
@@ -36,3 +37,16 @@ class ExchangeAdapter(Protocol):
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]: ...
 
     def balances(self) -> Mapping[str, Decimal]: ...
+
+
+class Venue(ExchangeAdapter, Protocol):
+    """An exchange as the engine drives it: the port, plus what each new bar brings.
+
+    The simulated exchange matches its resting orders against the bar; a remote exchange is
+    asked which fills it made since the last bar. Either way the engine books the returned
+    fills before the strategy sees the bar.
+    """
+
+    def on_bar(self, bar: Bar) -> Sequence[Fill]: ...
+
+    def has_resting(self, instrument: str) -> bool: ...

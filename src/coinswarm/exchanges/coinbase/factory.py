@@ -37,6 +37,7 @@ def connect(
     config: CoinbaseConfig | None = None,
     *,
     clock: Clock | None = None,
+    order_clock: Clock | None = None,
     monotonic: Monotonic = time.monotonic,
     sleep: Sleep = time.sleep,
     rng: random.Random | None = None,
@@ -45,6 +46,8 @@ def connect(
     """Return an adapter; clocks, sleep, randomness and the HTTP client are injectable for tests.
 
     An injected `http` must already carry the base URL; the adapter owns it and closes it.
+    `clock` signs the tokens, so it must be the wall clock; `order_clock` (by default the same)
+    stamps the orders the adapter makes, which a replay sets to its historical clock.
     """
     config = config or CoinbaseConfig()
     wall = clock or WallClock()
@@ -61,4 +64,4 @@ def connect(
         sleep=sleep,
         policy=config.retry,
     )
-    return CoinbaseAdapter(rest, clock=wall, resends=config.resends)
+    return CoinbaseAdapter(rest, clock=order_clock or wall, resends=config.resends)

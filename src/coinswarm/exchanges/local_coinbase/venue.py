@@ -20,7 +20,7 @@ from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderSide, OrderStatus
-from coinswarm.exchanges.fill_model import FillModel
+from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.local_coinbase import convert
 from coinswarm.exchanges.local_coinbase import schemas as s
 from coinswarm.exchanges.simulated import SimulatedExchange
@@ -89,14 +89,39 @@ class Venue:
                 self._step += 1
         return fills
 
+    def advance_product(self, product_id: str, ts: int) -> list[Fill]:
+        """Reveal one product's bar at `ts`, the way a backtest steps bar by bar.
+
+        A replay that drives the venue in lockstep with its own feed calls this once per bar,
+        so that each product's resting orders meet its bar at the same step as in a backtest.
+        Timestamps before `ts` that were never revealed are passed over.
+        """
+        with self._lock:
+            while self._step < len(self._times) and self._times[self._step] < ts:
+                self._step += 1
+            if self._step < len(self._times) and self._times[self._step] == ts:
+                self._clock.advance_to(ts)
+                if all(self._is_revealed(name, ts) for name in self._series if name != product_id):
+                    self._step += 1
+            return self._reveal_product(product_id, ts)
+
+    def _is_revealed(self, product_id: str, ts: int) -> bool:
+        series, index = self._series[product_id], self._cursor[product_id]
+        return index >= len(series) or int(series.ts[index]) > ts
+
     def _reveal(self, ts: int) -> list[Fill]:
         self._clock.advance_to(ts)
         fills: list[Fill] = []
-        for name, series in self._series.items():
-            index = self._cursor[name]
-            if index < len(series) and int(series.ts[index]) == ts:
-                fills.extend(self._engine.on_bar(series.bar(index)))
-                self._cursor[name] = index + 1
+        for name in self._series:
+            fills.extend(self._reveal_product(name, ts))
+        return fills
+
+    def _reveal_product(self, product_id: str, ts: int) -> list[Fill]:
+        series, index = self._series[product_id], self._cursor[product_id]
+        if index >= len(series) or int(series.ts[index]) != ts:
+            return []
+        fills = self._engine.on_bar(series.bar(index))
+        self._cursor[product_id] = index + 1
         for fill in fills:
             self._fills_by_order[fill.order_id].append(fill)
         return fills
@@ -122,6 +147,10 @@ class Venue:
 
     def instruments(self) -> Sequence[Instrument]:
         return list(self._instruments.values())
+
+    def fee_schedule(self) -> FeeSchedule:
+        """Return the maker and taker fees the matching engine charges."""
+        return self._engine.fill_model.fees
 
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Return each currency's total and held amounts."""

@@ -1,4 +1,4 @@
-"""Sign the fresh ES256 token Coinbase Advanced Trade wants on every REST request."""
+"""Sign the fresh ES256 token Coinbase Advanced Trade wants on every REST request and subscribe."""
 
 from __future__ import annotations
 
@@ -41,13 +41,24 @@ class TokenSigner:
 
     def token(self, method: str, host: str, path: str) -> str:
         """Return a token valid for `method host/path` from now for two minutes."""
+        return self._sign({"uri": f"{method.upper()} {host}{path}"})
+
+    def ws_token(self) -> str:
+        """Return a token for a websocket subscribe message: no `uri`, two minutes of life.
+
+        The token rides inside the message rather than on a request line, so Coinbase (and
+        its official SDK) leave the `uri` claim out.
+        """
+        return self._sign({})
+
+    def _sign(self, extra: dict[str, Any]) -> str:
         now_s = self._clock.now_ns() // NS_PER_SECOND
         claims: dict[str, Any] = {
             "sub": self._credentials.name,
             "iss": "cdp",
             "nbf": now_s,
             "exp": now_s + TOKEN_LIFETIME_S,
-            "uri": f"{method.upper()} {host}{path}",
+            **extra,
         }
         headers = {"kid": self._credentials.name, "nonce": self._nonce()}
         return jwt.encode(claims, self._credentials.private_key, algorithm="ES256", headers=headers)

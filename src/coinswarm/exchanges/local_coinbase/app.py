@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coinswarm.domain.clock import Clock, WallClock
-from coinswarm.exchanges.local_coinbase import control, routes, ws
+from coinswarm.exchanges.local_coinbase import control, routes, v2, ws
 from coinswarm.exchanges.local_coinbase.auth import JwtVerifier, KeyRing
 from coinswarm.exchanges.local_coinbase.deps import Services
 from coinswarm.exchanges.local_coinbase.errors import ApiError
@@ -80,6 +80,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.state.stream = StreamState(settings=stream or StreamSettings())
     app.include_router(routes.router)
+    app.include_router(v2.router)  # the v2 reads ccxt makes before any v3 call
     app.include_router(ws.router)
     if control_api:
         app.include_router(control.router)

@@ -40,6 +40,9 @@ TOKEN_LIFETIME_S = 120
 """Coinbase's documented lifetime of a REST token; a longer-lived token is refused."""
 
 ALGORITHM = "ES256"
+ISSUERS = frozenset({"cdp", "coinbase-cloud"})
+"""Token issuers Coinbase accepts: "cdp" (the official SDK) and the older "coinbase-cloud"
+that its earlier key documentation showed and ccxt still sends."""
 
 
 class AuthError(CoinswarmError):
@@ -175,8 +178,10 @@ class JwtVerifier:
     ) -> None:
         if claims.get("sub") != header.get("kid"):
             raise AuthError("claim 'sub' does not match the key id")
-        if claims.get("iss") != "cdp":
-            raise AuthError(f"claim 'iss': expected 'cdp', found {claims.get('iss')!r}")
+        if claims.get("iss") not in ISSUERS:
+            raise AuthError(
+                f"claim 'iss': expected 'cdp' or 'coinbase-cloud', found {claims.get('iss')!r}"
+            )
         if expected_uri is not None and claims.get("uri") != expected_uri:
             raise AuthError(f"claim 'uri': expected {expected_uri!r}, found {claims.get('uri')!r}")
         self._check_window(claims)

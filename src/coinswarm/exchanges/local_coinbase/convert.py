@@ -7,6 +7,7 @@ reason codes Coinbase would send back in an HTTP 200 with `success: false`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,7 @@ from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.domain.order import TimeInForce as Tif
+from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import schemas as s
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "product",
     "refusal_for_engine_reason",
     "rfc3339",
+    "transaction_summary",
 ]
 
 USER_ID = "local-coinbase-user"
@@ -400,4 +403,30 @@ def candle(bar: Bar) -> s.Candle:
         open=_float_text(bar.open),
         close=_float_text(bar.close),
         volume=_float_text(bar.volume),
+    )
+
+
+def transaction_summary(fees: FeeSchedule, fills: Sequence[Fill]) -> s.TransactionSummary:
+    """Return the venue's fee tier with the volume and fees of every fill so far.
+
+    Coinbase sends the totals as JSON numbers (not strings); clients such as ccxt read the
+    tier's rates to price their fee estimates.
+    """
+    volume = sum((fill.price * fill.quantity for fill in fills), ZERO)
+    paid = sum((fill.fee for fill in fills), ZERO)
+    tier = s.FeeTier(
+        pricing_tier="Local",
+        usd_from="0",
+        usd_to="",
+        taker_fee_rate=decimal_text(fees.rate(Liquidity.TAKER)),
+        maker_fee_rate=decimal_text(fees.rate(Liquidity.MAKER)),
+        aop_from="",
+        aop_to="",
+    )
+    return s.TransactionSummary(
+        total_volume=float(volume),
+        total_fees=float(paid),
+        fee_tier=tier,
+        advanced_trade_only_volume=float(volume),
+        advanced_trade_only_fees=float(paid),
     )

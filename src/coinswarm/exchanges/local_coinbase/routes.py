@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from coinswarm.domain.bar import NS_PER_SECOND
+from coinswarm.domain.bar import NS_PER_SECOND, BarSeries
 from coinswarm.exchanges.local_coinbase import convert
 from coinswarm.exchanges.local_coinbase import schemas as s
 from coinswarm.exchanges.local_coinbase.deps import Address, KeyName, Svc
@@ -161,21 +161,52 @@ async def key_permissions(svc: Svc, key: KeyName) -> dict[str, Any]:
 # -- products and market data -----------------------------------------------------------------
 
 
-@router.get("/products")
-async def list_products(svc: Svc, _key: KeyName) -> dict[str, Any]:
-    """List every product with its increments and minimum sizes."""
+def _products(svc: Svc, product_type: str | None) -> dict[str, Any]:
+    # Every product here is spot; a client asking for futures (ccxt does) gets none.
     venue = svc.venue
-    products = [convert.product(i, venue.last_bar(i.symbol)) for i in venue.instruments()]
+    listed = [] if product_type not in (None, "SPOT") else venue.instruments()
+    products = [convert.product(i, venue.last_bar(i.symbol)) for i in listed]
     return _json(s.ListProductsResponse(products=products, num_products=len(products)))
+
+
+def _product(svc: Svc, product_id: str) -> dict[str, Any]:
+    instrument = svc.venue.instrument(product_id)
+    if instrument is None:
+        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
+    return _json(convert.product(instrument, svc.venue.last_bar(product_id)))
+
+
+def _revealed(svc: Svc, product_id: str, granularity: str) -> BarSeries:
+    revealed = svc.venue.revealed(product_id)
+    if revealed is None:
+        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
+    seconds = GRANULARITY_S.get(granularity)
+    if seconds is None or seconds * NS_PER_SECOND != revealed.interval_ns:
+        wanted = revealed.interval_ns // NS_PER_SECOND
+        msg = f"granularity: this exchange replays {wanted}-second bars, found {granularity!r}"
+        raise ApiError(400, "INVALID_ARGUMENT", msg)
+    return revealed
+
+
+def _candles(revealed: BarSeries, start: int | None, end: int | None, limit: int) -> dict[str, Any]:
+    lo = None if start is None else start * NS_PER_SECOND
+    hi = None if end is None else end * NS_PER_SECOND + 1
+    window = revealed.between(lo, hi)
+    newest = [window.bar(i) for i in range(len(window) - 1, -1, -1)]
+    candles = [convert.candle(bar) for bar in newest[: min(max(limit, 0), MAX_CANDLES)]]
+    return _json(s.CandlesResponse(candles=candles))
+
+
+@router.get("/products")
+async def list_products(svc: Svc, _key: KeyName, product_type: str | None = None) -> dict[str, Any]:
+    """List every product with its increments and minimum sizes."""
+    return _products(svc, product_type)
 
 
 @router.get("/products/{product_id}")
 async def get_product(product_id: str, svc: Svc, _key: KeyName) -> dict[str, Any]:
     """Return one product, or 404."""
-    instrument = svc.venue.instrument(product_id)
-    if instrument is None:
-        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
-    return _json(convert.product(instrument, svc.venue.last_bar(product_id)))
+    return _product(svc, product_id)
 
 
 @router.get("/products/{product_id}/candles")
@@ -190,20 +221,58 @@ async def get_candles(
     limit: int = MAX_CANDLES,
 ) -> dict[str, Any]:
     """Return revealed candles in [start, end] (UNIX seconds), newest first."""
-    revealed = svc.venue.revealed(product_id)
-    if revealed is None:
-        raise ApiError(404, "NOT_FOUND", f"product {product_id} not found")
-    seconds = GRANULARITY_S.get(granularity)
-    if seconds is None or seconds * NS_PER_SECOND != revealed.interval_ns:
-        wanted = revealed.interval_ns // NS_PER_SECOND
-        msg = f"granularity: this exchange replays {wanted}-second bars, found {granularity!r}"
+    return _candles(_revealed(svc, product_id, granularity), start, end, limit)
+
+
+# -- public market data (no token; charged to the caller's address) ---------------------------
+
+
+@router.get("/market/products")
+async def list_public_products(
+    svc: Svc, _caller: Address, product_type: str | None = None
+) -> dict[str, Any]:
+    """List every product, as the authenticated route does, without a token."""
+    return _products(svc, product_type)
+
+
+@router.get("/market/products/{product_id}")
+async def get_public_product(product_id: str, svc: Svc, _caller: Address) -> dict[str, Any]:
+    """Return one product without a token, or 404."""
+    return _product(svc, product_id)
+
+
+@router.get("/market/products/{product_id}/candles")
+async def get_public_candles(
+    product_id: str,
+    *,
+    svc: Svc,
+    _caller: Address,
+    start: int,
+    end: int,
+    granularity: str,
+    limit: int = MAX_CANDLES,
+) -> dict[str, Any]:
+    """Return revealed candles in [start, end], newest first, at most 350 buckets a request.
+
+    As on Coinbase, `start`, `end` and `granularity` are required and a window wider than
+    350 buckets is refused rather than cut, so a client must page.
+    """
+    revealed = _revealed(svc, product_id, granularity)
+    buckets = (end - start) // GRANULARITY_S[granularity] + 1
+    if end < start or buckets > MAX_CANDLES or not 0 < limit <= MAX_CANDLES:
+        msg = (
+            f"start/end/limit: expected start <= end, at most {MAX_CANDLES} candles and "
+            f"0 < limit <= {MAX_CANDLES}; found {buckets} candles, limit {limit}"
+        )
         raise ApiError(400, "INVALID_ARGUMENT", msg)
-    lo = None if start is None else start * NS_PER_SECOND
-    hi = None if end is None else end * NS_PER_SECOND + 1
-    window = revealed.between(lo, hi)
-    newest = [window.bar(i) for i in range(len(window) - 1, -1, -1)]
-    candles = [convert.candle(bar) for bar in newest[: min(max(limit, 0), MAX_CANDLES)]]
-    return _json(s.CandlesResponse(candles=candles))
+    return _candles(revealed, start, end, limit)
+
+
+@router.get("/transaction_summary")
+async def transaction_summary(svc: Svc, _key: KeyName) -> dict[str, Any]:
+    """Return the fee tier and the volume and fees of every fill so far."""
+    venue = svc.venue
+    return _json(convert.transaction_summary(venue.fee_schedule(), venue.fills()))
 
 
 @router.get("/time")

@@ -24,6 +24,7 @@ __all__ = [
     "CreateOrderResponse",
     "CreateOrderSuccess",
     "ErrorBody",
+    "FeeTier",
     "FillRecord",
     "GetOrderResponse",
     "KeyPermissionsResponse",
@@ -37,6 +38,7 @@ __all__ = [
     "OrderRecord",
     "Product",
     "ServerTime",
+    "TransactionSummary",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -305,6 +307,34 @@ class KeyPermissionsResponse(_Response):
     can_transfer: bool
     portfolio_uuid: str
     portfolio_type: str
+
+
+class FeeTier(_Response):
+    """The account's fee tier: rates are fractions of the notional, as text."""
+
+    pricing_tier: str
+    usd_from: str
+    usd_to: str
+    taker_fee_rate: str
+    maker_fee_rate: str
+    aop_from: str
+    aop_to: str
+
+
+class TransactionSummary(_Response):
+    """The answer to `GET /transaction_summary`: volume, fees paid and the fee tier."""
+
+    total_volume: float
+    total_fees: float
+    fee_tier: FeeTier
+    margin_rate: None = None
+    goods_and_services_tax: None = None
+    advanced_trade_only_volume: float
+    advanced_trade_only_fees: float
+    coinbase_pro_volume: float = 0
+    coinbase_pro_fees: float = 0
+    total_balance: str = ""
+    has_promo_fee: bool = False
 
 
 class ErrorBody(_Response):

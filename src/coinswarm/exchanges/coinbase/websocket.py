@@ -132,6 +132,9 @@ class CoinbaseStream:
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
+        # Cancelling alone is not enough: `wait_for` on Python 3.11 can swallow a cancel that
+        # lands as its inner call completes, so every loop also checks this flag.
+        self._stopping = threading.Event()
         self.dropped_duplicates = 0
 
     # -- the synchronous face ----------------------------------------------------------------
@@ -159,6 +162,7 @@ class CoinbaseStream:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the stream and its thread; raise `TimeoutError` if it will not stop in time."""
+        self._stopping.set()
         loop, task, thread = self._loop, self._task, self._thread
         if loop is not None and task is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop finished on its own meanwhile
@@ -193,7 +197,7 @@ class CoinbaseStream:
 
     async def _run(self) -> None:
         attempts = 0
-        while True:
+        while not self._stopping.is_set():
             reason = await self._session(attempts)
             if self._state is StreamState.LIVE:
                 attempts = 0  # the backoff starts over after a connection that worked
@@ -239,7 +243,7 @@ class CoinbaseStream:
             await ws.send(json.dumps(message))
 
     async def _read(self, ws: ClientConnection, monitor: Monitor) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 text = await asyncio.wait_for(ws.recv(), self.config.poll_s)
             except TimeoutError:

@@ -8,7 +8,7 @@ at the earliest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -20,8 +20,8 @@ from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.data.view import fenced_view
-from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.data.view import GrowingMarket, MarketView, fenced_view
+from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
@@ -42,7 +42,14 @@ from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.strategies.base import CancelRequest, Intent, Strategy
 
-__all__ = ["BacktestConfig", "Progress", "VenueFactory", "run_backtest", "simulated_venue"]
+__all__ = [
+    "BacktestConfig",
+    "Progress",
+    "VenueFactory",
+    "run_backtest",
+    "run_live",
+    "simulated_venue",
+]
 
 Progress = Callable[[int, int], None]
 VenueFactory = Callable[[Mapping[str, Instrument], Clock, "BacktestConfig"], Venue]
@@ -86,7 +93,7 @@ def simulated_venue(
 
 
 def _instruments(
-    market: Mapping[str, BarSeries], configured: Mapping[str, Instrument]
+    market: Iterable[str], configured: Mapping[str, Instrument]
 ) -> dict[str, Instrument]:
     instruments = {s: configured.get(s) or instrument_from_symbol(s) for s in market}
     quotes = {i.quote for i in instruments.values()}
@@ -99,35 +106,33 @@ def _instruments(
 class _Run:
     """The components of one run, wired together."""
 
-    market: dict[str, BarSeries]
-    clock: HistoricalClock
+    clock: Clock
     ledger: Ledger
     exchange: Venue
     execution: ExecutionAgent
     context: EngineContext
     door: Door
     operator: SimulatedOperator
-    reveal: Callable[[int, int], None]
     journal: Journal
     checkpoint_every: int
 
 
 def _wire(
-    market: Sequence[BarSeries], config: BacktestConfig, journal: Journal, venue: VenueFactory
+    instruments: dict[str, Instrument],
+    view: MarketView,
+    *,
+    clock: Clock,
+    config: BacktestConfig,
+    journal: Journal,
+    venue: VenueFactory,
 ) -> _Run:
-    by_symbol = {s.instrument: s for s in market}
-    if len(by_symbol) != len(market):
-        raise InvalidOrderError("each instrument may appear once in a backtest")
-    instruments = _instruments(by_symbol, config.instruments)
     quote = next(iter(instruments.values())).quote
-    clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
     ledger = Ledger(instruments, quote)
     opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
     ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
     journal.deposit(opening)
     exchange = venue(instruments, clock, config)
     execution = ExecutionAgent(exchange, ledger, clock, journal)
-    view, reveal = fenced_view(by_symbol)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
     context = EngineContext(
         clock,
@@ -149,7 +154,6 @@ def _wire(
     )
     operator = SimulatedOperator(door, config.operator_reset_after_ns)
     return _Run(
-        by_symbol,
         clock,
         ledger,
         exchange,
@@ -157,7 +161,6 @@ def _wire(
         context,
         door,
         operator,
-        reveal,
         journal,
         config.checkpoint_every,
     )
@@ -169,7 +172,7 @@ def _door(
     execution: ExecutionAgent,
     context: EngineContext,
     ledger: Ledger,
-    clock: HistoricalClock,
+    clock: Clock,
     exchange: Venue,
     journal: Journal,
 ) -> Door:
@@ -219,12 +222,32 @@ def run_backtest(
     one (`exchanges.remote.RemoteVenue`) for paper trading against an exchange.
     """
     config = config or BacktestConfig()
-    run = _wire(market, config, journal or MemoryJournal(), venue)
+    by_symbol = {s.instrument: s for s in market}
+    if len(by_symbol) != len(market):
+        raise InvalidOrderError("each instrument may appear once in a backtest")
+    clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
+    view, reveal = fenced_view(by_symbol)
+    instruments = _instruments(by_symbol, config.instruments)
+    run = _wire(
+        instruments,
+        view,
+        clock=clock,
+        config=config,
+        journal=journal or MemoryJournal(),
+        venue=venue,
+    )
     with fenced():
-        _Loop(run).run(strategy, progress, pace)
+        _Loop(run, by_symbol, reveal, clock).run(strategy, progress, pace)
+    return _finish(run, strategy, config, by_symbol)
+
+
+def _finish(
+    run: _Run, strategy: Strategy, config: BacktestConfig, market: dict[str, BarSeries]
+) -> BacktestResult:
+    """Bring the orders up to date, write the last checkpoint, and gather the run's results."""
     run.execution.refresh()
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
-    marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in run.market.items() if len(b)}
+    marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
     fills = run.ledger.fills
     quote = run.ledger.account_currency
     return BacktestResult(
@@ -233,14 +256,12 @@ def run_backtest(
         initial_cash=config.initial_cash,
         final_equity=run.ledger.equity(marks),
         quote_currency=quote,
-        bar_interval_ns=min((s.interval_ns for s in market), default=0),
-        curve=equity_curve(
-            run.market, fills, initial_cash=config.initial_cash, quote_currency=quote
-        ),
+        bar_interval_ns=min((s.interval_ns for s in market.values()), default=0),
+        curve=equity_curve(market, fills, initial_cash=config.initial_cash, quote_currency=quote),
         trades=run.ledger.round_trips,
         fills=fills,
         fees_paid=run.ledger.fees_paid(),
-        market=run.market,
+        market=market,
         orders=run.execution.orders,
         rationales=dict(run.context.rationales),
         risk_notes=dict(run.door.notes),
@@ -248,15 +269,63 @@ def run_backtest(
     )
 
 
-class _Loop:
-    """The hot loop, kept apart so that its per-bar work is easy to see and to measure."""
+class _Step:
+    """What every mode does with a new bar, once the market view shows it.
 
-    def __init__(self, run: _Run) -> None:
+    Book the fills the bar brought, let the risk layer see it, and only then show it to the
+    strategy; whatever the strategy asks for is placed after the bar and meets the next one.
+    """
+
+    __slots__ = ("_closes", "_context", "_on_bar", "_on_fills", "_route", "_venue_bar", "_watch")
+
+    def __init__(self, run: _Run, strategy: Strategy) -> None:
+        self._closes = run.context.closes
+        self._context = run.context
+        self._venue_bar = run.exchange.on_bar
+        self._on_fills = run.execution.on_fills
+        self._watch = run.operator.watch if run.door.risk is not None else None
+        self._on_bar = strategy.on_bar
+        door = run.door
+        self._route = partial(_route, door)
+
+    def __call__(self, bar: Bar) -> None:
+        self._closes[bar.instrument] = bar.close
+        fills = self._venue_bar(bar)
+        if fills:
+            self._on_fills(fills)
+        if self._watch is not None:
+            self._watch(bar)
+        intents = self._on_bar(bar, self._context)
+        if intents:
+            self._route(intents)
+
+
+def _route(door: Door, intents: Sequence[Intent]) -> None:
+    for intent in intents:
+        if isinstance(intent, OrderRequest):
+            door.submit(intent)
+        elif isinstance(intent, CancelRequest):
+            door.cancel(intent.order_id)
+
+
+class _Loop:
+    """The backtest's loop over bars known in advance, kept apart so its cost is easy to see."""
+
+    def __init__(
+        self,
+        run: _Run,
+        market: dict[str, BarSeries],
+        reveal: Callable[[int, int], None],
+        clock: HistoricalClock,
+    ) -> None:
         self._run = run
+        self._market = market
+        self._reveal = reveal
+        self._clock = clock
 
     def _schedule(self) -> tuple[list[int], list[int], list[int]]:
         """Return (time, instrument position, row) of every bar, in time then listing order."""
-        series = list(self._run.market.values())
+        series = list(self._market.values())
         times = np.concatenate([s.ts for s in series])
         which = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(series)])
         rows = np.concatenate([np.arange(len(s), dtype=np.int64) for s in series])
@@ -267,52 +336,72 @@ class _Loop:
         self, strategy: Strategy, progress: Progress | None, pace: Callable[[int], None] | None
     ) -> None:
         run = self._run
-        symbols = list(run.market)
+        symbols = list(self._market)
         columns = [
             (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(), s.volume.tolist())
-            for s in run.market.values()
+            for s in self._market.values()
         ]
         times, which, rows = self._schedule()
         total = len(times)
-        exchange, reveal, advance = run.exchange, run.reveal, run.clock.advance_to
-        on_bar, route, closes, context = (
-            strategy.on_bar,
-            self._route,
-            run.context.closes,
-            run.context,
-        )
-        watch = run.operator.watch if run.door.risk is not None else None
+        reveal, advance, step = self._reveal, self._clock.advance_to, _Step(run, strategy)
         now, due = -1, run.checkpoint_every
-        for step, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
+        for index, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:
-                if step >= due:  # between two timestamps: every bar of `now` is done
+                if index >= due:  # between two timestamps: every bar of `now` is done
                     run.journal.checkpoint(now, run.ledger.state())
-                    due = step + run.checkpoint_every
+                    due = index + run.checkpoint_every
                 if pace is not None:
                     pace(ts)
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]
-            bar = Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r])
             reveal(i, r + 1)
-            closes[bar.instrument] = bar.close
-            fills = exchange.on_bar(bar)
-            if fills:
-                run.execution.on_fills(fills)
-            if watch is not None:
-                watch(bar)
-            intents = on_bar(bar, context)
-            if intents:
-                route(intents)
-            if progress is not None and step % PROGRESS_EVERY == 0:
-                progress(step, total)
+            step(Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r]))
+            if progress is not None and index % PROGRESS_EVERY == 0:
+                progress(index, total)
         if progress is not None:
             progress(total, total)
 
-    def _route(self, intents: Sequence[Intent]) -> None:
-        door = self._run.door
-        for intent in intents:
-            if isinstance(intent, OrderRequest):
-                door.submit(intent)
-            elif isinstance(intent, CancelRequest):
-                door.cancel(intent.order_id)
+
+def run_live(
+    feed: Iterable[Bar],
+    strategy: Strategy,
+    config: BacktestConfig,
+    *,
+    instruments: Sequence[str],
+    history: Sequence[BarSeries] = (),
+    clock: Clock,
+    venue: VenueFactory,
+    journal: Journal | None = None,
+    interval_ns: int = NS_PER_HOUR,
+) -> BacktestResult:
+    """Trade `strategy` on bars as `feed` delivers them, until the feed ends.
+
+    The same steps as a backtest, on a market that grows: `history` is what the strategy may
+    read from the start (warm-up), `clock` is the wall clock of a live session (or any other),
+    and the feed decides the pace. A bar of an instrument not in `instruments`, or one not
+    newer than the last of its instrument, is refused.
+    """
+    growing = GrowingMarket(instruments, {s.instrument: s for s in history})
+    run = _wire(
+        _instruments(instruments, config.instruments),
+        growing.view,
+        clock=clock,
+        config=config,
+        journal=journal or MemoryJournal(),
+        venue=venue,
+    )
+    step, seen = _Step(run, strategy), 0
+    # A historical clock follows the feed (a replay through this loop); a wall clock runs itself.
+    follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
+    with fenced():
+        for bar in feed:
+            if follow is not None:
+                follow(bar.ts)
+            growing.append(bar)
+            step(bar)
+            seen += 1
+            if seen % run.checkpoint_every == 0:
+                run.journal.checkpoint(bar.ts, run.ledger.state())
+    market = {s: growing.series(s, interval_ns) for s in instruments}
+    return _finish(run, strategy, config, market)

@@ -9,9 +9,9 @@ with `success: false`, or a 4xx) makes an order REJECTED.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,12 +30,21 @@ from coinswarm.exchanges.coinbase.errors import (
     OrderOutcomeUnknownError,
     UnsafeKeyError,
 )
+from coinswarm.exchanges.coinbase.health import (
+    CancelAllResult,
+    CancelOutcome,
+    DataFault,
+    DataHealth,
+)
 from coinswarm.exchanges.coinbase.orders import body_for, prepare
 from coinswarm.exchanges.coinbase.rest import AmbiguousRequestError, Reply, RestClient
+from coinswarm.exchanges.coinbase.skew import SKEW_TOLERANCE_S, explain_refusal, rfc3339
 
 __all__ = ["CoinbaseAdapter", "KeyScopes"]
 
 PAGE_SIZE = 250
+BATCH_CANCEL_MAX = 100
+"""Coinbase takes at most 100 order ids in one `POST /orders/batch_cancel`."""
 
 _STILL_UNKNOWN = (
     AmbiguousRequestError,
@@ -68,6 +77,11 @@ class CoinbaseAdapter:
     Synchronous, like the port. `resends` is how many times an order whose answer was lost is
     sent again under its own client order id before the adapter gives up with
     `OrderOutcomeUnknownError`; `max_pages` bounds every paginated listing.
+
+    `clock` stamps the orders the adapter makes (a replay's historical clock, say); `wall`
+    (by default `clock`) is compared with the exchange's `GET /time` when a key is refused.
+    An answer that cannot be trusted raises `ExchangeDataError` and is kept in `health`, whose
+    `trading_paused` is the engine's signal to stop trading until reconciliation.
     """
 
     def __init__(
@@ -75,17 +89,22 @@ class CoinbaseAdapter:
         rest: RestClient,
         *,
         clock: Clock,
+        wall: Clock | None = None,
         name: str = "coinbase",
         resends: int = 1,
         max_pages: int = 20,
+        skew_tolerance_s: float = SKEW_TOLERANCE_S,
     ) -> None:
         self.name = name
         self._rest = rest
         self._clock = clock
+        self._wall = wall or clock
         self._resends = resends
         self._max_pages = max_pages
+        self._skew_tolerance_s = skew_tolerance_s
         self._instruments: dict[str, Instrument] = {}
         self._client_ids: dict[str, str] = {}  # order id -> client order id; never changes
+        self.health = DataHealth()
 
     def close(self) -> None:
         """Release the HTTP connections; the adapter cannot be used afterwards."""
@@ -101,12 +120,13 @@ class CoinbaseAdapter:
 
     def instruments(self) -> Mapping[str, Instrument]:
         """Return every product as an instrument, read fresh from `GET /products`."""
-        reply = _ok(self._rest.get("/products"))
-        products = reply.parse(s.ListProductsResponse).products
-        found = {
-            p.product_id: parse.instrument(p, route=reply.route, where=f"products.{i}")
-            for i, p in enumerate(products)
-        }
+        with self._watch():
+            reply = _ok(self._get("/products"))
+            products = reply.parse(s.ListProductsResponse).products
+            found = {
+                p.product_id: parse.instrument(p, route=reply.route, where=f"products.{i}")
+                for i, p in enumerate(products)
+            }
         self._instruments = found
         return dict(found)
 
@@ -116,9 +136,11 @@ class CoinbaseAdapter:
         cursor = ""
         for _ in range(self._max_pages):
             params: dict[str, Any] = {"limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-            reply = _ok(self._rest.get("/accounts", params))
-            page = reply.parse(s.ListAccountsResponse)
-            for currency, amount in parse.balances(page.accounts, route=reply.route).items():
+            with self._watch():
+                reply = _ok(self._get("/accounts", params))
+                page = reply.parse(s.ListAccountsResponse)
+                amounts = parse.balances(page.accounts, route=reply.route)
+            for currency, amount in amounts.items():
                 totals[currency] = totals.get(currency, Decimal(0)) + amount
             cursor = page.cursor if page.has_next else ""
             if not cursor:
@@ -127,8 +149,9 @@ class CoinbaseAdapter:
 
     def check_permissions(self, *, live: bool) -> KeyScopes:
         """Return the key's scopes; refuse, for live trading, a key that can move funds out."""
-        reply = _ok(self._rest.get("/key_permissions"))
-        body = reply.parse(s.KeyPermissionsResponse)
+        with self._watch():
+            reply = _ok(self._get("/key_permissions"))
+            body = reply.parse(s.KeyPermissionsResponse)
         scopes = KeyScopes(
             can_view=body.can_view, can_trade=body.can_trade, can_transfer=body.can_transfer
         )
@@ -154,33 +177,133 @@ class CoinbaseAdapter:
         prepared = prepare(request, instrument)
         if prepared.refusal is not None:
             return self._rejected(prepared.request, f"refused before sending: {prepared.refusal}")
-        return self._submit(prepared.request)
+        try:
+            return self._submit(prepared.request)
+        except OrderOutcomeUnknownError as unknown:
+            # Not rejected: it may exist. It stays in flight until reconciliation finds it.
+            self.health.set_aside(unknown.client_order_id, str(unknown))
+            raise
 
-    def cancel_order(self, order_id: str) -> Order:
-        """Ask for a cancel and return the order as it now stands (cancelled or already done)."""
-        # Cancelling twice changes nothing, so a lost answer is simply asked again.
-        reply = _ok(
-            self._rest.post("/orders/batch_cancel", {"order_ids": [order_id]}, retry_safe=True)
-        )
-        reply.parse(s.CancelOrdersResponse)
-        return self.get_order(order_id)
+    def cancel_order(self, order_id: str, *, priority: bool = False) -> Order:
+        """Ask for a cancel and return the order as it now stands (cancelled or already done).
 
-    def get_order(self, order_id: str) -> Order:
+        `priority` (the kill switch's cancels) sends it ahead of queued ordinary requests.
+        """
+        self.cancel_orders([order_id], priority=priority)
+        return self.get_order(order_id, priority=priority)
+
+    def cancel_orders(
+        self, order_ids: Sequence[str], *, priority: bool = False
+    ) -> tuple[CancelOutcome, ...]:
+        """Cancel orders in batches of at most 100; return each order's outcome."""
+        outcomes: list[CancelOutcome] = []
+        for start in range(0, len(order_ids), BATCH_CANCEL_MAX):
+            chunk = list(order_ids[start : start + BATCH_CANCEL_MAX])
+            # Cancelling twice changes nothing, so a lost answer is simply asked again.
+            with self._watch():
+                reply = _ok(
+                    self._post(
+                        "/orders/batch_cancel",
+                        {"order_ids": chunk},
+                        retry_safe=True,
+                        priority=priority,
+                    )
+                )
+                results = reply.parse(s.CancelOrdersResponse).results
+            outcomes += [CancelOutcome(r.order_id, r.success, r.failure_reason) for r in results]
+        return tuple(outcomes)
+
+    def cancel_all(
+        self, *, instrument: str | None = None, priority: bool = True, attempts: int = 30
+    ) -> CancelAllResult:
+        """Cancel every open order, as the kill switch asks, retrying until the exchange answers.
+
+        Each try lists the open orders and cancels them in batches, in the priority lane. An
+        unreachable exchange is tried again after a growing, jittered wait, up to `attempts`
+        tries; the local block on new orders is the door's job and holds meanwhile.
+        """
+        failure: ExchangeUnavailableError | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                live = self.open_orders(instrument, priority=priority)
+                outcomes = self.cancel_orders([o.order_id for o in live], priority=priority)
+            except ExchangeUnavailableError as error:
+                failure = error
+                self._rest.wait_before_retry(min(attempt, 6))
+                continue
+            return CancelAllResult(outcomes, attempt)
+        msg = f"cancel-all: the exchange did not answer in {attempts} tries; last: {failure}"
+        raise ExchangeUnavailableError(msg)
+
+    def get_order(self, order_id: str, *, priority: bool = False) -> Order:
         """Return one order; raise `OrderNotFoundError` for an id the exchange does not know."""
-        reply = self._rest.get(f"/orders/historical/{order_id}")
-        if reply.status == 404:
-            msg = f"{reply.route}: the exchange knows no order {order_id!r}"
-            raise OrderNotFoundError(msg)
-        record = _ok(reply).parse(s.GetOrderResponse).order
-        return self._order(record, reply.route, "order")
+        with self._watch(order_id):
+            reply = self._get(f"/orders/historical/{order_id}", priority=priority)
+            if reply.status == 404:
+                msg = f"{reply.route}: the exchange knows no order {order_id!r}"
+                raise OrderNotFoundError(msg)
+            record = _ok(reply).parse(s.GetOrderResponse).order
+            return self._order(record, reply.route, "order")
 
-    def open_orders(self, instrument: str | None = None) -> Sequence[Order]:
+    def open_orders(
+        self, instrument: str | None = None, *, priority: bool = False
+    ) -> Sequence[Order]:
         """Return the orders that can still fill, for one product or all."""
         params: dict[str, Any] = {"order_status": ["OPEN"]}
         if instrument is not None:
             params["product_ids"] = [instrument]
-        orders = [self._order(r, route, w) for route, w, r in self._list_orders(params)]
+        with self._watch():
+            listed = self._list_orders(params, priority=priority)
+            orders = [self._order(r, route, w) for route, w, r in listed]
         return [o for o in orders if o.is_live]
+
+    # -- what could not be trusted --------------------------------------------------------
+
+    @property
+    def trading_paused(self) -> bool:
+        """Return True while an untrusted answer or an order set aside awaits reconciliation."""
+        return self.health.trading_paused
+
+    @property
+    def pause_reason(self) -> str:
+        """Return why trading should pause, naming each route and field; empty if it need not."""
+        return self.health.pause_reason
+
+    @property
+    def data_faults(self) -> tuple[DataFault, ...]:
+        return self.health.faults
+
+    def mark_reconciled(self) -> None:
+        """Forget the faults and set-aside orders once a reconciliation settled them."""
+        self.health.clear()
+
+    @contextmanager
+    def _watch(self, subject: str = "") -> Iterator[None]:
+        """Keep any untrustworthy answer raised inside, with the order it was about."""
+        try:
+            yield
+        except ExchangeDataError as error:
+            self.health.record(error, subject)
+            raise
+
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, priority: bool = False
+    ) -> Reply:
+        try:
+            return self._rest.get(path, params, priority=priority)
+        except ExchangeAuthError as refused:
+            raise self._explained(refused) from None
+
+    def _post(
+        self, path: str, body: dict[str, Any], *, retry_safe: bool, priority: bool = False
+    ) -> Reply:
+        try:
+            return self._rest.post(path, body, retry_safe=retry_safe, priority=priority)
+        except ExchangeAuthError as refused:
+            raise self._explained(refused) from None
+
+    def _explained(self, refused: ExchangeAuthError) -> ExchangeAuthError:
+        return explain_refusal(refused, self._rest, self._wall, tolerance_s=self._skew_tolerance_s)
 
     def find_order(self, client_order_id: str, instrument: str | None = None) -> Order | None:
         """Return the order placed under `client_order_id`, or None if the listing lacks it.
@@ -188,25 +311,27 @@ class CoinbaseAdapter:
         Coinbase has no lookup by client order id, so this lists orders and filters.
         """
         params: dict[str, Any] = {"product_ids": [instrument]} if instrument else {}
-        for route, where, record in self._list_orders(params):
-            if record.client_order_id == client_order_id:
-                return self._order(record, route, where)
+        with self._watch(client_order_id):
+            for route, where, record in self._list_orders(params):
+                if record.client_order_id == client_order_id:
+                    return self._order(record, route, where)
         return None
 
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]:
         """Return fills oldest first, each with its `trade_id` and its order's client id."""
-        records = self._list_fills(since_ts)
-        self._learn_client_ids({r.order_id for _, _, r in records})
-        fills = [
-            parse.fill(
-                record,
-                client_order_id=self._client_ids.get(record.order_id, ""),
-                quote=self._quote_of(record.product_id),
-                route=route,
-                where=where,
-            )
-            for route, where, record in records
-        ]
+        with self._watch():
+            records = self._list_fills(since_ts)
+            self._learn_client_ids({r.order_id for _, _, r in records})
+            fills = [
+                parse.fill(
+                    record,
+                    client_order_id=self._client_ids.get(record.order_id, ""),
+                    quote=self._quote_of(record, route, where),
+                    route=route,
+                    where=where,
+                )
+                for route, where, record in records
+            ]
         if since_ts is not None:
             fills = [f for f in fills if f.ts >= since_ts]
         return sorted(fills, key=lambda f: (f.ts, f.trade_id))
@@ -216,7 +341,7 @@ class CoinbaseAdapter:
     def _submit(self, request: OrderRequest) -> Order:
         body = body_for(request)
         try:
-            return self._answer(request, self._rest.post("/orders", body, retry_safe=False))
+            return self._answer(request, self._post("/orders", body, retry_safe=False))
         except (AmbiguousRequestError, ExchangeDataError) as lost:
             return self._resolve(request, body, str(lost))
 
@@ -227,7 +352,7 @@ class CoinbaseAdapter:
             if found is not None:
                 return found
             try:
-                return self._answer(request, self._rest.post("/orders", body, retry_safe=False))
+                return self._answer(request, self._post("/orders", body, retry_safe=False))
             except _STILL_UNKNOWN as again:
                 # Whatever stops the resend, the first attempt may still have placed the order.
                 detail = str(again)
@@ -270,16 +395,29 @@ class CoinbaseAdapter:
     # -- reading --------------------------------------------------------------------------
 
     def _order(self, record: s.OrderRecord, route: str, where: str) -> Order:
+        self._listed(record.product_id, route, f"{where}.product_id")
         order = parse.order(record, route=route, where=where)
         self._client_ids[order.order_id] = order.client_order_id
         return order
 
-    def _list_orders(self, params: dict[str, Any]) -> list[tuple[str, str, s.OrderRecord]]:
+    def _listed(self, product_id: str, route: str, field: str) -> Instrument:
+        """Return a product still listed by `GET /products`, or raise naming the field."""
+        if product_id not in self._instruments:
+            self.instruments()  # listed since we last looked?
+        known = self._instruments.get(product_id)
+        if known is None:
+            problem = f"product {product_id!r} is not listed by GET /products"
+            raise ExchangeDataError(route, field, problem)
+        return known
+
+    def _list_orders(
+        self, params: dict[str, Any], *, priority: bool = False
+    ) -> list[tuple[str, str, s.OrderRecord]]:
         found: list[tuple[str, str, s.OrderRecord]] = []
         cursor = ""
         for _ in range(self._max_pages):
             query = {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-            reply = _ok(self._rest.get("/orders/historical/batch", query))
+            reply = _ok(self._get("/orders/historical/batch", query, priority=priority))
             page = reply.parse(s.ListOrdersResponse)
             found.extend((reply.route, f"orders.{i}", r) for i, r in enumerate(page.orders))
             cursor = page.cursor if page.has_next else ""
@@ -292,10 +430,10 @@ class CoinbaseAdapter:
         cursor = ""
         base: dict[str, Any] = {"limit": PAGE_SIZE}
         if since_ts is not None:
-            base["start_sequence_timestamp"] = _rfc3339(since_ts)
+            base["start_sequence_timestamp"] = rfc3339(since_ts)
         for _ in range(self._max_pages):
             query = {**base, **({"cursor": cursor} if cursor else {})}
-            reply = _ok(self._rest.get("/orders/historical/fills", query))
+            reply = _ok(self._get("/orders/historical/fills", query))
             page = reply.parse(s.ListFillsResponse)
             found.extend((reply.route, f"fills.{i}", r) for i, r in enumerate(page.fills))
             cursor = page.cursor
@@ -310,9 +448,8 @@ class CoinbaseAdapter:
             for _, _, record in self._list_orders({"order_ids": missing[start : start + 50]}):
                 self._client_ids[record.order_id] = record.client_order_id
 
-    def _quote_of(self, product_id: str) -> str:
-        known = self._instruments.get(product_id)
-        return known.quote if known else product_id.partition("-")[2]
+    def _quote_of(self, record: s.FillRecord, route: str, where: str) -> str:
+        return self._listed(record.product_id, route, f"{where}.product_id").quote
 
 
 def _refusal_text(error: s.CreateOrderError | None) -> str:
@@ -320,9 +457,3 @@ def _refusal_text(error: s.CreateOrderError | None) -> str:
         return "refused by the exchange: no reason given"
     code = error.preview_failure_reason or error.new_order_failure_reason or error.error
     return f"refused by the exchange: {code}: {error.message or error.error_details}".strip()
-
-
-def _rfc3339(ts_ns: int) -> str:
-    seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"

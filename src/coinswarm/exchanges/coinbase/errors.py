@@ -5,6 +5,7 @@ from __future__ import annotations
 from coinswarm.domain.errors import CoinswarmError
 
 __all__ = [
+    "ClockSkewError",
     "CoinbaseKeyError",
     "ExchangeAuthError",
     "ExchangeDataError",
@@ -40,6 +41,27 @@ class ExchangeUnavailableError(CoinswarmError):
 
 class ExchangeAuthError(CoinswarmError):
     """The exchange refused the key (401 or 403): a wrong key, a missing scope or clock skew."""
+
+    def __init__(self, message: str, *, route: str = "", detail: str = "") -> None:
+        self.route = route
+        self.detail = detail  # the exchange's own words, e.g. "HTTP 401 UNAUTHORIZED: expired"
+        super().__init__(message)
+
+
+class ClockSkewError(ExchangeAuthError):
+    """The exchange refused a token because our clock and its clock disagree.
+
+    A token lives two minutes from the moment our clock says it was made, so a clock more
+    than about 30 s off makes the exchange call every token expired or not yet valid.
+    """
+
+    def __init__(self, route: str, *, exchange: str, ours: str, skew_s: float) -> None:
+        self.skew_s = skew_s
+        super().__init__(
+            f"{route}: the exchange refused the token because of clock skew: exchange time "
+            f"{exchange}, ours {ours} ({skew_s:+.1f} s); set this machine's clock (NTP)",
+            route=route,
+        )
 
 
 class OrderNotFoundError(CoinswarmError, KeyError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coinswarm.exchanges.coinbase.errors import (
     ExchangeAuthError,
@@ -32,6 +32,14 @@ M = TypeVar("M", bound=BaseModel)
 
 # Errors raised before a single byte of the request left: repeating them is always safe.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ServerTime(BaseModel):
+    """The answer to public `GET /time`; only the milliseconds are read."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    epochMillis: str  # noqa: N815 - Coinbase's own field name
 
 
 class AmbiguousRequestError(Exception):
@@ -118,13 +126,47 @@ class RestClient:
         """Close the HTTP client and its pooled connections."""
         self._http.close()
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Reply:
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, *, priority: bool = False
+    ) -> Reply:
         """Read; retried after 5xx, timeouts and dropped connections."""
-        return self.request("GET", path, params=params, retry_safe=True)
+        return self.request("GET", path, params=params, retry_safe=True, priority=priority)
 
-    def post(self, path: str, body: dict[str, Any], *, retry_safe: bool) -> Reply:
-        """Write; retried after a lost answer only when `retry_safe` (repeating changes nothing)."""
-        return self.request("POST", path, body=body, retry_safe=retry_safe)
+    def post(
+        self, path: str, body: dict[str, Any], *, retry_safe: bool, priority: bool = False
+    ) -> Reply:
+        """Write; retried after a lost answer only when `retry_safe` (repeating changes nothing).
+
+        `priority` requests (the kill switch's cancels) go before queued ordinary ones.
+        """
+        return self.request("POST", path, body=body, retry_safe=retry_safe, priority=priority)
+
+    def server_time_ns(self) -> int:
+        """Return the exchange's clock from public `GET /time`, sent without a token.
+
+        It is asked when a token was refused, so it must not depend on a token being valid.
+        """
+        route = f"GET {PREFIX}/time"
+        self._bucket.acquire(priority=True)
+        try:
+            response = self._http.get(PREFIX + "/time")
+        except httpx.TransportError as error:
+            msg = f"{route}: no answer ({type(error).__name__})"
+            raise ExchangeUnavailableError(msg) from None
+        reply = Reply(route, response.status_code, response.content, dict(response.headers))
+        if reply.status != 200:
+            msg = f"{route}: expected HTTP 200, found {reply.error_text()}"
+            raise ExchangeUnavailableError(msg)
+        millis = reply.parse(ServerTime).epochMillis
+        if not millis.isdigit():
+            raise ExchangeDataError(route, "epochMillis", f"expected digits, found {millis!r}")
+        return int(millis) * 1_000_000
+
+    def wait_before_retry(self, failures: int) -> float:
+        """Sleep an exponential backoff with jitter after `failures` failed tries; return it."""
+        wait = self._backoff(failures)
+        self._sleep(wait)
+        return wait
 
     def request(
         self,
@@ -134,13 +176,20 @@ class RestClient:
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         retry_safe: bool,
+        priority: bool = False,
     ) -> Reply:
         """Send until an answer that is not a 429 or a retryable failure; return it."""
         route = f"{method} {PREFIX}{path}"
         limited = failed = 0
         while True:
             reply, problem = self._attempt(
-                method, path, params=params, body=body, route=route, retry_safe=retry_safe
+                method,
+                path,
+                params=params,
+                body=body,
+                route=route,
+                retry_safe=retry_safe,
+                priority=priority,
             )
             if reply is not None and reply.status == 429:
                 limited += 1
@@ -163,9 +212,10 @@ class RestClient:
         body: dict[str, Any] | None,
         route: str,
         retry_safe: bool,
+        priority: bool,
     ) -> tuple[Reply | None, str | None]:
         """Send once; return the reply, or None and what went wrong when it may be retried."""
-        self._bucket.acquire()
+        self._bucket.acquire(priority=priority)
         token = self._signer.token(method, self._host, PREFIX + path)
         try:
             response = self._http.request(
@@ -228,5 +278,5 @@ def _checked_auth(reply: Reply) -> Reply:
             f"{reply.route}: the exchange refused the key ({reply.error_text()}); check the key's "
             "scopes, and the local clock against GET /time if the token was called expired"
         )
-        raise ExchangeAuthError(msg)
+        raise ExchangeAuthError(msg, route=reply.route, detail=reply.error_text())
     return reply

@@ -6,158 +6,42 @@ and counts what went over the wire with an httpx event hook rather than by patch
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 
-import httpx
 import pytest
 
-from coinswarm.data import synthetic_market
-from coinswarm.domain.clock import WallClock
-from coinswarm.domain.instrument import Instrument
-from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
+from coinbase_harness import (
+    API,
+    PRODUCT,
+    FakeTime,
+    Harness,
+    build,
+    limit,
+    make_venue,
+    market_buy,
+)
+from coinbase_harness import (
+    harness as _harness,
+)
+from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.coinbase import (
-    CdpCredentials,
-    CoinbaseAdapter,
-    CoinbaseConfig,
     ExchangeDataError,
     OrderNotFoundError,
     OrderOutcomeUnknownError,
-    RetryPolicy,
     UnsafeKeyError,
-    connect,
-    parse_private_key,
 )
 from coinswarm.exchanges.local_coinbase import (
     CdpKey,
     KeyPermissions,
     KeyRing,
-    RunningServer,
-    Venue,
     build_jwt,
     create_app,
     generate_key,
     serve_in_thread,
 )
-
-PRODUCT = "BTC-USD"
-API = "/api/v3/brokerage"
-ORDERS = API + "/orders"
-
-
-def make_venue() -> Venue:
-    series = synthetic_market(instrument=PRODUCT, bars=100, seed=7, start_price=20_000.0)
-    instrument = Instrument(
-        symbol=PRODUCT,
-        base="BTC",
-        quote="USD",
-        price_increment=Decimal("0.01"),
-        size_increment=Decimal("0.00000001"),
-        min_size=Decimal("0.00001"),
-        min_notional=Decimal("1"),
-    )
-    balances = {"USD": Decimal(100_000), "BTC": Decimal(1)}
-    return Venue({PRODUCT: instrument}, [series], balances=balances)
-
-
-class FakeTime:
-    """A monotonic clock that moves only when someone sleeps; shared by client and server."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@dataclass
-class Wire:
-    """What the adapter sent and got back, seen through httpx event hooks."""
-
-    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    def on_request(self, request: httpx.Request) -> None:
-        self.sent.append((request.method, request.url.path, request.content))
-
-    def on_response(self, response: httpx.Response) -> None:
-        self.statuses.append(response.status_code)
-
-    def posts(self, path: str = ORDERS) -> list[dict[str, object]]:
-        return [json.loads(body) for method, p, body in self.sent if method == "POST" and p == path]
-
-
-@dataclass
-class Harness:
-    server: RunningServer
-    adapter: CoinbaseAdapter
-    wire: Wire
-    time: FakeTime
-    control: httpx.Client
-
-    def advance(self, bars: int = 1) -> None:
-        assert self.control.post("/_control/advance", json={"bars": bars}).status_code == 200
-
-    def fault(self, **fault: object) -> None:
-        fault.setdefault("method", "POST")
-        fault.setdefault("path", ORDERS)
-        response = self.control.put("/_control/faults", json={"faults": [fault]})
-        assert response.status_code == 200, response.text
-
-    def record(self) -> dict[str, object]:
-        answer: dict[str, object] = self.control.get("/_control/record").json()
-        return answer
-
-    def record_orders(self, client_order_id: str) -> list[dict[str, str]]:
-        orders = self.record()["orders"]
-        assert isinstance(orders, list)
-        return [o for o in orders if o["client_order_id"] == client_order_id]
-
-
-def credentials(key: CdpKey) -> CdpCredentials:
-    return CdpCredentials(key.name, parse_private_key(key.private_key_pem, source="test key"))
-
-
-def build(
-    server: RunningServer,
-    key: CdpKey,
-    fake: FakeTime,
-    *,
-    per_second: float = 1000.0,
-    timeout_s: float = 5.0,
-    retry: RetryPolicy | None = None,
-) -> tuple[CoinbaseAdapter, Wire]:
-    wire = Wire()
-    http = httpx.Client(
-        base_url=server.base_url,
-        timeout=timeout_s,
-        event_hooks={"request": [wire.on_request], "response": [wire.on_response]},
-    )
-    config = CoinbaseConfig(
-        base_url=server.base_url,
-        requests_per_second=per_second,
-        retry=retry or RetryPolicy(backoff_base_s=0.01),
-    )
-    adapter = connect(
-        credentials(key),
-        config,
-        clock=WallClock(),
-        monotonic=fake.monotonic,
-        sleep=fake.sleep,
-        rng=random.Random(42),
-        http=http,
-    )
-    return adapter, wire
 
 
 @pytest.fixture
@@ -165,39 +49,9 @@ def key() -> CdpKey:
     return generate_key()
 
 
-def _harness(
-    key: CdpKey, permissions: KeyPermissions | None = None, **options: object
-) -> Iterator[Harness]:
-    keys = KeyRing()
-    keys.add(key, permissions)
-    fake = FakeTime()
-    app = create_app(make_venue(), keys, control_api=True, monotonic=fake.monotonic)
-    with serve_in_thread(app) as server, httpx.Client(base_url=server.base_url) as control:
-        adapter, wire = build(server, key, fake, **options)  # type: ignore[arg-type]
-        with adapter:
-            yield Harness(server, adapter, wire, fake, control)
-
-
 @pytest.fixture
 def h(key: CdpKey) -> Iterator[Harness]:
     yield from _harness(key)
-
-
-def market_buy(cid: str, quote: str = "1000") -> OrderRequest:
-    return OrderRequest(
-        client_order_id=cid, instrument=PRODUCT, side=OrderSide.BUY, quote_quantity=Decimal(quote)
-    )
-
-
-def limit(cid: str, side: OrderSide, size: str, price: str) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=cid,
-        instrument=PRODUCT,
-        side=side,
-        type=OrderType.LIMIT,
-        quantity=Decimal(size),
-        limit_price=Decimal(price),
-    )
 
 
 # -- the port ---------------------------------------------------------------------------------

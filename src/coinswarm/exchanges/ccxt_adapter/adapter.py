@@ -41,6 +41,10 @@ _DEFINITE = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest)
 _CALLER = (ccxt.AuthenticationError, ccxt.NotSupported, ccxt.ArgumentsRequired)
 
 
+class _LostAnswerError(Exception):
+    """An answer to create_order that says nothing: treated like a timeout."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcxtAdapterConfig:
     """How hard to try before an order's outcome is declared unknown."""
@@ -71,6 +75,15 @@ class CcxtAdapter:
         self._sleep = sleep
         self._markets: dict[str, parse.Market] | None = None
         self._requests: dict[str, OrderRequest] = {}
+        self._last_status = 0
+        session = getattr(exchange, "session", None)
+        if session is not None:  # ccxt's sync classes talk through one requests.Session
+            session.hooks["response"].append(self._saw)
+
+    def _saw(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        # Some ccxt classes (coinbase among them) turn a 5xx with a JSON error body into a
+        # plain ExchangeError; the status tells a server failure from a refusal.
+        self._last_status = int(getattr(response, "status_code", 0))
 
     # -- markets ------------------------------------------------------------------------------
 
@@ -225,6 +238,9 @@ class CcxtAdapter:
         return None
 
     def _settle(self, raw: Mapping[str, Any], request: OrderRequest) -> Order:
+        if not raw.get("id"):
+            # ccxt hands back an empty order when the body would not parse: an answer lost.
+            raise _LostAnswerError("create_order returned no order id")
         order_id = str(raw.get("id"))
         self._requests[order_id] = request
         if raw.get("status") is not None and raw.get("symbol") is not None:
@@ -247,14 +263,17 @@ class CcxtAdapter:
             return self._rejected(request, refusal)
         problem = "no attempt"
         for attempt in range(max(self._config.attempts, 1)):
+            self._last_status = 0
             try:
                 return self._settle(self._create(request, market), request)
-            except ccxt.OperationFailed as error:
+            except (ccxt.OperationFailed, _LostAnswerError) as error:
                 problem = f"{type(error).__name__}: {error}"
             except _CALLER as error:
                 raise CcxtExchangeError(f"create_order: {error}") from None
             except ccxt.ExchangeError as error:
-                return self._refused(request, market, error, after_doubt=attempt > 0)
+                if self._last_status < 500:
+                    return self._refused(request, market, error, after_doubt=attempt > 0)
+                problem = f"HTTP {self._last_status}: {error}"
             found = self._lookup(request, market)
             if found is not None:
                 return found

@@ -8,12 +8,18 @@ import typer
 
 from coinswarm import __version__
 from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli import admin, exchange, risk, runs
+from coinswarm.cli import admin, data, exchange, risk, runs
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
 
-_COMMANDS = (admin, exchange, risk, runs)  # imported for their commands, which register on `app`
+_COMMANDS = (
+    admin,
+    data,
+    exchange,
+    risk,
+    runs,
+)  # imported for their commands, which register on `app`
 
 
 @app.command()

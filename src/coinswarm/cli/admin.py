@@ -1,15 +1,11 @@
-"""The commands that look after data and storage: data inspect, db upgrade, audit verify."""
+"""The commands that look after storage: db upgrade, audit verify."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from coinswarm import bootstrap
-from coinswarm.cli._shared import DbOption, audit_app, data_app, db_app, fail, stdout
-from coinswarm.data import inspect_series, load_bars
+from coinswarm.cli._shared import DbOption, audit_app, db_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.infra.audit import verify
 from coinswarm.infra.storage import resolve_url, upgrade
@@ -36,17 +32,3 @@ def audit_verify(db: DbOption = None) -> None:
     stdout.print(str(report), markup=False, highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
-
-
-@data_app.command("inspect")
-def data_inspect(
-    file: Annotated[Path, typer.Argument(help="OHLCV CSV/Parquet file")],
-    top: Annotated[int, typer.Option(help="how many of the largest moves to list")] = 10,
-) -> None:
-    """Print a file's coverage, its gaps and its largest one-bar moves."""
-    try:
-        inspection = inspect_series(load_bars(file), top=top)
-    except (CoinswarmError, OSError) as error:
-        raise fail(error) from None
-    for line in inspection.render_lines():
-        stdout.print(line, markup=False, highlight=False)

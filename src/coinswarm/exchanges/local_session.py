@@ -9,17 +9,20 @@ path between the engine and the matching engine differs.
 
 from __future__ import annotations
 
+import random
 import shutil
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
-from coinswarm.domain.bar import BarSeries
+from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
 from coinswarm.domain.instrument import Instrument
 from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseConfig, connect, parse_private_key
@@ -32,12 +35,57 @@ from coinswarm.exchanges.local_coinbase import (
     make_tls_files,
     serve_in_thread,
 )
+from coinswarm.exchanges.local_coinbase.faults import FaultMiddleware
+from coinswarm.exchanges.local_faults import (
+    EditMiddleware,
+    FaultSchedule,
+    RequestLog,
+    RequestLogMiddleware,
+    spend_tokens,
+)
 from coinswarm.exchanges.remote import RemoteVenue
 
-__all__ = ["LOCKSTEP_REQUESTS_PER_SECOND", "lockstep_venue"]
+__all__ = [
+    "LOCKSTEP_REQUESTS_PER_SECOND",
+    "LockstepSession",
+    "Pacing",
+    "lockstep_session",
+    "lockstep_venue",
+]
 
 LOCKSTEP_REQUESTS_PER_SECOND = 100_000.0
 """A replay at full speed asks far more than Coinbase's 30 a second; this exchange is ours."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pacing:
+    """The request rates on both sides and the time they are paced by.
+
+    `monotonic` drives both the client's token bucket and the exchange's rate limiter and
+    `sleep` is how the client waits (its backoffs and 429 pauses); a test gives both one
+    virtual clock so a long run with many backoffs takes no real time. `seed` seeds the
+    client's retry jitter.
+    """
+
+    client_per_second: float = LOCKSTEP_REQUESTS_PER_SECOND
+    exchange_per_second: float = LOCKSTEP_REQUESTS_PER_SECOND
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LockstepSession:
+    """A running lockstep session: our venue, and the exchange's own record beside it.
+
+    `exchange` is the local exchange itself (`engine_orders()`, `fills()`, `balances()`):
+    the authority a test compares our ledger with. `requests` logs every request it answered.
+    """
+
+    remote: RemoteVenue
+    exchange: Venue
+    requests: RequestLog
+    faults: FaultSchedule
 
 
 @contextmanager
@@ -53,6 +101,29 @@ def lockstep_venue(
 
     The account starts with `cash` in the quote currency; `fill_model` is the exchange's.
     """
+    with lockstep_session(
+        market, instruments, clock=clock, cash=cash, fill_model=fill_model
+    ) as session:
+        yield session.remote
+
+
+@contextmanager
+def lockstep_session(
+    market: Sequence[BarSeries],
+    instruments: Mapping[str, Instrument],
+    *,
+    clock: Clock,
+    cash: Decimal,
+    fill_model: FillModel,
+    faults: FaultSchedule | None = None,
+    pacing: Pacing | None = None,
+) -> Iterator[LockstepSession]:
+    """Like `lockstep_venue`, with `faults` armed bar by bar and the exchange's record at hand.
+
+    The n-th bar the engine steps (counting from 0) arms the faults scheduled up to step n.
+    """
+    pacing = pacing or Pacing()
+    schedule = faults or FaultSchedule()
     quotes = {instrument.quote for instrument in instruments.values()}
     venue = Venue(
         instruments,
@@ -67,9 +138,16 @@ def lockstep_venue(
     app = create_app(
         venue,
         keys,
-        private_per_second=LOCKSTEP_REQUESTS_PER_SECOND,
-        public_per_second=LOCKSTEP_REQUESTS_PER_SECOND,
+        monotonic=pacing.monotonic,
+        private_per_second=pacing.exchange_per_second,
+        public_per_second=pacing.exchange_per_second,
     )
+    schedule.attach(spend_tokens(app.state.services.private_limits, key.name))
+    requests = RequestLog(pacing.monotonic)
+    # Added last, so outermost: the log sees what the faults answered.
+    app.add_middleware(EditMiddleware, schedule=schedule)
+    app.add_middleware(FaultMiddleware, plan=schedule, prefix="/api/v3/brokerage")
+    app.add_middleware(RequestLogMiddleware, log=requests)
     folder = Path(tempfile.mkdtemp(prefix="coinswarm-lockstep-"))
     try:
         tls = make_tls_files(folder)
@@ -80,11 +158,33 @@ def lockstep_venue(
                 key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
             )
             config = CoinbaseConfig(
-                base_url=server.base_url, requests_per_second=LOCKSTEP_REQUESTS_PER_SECOND
+                base_url=server.base_url, requests_per_second=pacing.client_per_second
             )
-            with connect(credentials, config, order_clock=clock, http=http) as adapter:
-                yield RemoteVenue(
-                    adapter, driver=lambda bar: venue.advance_product(bar.instrument, bar.ts)
-                )
+            adapter = connect(
+                credentials,
+                config,
+                order_clock=clock,
+                http=http,
+                monotonic=pacing.monotonic,
+                sleep=pacing.sleep,
+                rng=random.Random(pacing.seed),  # noqa: S311 - retry jitter, not secrets
+            )
+            with adapter:
+                remote = RemoteVenue(adapter, driver=_driver(venue, schedule), clock=clock)
+                try:
+                    yield LockstepSession(remote, venue, requests, schedule)
+                finally:
+                    remote.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _driver(venue: Venue, schedule: FaultSchedule) -> Callable[[Bar], object]:
+    """Reveal each bar at the exchange as the engine reaches it, arming faults by bar count."""
+    steps = iter(range(1 << 62))
+
+    def drive(bar: Bar) -> object:
+        schedule.arm(next(steps))
+        return venue.advance_product(bar.instrument, bar.ts)
+
+    return drive

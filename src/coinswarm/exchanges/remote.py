@@ -6,86 +6,365 @@ fill; on each bar it asks the exchange for the fills it has not booked yet (by `
 fill listed twice is booked once) and refreshes those orders. An optional `driver` is called
 first with the bar: a replay against a local exchange uses it to reveal the same bar there, so
 that the exchange and the engine step in lockstep.
+
+An exchange that answers badly never ends the run. An order whose placing answer was lost
+stays in flight under its client order id (a placeholder order in status NEW); an order whose
+cancel or read failed keeps its last known state; an unreadable or inconsistent answer is
+refused with an error that names the call or route and the field. Each is set aside
+(`remote_doubts`), trading pauses (new orders come back REJECTED, naming what is set aside),
+and every bar's catch-up pass reads the set-aside subjects again by order id or client order
+id until it can prove what happened; then trading resumes. Fills are booked only once their
+order could be read, so none is lost or counted twice whatever the exchange does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from typing import Protocol, TypeVar, runtime_checkable
 
 from coinswarm.domain.bar import Bar
+from coinswarm.domain.clock import Clock
+from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import ExchangeAdapter
+from coinswarm.exchanges.io_worker import IoWorker
+from coinswarm.exchanges.remote_doubts import FILLS, Doubts, Incident, SetAside
 
-__all__ = ["RemoteVenue"]
+__all__ = ["UNRESOLVED_PREFIX", "FindsOrders", "RemoteVenue", "VenueDataError"]
+
+T = TypeVar("T")
+
+UNRESOLVED_PREFIX = "UNRESOLVED-"
+"""The id of a placeholder for an order whose placing answer was lost, before its order id."""
+
+
+@runtime_checkable
+class FindsOrders(Protocol):
+    """An adapter that can look an order up by the client order id it was sent under."""
+
+    def find_order(self, client_order_id: str, instrument: str | None = None) -> Order | None: ...
+
+
+class VenueDataError(CoinswarmError, ValueError):
+    """An exchange answer that parsed but contradicts what we know: names the call and field."""
+
+    def __init__(self, call: str, field: str, problem: str) -> None:
+        self.call = call
+        self.field = field
+        super().__init__(f"{call}: field '{field}': {problem}")
 
 
 class RemoteVenue:
-    """Drive an exchange adapter from the engine's bars; book each of its fills once."""
+    """Drive an exchange adapter from the engine's bars; book each of its fills once.
+
+    `clock` stamps placeholders and incidents (by default the time of the latest bar); every
+    call to the adapter runs on the venue's own thread (`io_worker`) with a bounded wait.
+    """
 
     def __init__(
-        self, adapter: ExchangeAdapter, *, driver: Callable[[Bar], object] | None = None
+        self,
+        adapter: ExchangeAdapter,
+        *,
+        driver: Callable[[Bar], object] | None = None,
+        clock: Clock | None = None,
+        worker: IoWorker | None = None,
     ) -> None:
         self.name = adapter.name
         self._adapter = adapter
         self._driver = driver
+        self._clock = clock
+        self._worker = worker or IoWorker(name=adapter.name)
+        self._now = 0
+        self._symbols: frozenset[str] | None = None
+        self._orders: dict[str, Order] = {}  # every order seen, as last seen
         self._live: dict[str, Order] = {}  # orders that can still fill, as last seen
+        self._fresh: set[str] = set()  # orders read from the exchange during this bar
+        self._unresolved: dict[str, Order] = {}  # placeholder id -> placeholder
+        self._resolved: dict[str, str] = {}  # placeholder id -> the exchange's order id
         self._booked: set[str] = set()  # trade ids already handed to the engine
-        self._since: int | None = None  # the latest fill time booked
+        self._since: int | None = None  # fills older than this are all booked
+        self._doubts = Doubts()
 
-    # -- the port, passed through; placing and cancelling keep the live set -------------------
+    def close(self) -> None:
+        """Stop the venue's thread; the adapter is the caller's to close."""
+        self._worker.close()
+
+    # -- what is set aside -------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """Return True while something is set aside for reconciliation: new orders wait."""
+        return bool(self._doubts)
+
+    @property
+    def pause_reason(self) -> str:
+        """Return what is set aside and why; empty when trading may go on."""
+        return self._doubts.pause_reason()
+
+    @property
+    def set_aside(self) -> tuple[SetAside, ...]:
+        """Return what is set aside now, oldest first."""
+        return tuple(self._doubts.items())
+
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        """Return every time something was set aside or caught up, in order."""
+        return tuple(self._doubts.incidents)
+
+    # -- the port; placing and cancelling keep the live set ---------------------------------
 
     def instruments(self) -> Mapping[str, Instrument]:
-        return self._adapter.instruments()
+        found = self._io("instruments", self._adapter.instruments)
+        self._symbols = frozenset(found)
+        return found
 
     def place_order(self, request: OrderRequest) -> Order:
-        return self._seen(self._adapter.place_order(request))
+        """Send `request`, unless trading is paused; keep a lost answer in flight."""
+        if self._doubts:
+            return self._refused(request, f"trading paused: {self._doubts.pause_reason()}")
+        try:
+            order = self._io("place_order", lambda: self._adapter.place_order(request))
+        except CoinswarmError as error:
+            return self._in_flight(request, f"place_order: {error}")
+        if order.client_order_id != request.client_order_id:
+            problem = f"expected {request.client_order_id!r}, found {order.client_order_id!r}"
+            return self._in_flight(
+                request, str(VenueDataError("place_order", "client_order_id", problem))
+            )
+        return self._seen(order)
 
     def cancel_order(self, order_id: str) -> Order:
-        return self._seen(self._adapter.cancel_order(order_id))
+        """Ask for a cancel; if it gets no usable answer, set the order aside as it stands."""
+        order_id = self._resolved.get(order_id, order_id)
+        if order_id in self._unresolved:
+            # Not confirmed by the exchange yet: there is no order id to cancel.
+            return self._unresolved[order_id].snapshot()
+        try:
+            order = self._checked(
+                order_id, self._io(f"cancel_order {order_id}", self._cancel(order_id))
+            )
+        except CoinswarmError as error:
+            return self._doubt_order(order_id, f"cancel_order {order_id}: {error}")
+        self._fresh.add(order_id)
+        return self._seen(order)
 
     def get_order(self, order_id: str) -> Order:
-        return self._seen(self._adapter.get_order(order_id))
+        """Return an order; one read during this bar is not asked for again."""
+        order_id = self._resolved.get(order_id, order_id)
+        if order_id in self._unresolved:
+            return self._unresolved[order_id].snapshot()
+        known = self._orders.get(order_id)
+        if known is not None and (order_id in self._fresh or known.status.is_terminal):
+            # Read during this bar, or final: asking again could change nothing.
+            return known.snapshot()
+        try:
+            return self._read(order_id)
+        except CoinswarmError as error:
+            return self._doubt_order(order_id, str(error))
 
     def open_orders(self, instrument: str | None = None) -> Sequence[Order]:
-        """Return the orders that could still fill when last seen (refreshed every bar)."""
-        return [o for o in self._live.values() if instrument in (None, o.instrument)]
+        """Return the orders that could still fill when last seen, placeholders included."""
+        candidates = [*self._live.values(), *self._unresolved.values()]
+        return [o.snapshot() for o in candidates if instrument in (None, o.instrument)]
 
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]:
-        return self._adapter.list_fills(since_ts=since_ts)
+        return self._io("list_fills", lambda: self._adapter.list_fills(since_ts=since_ts))
 
     def balances(self) -> Mapping[str, Decimal]:
-        return self._adapter.balances()
+        return self._io("balances", self._adapter.balances)
 
     # -- driven by the feed ---------------------------------------------------------------
 
     def has_resting(self, instrument: str) -> bool:
-        return any(o.instrument == instrument for o in self._live.values())
+        return any(
+            o.instrument == instrument for o in (*self._live.values(), *self._unresolved.values())
+        )
 
     def on_bar(self, bar: Bar) -> list[Fill]:
-        """Let the exchange see `bar` (lockstep replays), then return its fills not yet booked."""
+        """Let the exchange see `bar`, catch up what is set aside, return fills not yet booked."""
+        self._now = bar.ts
+        self._fresh.clear()
         if self._driver is not None:
             self._driver(bar)
-        if not any(o.instrument == bar.instrument for o in self._live.values()):
+        if self._doubts:
+            self._catch_up()
+        if not self.has_resting(bar.instrument) and FILLS not in self._doubts:
             return []
-        fills = [f for f in self._adapter.list_fills(since_ts=self._since) if self._is_new(f)]
-        for order_id, order in list(self._live.items()):
-            if order.instrument == bar.instrument:
+        fills = self._new_fills()
+        wanted = [o for o, order in self._live.items() if order.instrument == bar.instrument]
+        for order_id in dict.fromkeys([*wanted, *(f.order_id for f in fills)]):
+            if order_id not in self._fresh:
                 self.get_order(order_id)
         return fills
 
-    def _is_new(self, fill: Fill) -> bool:
-        if fill.trade_id in self._booked:
+    # -- fills ----------------------------------------------------------------------------
+
+    def _new_fills(self) -> list[Fill]:
+        """Return the listed fills not booked yet whose orders could be read; hold the rest."""
+        try:
+            listed = self._io("list_fills", lambda: self._adapter.list_fills(since_ts=self._since))
+            new = [f for f in listed if f.trade_id not in self._booked]
+            self._check_products(new)
+        except CoinswarmError as error:
+            self._doubts.set_aside(SetAside(FILLS, str(error), self._ts()))
+            return []
+        self._doubts.clear(FILLS, self._ts(), "fills listed and read cleanly again")
+        ready = [f for f in new if self._order_known(f)]
+        held = [f for f in new if f not in ready]
+        self._booked.update(f.trade_id for f in ready)
+        times = [f.ts for f in held] or [f.ts for f in ready]
+        if times:
+            newest = min(times) if held else max(times)
+            self._since = newest if self._since is None or held else max(self._since, newest)
+        return ready
+
+    def _check_products(self, fills: Sequence[Fill]) -> None:
+        for fill in fills:
+            if self._symbols is not None and fill.instrument not in self._symbols:
+                self._set_aside_owner(fill)
+                problem = f"product {fill.instrument!r} is not listed by the exchange"
+                raise VenueDataError("list_fills", f"fill {fill.trade_id}.product_id", problem)
+
+    def _set_aside_owner(self, fill: Fill) -> None:
+        known = self._orders.get(fill.order_id)
+        subject = known.client_order_id if known else fill.client_order_id or fill.order_id
+        reason = f"fill {fill.trade_id} names product {fill.instrument!r}, which is not listed"
+        self._doubts.set_aside(SetAside(subject, reason, self._ts(), order_id=fill.order_id))
+
+    def _order_known(self, fill: Fill) -> bool:
+        """Read the order of `fill` during this bar; False (fill held back) if it cannot be."""
+        if fill.order_id in self._fresh:
+            return True
+        try:
+            self._read(fill.order_id)
+        except CoinswarmError as error:
+            if fill.order_id in self._orders:
+                self._doubt_order(fill.order_id, str(error))
+            else:
+                subject = fill.client_order_id or fill.order_id
+                entry = SetAside(subject, str(error), self._ts(), order_id=fill.order_id)
+                self._doubts.set_aside(entry)
             return False
-        self._booked.add(fill.trade_id)
-        self._since = fill.ts if self._since is None else max(self._since, fill.ts)
         return True
 
+    # -- catching up ------------------------------------------------------------------------
+
+    def _catch_up(self) -> None:
+        """Read every set-aside order again; clear those the exchange now accounts for."""
+        for entry in self._doubts.items():
+            if entry.subject == FILLS:
+                continue  # the fill listing below settles it
+            try:
+                if entry.order_id is None:
+                    detail = self._find_placed(entry)
+                else:
+                    order = self._read(entry.order_id)
+                    detail = f"read again: {order.order_id} is {order.status}"
+            except CoinswarmError:
+                continue  # still unreadable: it stays set aside under its first reason
+            self._doubts.clear(entry.subject, self._ts(), detail)
+
+    def _find_placed(self, entry: SetAside) -> str:
+        """Settle an order whose placing answer was lost, by its client order id."""
+        request = entry.request
+        assert request is not None  # set aside without an order id only by place_order
+        placeholder = self._unresolved[UNRESOLVED_PREFIX + entry.subject]
+        if not isinstance(self._adapter, FindsOrders):
+            found = next(
+                (
+                    o
+                    for o in self._io("open_orders", self._adapter.open_orders)
+                    if o.client_order_id == entry.subject
+                ),
+                None,
+            )
+            if found is None:
+                msg = f"order {entry.subject}: not open, and this adapter cannot look it up"
+                raise VenueDataError("open_orders", "client_order_id", msg)
+        else:
+            adapter = self._adapter
+            found = self._io(
+                f"find_order {entry.subject}",
+                lambda: adapter.find_order(request.client_order_id, request.instrument),
+            )
+        del self._unresolved[placeholder.order_id]
+        if found is None:
+            placeholder.reject(f"not placed: the exchange has no order {entry.subject}", self._ts())
+            self._orders[placeholder.order_id] = placeholder
+            return "the exchange has no order under this client order id: it was not placed"
+        self._resolved[placeholder.order_id] = found.order_id
+        self._fresh.add(found.order_id)
+        self._seen(self._checked(found.order_id, found))
+        return f"found as exchange order {found.order_id} ({found.status})"
+
+    # -- reading and recording --------------------------------------------------------------
+
+    def _read(self, order_id: str) -> Order:
+        order = self._checked(
+            order_id, self._io(f"get_order {order_id}", lambda: self._adapter.get_order(order_id))
+        )
+        self._fresh.add(order_id)
+        return self._seen(order)
+
+    def _cancel(self, order_id: str) -> Callable[[], Order]:
+        return lambda: self._adapter.cancel_order(order_id)
+
+    def _checked(self, order_id: str, order: Order) -> Order:
+        """Return `order` if it is the order asked for, on a listed product; else raise."""
+        call = f"get_order {order_id}"
+        if order.order_id != order_id:
+            raise VenueDataError(
+                call, "order_id", f"expected {order_id!r}, found {order.order_id!r}"
+            )
+        if self._symbols is not None and order.instrument not in self._symbols:
+            problem = f"product {order.instrument!r} is not listed by the exchange"
+            raise VenueDataError(call, "product_id", problem)
+        known = self._orders.get(order_id)
+        if known is not None and (known.client_order_id, known.instrument) != (
+            order.client_order_id,
+            order.instrument,
+        ):
+            problem = (
+                f"expected {known.client_order_id} on {known.instrument}, found "
+                f"{order.client_order_id} on {order.instrument}"
+            )
+            raise VenueDataError(call, "client_order_id/product_id", problem)
+        return order
+
+    def _doubt_order(self, order_id: str, reason: str) -> Order:
+        """Set an order aside and return it as last seen (raise if it was never seen)."""
+        known = self._orders.get(order_id)
+        if known is None:
+            raise VenueDataError("get_order", "order_id", f"unknown order {order_id}: {reason}")
+        entry = SetAside(known.client_order_id, reason, self._ts(), order_id=order_id)
+        self._doubts.set_aside(entry)
+        return known.snapshot()
+
+    def _in_flight(self, request: OrderRequest, reason: str) -> Order:
+        placeholder = Order(UNRESOLVED_PREFIX + request.client_order_id, request, self._ts())
+        self._unresolved[placeholder.order_id] = placeholder
+        entry = SetAside(request.client_order_id, reason, self._ts(), request=request)
+        self._doubts.set_aside(entry)
+        return placeholder.snapshot()
+
+    def _refused(self, request: OrderRequest, reason: str) -> Order:
+        order = Order(f"PAUSED-{request.client_order_id}", request, self._ts())
+        order.reject(reason, order.created_ts)
+        return order
+
     def _seen(self, order: Order) -> Order:
+        self._orders[order.order_id] = order
         if order.is_live:
             self._live[order.order_id] = order
         else:
             self._live.pop(order.order_id, None)
-        return order
+        return order.snapshot()
+
+    def _io(self, what: str, call: Callable[[], T]) -> T:
+        return self._worker.call(what, call)
+
+    def _ts(self) -> int:
+        return self._clock.now_ns() if self._clock is not None else self._now

@@ -15,7 +15,7 @@ from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
-from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.execution.journal import Journal, MemoryJournal
 
@@ -38,6 +38,7 @@ class ExecutionAgent:
         self._journal = journal or MemoryJournal()
         self._instruments = dict(exchange.instruments())
         self._orders: dict[str, Order] = {}
+        self._in_flight: dict[str, str] = {}  # client order id -> stand-in order id
         self._local_rejects = 0
 
     @property
@@ -79,8 +80,25 @@ class ExecutionAgent:
         return order
 
     def _track(self, order: Order) -> None:
-        self._orders[order.order_id] = order
+        self._remember(order)
         self._journal.order(order)
+
+    def _remember(self, order: Order) -> None:
+        """Keep `order`; an order still NEW after placing is in flight under its client id.
+
+        When an order's placing answer was lost, the adapter hands back a stand-in in status
+        NEW; once the exchange's own order turns up under the same client order id, it takes
+        the stand-in's place, so each client order id is one order here, as at the exchange.
+        """
+        stand_in = self._in_flight.pop(order.client_order_id, None)
+        if stand_in is not None and stand_in != order.order_id:
+            self._orders = {
+                (order.order_id if key == stand_in else key): value
+                for key, value in self._orders.items()
+            }
+        if order.status is OrderStatus.NEW:
+            self._in_flight[order.client_order_id] = order.order_id
+        self._orders[order.order_id] = order
 
     def open_orders(self) -> tuple[Order, ...]:
         """Return the orders that can still fill, as the exchange reports them."""
@@ -102,7 +120,7 @@ class ExecutionAgent:
         for fill in fills:
             self._ledger.record(fill)
             order = self._exchange.get_order(fill.order_id)
-            self._orders[order.order_id] = order
+            self._remember(order)
             self._journal.fill(fill, order)
 
     @staticmethod

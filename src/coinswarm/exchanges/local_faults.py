@@ -45,6 +45,7 @@ __all__ = [
 Route = Literal["create", "cancel", "get_order", "fills", "list_orders", "accounts", "products"]
 
 _PREFIX = "/api/v3/brokerage"
+BURST_TOKENS = 1_000_000  # more than any bucket holds: a burst empties it
 ROUTES: dict[str, tuple[str, re.Pattern[str]]] = {
     "create": ("POST", re.compile(rf"^{_PREFIX}/orders$")),
     "cancel": ("POST", re.compile(rf"^{_PREFIX}/orders/batch_cancel$")),
@@ -96,7 +97,8 @@ class RouteFault:
 
 @dataclass(frozen=True, slots=True)
 class Burst:
-    """At bar `step`, another holder of our key spends `requests` of its rate-limit tokens."""
+    """From bar `step`, another holder of our key spends every token just before each of our
+    next `requests` requests, which so meet the exchange's own 429 and its headers."""
 
     step: int
     requests: int
@@ -123,6 +125,7 @@ class FaultSchedule(FaultPlan):
         self._used = [0] * len(self._scheduled)
         self._step = -1
         self._spend: Callable[[int], None] | None = None
+        self._bursting = 0  # how many more of our requests find the bucket spent
         self.fired: list[tuple[int, str, str]] = []  # (step, route, kind) of each use
 
     def attach(self, spend: Callable[[int], None]) -> None:
@@ -134,16 +137,26 @@ class FaultSchedule(FaultPlan):
         with self._lock:
             self._step = step
         for burst in self._bursts:
-            if burst.step == step and self._spend is not None:
-                self._spend(burst.requests)
+            if burst.step == step:
+                with self._lock:
+                    self._bursting += burst.requests
                 self.fired.append((step, "burst", str(burst.requests)))
 
     def take(self, method: str, path: str) -> Fault | None:
         """Return the first armed fault (not an edit) for this request and count its use."""
+        self._burst()
         index = self._next(method, path, edits=False)
         if index is None:
             return None
         return self._scheduled[index].as_fault(method, path)
+
+    def _burst(self) -> None:
+        with self._lock:
+            if not self._bursting or self._spend is None:
+                return
+            self._bursting -= 1
+            spend = self._spend
+        spend(BURST_TOKENS)
 
     def take_edit(self, method: str, path: str) -> RouteFault | None:
         """Return the first armed edit for this request, without counting it yet."""
@@ -169,11 +182,12 @@ class FaultSchedule(FaultPlan):
 
 
 def spend_tokens(limiter: RateLimiter, key_name: str) -> Callable[[int], None]:
-    """Return how a burst spends `n` tokens of `key_name`'s bucket, as other requests would."""
+    """Return how a burst spends up to `n` tokens of `key_name`'s bucket, until it is empty."""
 
     def spend(requests: int) -> None:
         for _ in range(requests):
-            limiter.take(key_name)
+            if not limiter.take(key_name).allowed:
+                return
 
     return spend
 

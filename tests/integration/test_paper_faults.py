@@ -48,8 +48,8 @@ from coinswarm.strategies.base import CancelRequest, Intent, StrategyContext
 
 CASH = Decimal(100_000)
 QUOTE = "USDT"
-BARS = 110  # per instrument; two instruments make 200 steps
-TRIES_PER_BAR = 3
+BARS = 85  # per instrument; two instruments make 170 steps, about 580 orders
+TRIES_PER_BAR = 4
 CLEAN_TAIL = 25  # the last steps carry no fault, so every doubt is settled before the end
 
 

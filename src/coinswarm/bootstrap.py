@@ -265,6 +265,13 @@ def run(
         result = run_backtest(
             market, strategy, config, progress=progress, journal=journal, pace=pace, venue=venue
         )
+    return outcome(identifier, result, fee_rate=fill_model.fees.rate(Liquidity.TAKER), risk=risk)
+
+
+def outcome(
+    identifier: str, result: BacktestResult, *, fee_rate: Decimal, risk: RiskProfile | None
+) -> BacktestOutcome:
+    """Return a finished run with its metrics, buy-and-hold beside it and its explanations."""
     metrics = compute_metrics(
         result.curve,
         result.trades,
@@ -272,19 +279,9 @@ def run(
         initial_cash=result.initial_cash,
         bar_interval_ns=result.bar_interval_ns,
     )
-    hold_curve, benchmark = buy_and_hold_benchmark(
-        result, fee_rate=fill_model.fees.rate(Liquidity.TAKER)
-    )
+    hold_curve, benchmark = buy_and_hold_benchmark(result, fee_rate=fee_rate)
     explained = tuple(explanations(result, result.rationales, result.risk_notes))
-    return BacktestOutcome(
-        identifier,
-        result,
-        metrics,
-        benchmark,
-        hold_curve,
-        explained,
-        risk,
-    )
+    return BacktestOutcome(identifier, result, metrics, benchmark, hold_curve, explained, risk)
 
 
 @contextmanager

@@ -44,6 +44,9 @@ def equity_curve(
     """Return equity and gross exposure at the close of every time on the run's timeline."""
     times = timeline(market)
     at = np.searchsorted(times, np.array([f.ts for f in fills], dtype=np.int64))
+    # A live session books fills the exchange made after the last bar its feed closed: they
+    # count at that last bar, the latest point of the curve.
+    at = np.minimum(at, max(len(times) - 1, 0))
     cash_moves = np.zeros(len(times))
     holdings = {symbol: np.zeros(len(times)) for symbol in market}
     for fill, where in zip(fills, at.tolist(), strict=True):

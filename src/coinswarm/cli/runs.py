@@ -116,7 +116,7 @@ def paper(
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    _show(outcome, as_json=as_json, report=None)
+    show_outcome(outcome, as_json=as_json, report=None)
 
 
 @app.command()
@@ -195,7 +195,7 @@ def backtest(
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    _show(outcome, as_json=as_json, report=report)
+    show_outcome(outcome, as_json=as_json, report=report)
 
 
 @app.command()
@@ -226,7 +226,7 @@ def demo(
     _print_run(outcome, written)
 
 
-def _show(outcome: bootstrap.BacktestOutcome, *, as_json: bool, report: Path | None) -> None:
+def show_outcome(outcome: bootstrap.BacktestOutcome, *, as_json: bool, report: Path | None) -> None:
     """Print a finished run: one JSON object, or the metrics table and where to look next."""
     if as_json:
         typer.echo(json.dumps(outcome.summary(), sort_keys=True))
@@ -262,7 +262,7 @@ def resume(
         raise fail(error) from None
     finally:
         progress.close()
-    _show(outcome, as_json=as_json, report=None)
+    show_outcome(outcome, as_json=as_json, report=None)
 
 
 @app.command()

@@ -64,4 +64,4 @@ def connect(
         sleep=sleep,
         policy=config.retry,
     )
-    return CoinbaseAdapter(rest, clock=order_clock or wall, resends=config.resends)
+    return CoinbaseAdapter(rest, clock=order_clock or wall, wall=wall, resends=config.resends)

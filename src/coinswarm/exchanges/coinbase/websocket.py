@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -119,8 +120,10 @@ class CoinbaseStream:
         monotonic: Monotonic = time.monotonic,
         sleep: AsyncSleep = asyncio.sleep,
         rng: random.Random | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.config = config
+        self._ssl = ssl  # None: the system's trust store for wss://
         self._signer = signer
         self._monotonic = monotonic
         self._sleep = sleep
@@ -213,6 +216,7 @@ class CoinbaseStream:
         try:
             async with connect(
                 self.config.url,
+                ssl=self._ssl,
                 open_timeout=self.config.open_timeout_s,
                 close_timeout=1,
                 max_size=2**24,

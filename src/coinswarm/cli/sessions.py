@@ -1,0 +1,150 @@
+"""The commands that trade on live market data: sandbox and live."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from coinswarm import preflight, sessions
+from coinswarm.backtest.runs import default_runs_dir
+from coinswarm.cli._shared import DbOption, app, decimal_option, fail, parameters, stdout
+from coinswarm.cli.runs import show_outcome
+from coinswarm.domain.errors import CoinswarmError
+
+StrategyOption = Annotated[str, typer.Option(help="strategy name")]
+ParamOption = Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")]
+ProductOption = Annotated[
+    list[str] | None, typer.Option("--product", help="product to trade, e.g. BTC-USD; repeat")
+]
+BarsOption = Annotated[
+    int | None, typer.Option(help="stop after this many closed bars (default: until Ctrl-C)")
+]
+WsOption = Annotated[str | None, typer.Option(help="websocket URL (default: beside --url)")]
+CaOption = Annotated[Path | None, typer.Option(help="extra certificate authority to trust")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Yield an event that Ctrl-C sets, so the session finishes its bar and ends cleanly."""
+    stop = threading.Event()
+
+    def interrupted(_signal: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _session(request: sessions.SessionRequest, *, as_json: bool) -> None:
+    try:
+        with _stop_on_interrupt() as stop:
+            outcome = sessions.run_session(request, stop=stop)
+        outcome.save(default_runs_dir())
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    show_outcome(outcome, as_json=as_json, report=None)
+
+
+@app.command()
+def sandbox(
+    *,
+    url: Annotated[
+        str | None, typer.Option(help="the sandbox's REST URL; default: a local exchange")
+    ] = None,
+    ws_url: WsOption = None,
+    product: ProductOption = None,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="bars the local exchange replays; default: synthetic")
+    ] = None,
+    bar_seconds: Annotated[
+        float, typer.Option(help="the local exchange reveals a bar every this many seconds")
+    ] = 1.0,
+    cash: Annotated[str, typer.Option(help="the local exchange's starting balance")] = "100000",
+    strategy: StrategyOption = "committee",
+    param: ParamOption = None,
+    phase: Annotated[str | None, typer.Option(help="risk phase (default 2: sandbox)")] = None,
+    bars: BarsOption = None,
+    ca_file: CaOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trade against an exchange's test environment: the engine of the backtest, live data.
+
+    Without --url a local Coinbase-compatible exchange starts on 127.0.0.1 with a new key.
+    With --url the key comes from COINSWARM_SANDBOX_KEY_NAME and COINSWARM_SANDBOX_PRIVATE_KEY.
+    """
+    try:
+        request = sessions.SessionRequest(
+            mode=preflight.SANDBOX,
+            url=url,
+            ws_url=ws_url,
+            products=tuple(product or ()),
+            data=tuple(data or ()),
+            bar_seconds=bar_seconds,
+            cash=decimal_option(cash, "--cash"),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            phase=phase,
+            bars=bars,
+            ca_file=ca_file,
+            database=db,
+        )
+    except CoinswarmError as error:
+        raise fail(error) from None
+    _session(request, as_json=as_json)
+
+
+@app.command()
+def live(
+    *,
+    url: Annotated[str, typer.Option(help="the exchange's REST URL")],
+    phase: Annotated[str | None, typer.Option(help="real-money risk phase: 3, 4 or 5")] = None,
+    product: ProductOption = None,
+    ws_url: WsOption = None,
+    strategy: StrategyOption = "committee",
+    param: ParamOption = None,
+    bars: BarsOption = None,
+    confirm: Annotated[
+        str | None, typer.Option(help="the confirmation sentence, instead of typing it")
+    ] = None,
+    state: Annotated[Path | None, typer.Option(help="the risk state file to obey")] = None,
+    ca_file: CaOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trade real money under a real-money risk profile, after every start-up check passes.
+
+    The key comes from COINSWARM_COINBASE_KEY_NAME and COINSWARM_COINBASE_PRIVATE_KEY (or the
+    keyring). Live trading refuses to start on a kill switch that is set, a key that can
+    transfer funds, or an exchange that does not reconcile with a flat book.
+    """
+    expected = preflight.confirmation_text(url)
+    if confirm is None:
+        stdout.print(f"To trade real money, type: {expected}")
+        confirm = typer.prompt("confirmation", default="", show_default=False)
+    request = sessions.SessionRequest(
+        mode=preflight.LIVE,
+        url=url,
+        ws_url=ws_url,
+        products=tuple(product or ()),
+        strategy=strategy,
+        parameters=parameters(param or []),
+        phase=phase,
+        bars=bars,
+        confirm=confirm,
+        database=db,
+        state_file=state or default_runs_dir().parent / "risk-state.json",
+        ca_file=ca_file,
+    )
+    _session(request, as_json=as_json)

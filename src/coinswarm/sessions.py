@@ -1,0 +1,302 @@
+"""Wire a session on live market data: the sandbox and live modes.
+
+The engine is the backtest's (`backtest.engine.run_live`); what changes is the clock (the wall
+clock), the feed (closed candles from the exchange's websocket) and the venue (our Coinbase
+adapter, whose fills are fetched by `trade_id`). The sandbox defaults to the local
+Coinbase-compatible exchange, started in-process on 127.0.0.1 and replaying bars on its own
+clock; any other URL is configuration. Live trading starts only after `preflight.check_live`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import ssl
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from coinswarm import bootstrap, preflight
+from coinswarm.backtest.engine import BacktestConfig, run_live
+from coinswarm.data.synthetic import synthetic_market
+from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.domain.clock import WallClock
+from coinswarm.domain.errors import CoinswarmError
+from coinswarm.domain.fill import Liquidity
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.exchanges.coinbase import (
+    CandleFeed,
+    CdpCredentials,
+    CoinbaseAdapter,
+    CoinbaseConfig,
+    CoinbaseStream,
+    StreamConfig,
+    TokenSigner,
+    connect,
+    parse_private_key,
+)
+from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
+from coinswarm.exchanges.fill_model import FeeSchedule
+from coinswarm.exchanges.local_coinbase import (
+    KeyRing,
+    Venue,
+    create_app,
+    generate_key,
+    make_tls_files,
+    serve_in_thread,
+)
+from coinswarm.exchanges.remote import RemoteVenue
+from coinswarm.infra.journal import StoreJournal
+from coinswarm.infra.storage import RunRecord
+from coinswarm.risk.settings import RiskSettings
+from coinswarm.strategies import build_strategy
+
+__all__ = ["FeedStalledError", "SessionRequest", "candle_bars", "run_session"]
+
+LOCAL_BARS = 500
+COINBASE_FEE_BPS = Decimal(60)
+
+
+class FeedStalledError(CoinswarmError):
+    """No bar came from the exchange for longer than the session allows."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRequest:
+    """A sandbox or live session as a user asks for it.
+
+    `url` is the exchange's REST base URL and `ws_url` its websocket; None in the sandbox
+    starts the local Coinbase-compatible exchange over `data` (or a synthetic market),
+    revealing a bar every `bar_seconds`. `bars` stops the session after that many closed
+    bars (None: until stopped). `confirm` is the typed confirmation live trading needs;
+    `ca_file` a certificate authority to trust besides the system's (a self-hosted venue).
+    """
+
+    mode: str = "sandbox"
+    url: str | None = None
+    ws_url: str | None = None
+    products: tuple[str, ...] = ()
+    data: tuple[Path, ...] = ()
+    bar_seconds: float = 1.0
+    cash: Decimal = Decimal(100_000)
+    strategy: str = "committee"
+    parameters: dict[str, str] = field(default_factory=dict)
+    phase: str | None = None
+    bars: int | None = None
+    idle_timeout_s: float = 60.0
+    confirm: str | None = None
+    database: str | None = None
+    state_file: Path | None = None
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """Where the session's exchange is, and how to trust and reach it."""
+
+    rest_url: str
+    ws_url: str
+    credentials: CdpCredentials
+    trust: ssl.SSLContext | None
+    products: tuple[str, ...]
+
+
+def candle_bars(
+    stream: CoinbaseStream,
+    *,
+    bars: int | None,
+    idle_timeout_s: float,
+    stop: threading.Event,
+    wait_s: float = 0.1,
+) -> Iterator[Bar]:
+    """Yield closed bars from the stream's candles until `bars` came, `stop` is set, or a stall.
+
+    While the stream is stale no candle arrives, so nothing is decided: trading pauses.
+    """
+    feed, emitted, quiet = CandleFeed(), 0, 0.0
+    while not stop.is_set() and (bars is None or emitted < bars):
+        event = stream.get(timeout=wait_s)
+        update = event.payload if isinstance(event, StreamMessage) else None
+        if not isinstance(update, CandleUpdate):
+            quiet += wait_s if event is None else 0.0
+            if quiet > idle_timeout_s:
+                msg = f"no market data from {stream.config.url} for {idle_timeout_s:g} s"
+                raise FeedStalledError(msg)
+            continue
+        quiet = 0.0
+        for bar in feed.on_candles(update):
+            yield bar
+            emitted += 1
+            if bars is not None and emitted >= bars:
+                return
+
+
+def run_session(
+    request: SessionRequest, *, stop: threading.Event | None = None
+) -> bootstrap.BacktestOutcome:
+    """Run a sandbox or live session until its bars are done or `stop` is set."""
+    preflight.check_mode(request.mode, request.url)
+    profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
+    strategy, parameters = build_strategy(request.strategy, request.parameters)
+    with _exchange(request) as exchange, _adapter(exchange) as adapter:
+        preflight.check_credentials(request.mode, exchange.credentials)
+        if request.mode == preflight.LIVE:
+            preflight.check_live(
+                adapter,
+                confirm=request.confirm,
+                url=exchange.rest_url,
+                profile=profile,
+                state_file=request.state_file,
+            )
+        quote = instrument_from_symbol(exchange.products[0]).quote
+        cash = adapter.balances().get(quote, Decimal(0))
+        config = BacktestConfig(
+            initial_cash=cash,
+            parameters=parameters,
+            risk=profile,
+            operator_reset_after_ns=None,  # a person resets stops in a live session
+            checkpoint_every=1,
+        )
+        identifier = _session_id(request, exchange, parameters)
+        stream_config = StreamConfig(
+            url=exchange.ws_url, product_ids=exchange.products, channels=("candles",)
+        )
+        signer = TokenSigner(exchange.credentials, WallClock())
+        with (
+            CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
+            _journal(request, identifier, parameters) as journal,
+        ):
+            feed = candle_bars(
+                stream,
+                bars=request.bars,
+                idle_timeout_s=request.idle_timeout_s,
+                stop=stop or threading.Event(),
+            )
+            result = run_live(
+                feed,
+                strategy,
+                config,
+                instruments=exchange.products,
+                clock=WallClock(),
+                venue=lambda *_: RemoteVenue(adapter),
+                journal=journal,
+            )
+    fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
+    return bootstrap.outcome(identifier, result, fee_rate=fee_rate, risk=profile)
+
+
+def _session_id(request: SessionRequest, exchange: _Exchange, parameters: dict[str, str]) -> str:
+    # A session is its mode, venue, strategy and start time: two sessions never share an id.
+    inputs = {
+        "mode": request.mode,
+        "url": exchange.rest_url,
+        "products": list(exchange.products),
+        "strategy": request.strategy,
+        "parameters": parameters,
+        "started": WallClock().now_ns(),
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return f"{request.mode}-{digest[:12]}"
+
+
+@contextmanager
+def _journal(
+    request: SessionRequest, identifier: str, parameters: dict[str, str]
+) -> Iterator[StoreJournal]:
+    started = WallClock().now_ns()
+    with bootstrap.open_store(request.database, mode=request.mode) as store:
+        store.create_run(
+            RunRecord(
+                run_id=identifier,
+                mode=request.mode,
+                venue=request.url or "local",
+                strategy=request.strategy,
+                parameters=parameters,
+                inputs={"products": list(request.products), "url": request.url},
+                status="running",
+                created_ts=started,
+                updated_ts=started,
+            )
+        )
+        yield StoreJournal(store, identifier)
+        store.set_run_status(identifier, "finished", WallClock().now_ns())
+
+
+@contextmanager
+def _adapter(exchange: _Exchange) -> Iterator[CoinbaseAdapter]:
+    http = httpx.Client(base_url=exchange.rest_url, verify=exchange.trust or True, timeout=10.0)
+    with connect(exchange.credentials, CoinbaseConfig(base_url=exchange.rest_url), http=http) as a:
+        yield a
+
+
+@contextmanager
+def _exchange(request: SessionRequest) -> Iterator[_Exchange]:
+    if request.url is not None:
+        if not request.products:
+            raise preflight.ModeError("--product: name at least one product to trade")
+        credentials = preflight.credentials_for(request.mode)
+        ws_url = request.ws_url or preflight.default_ws_url(request.url)
+        trust = None
+        if request.ca_file is not None:
+            trust = ssl.create_default_context(cafile=str(request.ca_file))
+        yield _Exchange(request.url, ws_url, credentials, trust, request.products)
+        return
+    with _local_exchange(request) as exchange:
+        yield exchange
+
+
+@contextmanager
+def _local_exchange(request: SessionRequest) -> Iterator[_Exchange]:
+    """Start the local exchange on 127.0.0.1, replaying bars on its own clock, with a new key."""
+    market = _local_market(request)
+    instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+    quotes = {i.quote for i in instruments.values()}
+    venue = Venue(instruments, market, balances=dict.fromkeys(quotes, request.cash))
+    key = generate_key()
+    keys = KeyRing()
+    keys.add(key)
+    folder = Path(tempfile.mkdtemp(prefix="coinswarm-sandbox-"))
+    replaying = threading.Event()
+    try:
+        tls = make_tls_files(folder)
+        with serve_in_thread(create_app(venue, keys), tls=tls) as server:
+            ticker = threading.Thread(
+                target=_replay, args=(venue, request.bar_seconds, replaying), daemon=True
+            )
+            ticker.start()
+            trust = ssl.create_default_context(cafile=str(tls.ca_cert))
+            credentials = CdpCredentials(
+                key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
+            )
+            products = request.products or tuple(instruments)
+            try:
+                yield _Exchange(
+                    server.base_url,
+                    f"wss://{server.host}",
+                    credentials,
+                    trust,
+                    products,
+                )
+            finally:
+                replaying.set()
+                ticker.join(timeout=5.0)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _local_market(request: SessionRequest) -> list[BarSeries]:
+    if request.data:
+        return bootstrap.load_market(bootstrap.BacktestRequest(data=request.data))
+    return [synthetic_market(instrument="BTC-USD", bars=LOCAL_BARS, seed=bootstrap.SYNTHETIC_SEED)]
+
+
+def _replay(venue: Venue, every_s: float, stop: threading.Event) -> None:
+    while not stop.wait(every_s):
+        venue.advance(1)

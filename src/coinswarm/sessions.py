@@ -9,6 +9,7 @@ clock; any other URL is configuration. Live trading starts only after `preflight
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -169,7 +170,9 @@ def run_session(
             url=exchange.ws_url, product_ids=exchange.products, channels=("candles",)
         )
         signer = TokenSigner(exchange.credentials, WallClock())
+        remote = RemoteVenue(adapter)
         with (
+            contextlib.closing(remote),
             CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
             _journal(request, identifier, parameters) as journal,
         ):
@@ -185,7 +188,7 @@ def run_session(
                 config,
                 instruments=exchange.products,
                 clock=WallClock(),
-                venue=lambda *_: RemoteVenue(adapter),
+                venue=lambda *_: remote,
                 journal=journal,
             )
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)

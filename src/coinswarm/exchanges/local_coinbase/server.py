@@ -57,6 +57,9 @@ def serve_in_thread(
         port=port,
         log_level="warning",
         lifespan="off",
+        # The plain asyncio loop on every machine: uvloop (which ccxt installs) would otherwise
+        # be picked up silently and make servers behave differently from one machine to another.
+        loop="asyncio",
         # The websocket feed (ws.py); the sans-I/O implementation avoids the deprecated legacy API.
         ws="websockets-sansio",
         # A client's idle keep-alive connection must not hold a test's teardown hostage.

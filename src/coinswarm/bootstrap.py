@@ -26,6 +26,7 @@ from coinswarm.backtest.engine import (
 )
 from coinswarm.backtest.explain import Explanation, explanations
 from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
+from coinswarm.backtest.recording import HISTORICAL, Recorder, journal_path
 from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import RunNotFoundError, file_digest, run_id, save_run
@@ -234,10 +235,13 @@ def run(
     *,
     progress: Progress | None = None,
     pace: Callable[[int], None] | None = None,
+    journal_path: Path | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
-    `pace` replays the bars at a chosen speed instead of as fast as possible.
+    `pace` replays the bars at a chosen speed instead of as fast as possible. A paper session
+    writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
+    file under `sessions/` in the data folder; a backtest writes one only if given a path.
     """
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
@@ -260,11 +264,15 @@ def run(
     identifier = run_id(_run_inputs(request, parameters, risk))
     with (
         _journal(request, identifier, parameters, market) as journal,
-        _venue(request, market) as venue,
+        _venue(request, market) as served,
+        _recorder(request, identifier, config, market, journal_path) as recorder,
     ):
+        venue = served if recorder is None else recorder.venue(served)
         result = run_backtest(
             market, strategy, config, progress=progress, journal=journal, pace=pace, venue=venue
         )
+        if recorder is not None:
+            recorder.finish(result)
     return outcome(identifier, result, fee_rate=fill_model.fees.rate(Liquidity.TAKER), risk=risk)
 
 
@@ -282,6 +290,34 @@ def outcome(
     hold_curve, benchmark = buy_and_hold_benchmark(result, fee_rate=fee_rate)
     explained = tuple(explanations(result, result.rationales, result.risk_notes))
     return BacktestOutcome(identifier, result, metrics, benchmark, hold_curve, explained, risk)
+
+
+@contextmanager
+def _recorder(
+    request: BacktestRequest,
+    identifier: str,
+    config: BacktestConfig,
+    market: list[BarSeries],
+    path: Path | None,
+) -> Iterator[Recorder | None]:
+    """Yield the session journal's recorder of a paper run (or of any run given a path)."""
+    if path is None and request.mode != "paper":
+        yield None
+        return
+    recorder = Recorder(
+        path or journal_path(identifier),
+        mode=request.mode,
+        strategy=request.strategy,
+        config=config,
+        instruments=[s.instrument for s in market],
+        interval_ns=min(s.interval_ns for s in market),
+        clock=HISTORICAL,
+        run_id=identifier,
+    )
+    try:
+        yield recorder
+    finally:
+        recorder.close()
 
 
 @contextmanager

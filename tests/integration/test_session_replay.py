@@ -1,0 +1,143 @@
+"""Session journals and `coinswarm replay`: a recorded session re-runs to the same digest.
+
+A paper run (the simulated exchange, or a local Coinbase-compatible exchange over HTTPS) and a
+sandbox session (wall clock, websocket candles, a local exchange) each write an append-only
+journal; replaying it reproduces every order and fill byte for byte. An edited journal is caught
+by its hash chain, naming the line; an edit that keeps the chain intact makes the replay diverge,
+naming the line; a cut-off journal is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from coinswarm import bootstrap
+from coinswarm.backtest.session_replay import ReplayDivergenceError, replay_journal
+from coinswarm.infra.session_journal import GENESIS, JournalError, read_journal
+
+
+def _paper(
+    path: Path, *, exchange: str = "simulated", bars: int = 300
+) -> bootstrap.BacktestOutcome:
+    request = bootstrap.BacktestRequest(
+        strategy="sma-cross",
+        parameters={"fast": "3", "slow": "8"},
+        synthetic_bars=bars,
+        mode="paper",
+        phase="1",
+        cash=Decimal(100_000),
+        persist=False,
+        exchange=exchange,
+    )
+    return bootstrap.run(request, journal_path=path)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _reseal(path: Path, records: list[dict]) -> None:
+    """Write `records` back with a fresh hash chain, as a careful forger would."""
+    prev, out = GENESIS, []
+    for record in records:
+        record["prev"] = prev
+        line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        out.append(line)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    path.write_text("\n".join(out) + "\n")
+
+
+@pytest.mark.parametrize("exchange", ["simulated", "local"])
+def test_a_paper_run_replays_to_the_same_digest(tmp_path: Path, exchange: str) -> None:
+    path = tmp_path / "paper.jsonl"
+    outcome = _paper(path, exchange=exchange)
+    assert len(outcome.result.fills) >= 10, "sma-cross 3/8 trades often on 300 bars"
+    report = replay_journal(path)
+    assert report.equal, report.first_difference
+    assert report.first_difference is None
+    assert (report.orders, report.fills, report.bars) == (
+        len(outcome.result.orders),
+        len(outcome.result.fills),
+        300,
+    )
+    kinds = {r.kind for r in read_journal(path)}
+    assert {"start", "bar", "fills", "ack", "end"} <= kinds
+
+
+def test_a_default_paper_journal_lands_under_the_data_folder(tmp_path: Path) -> None:
+    request = bootstrap.BacktestRequest(
+        strategy="sma-cross", synthetic_bars=50, mode="paper", phase="1", persist=False
+    )
+    first = bootstrap.run(request)
+    bootstrap.run(request)  # the same run again: a second journal, never an overwrite
+    folder = Path(__import__("os").environ["COINSWARM_HOME"]) / "sessions"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"{first.run_id}.2.jsonl", f"{first.run_id}.jsonl"]
+    assert all(replay_journal(folder / n).equal for n in names)
+
+
+def test_an_edited_line_breaks_the_chain_and_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "paper.jsonl"
+    _paper(path)
+    records = _lines(path)
+    index = next(i for i, r in enumerate(records) if r["kind"] == "fills" and r["fills"])
+    records[index]["fills"][0]["price"] = "1"
+    path.write_text(
+        "\n".join(json.dumps(r, sort_keys=True, separators=(",", ":")) for r in records) + "\n"
+    )
+    with pytest.raises(
+        JournalError, match=rf"paper.jsonl:{index + 2}: field 'prev'.*line {index + 1} was edited"
+    ):
+        replay_journal(path)
+
+
+def _edit_fill(path: Path, which: int) -> int:
+    """Double the price of the first fill of the `which`-th bar with fills; return its line."""
+    records = _lines(path)
+    index = [i for i, r in enumerate(records) if r["kind"] == "fills" and r["fills"]][which]
+    fill = records[index]["fills"][0]
+    fill["price"] = str(Decimal(fill["price"]) * 2)
+    _reseal(path, records)
+    return index + 1
+
+
+def test_an_edited_early_fill_makes_the_replay_diverge_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "paper.jsonl"
+    _paper(path)
+    line = _edit_fill(path, 0)
+    # Less cash after the dearer fill: the risk layer's next look differs from the session's.
+    with pytest.raises(ReplayDivergenceError, match=r"paper.jsonl:\d+: replay diverged") as error:
+        replay_journal(path)
+    assert error.value.line is not None
+    assert error.value.line > line
+
+
+def test_an_edited_last_fill_changes_the_digest_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "paper.jsonl"
+    _paper(path)
+    line = _edit_fill(path, -1)
+    report = replay_journal(path)
+    assert not report.equal
+    assert report.first_difference is not None
+    assert f"the fill recorded at journal line {line}" in report.first_difference
+
+
+@pytest.mark.parametrize("cut", ["mid-line", "whole-lines"])
+def test_a_cut_off_journal_is_refused_clearly(tmp_path: Path, cut: str) -> None:
+    path = tmp_path / "paper.jsonl"
+    _paper(path, bars=60)
+    raw = path.read_bytes()
+    if cut == "mid-line":
+        path.write_bytes(raw[: len(raw) // 2])
+        expected = r"paper.jsonl:\d+: truncated: the last line has no end of line"
+    else:
+        lines = raw.splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[: len(lines) // 2]))
+        expected = r"paper.jsonl:\d+: the journal ends without an 'end' record"
+    with pytest.raises(JournalError, match=expected):
+        replay_journal(path)

@@ -26,8 +26,9 @@ import httpx
 
 from coinswarm import bootstrap, preflight
 from coinswarm.backtest.engine import BacktestConfig, run_live
+from coinswarm.backtest.recording import WALL, Recorder, journal_path
 from coinswarm.data.synthetic import synthetic_market
-from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Liquidity
@@ -78,6 +79,8 @@ class SessionRequest:
     revealing a bar every `bar_seconds`. `bars` stops the session after that many closed
     bars (None: until stopped). `confirm` is the typed confirmation live trading needs;
     `ca_file` a certificate authority to trust besides the system's (a self-hosted venue).
+    `journal_path` is where the session journal goes (for `coinswarm replay`); by default a
+    new file under `sessions/` in the data folder, named after the session.
     """
 
     mode: str = "sandbox"
@@ -96,6 +99,7 @@ class SessionRequest:
     database: str | None = None
     state_file: Path | None = None
     ca_file: Path | None = None
+    journal_path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,7 @@ def run_session(
         signer = TokenSigner(exchange.credentials, WallClock())
         remote = RemoteVenue(adapter)
         with (
+            contextlib.closing(_recorder(request, identifier, config, exchange)) as recorder,
             contextlib.closing(remote),
             CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
             _journal(request, identifier, parameters) as journal,
@@ -187,12 +192,28 @@ def run_session(
                 strategy,
                 config,
                 instruments=exchange.products,
-                clock=WallClock(),
-                venue=lambda *_: remote,
+                clock=recorder.clock(WallClock()),
+                venue=recorder.venue(lambda *_: remote),
                 journal=journal,
             )
+            recorder.finish(result)
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
     return bootstrap.outcome(identifier, result, fee_rate=fee_rate, risk=profile)
+
+
+def _recorder(
+    request: SessionRequest, identifier: str, config: BacktestConfig, exchange: _Exchange
+) -> Recorder:
+    return Recorder(
+        request.journal_path or journal_path(identifier),
+        mode=request.mode,
+        strategy=request.strategy,
+        config=config,
+        instruments=exchange.products,
+        interval_ns=NS_PER_HOUR,  # run_live's default, which the session uses
+        clock=WALL,
+        run_id=identifier,
+    )
 
 
 def _session_id(request: SessionRequest, exchange: _Exchange, parameters: dict[str, str]) -> str:

@@ -11,13 +11,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from coinswarm import bootstrap
+from coinswarm import bootstrap, preflight, sessions
 from coinswarm.backtest.session_replay import ReplayDivergenceError, replay_journal
+from coinswarm.backtest.shadow import (
+    MATCHED,
+    MISSED,
+    PARTIAL,
+    SHADOW_ONLY,
+    TradedOrder,
+    attribute,
+    shadow_journal,
+)
+from coinswarm.data import synthetic_market
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.order import Order, OrderRequest, OrderSide
+from coinswarm.exchanges.local_coinbase import (
+    CdpKey,
+    KeyRing,
+    RunningServer,
+    Venue,
+    create_app,
+    generate_key,
+    make_tls_files,
+    serve_in_thread,
+)
+from coinswarm.exchanges.local_coinbase.stream import StreamSettings
 from coinswarm.infra.session_journal import GENESIS, JournalError, read_journal
 
 
@@ -75,7 +103,7 @@ def test_a_default_paper_journal_lands_under_the_data_folder(tmp_path: Path) -> 
     )
     first = bootstrap.run(request)
     bootstrap.run(request)  # the same run again: a second journal, never an overwrite
-    folder = Path(__import__("os").environ["COINSWARM_HOME"]) / "sessions"
+    folder = Path(os.environ["COINSWARM_HOME"]) / "sessions"
     names = sorted(p.name for p in folder.iterdir())
     assert names == [f"{first.run_id}.2.jsonl", f"{first.run_id}.jsonl"]
     assert all(replay_journal(folder / n).equal for n in names)
@@ -141,3 +169,135 @@ def test_a_cut_off_journal_is_refused_clearly(tmp_path: Path, cut: str) -> None:
         expected = r"paper.jsonl:\d+: the journal ends without an 'end' record"
     with pytest.raises(JournalError, match=expected):
         replay_journal(path)
+
+
+# -- a sandbox session: wall clock, websocket candles, orders over HTTPS -----------------------
+
+PRODUCT = "BTC-USD"
+FAST_STREAM = StreamSettings(heartbeat_s=0.05, poll_s=0.01)
+
+
+@dataclass
+class Exchange:
+    server: RunningServer
+    venue: Venue
+    key: CdpKey
+    ca_file: Path
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Iterator[Exchange]:
+    market = [synthetic_market(instrument=PRODUCT, bars=400, seed=11, start_price=20_000.0)]
+    venue = Venue(
+        {PRODUCT: instrument_from_symbol(PRODUCT)}, market, balances={"USD": Decimal(100_000)}
+    )
+    key = generate_key()
+    keys = KeyRing()
+    keys.add(key)
+    tls = make_tls_files(tmp_path)
+    app = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
+    with serve_in_thread(app, tls=tls) as server:
+        yield Exchange(server, venue, key, tls.ca_cert)
+
+
+@contextmanager
+def replaying(venue: Venue, every_s: float = 0.03) -> Iterator[None]:
+    """Reveal a bar every `every_s` seconds while the block runs: the exchange's own clock."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            venue.advance(1)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
+def _session(exchange: Exchange, monkeypatch: pytest.MonkeyPatch, journal: Path | None) -> str:
+    monkeypatch.setenv(preflight.SANDBOX_KEY_NAME, exchange.key.name)
+    monkeypatch.setenv(preflight.SANDBOX_PRIVATE_KEY, exchange.key.private_key_pem)
+    request = sessions.SessionRequest(
+        mode=preflight.SANDBOX,
+        url=exchange.server.base_url,
+        products=(PRODUCT,),
+        strategy="sma-cross",
+        parameters={"fast": "2", "slow": "5"},
+        bars=40,
+        idle_timeout_s=20.0,
+        ca_file=exchange.ca_file,
+        journal_path=journal,
+    )
+    with replaying(exchange.venue):
+        return sessions.run_session(request).run_id
+
+
+def test_a_sandbox_session_replays_to_the_same_digest_and_its_shadow_is_attributed(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "sandbox.jsonl"
+    _session(exchange, monkeypatch, path)
+    records = read_journal(path)
+    assert any(r.kind == "clock" for r in records), "the wall clock's readings are recorded"
+    report = replay_journal(path)
+    assert report.equal, report.first_difference
+    assert report.bars == 40
+    assert report.fills >= 2
+    gap = shadow_journal(path)
+    session_orders = [g for g in gap.gaps if g.kind != SHADOW_ONLY]
+    assert len(session_orders) == report.orders
+    # The session's fills are matched with the shadow's, each with a price and a latency.
+    matched = [g for g in gap.gaps if g.kind == MATCHED]
+    assert matched
+    for g in matched:
+        assert g.slippage_bps is not None
+        assert g.latency_bars is not None
+
+
+def test_a_sandbox_session_journal_defaults_to_the_data_folder(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _session(exchange, monkeypatch, None)
+    path = Path(os.environ["COINSWARM_HOME"]) / "sessions" / f"{run_id}.jsonl"
+    assert replay_journal(path).equal
+
+
+# -- the shadow's attribution on hand-made orders -------------------------------------------
+
+
+def _traded(
+    cid: str, quantity: str, price: str | None, bar: int | None, filled: str
+) -> TradedOrder:
+    request = OrderRequest(
+        client_order_id=cid, instrument=PRODUCT, side=OrderSide.BUY, quantity=Decimal(quantity)
+    )
+    order = Order(f"id-{cid}", request, 0)
+    return TradedOrder(order, Decimal(filled), None if price is None else Decimal(price), bar)
+
+
+def test_the_shadow_attributes_slippage_latency_missed_and_partial_fills() -> None:
+    session = [
+        _traded("a", "1", "101", 5, "1"),  # 1% dearer, two bars late
+        _traded("b", "1", None, None, "0"),  # never filled
+        _traded("c", "2", "100", 3, "1"),  # half filled
+        _traded("wall-d", "1", "100", 9, "1"),  # another id, paired by instrument and side
+    ]
+    shadow = [
+        _traded("a", "1", "100", 3, "1"),
+        _traded("b", "1", "100", 4, "1"),
+        _traded("c", "2", "100", 3, "2"),
+        _traded("bar-d", "1", "100", 9, "1"),
+    ]
+    report = attribute(session, shadow)
+    kinds = [(g.client_order_id, g.kind) for g in report.gaps]
+    assert kinds == [("a", MATCHED), ("b", MISSED), ("c", PARTIAL), ("wall-d", MATCHED)]
+    a = report.gaps[0]
+    assert a.slippage_bps == Decimal(100)
+    assert a.slippage_cost == Decimal(1)
+    assert a.latency_bars == 2
+    assert report.summary()["missed"] == 1
+    assert report.table()[-1].startswith("shadow gap: ")

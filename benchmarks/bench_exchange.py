@@ -241,8 +241,12 @@ def local_exchange(
             )
             config = CoinbaseConfig(base_url=server.base_url, requests_per_second=client_rate)
             adapter = stack.enter_context(connect(credentials, config, http=http))
+            remote = RemoteVenue(adapter)
+            # A venue with its own I/O thread must stop it, before the adapter closes.
+            if hasattr(remote, "close"):
+                stack.callback(remote.close)
             yield LocalExchange(
-                RemoteVenue(adapter),
+                remote,
                 control,
                 wire,
                 f"wss://{server.host}",

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.generators import decimals, fill_sequences
 
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
@@ -23,6 +22,7 @@ from coinswarm.infra.session_codec import (
     order_to_json,
 )
 from coinswarm.infra.session_journal import JournalError, JournalWriter, canonical, read_journal
+from generators import decimals, fill_sequences
 
 
 @given(fill_sequences(max_size=10))

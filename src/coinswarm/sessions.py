@@ -16,7 +16,8 @@ import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -120,22 +121,23 @@ def candle_bars(
     idle_timeout_s: float,
     stop: threading.Event,
     wait_s: float = 0.1,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[Bar]:
     """Yield closed bars from the stream's candles until `bars` came, `stop` is set, or a stall.
 
-    While the stream is stale no candle arrives, so nothing is decided: trading pauses.
+    While the stream is stale no candle arrives, so nothing is decided: trading pauses. Only a
+    candle counts as market data: heartbeats prove the connection, not that the market moves.
     """
-    feed, emitted, quiet = CandleFeed(), 0, 0.0
+    feed, emitted, last_candle = CandleFeed(), 0, monotonic()
     while not stop.is_set() and (bars is None or emitted < bars):
         event = stream.get(timeout=wait_s)
         update = event.payload if isinstance(event, StreamMessage) else None
         if not isinstance(update, CandleUpdate):
-            quiet += wait_s if event is None else 0.0
-            if quiet > idle_timeout_s:
+            if monotonic() - last_candle > idle_timeout_s:
                 msg = f"no market data from {stream.config.url} for {idle_timeout_s:g} s"
                 raise FeedStalledError(msg)
             continue
-        quiet = 0.0
+        last_candle = monotonic()
         for bar in feed.on_candles(update):
             yield bar
             emitted += 1

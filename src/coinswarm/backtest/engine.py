@@ -190,7 +190,7 @@ def _door(
             cash=ledger.cash(),
             positions={s: p.quantity for s, p in ledger.positions.items()},
             marks=marks,
-            open_orders=len(exchange.open_orders()),
+            open_orders=exchange.open_order_count(),
         )
 
     risk = RiskLayer(

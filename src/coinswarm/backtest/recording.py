@@ -141,6 +141,11 @@ class RecordingVenue:
         self._journal.write("fills", {"fills": listed}, sync=sync)
         return fills
 
+    def open_order_count(self) -> int:
+        count = self._venue.open_order_count()
+        self._journal.write("open_count", {"count": count})
+        return count
+
     def has_resting(self, instrument: str) -> bool:
         resting = self._venue.has_resting(instrument)
         self._journal.write("resting", {"instrument": instrument, "resting": resting})

@@ -179,6 +179,10 @@ class ReplayVenue:
             self._tape.fill_lines.setdefault(fill.trade_id, record.line)
         return fills
 
+    def open_order_count(self) -> int:
+        record = self._tape.take("open_count", "how many orders are open")
+        return self._tape.read(record, "count", _integer)
+
     def has_resting(self, instrument: str) -> bool:
         record = self._tape.take("resting", f"whether orders rest on {instrument}")
         self._tape.expect(record, "instrument", instrument)

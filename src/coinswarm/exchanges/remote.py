@@ -170,6 +170,9 @@ class RemoteVenue:
         candidates = [*self._live.values(), *self._unresolved.values()]
         return [o.snapshot() for o in candidates if instrument in (None, o.instrument)]
 
+    def open_order_count(self) -> int:
+        return len(self._live) + len(self._unresolved)
+
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]:
         return self._io("list_fills", lambda: self._adapter.list_fills(since_ts=since_ts))
 

@@ -117,6 +117,9 @@ class SimulatedExchange:
     def has_resting(self, instrument: str) -> bool:
         return bool(self._resting.get(instrument))
 
+    def open_order_count(self) -> int:
+        return sum(len(book) for book in self._resting.values())
+
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Match the resting orders of `bar.instrument` against it; return the new fills."""
         book = self._resting.get(bar.instrument)

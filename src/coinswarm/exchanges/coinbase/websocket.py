@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ssl import SSLContext
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -214,9 +215,11 @@ class CoinbaseStream:
     async def _session(self, attempts: int) -> str:
         """Run one connection until it fails; return why it ended."""
         try:
+            # Only an explicit context is passed: `ssl=None` would turn TLS off for wss:// URLs.
+            trust: dict[str, Any] = {} if self._ssl is None else {"ssl": self._ssl}
             async with connect(
                 self.config.url,
-                ssl=self._ssl,
+                **trust,
                 open_timeout=self.config.open_timeout_s,
                 close_timeout=1,
                 max_size=2**24,

@@ -38,7 +38,6 @@ from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
-from coinswarm.exchanges.local_session import lockstep_venue
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
@@ -334,6 +333,9 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
         def local(
             instruments: Mapping[str, Instrument], clock: Clock, config: BacktestConfig
         ) -> Venue:
+            # The local exchange (FastAPI, our Coinbase client) loads only when it is used.
+            from coinswarm.exchanges.local_session import lockstep_venue  # noqa: PLC0415
+
             served = lockstep_venue(
                 market,
                 instruments,

@@ -12,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,21 +29,9 @@ from coinswarm.backtest.shadow import (
     attribute,
     shadow_journal,
 )
-from coinswarm.data import synthetic_market
-from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.domain.order import Order, OrderRequest, OrderSide
-from coinswarm.exchanges.local_coinbase import (
-    CdpKey,
-    KeyRing,
-    RunningServer,
-    Venue,
-    create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
-)
-from coinswarm.exchanges.local_coinbase.stream import StreamSettings
 from coinswarm.infra.session_journal import GENESIS, JournalError, read_journal
+from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
 
 
 def _paper(
@@ -173,54 +158,14 @@ def test_a_cut_off_journal_is_refused_clearly(tmp_path: Path, cut: str) -> None:
 
 # -- a sandbox session: wall clock, websocket candles, orders over HTTPS -----------------------
 
-PRODUCT = "BTC-USD"
-FAST_STREAM = StreamSettings(heartbeat_s=0.05, poll_s=0.01)
-
-
-@dataclass
-class Exchange:
-    server: RunningServer
-    venue: Venue
-    key: CdpKey
-    ca_file: Path
-
 
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[Exchange]:
-    market = [synthetic_market(instrument=PRODUCT, bars=400, seed=11, start_price=20_000.0)]
-    venue = Venue(
-        {PRODUCT: instrument_from_symbol(PRODUCT)}, market, balances={"USD": Decimal(100_000)}
-    )
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    tls = make_tls_files(tmp_path)
-    app = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
-    with serve_in_thread(app, tls=tls) as server:
-        yield Exchange(server, venue, key, tls.ca_cert)
-
-
-@contextmanager
-def replaying(venue: Venue, every_s: float = 0.03) -> Iterator[None]:
-    """Reveal a bar every `every_s` seconds while the block runs: the exchange's own clock."""
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(every_s):
-            venue.advance(1)
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
+    yield from serve(tmp_path)
 
 
 def _session(exchange: Exchange, monkeypatch: pytest.MonkeyPatch, journal: Path | None) -> str:
-    monkeypatch.setenv(preflight.SANDBOX_KEY_NAME, exchange.key.name)
-    monkeypatch.setenv(preflight.SANDBOX_PRIVATE_KEY, exchange.key.private_key_pem)
+    use_keys(monkeypatch, exchange.key, live=False)
     request = sessions.SessionRequest(
         mode=preflight.SANDBOX,
         url=exchange.server.base_url,

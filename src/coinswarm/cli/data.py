@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 import typer
 
-from coinswarm.cli._shared import UsageError, bound, data_app, fail, stdout
-from coinswarm.data import data_file_name, inspect_series, load_bars
-from coinswarm.data.download import DownloadPlan, download_candles, instrument_of
+from coinswarm.cli._shared import data_app, fail, stdout
+from coinswarm.data import inspect_series, load_bars
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.exchanges.ccxt_adapter import ExchangeSpec, make_exchange
 
 
 @data_app.command("inspect")
@@ -27,42 +24,6 @@ def data_inspect(
         raise fail(error) from None
     for line in inspection.render_lines():
         stdout.print(line, markup=False, highlight=False)
-
-
-def _ccxt_symbol(exchange: Any, pair: str) -> str:
-    """Return the exchange's symbol for a pair given as BTC/USD, BTC-USD or BTC_USD."""
-    wanted = instrument_of(pair).replace("-", "/")
-    markets = exchange.load_markets()
-    if wanted not in markets:
-        known = ", ".join(sorted(markets)[:10])
-        msg = f"PAIR: {exchange.id} lists no market {wanted!r} (some it lists: {known})"
-        raise UsageError(msg)
-    return wanted
-
-
-def _check_timeframe(exchange: Any, timeframe: str) -> None:
-    offered = dict(exchange.timeframes or {})
-    if offered and timeframe not in offered:
-        msg = f"TIMEFRAME: {exchange.id} offers {', '.join(offered)}; found {timeframe!r}"
-        raise UsageError(msg)
-
-
-def _plan(
-    exchange: Any, *, pair: str, timeframe: str, since: str, until: str | None, out: Path | None
-) -> DownloadPlan:
-    since_ns = bound(since, "--since")
-    assert since_ns is not None  # --since is required
-    _check_timeframe(exchange, timeframe)
-    symbol = _ccxt_symbol(exchange, pair)
-    target = out or Path(data_file_name(instrument_of(pair), timeframe))
-    return DownloadPlan(
-        symbol=symbol,
-        timeframe=timeframe,
-        since_ns=since_ns,
-        until_ns=bound(until, "--until"),
-        out=target,
-        retry_on=(ccxt.NetworkError,),
-    )
 
 
 @data_app.command("download")
@@ -82,11 +43,20 @@ def data_download(
     ca_file: Annotated[Path | None, typer.Option(help="CA certificate to trust for --url")] = None,
 ) -> None:
     """Download candles into a file `coinswarm backtest --data` reads; a rerun resumes it."""
+    from coinswarm.cli import _download  # noqa: PLC0415 - ccxt takes long to import
+
     try:
-        exchange = make_exchange(ExchangeSpec(exchange_id=exchange_id, url=url, ca_file=ca_file))
-        plan = _plan(exchange, pair=pair, timeframe=timeframe, since=since, until=until, out=out)
-        result = download_candles(exchange, plan)
-    except (CoinswarmError, ValueError, OSError, ccxt.BaseError) as error:
+        result = _download.download(
+            exchange_id=exchange_id,
+            pair=pair,
+            timeframe=timeframe,
+            since=since,
+            until=until,
+            out=out,
+            url=url,
+            ca_file=ca_file,
+        )
+    except (CoinswarmError, ValueError, OSError, _download.CcxtError) as error:
         raise fail(error) from None
     stdout.print(
         f"{result.path}: {result.kept + result.added} bars ({result.added} new, "

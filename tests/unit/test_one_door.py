@@ -21,7 +21,12 @@ ALLOWED = {
         "coinswarm.execution",  # the execution agent holds the adapter
         "coinswarm.backtest.engine",  # wiring: builds the simulated exchange for a backtest
         "coinswarm.bootstrap",  # wiring: chooses the adapter of a mode
+        "coinswarm.sessions",  # wiring: the adapter and feed of a sandbox or live session
+        "coinswarm.preflight",  # reads the key's scopes and reconciles before a session starts
+        "coinswarm.backtest.recording",  # wraps a session's venue to journal what it answers
+        "coinswarm.backtest.session_replay",  # a recorded venue standing in for the exchange
         "coinswarm.cli.exchange",  # serves the local exchange to others; never trades on it
+        "coinswarm.cli._download",  # reads candles through ccxt; never trades
     },
     "coinswarm.execution.agent": {
         "coinswarm.execution",

@@ -286,6 +286,9 @@ class Stamped:
     def open_orders(self, instrument: str | None = None) -> Sequence[Order]:
         return self._inner.open_orders(instrument)
 
+    def open_order_count(self) -> int:
+        return self._inner.open_order_count()
+
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]:
         return self._inner.list_fills(since_ts=since_ts)
 
@@ -339,7 +342,7 @@ def wire_engine(venue: RemoteVenue, clock: Clock) -> Engine:
             cash=ledger.cash(),
             positions={s: p.quantity for s, p in ledger.positions.items()},
             marks=marks,
-            open_orders=len(stamped.open_orders()),
+            open_orders=stamped.open_order_count(),  # as the engine's door counts them
         )
 
     fee_rate = FillModel().fees.rate(Liquidity.TAKER)

@@ -43,19 +43,46 @@ API = "/api/v3/brokerage"
 ORDERS = API + "/orders"
 
 
-def make_venue() -> Venue:
-    series = synthetic_market(instrument=PRODUCT, bars=100, seed=7, start_price=20_000.0)
-    instrument = Instrument(
-        symbol=PRODUCT,
-        base="BTC",
-        quote="USD",
-        price_increment=Decimal("0.01"),
-        size_increment=Decimal("0.00000001"),
-        min_size=Decimal("0.00001"),
-        min_notional=Decimal("1"),
-    )
+BTC_USD = Instrument(
+    symbol=PRODUCT,
+    base="BTC",
+    quote="USD",
+    price_increment=Decimal("0.01"),
+    size_increment=Decimal("0.00000001"),
+    min_size=Decimal("0.00001"),
+    min_notional=Decimal("1"),
+)
+"""Coinbase's BTC-USD increments and minimums."""
+
+
+def make_venue(*, bars: int = 100, seed: int = 7, reveal: int = 1) -> Venue:
+    """Return a BTC-USD venue over synthetic bars, with $100,000 and 1 BTC on the account."""
+    series = synthetic_market(instrument=PRODUCT, bars=bars, seed=seed, start_price=20_000.0)
     balances = {"USD": Decimal(100_000), "BTC": Decimal(1)}
-    return Venue({PRODUCT: instrument}, [series], balances=balances)
+    return Venue({PRODUCT: BTC_USD}, [series], balances=balances, reveal=reveal)
+
+
+class Control:
+    """The test's hand on the exchange: its control API, reached through `self.control`."""
+
+    control: httpx.Client
+
+    def advance(self, bars: int = 1) -> None:
+        assert self.control.post("/_control/advance", json={"bars": bars}).status_code == 200
+
+    def fault(self, **fault: object) -> None:
+        fault.setdefault("method", "POST")
+        fault.setdefault("path", ORDERS)
+        response = self.control.put("/_control/faults", json={"faults": [fault]})
+        assert response.status_code == 200, response.text
+
+    def record(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.control.get("/_control/record").json()
+        return answer
+
+    def record_orders(self, client_order_id: str) -> list[dict[str, Any]]:
+        """Return the exchange's own orders placed under `client_order_id`."""
+        return [o for o in self.record()["orders"] if o["client_order_id"] == client_order_id]
 
 
 class FakeTime:
@@ -91,31 +118,13 @@ class Wire:
 
 
 @dataclass
-class Harness:
+class Harness(Control):
     server: RunningServer
     adapter: CoinbaseAdapter
     wire: Wire
     time: FakeTime
     control: httpx.Client
     server_log: ServerLog | None = None
-
-    def advance(self, bars: int = 1) -> None:
-        assert self.control.post("/_control/advance", json={"bars": bars}).status_code == 200
-
-    def fault(self, **fault: object) -> None:
-        fault.setdefault("method", "POST")
-        fault.setdefault("path", ORDERS)
-        response = self.control.put("/_control/faults", json={"faults": [fault]})
-        assert response.status_code == 200, response.text
-
-    def record(self) -> dict[str, object]:
-        answer: dict[str, object] = self.control.get("/_control/record").json()
-        return answer
-
-    def record_orders(self, client_order_id: str) -> list[dict[str, str]]:
-        orders = self.record()["orders"]
-        assert isinstance(orders, list)
-        return [o for o in orders if o["client_order_id"] == client_order_id]
 
 
 def credentials(key: CdpKey) -> CdpCredentials:

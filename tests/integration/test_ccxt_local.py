@@ -19,9 +19,8 @@ import httpx
 import pytest
 import requests
 
-from coinswarm.data import synthetic_market
+from coinbase_harness import ORDERS, PRODUCT, Control, make_venue
 from coinswarm.domain.bar import NS_PER_SECOND
-from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.ccxt_adapter import (
@@ -42,29 +41,12 @@ from coinswarm.exchanges.local_coinbase import (
     serve_in_thread,
 )
 
-PRODUCT = "BTC-USD"
 SYMBOL = "BTC/USD"
-ORDERS = "/api/v3/brokerage/orders"
 REVEALED = 400
 
 
-def make_venue() -> Venue:
-    series = synthetic_market(instrument=PRODUCT, bars=800, seed=11, start_price=20_000.0)
-    instrument = Instrument(
-        symbol=PRODUCT,
-        base="BTC",
-        quote="USD",
-        price_increment=Decimal("0.01"),
-        size_increment=Decimal("0.00000001"),
-        min_size=Decimal("0.00001"),
-        min_notional=Decimal(1),
-    )
-    balances = {"USD": Decimal(100_000), "BTC": Decimal(1)}
-    return Venue({PRODUCT: instrument}, [series], balances=balances, reveal=REVEALED)
-
-
 @dataclass
-class Local:
+class Local(Control):
     server: RunningServer
     venue: Venue
     key: CdpKey
@@ -91,29 +73,13 @@ class Local:
     def _seen(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         self.urls.append(response.url)
 
-    def advance(self, bars: int = 1) -> None:
-        assert self.control.post("/_control/advance", json={"bars": bars}).status_code == 200
-
-    def fault(self, **fault: object) -> None:
-        fault.setdefault("method", "POST")
-        fault.setdefault("path", ORDERS)
-        answer = self.control.put("/_control/faults", json={"faults": [fault]})
-        assert answer.status_code == 200, answer.text
-
-    def record(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.control.get("/_control/record").json()
-        return answer
-
-    def orders_for(self, client_order_id: str) -> list[dict[str, Any]]:
-        return [o for o in self.record()["orders"] if o["client_order_id"] == client_order_id]
-
 
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[Local]:
     key = generate_key()
     keys = KeyRing()
     keys.add(key)
-    venue = make_venue()
+    venue = make_venue(bars=800, seed=11, reveal=REVEALED)
     tls = make_tls_files(tmp_path)
     app = create_app(venue, keys, control_api=True)
     with (
@@ -212,7 +178,7 @@ def test_a_repeated_client_order_id_returns_the_first_order(local: Local, ex: An
     first = ex.create_order(SYMBOL, "limit", "buy", 0.01, 1000.0, {"client_order_id": "same"})
     second = ex.create_order(SYMBOL, "limit", "buy", 0.01, 1000.0, {"client_order_id": "same"})
     assert first["id"] == second["id"]
-    assert len(local.orders_for("same")) == 1
+    assert len(local.record_orders("same")) == 1
 
 
 def test_insufficient_funds_is_ccxts_insufficient_funds(ex: Any) -> None:
@@ -327,7 +293,7 @@ def test_definite_refusals_become_rejected_orders(local: Local, adapter: CcxtAda
     tiny = adapter.place_order(request("r-2", OrderSide.BUY, size="0.000001", price="20000.00"))
     assert tiny.status is OrderStatus.REJECTED
     assert "below the minimum" in (tiny.reject_reason or "")
-    assert local.orders_for("r-2") == []  # refused before sending
+    assert local.record_orders("r-2") == []  # refused before sending
 
 
 @pytest.mark.parametrize(
@@ -348,7 +314,7 @@ def test_a_lost_answer_is_resolved_by_client_order_id(
     order = adapter.place_order(request("amb-1", OrderSide.BUY, size="0.01", price="1000.00"))
     assert order.status is OrderStatus.OPEN
     assert order.client_order_id == "amb-1"
-    exchange_orders = local.orders_for("amb-1")
+    exchange_orders = local.record_orders("amb-1")
     assert [o["order_id"] for o in exchange_orders] == [order.order_id]
 
 
@@ -380,4 +346,4 @@ def test_an_exchange_that_never_answers_leaves_the_order_in_flight(
     )
     with pytest.raises(CcxtOrderOutcomeUnknownError, match="amb-2"):
         adapter.place_order(request("amb-2", OrderSide.BUY, size="0.01", price="1000.00"))
-    assert local.orders_for("amb-2") == []
+    assert local.record_orders("amb-2") == []

@@ -19,11 +19,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from coinbase_harness import BTC_USD
 from coinswarm.data import synthetic_market
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.fill import Fill
-from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.coinbase import (
     CdpCredentials,
@@ -61,15 +61,6 @@ PRODUCT = "BTC-USD"
 WAIT_S = 5.0
 FAST = StreamSettings(heartbeat_s=0.05, poll_s=0.01)
 SERIES = synthetic_market(instrument=PRODUCT, bars=60, seed=7, start_price=20_000.0)
-INSTRUMENT = Instrument(
-    symbol=PRODUCT,
-    base="BTC",
-    quote="USD",
-    price_increment=Decimal("0.01"),
-    size_increment=Decimal("0.00000001"),
-    min_size=Decimal("0.00001"),
-    min_notional=Decimal("1"),
-)
 
 
 class RecordingSigner(TokenSigner):
@@ -145,7 +136,7 @@ def make_harness(key: CdpKey, fill_model: FillModel | None = None) -> Iterator[H
     keys = KeyRing()
     keys.add(key)
     balances = {"USD": Decimal(1_000_000), "BTC": Decimal(10)}
-    venue = Venue({PRODUCT: INSTRUMENT}, [SERIES], balances=balances, fill_model=fill_model)
+    venue = Venue({PRODUCT: BTC_USD}, [SERIES], balances=balances, fill_model=fill_model)
     app = create_app(venue, keys, control_api=True, stream=FAST)
     credentials = CdpCredentials(key.name, parse_private_key(key.private_key_pem, source="test"))
     with ExitStack() as stack:

@@ -19,14 +19,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from coinswarm.data import synthetic_market
-from coinswarm.domain.instrument import Instrument
+from coinbase_harness import make_venue
 from coinswarm.exchanges.local_coinbase import (
     CdpKey,
     KeyPermissions,
     KeyRing,
     RunningServer,
-    Venue,
     create_app,
     generate_key,
     make_tls_files,
@@ -127,21 +125,6 @@ class FixedClock:
 
     def now_ns(self) -> int:
         return self.now_ns_value
-
-
-def make_venue() -> Venue:
-    series = synthetic_market(instrument=PRODUCT, bars=100, seed=7, start_price=20_000.0)
-    instrument = Instrument(
-        symbol=PRODUCT,
-        base="BTC",
-        quote="USD",
-        price_increment=Decimal("0.01"),
-        size_increment=Decimal("0.00000001"),
-        min_size=Decimal("0.00001"),
-        min_notional=Decimal("1"),
-    )
-    balances = {"USD": Decimal(100_000), "BTC": Decimal(1)}
-    return Venue({PRODUCT: instrument}, [series], balances=balances)
 
 
 @pytest.fixture

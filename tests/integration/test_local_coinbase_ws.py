@@ -26,8 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-from coinswarm.data import synthetic_market
-from coinswarm.domain.instrument import Instrument
+from coinbase_harness import make_venue
 from coinswarm.exchanges.local_coinbase import (
     CdpKey,
     KeyRing,
@@ -70,21 +69,6 @@ def rest_token(key: CdpKey, method: str, host: str, path: str) -> str:
     private = serialization.load_pem_private_key(key.private_key_pem.encode(), password=None)
     headers = {"kid": key.name, "nonce": secrets.token_hex()}
     return jwt.encode(claims, private, algorithm="ES256", headers=headers)  # type: ignore[arg-type]
-
-
-def make_venue() -> Venue:
-    series = synthetic_market(instrument=PRODUCT, bars=50, seed=7, start_price=20_000.0)
-    instrument = Instrument(
-        symbol=PRODUCT,
-        base="BTC",
-        quote="USD",
-        price_increment=Decimal("0.01"),
-        size_increment=Decimal("0.00000001"),
-        min_size=Decimal("0.00001"),
-        min_notional=Decimal("1"),
-    )
-    balances = {"USD": Decimal(100_000), "BTC": Decimal(1)}
-    return Venue({PRODUCT: instrument}, [series], balances=balances)
 
 
 class Exchange:
@@ -209,7 +193,7 @@ def key() -> CdpKey:
 def _serve(key: CdpKey, tls_dir: Path | None) -> Iterator[Exchange]:
     keys = KeyRing()
     keys.add(key)
-    venue = make_venue()
+    venue = make_venue(bars=50)
     tls = make_tls_files(tls_dir) if tls_dir is not None else None
     app = create_app(venue, keys, control_api=True, stream=FAST)
     with serve_in_thread(app, tls=tls) as server:

@@ -27,11 +27,9 @@ import contextlib
 import inspect
 import os
 import resource
-import shutil
 import ssl
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +39,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from fastapi import FastAPI
 
 from coinswarm.backtest.context import EngineContext
 from coinswarm.data.view import GrowingMarket
@@ -58,7 +57,6 @@ from coinswarm.exchanges.coinbase import (
     StreamConfig,
     TokenSigner,
     connect,
-    parse_private_key,
 )
 from coinswarm.exchanges.coinbase.ws_events import (
     CandleUpdate,
@@ -71,13 +69,10 @@ from coinswarm.exchanges.local_coinbase import (
     KeyRing,
     Venue,
     create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
 )
 from coinswarm.exchanges.local_coinbase.ratelimit import PRIVATE_PER_SECOND
 from coinswarm.exchanges.local_coinbase.stream import StreamSettings
-from coinswarm.exchanges.local_session import LOCKSTEP_REQUESTS_PER_SECOND
+from coinswarm.exchanges.local_session import LOCKSTEP_REQUESTS_PER_SECOND, serve_https
 from coinswarm.exchanges.remote import RemoteVenue
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import MemoryJournal
@@ -211,52 +206,42 @@ def local_exchange(
     and the exchange's rate limits are chosen, and httpx hooks see every request.
     """
     venue = Venue({PRODUCT: INSTRUMENT}, [series], balances={"USD": CASH}, fill_model=FillModel())
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    app = create_app(
-        venue,
-        keys,
-        private_per_second=server_rate,
-        public_per_second=server_rate,
-        control_api=True,
-        stream=FEED_PACE,
-    )
-    folder = Path(tempfile.mkdtemp(prefix="coinswarm-bench-"))
-    try:
-        tls = make_tls_files(folder)
-        with contextlib.ExitStack() as stack:
-            server = stack.enter_context(serve_in_thread(app, tls=tls))
-            trust = ssl.create_default_context(cafile=str(tls.ca_cert))
-            wire = Wire()
-            hooks = {"request": [wire.on_request], "response": [wire.on_response]}
-            http = httpx.Client(
-                base_url=server.base_url, verify=trust, timeout=WAIT_S, event_hooks=hooks
-            )
-            control = stack.enter_context(
-                httpx.Client(base_url=server.base_url, verify=trust, timeout=WAIT_S)
-            )
-            credentials = CdpCredentials(
-                key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
-            )
-            config = CoinbaseConfig(base_url=server.base_url, requests_per_second=client_rate)
-            adapter = stack.enter_context(connect(credentials, config, http=http))
-            remote = RemoteVenue(adapter)
-            # A venue with its own I/O thread must stop it, before the adapter closes.
-            if hasattr(remote, "close"):
-                stack.callback(remote.close)
-            yield LocalExchange(
-                remote,
-                control,
-                wire,
-                f"wss://{server.host}",
-                tls.ca_cert,
-                trust,
-                credentials,
-                float(series.close[0]),
-            )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def build(keys: KeyRing, _: str) -> FastAPI:
+        return create_app(
+            venue,
+            keys,
+            private_per_second=server_rate,
+            public_per_second=server_rate,
+            control_api=True,
+            stream=FEED_PACE,
+        )
+
+    with contextlib.ExitStack() as stack:
+        local = stack.enter_context(serve_https(build))
+        server, trust = local.server, local.trust
+        wire = Wire()
+        hooks = {"request": [wire.on_request], "response": [wire.on_response]}
+        http = httpx.Client(
+            base_url=server.base_url, verify=trust, timeout=WAIT_S, event_hooks=hooks
+        )
+        control = stack.enter_context(
+            httpx.Client(base_url=server.base_url, verify=trust, timeout=WAIT_S)
+        )
+        config = CoinbaseConfig(base_url=server.base_url, requests_per_second=client_rate)
+        adapter = stack.enter_context(connect(local.credentials, config, http=http))
+        remote = RemoteVenue(adapter)
+        stack.callback(remote.close)  # its I/O thread stops before the adapter closes
+        yield LocalExchange(
+            remote,
+            control,
+            wire,
+            f"wss://{server.host}",
+            local.ca_file,
+            trust,
+            local.credentials,
+            float(series.close[0]),
+        )
 
 
 # -- the engine's components, wired as backtest.engine._wire wires them ----------------------------

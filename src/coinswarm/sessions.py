@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,18 +41,14 @@ from coinswarm.exchanges.coinbase import (
     StreamConfig,
     TokenSigner,
     connect,
-    parse_private_key,
 )
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
 from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import (
-    KeyRing,
     Venue,
     create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
 )
+from coinswarm.exchanges.local_session import serve_https
 from coinswarm.exchanges.remote import RemoteVenue
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord
@@ -285,36 +279,23 @@ def _local_exchange(request: SessionRequest) -> Iterator[_Exchange]:
     instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
     quotes = {i.quote for i in instruments.values()}
     venue = Venue(instruments, market, balances=dict.fromkeys(quotes, request.cash))
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    folder = Path(tempfile.mkdtemp(prefix="coinswarm-sandbox-"))
     replaying = threading.Event()
-    try:
-        tls = make_tls_files(folder)
-        with serve_in_thread(create_app(venue, keys), tls=tls) as server:
-            ticker = threading.Thread(
-                target=_replay, args=(venue, request.bar_seconds, replaying), daemon=True
+    with serve_https(lambda keys, _: create_app(venue, keys)) as local:
+        ticker = threading.Thread(
+            target=_replay, args=(venue, request.bar_seconds, replaying), daemon=True
+        )
+        ticker.start()
+        try:
+            yield _Exchange(
+                local.server.base_url,
+                f"wss://{local.server.host}",
+                local.credentials,
+                local.trust,
+                request.products or tuple(instruments),
             )
-            ticker.start()
-            trust = ssl.create_default_context(cafile=str(tls.ca_cert))
-            credentials = CdpCredentials(
-                key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
-            )
-            products = request.products or tuple(instruments)
-            try:
-                yield _Exchange(
-                    server.base_url,
-                    f"wss://{server.host}",
-                    credentials,
-                    trust,
-                    products,
-                )
-            finally:
-                replaying.set()
-                ticker.join(timeout=5.0)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            replaying.set()
+            ticker.join(timeout=5.0)
 
 
 def _local_market(request: SessionRequest) -> list[BarSeries]:

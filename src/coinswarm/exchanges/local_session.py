@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
@@ -29,6 +30,7 @@ from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseConfig, connect
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.local_coinbase import (
     KeyRing,
+    RunningServer,
     Venue,
     create_app,
     generate_key,
@@ -47,10 +49,12 @@ from coinswarm.exchanges.remote import RemoteVenue
 
 __all__ = [
     "LOCKSTEP_REQUESTS_PER_SECOND",
+    "LocalEndpoint",
     "LockstepSession",
     "Pacing",
     "lockstep_session",
     "lockstep_venue",
+    "serve_https",
 ]
 
 LOCKSTEP_REQUESTS_PER_SECOND = 100_000.0
@@ -86,6 +90,39 @@ class LockstepSession:
     exchange: Venue
     requests: RequestLog
     faults: FaultSchedule
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEndpoint:
+    """A local exchange served over HTTPS, the key made for it, and the CA to trust."""
+
+    server: RunningServer
+    credentials: CdpCredentials
+    trust: ssl.SSLContext
+    ca_file: Path  # the same CA as a file, for clients that take a path; gone after the server
+
+
+@contextmanager
+def serve_https(build: Callable[[KeyRing, str], FastAPI]) -> Iterator[LocalEndpoint]:
+    """Serve the app `build(keys, key_name)` makes on 127.0.0.1 over HTTPS, with a new key.
+
+    The certificate and its CA live in a temporary folder removed when the server stops.
+    """
+    key = generate_key()
+    keys = KeyRing()
+    keys.add(key)
+    app = build(keys, key.name)
+    folder = Path(tempfile.mkdtemp(prefix="coinswarm-local-exchange-"))
+    try:
+        tls = make_tls_files(folder)
+        with serve_in_thread(app, tls=tls) as server:
+            credentials = CdpCredentials(
+                key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
+            )
+            trust = ssl.create_default_context(cafile=str(tls.ca_cert))
+            yield LocalEndpoint(server, credentials, trust, tls.ca_cert)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -132,51 +169,43 @@ def lockstep_session(
         fill_model=fill_model,
         reveal=0,
     )
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    app = create_app(
-        venue,
-        keys,
-        monotonic=pacing.monotonic,
-        private_per_second=pacing.exchange_per_second,
-        public_per_second=pacing.exchange_per_second,
-    )
-    schedule.attach(spend_tokens(app.state.services.private_limits, key.name))
     requests = RequestLog(pacing.monotonic)
-    # Added last, so outermost: the log sees what the faults answered.
-    app.add_middleware(EditMiddleware, schedule=schedule)
-    app.add_middleware(FaultMiddleware, plan=schedule, prefix="/api/v3/brokerage")
-    app.add_middleware(RequestLogMiddleware, log=requests)
-    folder = Path(tempfile.mkdtemp(prefix="coinswarm-lockstep-"))
-    try:
-        tls = make_tls_files(folder)
-        with serve_in_thread(app, tls=tls) as server:
-            trust = ssl.create_default_context(cafile=str(tls.ca_cert))
-            http = httpx.Client(base_url=server.base_url, verify=trust, timeout=10.0)
-            credentials = CdpCredentials(
-                key.name, parse_private_key(key.private_key_pem, source="the local exchange's key")
-            )
-            config = CoinbaseConfig(
-                base_url=server.base_url, requests_per_second=pacing.client_per_second
-            )
-            adapter = connect(
-                credentials,
-                config,
-                order_clock=clock,
-                http=http,
-                monotonic=pacing.monotonic,
-                sleep=pacing.sleep,
-                rng=random.Random(pacing.seed),  # noqa: S311 - retry jitter, not secrets
-            )
-            with adapter:
-                remote = RemoteVenue(adapter, driver=_driver(venue, schedule), clock=clock)
-                try:
-                    yield LockstepSession(remote, venue, requests, schedule)
-                finally:
-                    remote.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def build(keys: KeyRing, key_name: str) -> FastAPI:
+        app = create_app(
+            venue,
+            keys,
+            monotonic=pacing.monotonic,
+            private_per_second=pacing.exchange_per_second,
+            public_per_second=pacing.exchange_per_second,
+        )
+        schedule.attach(spend_tokens(app.state.services.private_limits, key_name))
+        # Added last, so outermost: the log sees what the faults answered.
+        app.add_middleware(EditMiddleware, schedule=schedule)
+        app.add_middleware(FaultMiddleware, plan=schedule, prefix="/api/v3/brokerage")
+        app.add_middleware(RequestLogMiddleware, log=requests)
+        return app
+
+    with serve_https(build) as local:
+        http = httpx.Client(base_url=local.server.base_url, verify=local.trust, timeout=10.0)
+        config = CoinbaseConfig(
+            base_url=local.server.base_url, requests_per_second=pacing.client_per_second
+        )
+        adapter = connect(
+            local.credentials,
+            config,
+            order_clock=clock,
+            http=http,
+            monotonic=pacing.monotonic,
+            sleep=pacing.sleep,
+            rng=random.Random(pacing.seed),  # noqa: S311 - retry jitter, not secrets
+        )
+        with adapter:
+            remote = RemoteVenue(adapter, driver=_driver(venue, schedule), clock=clock)
+            try:
+                yield LockstepSession(remote, venue, requests, schedule)
+            finally:
+                remote.close()
 
 
 def _driver(venue: Venue, schedule: FaultSchedule) -> Callable[[Bar], object]:

@@ -9,7 +9,8 @@ missed or got only partly.
 
 Orders are paired by client order id, and otherwise in turn per instrument and side (a wall-clock
 session derives its ids from the wall clock, the shadow from bar times). This runs after a
-session, from its journal; running it continuously beside a live session is left for later.
+session, from its journal; `shadow_live.LiveShadow` runs the same beside a session as it
+trades, and both sides of both go through `Trades`, so the two attribute alike.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,14 @@ from coinswarm.infra.session_codec import bar_from_json, fill_from_json, order_f
 from coinswarm.infra.session_journal import JournalError, Record, read_journal
 from coinswarm.strategies import build_strategy
 
-__all__ = ["OrderGap", "ShadowReport", "TradedOrder", "attribute", "shadow_journal"]
+__all__ = [
+    "OrderGap",
+    "ShadowReport",
+    "TradedOrder",
+    "Trades",
+    "attribute",
+    "shadow_journal",
+]
 
 BPS = Decimal(10_000)
 MATCHED = "matched"
@@ -44,6 +52,31 @@ EXTRA = "extra fill"
 UNFILLED = "unfilled"
 SESSION_ONLY = "session only"
 SHADOW_ONLY = "shadow only"
+KINDS = (MATCHED, PARTIAL, MISSED, EXTRA, UNFILLED, SESSION_ONLY, SHADOW_ONLY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trades:
+    """One side of the gap: its orders and fills, and how many bars it had stepped.
+
+    `first_bars` maps an order id to the position, among the run's bars, of the bar with which
+    the run learnt of the order's first fill: the latency is the difference between two sides'.
+    """
+
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    first_bars: Mapping[str, int] = field(default_factory=dict)
+    bars: int = 0
+
+    def traded(self) -> list[TradedOrder]:
+        """Return each order with what filled of it, in the order the orders were asked for."""
+        by_order: dict[str, list[Fill]] = defaultdict(list)
+        for fill in self.fills:
+            by_order[fill.order_id].append(fill)
+        return [
+            _traded_at(o, by_order[o.order_id], self.first_bars.get(o.order_id))
+            for o in self.orders
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +144,21 @@ class ShadowReport:
 
     def summary(self) -> dict[str, Any]:
         """Return the totals: orders per cause, slippage cost, latency."""
-        kinds = (MATCHED, PARTIAL, MISSED, EXTRA, UNFILLED, SESSION_ONLY, SHADOW_ONLY)
         return {
             "orders": len(self.gaps),
-            **{kind: self.count(kind) for kind in kinds},
+            **{kind: self.count(kind) for kind in KINDS},
             "slippage_cost": format(self.slippage_cost.normalize(), "f"),
             "latency_bars": self.latency_bars,
         }
+
+    def line(self) -> str:
+        """Return the totals on one line, for a session's log."""
+        totals = self.summary()
+        kinds = ", ".join(f"{totals[k]} {k}" for k in KINDS)
+        return (
+            f"{totals['orders']} orders ({kinds}); slippage cost {totals['slippage_cost']}; "
+            f"latency {totals['latency_bars']} bars"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as plain values."""
@@ -146,13 +187,8 @@ def shadow_journal(path: Path) -> ShadowReport:
     tape = Tape(path, records)
     bars = [tape.whole(r, bar_from_json) for r in records if r.kind == "bar"]
     shadow = _shadow_run(start, bars)
-    index = {(b.instrument, b.ts): i for i, b in enumerate(bars)}
-    session = _session_orders(tape, records)
-    shadow_orders = [
-        _traded(o, [f for f in shadow.fills if f.order_id == o.order_id], index)
-        for o in shadow.orders
-    ]
-    return attribute(session, shadow_orders)
+    session = _session_trades(tape, records)
+    return attribute(session.traded(), _shadow_trades(shadow, bars).traded())
 
 
 def attribute(session: Sequence[TradedOrder], shadow: Sequence[TradedOrder]) -> ShadowReport:
@@ -261,16 +297,32 @@ def _series(symbol: str, bars: Sequence[Bar], interval_ns: int) -> BarSeries:
     )
 
 
-def _session_orders(tape: Tape, records: Sequence[Record]) -> list[TradedOrder]:
+def _shadow_trades(shadow: BacktestResult, bars: Sequence[Bar]) -> Trades:
+    """Return the shadow's trades; a simulated fill carries the time of the bar that made it."""
+    index = {(b.instrument, b.ts): i for i, b in enumerate(bars)}
+    first_bars: dict[str, int] = {}
+    for fill in shadow.fills:
+        bar = index.get((fill.instrument, fill.ts))
+        if bar is not None:
+            first_bars[fill.order_id] = min(bar, first_bars.get(fill.order_id, bar))
+    return Trades(
+        orders=tuple(shadow.orders),
+        fills=tuple(shadow.fills),
+        first_bars=first_bars,
+        bars=len(bars),
+    )
+
+
+def _session_trades(tape: Tape, records: Sequence[Record]) -> Trades:
     """Return the session's orders from its `end` record, with the bar of each first fill."""
-    first_bar: dict[str, int] = {}
+    first_bars: dict[str, int] = {}
     bar = -1
     for record in records:
         if record.kind == "bar":
             bar += 1
         elif record.kind == "fills":
             for fill in tape.read(record, "fills", _fills):
-                first_bar.setdefault(fill.order_id, bar)
+                first_bars.setdefault(fill.order_id, bar)
     end = records[-1]
     orders: list[Order] = []
     fills: list[Fill] = []
@@ -279,17 +331,7 @@ def _session_orders(tape: Tape, records: Sequence[Record]) -> list[TradedOrder]:
             orders.append(_parsed(tape, end, entry["order"], order_from_json))
         elif "fill" in entry:
             fills.append(_parsed(tape, end, entry["fill"], fill_from_json))
-    return [
-        _traded_at(o, [f for f in fills if f.order_id == o.order_id], first_bar.get(o.order_id))
-        for o in orders
-    ]
-
-
-def _traded(
-    order: Order, fills: Sequence[Fill], index: Mapping[tuple[str, int], int]
-) -> TradedOrder:
-    bars = [index[(f.instrument, f.ts)] for f in fills if (f.instrument, f.ts) in index]
-    return _traded_at(order, fills, min(bars, default=None))
+    return Trades(orders=tuple(orders), fills=tuple(fills), first_bars=first_bars, bars=bar + 1)
 
 
 def _traded_at(order: Order, fills: Sequence[Fill], first_bar: int | None) -> TradedOrder:

@@ -124,8 +124,13 @@ def check_live(
     url: str,
     profile: RiskProfile,
     state_file: Path | None,
+    resumed: bool = False,
 ) -> None:
-    """Refuse to start live trading unless every precondition holds; say which one failed."""
+    """Refuse to start live trading unless every precondition holds; say which one failed.
+
+    A new session must reconcile with a flat book; a resumed one was reconciled with its
+    recovered record already (`execution.recovery`), which refuses any halting difference.
+    """
     expected = confirmation_text(url)
     if confirm != expected:
         raise ModeError(f"live: type the confirmation exactly: {expected!r}")
@@ -135,7 +140,8 @@ def check_live(
             held = "; ".join(f"{kind}: {reason}" for kind, reason in stops.items())
             raise ModeError(f"live: the kill switch is set ({held}); a person must reset it")
     adapter.check_permissions(live=True)
-    _check_reconciled(adapter, profile)
+    if not resumed:
+        _check_reconciled(adapter, profile)
 
 
 def _check_reconciled(adapter: CoinbaseAdapter, profile: RiskProfile) -> None:

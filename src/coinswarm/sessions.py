@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import ssl
 import threading
 import time
@@ -19,12 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 from coinswarm import bootstrap, preflight
-from coinswarm.backtest.engine import BacktestConfig, run_live
+from coinswarm.backtest.engine import BacktestConfig, CarriedOver, OperatorFactory, run_live
 from coinswarm.backtest.recording import WALL, Recorder, journal_path
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
@@ -50,12 +52,23 @@ from coinswarm.exchanges.local_coinbase import (
 )
 from coinswarm.exchanges.local_session import serve_https
 from coinswarm.exchanges.remote import RemoteVenue
+from coinswarm.execution.recovery import Recovered, recover
 from coinswarm.infra.journal import StoreJournal
-from coinswarm.infra.storage import RunRecord
+from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.settings import RiskSettings
+from coinswarm.risk.state_file import StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy
 
-__all__ = ["FeedStalledError", "SessionRequest", "candle_bars", "run_session"]
+__all__ = [
+    "FeedStalledError",
+    "SessionRequest",
+    "SessionResumeError",
+    "candle_bars",
+    "run_session",
+]
+
+logger = logging.getLogger(__name__)
 
 LOCAL_BARS = 500
 COINBASE_FEE_BPS = Decimal(60)
@@ -63,6 +76,10 @@ COINBASE_FEE_BPS = Decimal(60)
 
 class FeedStalledError(CoinswarmError):
     """No bar came from the exchange for longer than the session allows."""
+
+
+class SessionResumeError(CoinswarmError):
+    """A session cannot be resumed: unknown, finished, another mode, or not reconciled."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +92,9 @@ class SessionRequest:
     bars (None: until stopped). `confirm` is the typed confirmation live trading needs;
     `ca_file` a certificate authority to trust besides the system's (a self-hosted venue).
     `journal_path` is where the session journal goes (for `coinswarm replay`); by default a
-    new file under `sessions/` in the data folder, named after the session.
+    new file under `sessions/` in the data folder, named after the session. `state_file` is
+    the risk state the session starts from, saves, and takes a person's stops and resets
+    from. `resume` names a session that died, to continue it (see `execution.recovery`).
     """
 
     mode: str = "sandbox"
@@ -95,6 +114,7 @@ class SessionRequest:
     state_file: Path | None = None
     ca_file: Path | None = None
     journal_path: Path | None = None
+    resume: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +166,13 @@ def run_session(
     preflight.check_mode(request.mode, request.url)
     profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
     strategy, parameters = build_strategy(request.strategy, request.parameters)
-    with _exchange(request) as exchange, _adapter(exchange) as adapter:
+    with (
+        _exchange(request) as exchange,
+        _adapter(exchange) as adapter,
+        bootstrap.open_store(request.database, mode=request.mode) as store,
+    ):
         preflight.check_credentials(request.mode, exchange.credentials)
+        resumed = None if request.resume is None else _resume(request, exchange, adapter, store)
         if request.mode == preflight.LIVE:
             preflight.check_live(
                 adapter,
@@ -155,27 +180,30 @@ def run_session(
                 url=exchange.rest_url,
                 profile=profile,
                 state_file=request.state_file,
+                resumed=resumed is not None,
             )
-        quote = instrument_from_symbol(exchange.products[0]).quote
-        cash = adapter.balances().get(quote, Decimal(0))
+        start = resumed or _begin(request, exchange, adapter, store, parameters)
+        risk_state = None if request.state_file is None else load_risk_state(request.state_file)
         config = BacktestConfig(
-            initial_cash=cash,
+            initial_cash=start.cash,
             parameters=parameters,
             risk=profile,
             operator_reset_after_ns=None,  # a person resets stops in a live session
             checkpoint_every=1,
+            risk_state=risk_state,
         )
-        identifier = _session_id(request, exchange, parameters)
         stream_config = StreamConfig(
             url=exchange.ws_url, product_ids=exchange.products, channels=("candles",)
         )
         signer = TokenSigner(exchange.credentials, WallClock())
         remote = RemoteVenue(adapter)
+        carried = start.carried()
+        if carried is not None:
+            remote.adopt(carried.orders, carried.ledger.fills)
         with (
-            contextlib.closing(_recorder(request, identifier, config, exchange)) as recorder,
+            contextlib.closing(_recorder(request, start.run_id, config, exchange)) as recorder,
             contextlib.closing(remote),
             CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
-            _journal(request, identifier, parameters) as journal,
         ):
             feed = candle_bars(
                 stream,
@@ -190,11 +218,113 @@ def run_session(
                 instruments=exchange.products,
                 clock=recorder.clock(WallClock()),
                 venue=recorder.venue(lambda *_: remote),
-                journal=journal,
+                journal=start.journal,
+                carried=carried,
+                operator=_operator(request.state_file, risk_state),
             )
             recorder.finish(result)
+        store.set_run_status(start.run_id, "finished", WallClock().now_ns())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
-    return bootstrap.outcome(identifier, result, fee_rate=fee_rate, risk=profile)
+    return bootstrap.outcome(start.run_id, result, fee_rate=fee_rate, risk=profile)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """Where a session begins: a new run on the account's cash, or a dead one recovered."""
+
+    run_id: str
+    cash: Decimal
+    journal: StoreJournal
+    recovered: Recovered | None = None
+
+    def carried(self) -> CarriedOver | None:
+        recovered = self.recovered
+        return None if recovered is None else CarriedOver(recovered.ledger, recovered.orders)
+
+
+def _begin(
+    request: SessionRequest,
+    exchange: _Exchange,
+    adapter: CoinbaseAdapter,
+    store: Store,
+    parameters: dict[str, str],
+) -> _Start:
+    """Create a new session's run, starting from the account's cash in the quote currency."""
+    run_id = _session_id(request, exchange, parameters)
+    cash = adapter.balances().get(_quote(exchange), Decimal(0))
+    now = WallClock().now_ns()
+    store.create_run(
+        RunRecord(
+            run_id=run_id,
+            mode=request.mode,
+            # Trade ids are unique per venue: the default local exchange is new each time.
+            venue=request.url or f"local:{run_id}",
+            strategy=request.strategy,
+            parameters=parameters,
+            inputs={"products": list(exchange.products), "url": request.url, "cash": str(cash)},
+            status="running",
+            created_ts=now,
+            updated_ts=now,
+        )
+    )
+    return _Start(run_id, cash, StoreJournal(store, run_id, write_ahead=True))
+
+
+def _resume(
+    request: SessionRequest, exchange: _Exchange, adapter: CoinbaseAdapter, store: Store
+) -> _Start:
+    """Recover the session `request.resume` names; refuse if a person must look first."""
+    stored = _resumable(store, request, exchange)
+    journal = StoreJournal(store, stored.run_id, write_ahead=True)
+    recovered = recover(
+        adapter,
+        store,
+        stored.run_id,
+        instruments={s: i for s, i in adapter.instruments().items() if s in exchange.products},
+        account_currency=_quote(exchange),
+        ts=WallClock().now_ns(),
+        journal=journal,
+    )
+    for line in recovered.lines():
+        logger.warning("session %s restart: %s", stored.run_id, line)
+    if recovered.report.trading_paused:
+        msg = (
+            f"session {stored.run_id}: reconciliation after the restart found differences a "
+            f"person must resolve: {recovered.report.pause_reason}"
+        )
+        raise SessionResumeError(msg)
+    return _Start(stored.run_id, Decimal(stored.inputs["cash"]), journal, recovered)
+
+
+def _quote(exchange: _Exchange) -> str:
+    return instrument_from_symbol(exchange.products[0]).quote
+
+
+def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> RunRecord:
+    """Return the stored run `request.resume` names, if it is this mode's and unfinished."""
+    assert request.resume is not None
+    stored = store.get_run(request.resume)
+    if stored is None:
+        raise SessionResumeError(f"--resume: no session {request.resume!r} in the database")
+    problem = None
+    if stored.mode != request.mode:
+        problem = f"it is a {stored.mode} session, not {request.mode}"
+    elif stored.status == "finished":
+        problem = "it finished; start a new session instead"
+    elif list(stored.inputs.get("products", ())) != list(exchange.products):
+        problem = f"it traded {stored.inputs.get('products')}, not {list(exchange.products)}"
+    elif request.url is None:
+        problem = "the default local exchange does not outlive its session; give --url"
+    if problem is not None:
+        raise SessionResumeError(f"--resume {request.resume}: {problem}")
+    return stored
+
+
+def _operator(path: Path | None, state: StoredRiskState | None) -> OperatorFactory | None:
+    """Return the person behind the risk state file, or None (no file: no person to follow)."""
+    if path is None or state is None:
+        return None
+    return partial(StateFileOperator, path=path, clock=WallClock(), applied=state.applied)
 
 
 def _recorder(
@@ -224,29 +354,6 @@ def _session_id(request: SessionRequest, exchange: _Exchange, parameters: dict[s
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return f"{request.mode}-{digest[:12]}"
-
-
-@contextmanager
-def _journal(
-    request: SessionRequest, identifier: str, parameters: dict[str, str]
-) -> Iterator[StoreJournal]:
-    started = WallClock().now_ns()
-    with bootstrap.open_store(request.database, mode=request.mode) as store:
-        store.create_run(
-            RunRecord(
-                run_id=identifier,
-                mode=request.mode,
-                venue=request.url or "local",
-                strategy=request.strategy,
-                parameters=parameters,
-                inputs={"products": list(request.products), "url": request.url},
-                status="running",
-                created_ts=started,
-                updated_ts=started,
-            )
-        )
-        yield StoreJournal(store, identifier)
-        store.set_run_status(identifier, "finished", WallClock().now_ns())
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
-from coinswarm.domain.order import OrderRequest
+from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
@@ -40,10 +41,14 @@ from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
+from coinswarm.risk.state_file import StoredRiskState
 from coinswarm.strategies.base import CancelRequest, Intent, Strategy
 
 __all__ = [
     "BacktestConfig",
+    "CarriedOver",
+    "Operator",
+    "OperatorFactory",
     "Progress",
     "VenueFactory",
     "run_backtest",
@@ -54,6 +59,16 @@ __all__ = [
 Progress = Callable[[int, int], None]
 VenueFactory = Callable[[Mapping[str, Instrument], Clock, "BacktestConfig"], Venue]
 """Build the exchange a run trades on from its instruments, its clock and its configuration."""
+
+
+class Operator(Protocol):
+    """The person who watches the risk layer: shows it each bar and may reset its stops."""
+
+    def watch(self, bar: Bar) -> None: ...
+
+
+OperatorFactory = Callable[[Door], Operator]
+"""Build the run's operator around its door: the simulated one, or a person's commands."""
 PROGRESS_EVERY = 4096
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
 DEFAULT_CHECKPOINT_EVERY = 4096
@@ -69,7 +84,8 @@ class BacktestConfig:
     simulated operator resets it (None: never; the run then trades no more after such a stop).
     `checkpoint_every` is how many bars pass between two checkpoints of the journal: a crash
     loses at most that much work, which a resume replays. `shared_state` holds the kill
-    switch other processes can set (Redis); every order reads it.
+    switch other processes can set (Redis); every order reads it. `risk_state` is where the
+    kill switch and circuit breaker start (a session's saved state); None starts them clean.
     """
 
     initial_cash: Decimal = Decimal(10_000)
@@ -80,6 +96,18 @@ class BacktestConfig:
     operator_reset_after_ns: int | None = DEFAULT_OPERATOR_RESET_NS
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     shared_state: HotState | None = None
+    risk_state: StoredRiskState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedOver:
+    """What a restarted session carries over: its ledger and the orders it knew.
+
+    The ledger already holds the session's opening deposit, so none is made again.
+    """
+
+    ledger: Ledger
+    orders: Sequence[Order] = ()
 
 
 def simulated_venue(
@@ -112,7 +140,7 @@ class _Run:
     execution: ExecutionAgent
     context: EngineContext
     door: Door
-    operator: SimulatedOperator
+    operator: Operator
     journal: Journal
     checkpoint_every: int
 
@@ -125,14 +153,21 @@ def _wire(
     config: BacktestConfig,
     journal: Journal,
     venue: VenueFactory,
+    carried: CarriedOver | None = None,
+    operator: OperatorFactory | None = None,
 ) -> _Run:
-    quote = next(iter(instruments.values())).quote
-    ledger = Ledger(instruments, quote)
-    opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
-    ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
-    journal.deposit(opening)
+    if carried is None:
+        quote = next(iter(instruments.values())).quote
+        ledger = Ledger(instruments, quote)
+        opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
+        ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
+        journal.deposit(opening)
+    else:
+        ledger = carried.ledger
     exchange = venue(instruments, clock, config)
     execution = ExecutionAgent(exchange, ledger, clock, journal)
+    if carried is not None:
+        execution.adopt(carried.orders)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
     context = EngineContext(
         clock,
@@ -152,7 +187,8 @@ def _wire(
         exchange=exchange,
         journal=journal,
     )
-    operator = SimulatedOperator(door, config.operator_reset_after_ns)
+    if operator is None:
+        operator = partial(SimulatedOperator, reset_after_ns=config.operator_reset_after_ns)
     return _Run(
         clock,
         ledger,
@@ -160,7 +196,7 @@ def _wire(
         execution,
         context,
         door,
-        operator,
+        operator(door),
         journal,
         config.checkpoint_every,
     )
@@ -193,10 +229,11 @@ def _door(
             open_orders=exchange.open_order_count(),
         )
 
+    saved = config.risk_state
     risk = RiskLayer(
         oversight=OversightManager(profile, fee_rate=config.fill_model.fees.rate(Liquidity.TAKER)),
-        breaker=CircuitBreaker(profile.breaker),
-        kill_switch=KillSwitch(profile),
+        breaker=CircuitBreaker(profile.breaker, None if saved is None else saved.breaker),
+        kill_switch=KillSwitch(profile, None if saved is None else saved.kill_switch),
         account=account,
         tracker=tracker,
     )
@@ -278,13 +315,14 @@ class _Step:
 
     __slots__ = ("_closes", "_context", "_on_bar", "_on_fills", "_route", "_venue_bar", "_watch")
 
-    def __init__(self, run: _Run, strategy: Strategy) -> None:
+    def __init__(self, run: _Run, strategy: Strategy, *, fence: bool = False) -> None:
+        """`fence` puts each call of the strategy behind the fence (else the caller fences)."""
         self._closes = run.context.closes
         self._context = run.context
         self._venue_bar = run.exchange.on_bar
         self._on_fills = run.execution.on_fills
         self._watch = run.operator.watch if run.door.risk is not None else None
-        self._on_bar = strategy.on_bar
+        self._on_bar = _fenced_calls(strategy.on_bar) if fence else strategy.on_bar
         door = run.door
         self._route = partial(_route, door)
 
@@ -298,6 +336,16 @@ class _Step:
         intents = self._on_bar(bar, self._context)
         if intents:
             self._route(intents)
+
+
+def _fenced_calls(
+    on_bar: Callable[[Bar, EngineContext], Sequence[Intent]],
+) -> Callable[[Bar, EngineContext], Sequence[Intent]]:
+    def call(bar: Bar, context: EngineContext) -> Sequence[Intent]:
+        with fenced():
+            return on_bar(bar, context)
+
+    return call
 
 
 def _route(door: Door, intents: Sequence[Intent]) -> None:
@@ -374,13 +422,17 @@ def run_live(
     venue: VenueFactory,
     journal: Journal | None = None,
     interval_ns: int = NS_PER_HOUR,
+    carried: CarriedOver | None = None,
+    operator: OperatorFactory | None = None,
 ) -> BacktestResult:
     """Trade `strategy` on bars as `feed` delivers them, until the feed ends.
 
     The same steps as a backtest, on a market that grows: `history` is what the strategy may
     read from the start (warm-up), `clock` is the wall clock of a live session (or any other),
     and the feed decides the pace. A bar of an instrument not in `instruments`, or one not
-    newer than the last of its instrument, is refused.
+    newer than the last of its instrument, is refused. `carried` continues a restarted
+    session's ledger and orders; `operator` stands for the person watching the risk layer
+    (by default the simulated one of a backtest).
     """
     growing = GrowingMarket(instruments, {s.instrument: s for s in history})
     run = _wire(
@@ -390,18 +442,20 @@ def run_live(
         config=config,
         journal=journal or MemoryJournal(),
         venue=venue,
+        carried=carried,
+        operator=operator,
     )
-    step, seen = _Step(run, strategy), 0
+    # Only the strategy is fenced: the session's own parts (its venue, its operator reading
+    # the risk state file, its journal) do I/O on this thread between two bars.
+    step = _Step(run, strategy, fence=True)
     # A historical clock follows the feed (a replay through this loop); a wall clock runs itself.
     follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
-    with fenced():
-        for bar in feed:
-            if follow is not None:
-                follow(bar.ts)
-            growing.append(bar)
-            step(bar)
-            seen += 1
-            if seen % run.checkpoint_every == 0:
-                run.journal.checkpoint(bar.ts, run.ledger.state())
+    for seen, bar in enumerate(feed, start=1):
+        if follow is not None:
+            follow(bar.ts)
+        growing.append(bar)
+        step(bar)
+        if seen % run.checkpoint_every == 0:
+            run.journal.checkpoint(bar.ts, run.ledger.state())
     market = {s: growing.series(s, interval_ns) for s in instruments}
     return _finish(run, strategy, config, market)

@@ -17,7 +17,12 @@ from coinswarm.orchestration.door import RiskEvent, describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.profiles import profile_for
-from coinswarm.risk.state_file import StoredRiskState, load_risk_state, save_risk_state
+from coinswarm.risk.state_file import (
+    PersonAction,
+    StoredRiskState,
+    load_risk_state,
+    update_risk_state,
+)
 
 StateOption = Annotated[
     Path | None, typer.Option("--state", help="risk state file (default: in the data folder)")
@@ -30,22 +35,36 @@ def _state_path(state: Path | None) -> Path:
     return state or default_runs_dir().parent / "risk-state.json"
 
 
-def _risk_machines(path: Path) -> tuple[KillSwitch, CircuitBreaker, StoredRiskState]:
-    stored = load_risk_state(path)
+def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
     profile = profile_for(0)
-    return (
-        KillSwitch(profile, stored.kill_switch),
-        CircuitBreaker(profile.breaker, stored.breaker),
-        stored,
-    )
+    return KillSwitch(profile, stored.kill_switch), CircuitBreaker(profile.breaker, stored.breaker)
 
 
-def _save_machines(
-    path: Path, kill: KillSwitch, breaker: CircuitBreaker, stored: StoredRiskState, db: str | None
-) -> None:
-    events: list[RiskEvent] = sorted([*kill.events, *breaker.events], key=lambda e: e.ts)
-    log = (*stored.log, *(describe_event(e) for e in events))
-    save_risk_state(path, StoredRiskState(kill.state(), breaker.state(), log))
+def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> None:
+    if action.kind == "stop":
+        kill.manual_stop(action.ts, action.reason, by=action.by)
+        breaker.emergency_stop(action.ts, action.reason, by=action.by)
+    else:
+        kill.reset(action.ts, by=action.by, reason=action.reason)
+        breaker.reset(action.ts, by=action.by, reason=action.reason)
+
+
+def _act(path: Path, action: PersonAction, db: str | None) -> None:
+    """Apply a person's stop or reset to the state file; a running session follows it."""
+    events: list[RiskEvent] = []
+
+    def change(stored: StoredRiskState) -> StoredRiskState:
+        kill, breaker = _risk_machines(stored)
+        for each in stored.pending:  # asked for earlier, not yet applied by a session
+            _apply(each, kill, breaker)
+        k, b = len(kill.events), len(breaker.events)
+        _apply(action, kill, breaker)
+        events.extend([*kill.events[k:], *breaker.events[b:]])
+        log = (*stored.log, *(describe_event(e) for e in events))
+        actions = (*stored.actions, action)
+        return StoredRiskState(kill.state(), breaker.state(), log, actions, len(actions))
+
+    update_risk_state(path, change)
     # Every manual stop and reset is also in the tamper-evident audit log.
     with bootstrap.open_store(db) as store, store.transaction() as session:
         for event in events:
@@ -64,7 +83,8 @@ def risk_status(state: StateOption = None) -> None:
     """Print the stops in force and the circuit breaker's state."""
     path = _state_path(state)
     try:
-        kill, breaker, stored = _risk_machines(path)
+        stored = load_risk_state(path)
+        kill, breaker = _risk_machines(stored)
     except CoinswarmError as error:
         raise fail(error) from None
     stops = kill.stops
@@ -91,11 +111,8 @@ def risk_stop(
     """Stop all trading now (kill switch and circuit breaker) until a person resets it."""
     path = _state_path(state)
     try:
-        kill, breaker, stored = _risk_machines(path)
         now = WallClock().now_ns()
-        kill.manual_stop(now, reason, by=by)
-        breaker.emergency_stop(now, reason, by=by)
-        _save_machines(path, kill, breaker, stored, db)
+        _act(path, PersonAction(kind="stop", by=by, reason=reason, ts=now), db)
         shared = bootstrap.shared_state(state_url)
         if shared is not None:
             shared.set_kill_switch(reason, by, now)
@@ -115,11 +132,8 @@ def risk_reset(
     """Clear the stops that wait for a person (a daily-loss stop still ends with its day)."""
     path = _state_path(state)
     try:
-        kill, breaker, stored = _risk_machines(path)
         now = WallClock().now_ns()
-        kill.reset(now, by=by, reason=reason)
-        breaker.reset(now, by=by, reason=reason)
-        _save_machines(path, kill, breaker, stored, db)
+        _act(path, PersonAction(kind="reset", by=by, reason=reason, ts=now), db)
         shared = bootstrap.shared_state(state_url)
         if shared is not None:
             shared.clear_kill_switch(by, now)

@@ -35,6 +35,19 @@ BarsOption = Annotated[
 WsOption = Annotated[str | None, typer.Option(help="websocket URL (default: beside --url)")]
 CaOption = Annotated[Path | None, typer.Option(help="extra certificate authority to trust")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+ResumeOption = Annotated[
+    str | None, typer.Option(help="continue this session after a crash (its run id)")
+]
+StateOption = Annotated[
+    Path | None,
+    typer.Option(help="the risk state file to obey and save (default: the mode's own)"),
+]
+
+
+def _state_file(mode: str, state: Path | None) -> Path:
+    # Each mode keeps its own stops: a sandbox's breaker trip must not block live trading.
+    name = "risk-state.json" if mode == LIVE else f"risk-state-{mode}.json"
+    return state or default_runs_dir().parent / name
 
 
 @contextmanager
@@ -84,6 +97,8 @@ def sandbox(
     phase: Annotated[str | None, typer.Option(help="risk phase (default 2: sandbox)")] = None,
     bars: BarsOption = None,
     ca_file: CaOption = None,
+    state: StateOption = None,
+    resume: ResumeOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,6 +124,8 @@ def sandbox(
             bars=bars,
             ca_file=ca_file,
             database=db,
+            state_file=_state_file(SANDBOX, state),
+            resume=resume,
         )
     except CoinswarmError as error:
         raise fail(error) from None
@@ -128,7 +145,8 @@ def live(
     confirm: Annotated[
         str | None, typer.Option(help="the confirmation sentence, instead of typing it")
     ] = None,
-    state: Annotated[Path | None, typer.Option(help="the risk state file to obey")] = None,
+    state: StateOption = None,
+    resume: ResumeOption = None,
     ca_file: CaOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -157,7 +175,8 @@ def live(
         bars=bars,
         confirm=confirm,
         database=db,
-        state_file=state or default_runs_dir().parent / "risk-state.json",
+        state_file=_state_file(LIVE, state),
         ca_file=ca_file,
+        resume=resume,
     )
     _session(request, as_json=as_json)

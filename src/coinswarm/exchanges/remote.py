@@ -19,7 +19,8 @@ order could be read, so none is lost or counted twice whatever the exchange does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -62,6 +63,9 @@ class RemoteVenue:
 
     `clock` stamps placeholders and incidents (by default the time of the latest bar); every
     call to the adapter runs on the venue's own thread (`io_worker`) with a bounded wait.
+    `hold` is asked before every new order: a reason (a stale market data stream, a
+    reconciliation difference) refuses it as a pause does. Cancels always go: each one reduces
+    risk, so an adapter with a priority lane (kill-switch cancels first) sends them on it.
     """
 
     def __init__(
@@ -71,8 +75,11 @@ class RemoteVenue:
         driver: Callable[[Bar], object] | None = None,
         clock: Clock | None = None,
         worker: IoWorker | None = None,
+        hold: Callable[[], str | None] | None = None,
     ) -> None:
         self.name = adapter.name
+        self._hold = hold
+        self._cancels_first = "priority" in inspect.signature(adapter.cancel_order).parameters
         self._adapter = adapter
         self._driver = driver
         self._clock = clock
@@ -91,6 +98,15 @@ class RemoteVenue:
     def close(self) -> None:
         """Stop the venue's thread; the adapter is the caller's to close."""
         self._worker.close()
+
+    def adopt(self, orders: Iterable[Order], booked: Iterable[Fill]) -> None:
+        """Take over a restarted session's orders, and the fills its ledger already holds."""
+        for order in orders:
+            self._seen(order)
+        fills = list(booked)
+        self._booked.update(f.trade_id for f in fills)
+        if fills:
+            self._since = max(f.ts for f in fills)
 
     # -- what is set aside -------------------------------------------------------------------
 
@@ -125,6 +141,9 @@ class RemoteVenue:
         """Send `request`, unless trading is paused; keep a lost answer in flight."""
         if self._doubts:
             return self._refused(request, f"trading paused: {self._doubts.pause_reason()}")
+        held = self._hold() if self._hold is not None else None
+        if held:
+            return self._refused(request, f"trading paused: {held}")
         try:
             order = self._io("place_order", lambda: self._adapter.place_order(request))
         except CoinswarmError as error:
@@ -313,6 +332,9 @@ class RemoteVenue:
         return self._seen(order)
 
     def _cancel(self, order_id: str) -> Callable[[], Order]:
+        if self._cancels_first:
+            cancel: Callable[..., Order] = self._adapter.cancel_order
+            return lambda: cancel(order_id, priority=True)
         return lambda: self._adapter.cancel_order(order_id)
 
     def _checked(self, order_id: str, order: Order) -> Order:

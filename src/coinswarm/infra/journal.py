@@ -8,8 +8,9 @@ with the replay instead of written again, and writing starts with the first chec
 not hold. Nothing is lost and nothing is written twice.
 
 A backtest may batch many bars per checkpoint because its exchange lives in the same process
-and is rebuilt by the replay. A session against a real exchange must checkpoint every intent
-before it is sent.
+and is rebuilt by the replay. A session against a real exchange cannot be replayed, so it
+writes each intent ahead (`write_ahead=True`): the claim is committed before its order is sent,
+and a restart finds every intent that may have reached the exchange (`Store.open_intents`).
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ class DivergenceError(CoinswarmError):
 class StoreJournal:
     """Buffer a run's events and write them at each checkpoint, or check them on a replay."""
 
-    def __init__(self, store: Store, run_id: str, *, resume_after_ts: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        *,
+        resume_after_ts: int | None = None,
+        write_ahead: bool = False,
+    ) -> None:
         self._store = store
         self._run = run_id
         self._resume_after = resume_after_ts
+        self._write_ahead = write_ahead
         self._claimed: set[str] = set()
         self._writes: list[Callable[[], object]] = []
         self._verdicts: list[Verdict] = []
@@ -52,6 +61,10 @@ class StoreJournal:
         if request.client_order_id in self._claimed:
             return False
         self._claimed.add(request.client_order_id)
+        if self._write_ahead:
+            # Its own transaction, committed before the order leaves: see the module's note.
+            # False: an earlier life of the session claimed it, and may have sent it.
+            return self._store.claim_intent(self._run, request, ts)
         self._writes.append(lambda: self._store.claim_intent(self._run, request, ts))
         return True
 

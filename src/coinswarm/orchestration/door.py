@@ -225,6 +225,17 @@ class Door:
             if not _is_shutdown(o)
         ]
 
+    def stop(self, ts: int, *, by: str, reason: str) -> None:
+        """Stop all trading as a person: kill switch and breaker, then cancel and flatten."""
+        if self.risk is None:
+            return
+        self._record(
+            [
+                self.risk.kill_switch.manual_stop(ts, reason, by=by),
+                self.risk.breaker.emergency_stop(ts, reason, by=by),
+            ]
+        )
+
     def reset_stops(self, ts: int, *, by: str, reason: str) -> None:
         """Clear the stops that wait for a person, as that person."""
         if self.risk is None:

@@ -1,0 +1,75 @@
+"""The person watching a session, reached through the risk state file.
+
+A backtest has a simulated operator (`backtest.operator`); a paper, sandbox or live session has
+a person, who acts with `coinswarm risk stop` and `coinswarm risk reset`. Those commands write
+the risk state file; on every bar this operator applies the actions the session has not applied
+yet (a stop cancels every open order and flattens, through the door), shows the bar to the risk
+layer, and saves the state whenever the risk layer changed, so that a stop tripped by the market
+holds across a restart until a person resets it (reliability scenario 19).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from coinswarm.domain.bar import Bar
+from coinswarm.domain.clock import Clock
+from coinswarm.orchestration.door import Door, describe_event
+from coinswarm.risk.state_file import (
+    PersonAction,
+    StoredRiskState,
+    load_risk_state,
+    update_risk_state,
+)
+
+__all__ = ["StateFileOperator"]
+
+
+class StateFileOperator:
+    """Follow a person's stops and resets from the state file; save every change of the door's."""
+
+    __slots__ = ("_applied", "_clock", "_door", "_logged", "_path")
+
+    def __init__(self, door: Door, path: Path, clock: Clock, *, applied: int) -> None:
+        """`applied` counts the file's actions the door's machines started with."""
+        self._door = door
+        self._path = path
+        self._clock = clock
+        self._applied = applied
+        self._logged = len(door.events)
+
+    def watch(self, bar: Bar) -> None:
+        # One small file read a bar: a person's stop must reach the session within a bar.
+        for action in load_risk_state(self._path).actions[self._applied :]:
+            self._apply(action)
+            self._applied += 1
+        self._door.on_bar(bar)
+        if len(self._door.events) > self._logged:
+            self._save()
+
+    def _apply(self, action: PersonAction) -> None:
+        now = self._clock.now_ns()
+        if action.kind == "stop":
+            self._door.stop(now, by=action.by, reason=action.reason)
+        else:
+            self._door.reset_stops(now, by=action.by, reason=action.reason)
+
+    def _save(self) -> None:
+        risk = self._door.risk
+        if risk is None:
+            return
+        events = self._door.events[self._logged :]
+        self._logged = len(self._door.events)
+
+        def merged(stored: StoredRiskState) -> StoredRiskState:
+            # Actions a person added since `_follow` stay pending: `applied` says so.
+            return replace(
+                stored,
+                kill_switch=risk.kill_switch.state(),
+                breaker=risk.breaker.state(),
+                log=(*stored.log, *(describe_event(e) for e in events)),
+                applied=self._applied,
+            )
+
+        update_risk_state(self._path, merged)

@@ -16,7 +16,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,14 +26,17 @@ from pathlib import Path
 import httpx
 
 from coinswarm import bootstrap, preflight
-from coinswarm.backtest.engine import BacktestConfig, CarriedOver, OperatorFactory, run_live
+from coinswarm.backtest.engine import BacktestConfig, Book, OperatorFactory, run_live
 from coinswarm.backtest.recording import WALL, Recorder, journal_path
+from coinswarm.backtest.result import BacktestResult
+from coinswarm.backtest.shadow_live import LiveShadow
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
-from coinswarm.domain.clock import WallClock
+from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Liquidity
-from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.exchanges.coinbase import (
     CandleFeed,
     CdpCredentials,
@@ -44,6 +47,7 @@ from coinswarm.exchanges.coinbase import (
     TokenSigner,
     connect,
 )
+from coinswarm.exchanges.coinbase.history import fetch_history
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
 from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import (
@@ -52,13 +56,16 @@ from coinswarm.exchanges.local_coinbase import (
 )
 from coinswarm.exchanges.local_session import serve_https
 from coinswarm.exchanges.remote import RemoteVenue
-from coinswarm.execution.recovery import Recovered, recover
+from coinswarm.execution.reconcile import Reconciler, ReconcileSettings
+from coinswarm.execution.recovery import journal_report, recover
+from coinswarm.execution.session_guard import GuardEvent, SessionGuard
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy
+from coinswarm.strategies.base import Strategy
 
 __all__ = [
     "FeedStalledError",
@@ -95,6 +102,9 @@ class SessionRequest:
     new file under `sessions/` in the data folder, named after the session. `state_file` is
     the risk state the session starts from, saves, and takes a person's stops and resets
     from. `resume` names a session that died, to continue it (see `execution.recovery`).
+    `warmup_bars` closed bars come from the exchange's REST history before the first live
+    one; reconciliation runs every `reconcile_every_s`; the shadow backtest's gap is told
+    every `shadow_every` bars (0: only at the end).
     """
 
     mode: str = "sandbox"
@@ -115,6 +125,9 @@ class SessionRequest:
     ca_file: Path | None = None
     journal_path: Path | None = None
     resume: str | None = None
+    warmup_bars: int = 300
+    reconcile_every_s: float = 60.0
+    shadow_every: int = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +173,16 @@ def candle_bars(
 
 
 def run_session(
-    request: SessionRequest, *, stop: threading.Event | None = None
+    request: SessionRequest,
+    *,
+    stop: threading.Event | None = None,
+    say: Callable[[str], None] = logger.info,
 ) -> bootstrap.BacktestOutcome:
-    """Run a sandbox or live session until its bars are done or `stop` is set."""
+    """Run a sandbox or live session until its bars are done or `stop` is set.
+
+    `say` receives what a person watching should read: the guard's pauses and the shadow
+    backtest's gap.
+    """
     preflight.check_mode(request.mode, request.url)
     profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
     strategy, parameters = build_strategy(request.strategy, request.parameters)
@@ -192,40 +212,124 @@ def run_session(
             checkpoint_every=1,
             risk_state=risk_state,
         )
-        stream_config = StreamConfig(
-            url=exchange.ws_url, product_ids=exchange.products, channels=("candles",)
-        )
-        signer = TokenSigner(exchange.credentials, WallClock())
-        remote = RemoteVenue(adapter)
-        carried = start.carried()
-        if carried is not None:
-            remote.adopt(carried.orders, carried.ledger.fills)
-        with (
-            contextlib.closing(_recorder(request, start.run_id, config, exchange)) as recorder,
-            contextlib.closing(remote),
-            CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
-        ):
-            feed = candle_bars(
-                stream,
-                bars=request.bars,
-                idle_timeout_s=request.idle_timeout_s,
-                stop=stop or threading.Event(),
-            )
-            result = run_live(
-                feed,
-                strategy,
-                config,
-                instruments=exchange.products,
-                clock=recorder.clock(WallClock()),
-                venue=recorder.venue(lambda *_: remote),
-                journal=start.journal,
-                carried=carried,
-                operator=_operator(request.state_file, risk_state),
-            )
-            recorder.finish(result)
+        live = _Live(request, exchange, adapter, start)
+        result = _trade(live, strategy, config, stop=stop, say=say)
         store.set_run_status(start.run_id, "finished", WallClock().now_ns())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
     return bootstrap.outcome(start.run_id, result, fee_rate=fee_rate, risk=profile)
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """What a session trades with: the request, the exchange, its adapter, where it starts."""
+
+    request: SessionRequest
+    exchange: _Exchange
+    adapter: CoinbaseAdapter
+    start: _Start
+
+
+def _trade(
+    live: _Live,
+    strategy: Strategy,
+    config: BacktestConfig,
+    *,
+    stop: threading.Event | None,
+    say: Callable[[str], None],
+) -> BacktestResult:
+    """Trade bar by bar until the feed ends, with the guard, the person and the shadow beside."""
+    request, exchange, adapter, start = live.request, live.exchange, live.adapter, live.start
+    products = exchange.products
+    history = fetch_history(
+        adapter.rest, products, bars=request.warmup_bars, end_ts=WallClock().now_ns()
+    )
+    stream_config = StreamConfig(url=exchange.ws_url, product_ids=products, channels=("candles",))
+    signer = TokenSigner(exchange.credentials, WallClock())
+    remote = RemoteVenue(adapter)
+    remote.adopt(start.book.orders, start.book.ledger.fills)
+    with (
+        contextlib.closing(_recorder(live, config)) as recorder,
+        contextlib.closing(remote),
+        CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
+        LiveShadow(
+            request.strategy, config.parameters, config, instruments=products, history=history
+        ).start() as shadow,
+    ):
+        guard = _guard(live, remote, stream, say)
+        remote.hold = guard.hold_reason
+        recorder.history(history)
+        bars = candle_bars(
+            stream,
+            bars=request.bars,
+            idle_timeout_s=request.idle_timeout_s,
+            stop=stop or threading.Event(),
+        )
+        clock = recorder.clock(WallClock())
+        result = run_live(
+            shadow.follow(
+                _guarded(_after(history, bars), guard, start.journal, remote),
+                log=say,
+                every=request.shadow_every,
+            ),
+            strategy,
+            config,
+            instruments=products,
+            history=history,
+            clock=clock,
+            venue=recorder.venue(lambda *_: remote),
+            journal=shadow.watch(start.journal),
+            book=start.book,
+            operator=_operator(request.state_file, config.risk_state, clock),
+        )
+        recorder.finish(result)
+        say(shadow.summary())
+    return result
+
+
+def _guard(
+    live: _Live, remote: RemoteVenue, stream: CoinbaseStream, say: Callable[[str], None]
+) -> SessionGuard:
+    """Reconcile every `reconcile_every_s` and hold new orders on any doubt (scenario 14)."""
+    clock = WallClock()
+    reconciler = Reconciler(
+        live.adapter,
+        live.start.book.ledger,
+        remote.known_orders,
+        instruments=_instruments(live.adapter, live.exchange),
+        clock=clock,
+        monotonic=time.monotonic,
+        client_order_ids=remote.in_flight_ids,
+        settings=ReconcileSettings(interval_s=live.request.reconcile_every_s),
+    )
+
+    def tell(event: GuardEvent) -> None:
+        say(f"guard {event.kind} ({event.source}): {event.reason}")
+
+    return SessionGuard(
+        reconciler,
+        clock=clock,
+        monotonic=time.monotonic,
+        exchange=live.adapter,
+        stream=stream,
+        on_event=tell,
+    )
+
+
+def _after(history: Sequence[BarSeries], feed: Iterable[Bar]) -> Iterator[Bar]:
+    """Drop the feed's bars that the history already holds (the two overlap by a bar)."""
+    last = {s.instrument: int(s.ts[-1]) for s in history if len(s)}
+    return (bar for bar in feed if bar.ts > last.get(bar.instrument, -1))
+
+
+def _guarded(
+    feed: Iterable[Bar], guard: SessionGuard, journal: StoreJournal, remote: RemoteVenue
+) -> Iterator[Bar]:
+    """Let the guard reconcile between bars; journal what reconciliation recorded."""
+    for bar in feed:
+        report = guard.tick()
+        if report is not None:
+            journal_report(journal, report, remote.known_orders)
+        yield bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +339,7 @@ class _Start:
     run_id: str
     cash: Decimal
     journal: StoreJournal
-    recovered: Recovered | None = None
-
-    def carried(self) -> CarriedOver | None:
-        recovered = self.recovered
-        return None if recovered is None else CarriedOver(recovered.ledger, recovered.orders)
+    book: Book
 
 
 def _begin(
@@ -251,7 +351,8 @@ def _begin(
 ) -> _Start:
     """Create a new session's run, starting from the account's cash in the quote currency."""
     run_id = _session_id(request, exchange, parameters)
-    cash = adapter.balances().get(_quote(exchange), Decimal(0))
+    quote = _quote(exchange)
+    cash = adapter.balances().get(quote, Decimal(0))
     now = WallClock().now_ns()
     store.create_run(
         RunRecord(
@@ -267,7 +368,12 @@ def _begin(
             updated_ts=now,
         )
     )
-    return _Start(run_id, cash, StoreJournal(store, run_id, write_ahead=True))
+    journal = StoreJournal(store, run_id, write_ahead=True)
+    ledger = Ledger(_instruments(adapter, exchange), quote)
+    opening = Deposit(quote, cash, now, "initial cash")
+    ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
+    journal.deposit(opening)
+    return _Start(run_id, cash, journal, Book(ledger))
 
 
 def _resume(
@@ -280,7 +386,7 @@ def _resume(
         adapter,
         store,
         stored.run_id,
-        instruments={s: i for s, i in adapter.instruments().items() if s in exchange.products},
+        instruments=_instruments(adapter, exchange),
         account_currency=_quote(exchange),
         ts=WallClock().now_ns(),
         journal=journal,
@@ -293,11 +399,16 @@ def _resume(
             f"person must resolve: {recovered.report.pause_reason}"
         )
         raise SessionResumeError(msg)
-    return _Start(stored.run_id, Decimal(stored.inputs["cash"]), journal, recovered)
+    book = Book(recovered.ledger, recovered.orders)
+    return _Start(stored.run_id, Decimal(stored.inputs["cash"]), journal, book)
 
 
 def _quote(exchange: _Exchange) -> str:
     return instrument_from_symbol(exchange.products[0]).quote
+
+
+def _instruments(adapter: CoinbaseAdapter, exchange: _Exchange) -> dict[str, Instrument]:
+    return {s: i for s, i in adapter.instruments().items() if s in exchange.products}
 
 
 def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> RunRecord:
@@ -320,25 +431,27 @@ def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> Ru
     return stored
 
 
-def _operator(path: Path | None, state: StoredRiskState | None) -> OperatorFactory | None:
+def _operator(
+    path: Path | None, state: StoredRiskState | None, clock: Clock
+) -> OperatorFactory | None:
     """Return the person behind the risk state file, or None (no file: no person to follow)."""
     if path is None or state is None:
         return None
-    return partial(StateFileOperator, path=path, clock=WallClock(), applied=state.applied)
+    return partial(StateFileOperator, path=path, clock=clock, applied=state.applied)
 
 
-def _recorder(
-    request: SessionRequest, identifier: str, config: BacktestConfig, exchange: _Exchange
-) -> Recorder:
+def _recorder(live: _Live, config: BacktestConfig) -> Recorder:
+    request = live.request
     return Recorder(
-        request.journal_path or journal_path(identifier),
+        request.journal_path or journal_path(live.start.run_id),
         mode=request.mode,
         strategy=request.strategy,
         config=config,
-        instruments=exchange.products,
+        instruments=live.exchange.products,
         interval_ns=NS_PER_HOUR,  # run_live's default, which the session uses
         clock=WALL,
-        run_id=identifier,
+        run_id=live.start.run_id,
+        resumed=request.resume is not None,
     )
 
 

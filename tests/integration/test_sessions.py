@@ -51,7 +51,9 @@ def test_a_sandbox_session_trades_over_the_wire_and_books_the_exchange_s_fills(
         outcome = sessions.run_session(_sandbox(exchange))
     result = outcome.result
     sent = [o for o in result.orders if not o.order_id.startswith("LOCAL-REJECT")]
-    assert len(sent) >= 4, "sma-cross 2/5 crosses several times in 60 bars"
+    # How many crosses come before the synthetic crash trips the breaker depends on when the
+    # session joins the exchange's replay; at least one round trip always does.
+    assert len(sent) >= 2, "sma-cross 2/5 crosses in 60 bars"
     at_exchange = {f.trade_id: f for f in exchange.venue.fills()}
     booked = [f.trade_id for f in result.fills]
     assert len(booked) == len(set(booked)), "a fill was booked twice"

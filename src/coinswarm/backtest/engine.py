@@ -46,7 +46,7 @@ from coinswarm.strategies.base import CancelRequest, Intent, Strategy
 
 __all__ = [
     "BacktestConfig",
-    "CarriedOver",
+    "Book",
     "Operator",
     "OperatorFactory",
     "Progress",
@@ -100,10 +100,11 @@ class BacktestConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class CarriedOver:
-    """What a restarted session carries over: its ledger and the orders it knew.
+class Book:
+    """The ledger and orders a live run trades on, kept by its caller.
 
-    The ledger already holds the session's opening deposit, so none is made again.
+    A restarted session's carries its ledger and the orders it knew; a new session's holds
+    just its opening deposit. The ledger already holds that deposit, so none is made again.
     """
 
     ledger: Ledger
@@ -153,21 +154,21 @@ def _wire(
     config: BacktestConfig,
     journal: Journal,
     venue: VenueFactory,
-    carried: CarriedOver | None = None,
+    book: Book | None = None,
     operator: OperatorFactory | None = None,
 ) -> _Run:
-    if carried is None:
+    if book is None:
         quote = next(iter(instruments.values())).quote
         ledger = Ledger(instruments, quote)
         opening = Deposit(quote, config.initial_cash, clock.now_ns(), "initial cash")
         ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
         journal.deposit(opening)
     else:
-        ledger = carried.ledger
+        ledger = book.ledger
     exchange = venue(instruments, clock, config)
     execution = ExecutionAgent(exchange, ledger, clock, journal)
-    if carried is not None:
-        execution.adopt(carried.orders)
+    if book is not None:
+        execution.adopt(book.orders)
     limit = None if config.risk is None else float(config.risk.max_position_fraction)
     context = EngineContext(
         clock,
@@ -422,7 +423,7 @@ def run_live(
     venue: VenueFactory,
     journal: Journal | None = None,
     interval_ns: int = NS_PER_HOUR,
-    carried: CarriedOver | None = None,
+    book: Book | None = None,
     operator: OperatorFactory | None = None,
 ) -> BacktestResult:
     """Trade `strategy` on bars as `feed` delivers them, until the feed ends.
@@ -430,9 +431,10 @@ def run_live(
     The same steps as a backtest, on a market that grows: `history` is what the strategy may
     read from the start (warm-up), `clock` is the wall clock of a live session (or any other),
     and the feed decides the pace. A bar of an instrument not in `instruments`, or one not
-    newer than the last of its instrument, is refused. `carried` continues a restarted
-    session's ledger and orders; `operator` stands for the person watching the risk layer
-    (by default the simulated one of a backtest).
+    newer than the last of its instrument, is refused. `book` is the ledger (and orders)
+    to trade on when the caller keeps them: a restarted session's, or one a guard
+    reconciles. `operator` stands for the person watching the risk layer (by default the
+    simulated one of a backtest).
     """
     growing = GrowingMarket(instruments, {s.instrument: s for s in history})
     run = _wire(
@@ -442,7 +444,7 @@ def run_live(
         config=config,
         journal=journal or MemoryJournal(),
         venue=venue,
-        carried=carried,
+        book=book,
         operator=operator,
     )
     # Only the strategy is fenced: the session's own parts (its venue, its operator reading

@@ -21,7 +21,7 @@ from typing import Any
 
 from coinswarm.backtest.engine import BacktestConfig, VenueFactory
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.domain.bar import Bar
+from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
@@ -40,6 +40,7 @@ from coinswarm.orchestration.door import describe_event
 
 __all__ = [
     "HISTORICAL",
+    "HISTORY",
     "JOURNAL_SUFFIX",
     "WALL",
     "Recorder",
@@ -56,6 +57,8 @@ HISTORICAL = "historical"
 
 
 JOURNAL_SUFFIX = ".jsonl"
+HISTORY = "history"
+"""The record of the warm-up bars a session started with, right after `start`."""
 
 
 def journal_path(run_id: str, folder: Path | None = None) -> Path:
@@ -187,7 +190,9 @@ class Recorder:
         interval_ns: int,
         clock: str,
         run_id: str,
+        resumed: bool = False,
     ) -> None:
+        """`resumed`: the run continues a session that died, from a book this journal lacks."""
         self.path = path
         self.journal = JournalWriter(path)
         self.journal.write(
@@ -200,6 +205,7 @@ class Recorder:
                 interval_ns=interval_ns,
                 clock=clock,
                 run_id=run_id,
+                resumed=resumed,
             ),
             sync=True,
         )
@@ -223,6 +229,11 @@ class Recorder:
 
         return build
 
+    def history(self, market: Sequence[BarSeries]) -> None:
+        """Journal the warm-up bars the strategy may read from the start (one record)."""
+        bars = [bar_to_json(s.bar(i)) for s in market for i in range(len(s))]
+        self.journal.write(HISTORY, {"bars": bars}, sync=True)
+
     def finish(self, result: BacktestResult) -> str:
         """Seal the journal with the run's decisions and their digest; return the digest."""
         entries = decisions(result)
@@ -245,8 +256,10 @@ def _start(
     interval_ns: int,
     clock: str,
     run_id: str,
+    resumed: bool,
 ) -> dict[str, Any]:
     risk = config.risk
+    saved = config.risk_state
     model = config.fill_model
     increments = {
         s: instrument_to_json(config.instruments.get(s) or instrument_from_symbol(s))
@@ -269,4 +282,8 @@ def _start(
         "instruments": list(instruments),
         "increments": increments,
         "interval_ns": interval_ns,
+        "risk_state": None
+        if saved is None
+        else {"kill_switch": saved.kill_switch.to_dict(), "breaker": saved.breaker.to_dict()},
+        "resumed": resumed,
     }

@@ -16,10 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from coinswarm.backtest.engine import BacktestConfig, run_live
-from coinswarm.backtest.recording import HISTORICAL, WALL, decisions, digest
+from coinswarm.backtest.recording import HISTORICAL, HISTORY, WALL, decisions, digest
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.domain.bar import Bar
+from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
@@ -36,7 +38,11 @@ from coinswarm.infra.session_codec import (
     request_to_json,
 )
 from coinswarm.infra.session_journal import JournalError, Record, read_journal
+from coinswarm.risk.circuit_breaker import BreakerState
+from coinswarm.risk.errors import RiskStateError
+from coinswarm.risk.kill_switch import KillSwitchState
 from coinswarm.risk.profiles import RiskProfile, profile_for
+from coinswarm.risk.state_file import StoredRiskState
 from coinswarm.strategies import build_strategy
 
 __all__ = [
@@ -64,6 +70,8 @@ class Tape:
         self.path = path
         self._records = records
         self._at = 1  # past `start`
+        while self._at < len(records) and records[self._at].kind == HISTORY:
+            self._at += 1  # the warm-up bars: read by `history`, not taken by the engine
         self.fill_lines: dict[str, int] = {}  # trade id -> the line that brought the fill
 
     def take(self, kind: str, asked: str) -> Record:
@@ -264,7 +272,14 @@ def read_start(path: Path, record: Record) -> SessionStart:
         parameters=read("parameters", _text_map),
         risk=_risk(path, record, read("risk_phase", _phase)),
         operator_reset_after_ns=read("operator_reset_after_ns", _integer_or_none),
+        risk_state=_risk_state(record.data.get("risk_state")),
     )
+    if record.data.get("resumed"):
+        problem = (
+            "this session continued one that died: its ledger and orders came from the "
+            "database, not from this journal, so it cannot be replayed from the journal alone"
+        )
+        raise JournalError(path, record.line, problem)
     return SessionStart(
         run_id=read("run_id", str),
         mode=read("mode", str),
@@ -274,6 +289,46 @@ def read_start(path: Path, record: Record) -> SessionStart:
         config=config,
         instruments=tuple(read("instruments", _text_list)),
         interval_ns=read("interval_ns", _integer),
+    )
+
+
+def _risk_state(value: Any) -> StoredRiskState | None:
+    if value is None:
+        return None
+    try:
+        return StoredRiskState(
+            kill_switch=KillSwitchState.from_dict(value["kill_switch"]),
+            breaker=BreakerState.from_dict(value["breaker"]),
+        )
+    except (KeyError, TypeError, RiskStateError) as error:
+        raise FieldError("risk_state", str(error)) from None
+
+
+def history(tape: Tape, records: Sequence[Record], interval_ns: int) -> list[BarSeries]:
+    """Return the warm-up bars the session started with, one series per instrument."""
+    found = next((r for r in records[1:2] if r.kind == HISTORY), None)
+    if found is None:
+        return []
+    bars = tape.read(found, "bars", _bars)
+    symbols = dict.fromkeys(b.instrument for b in bars)
+    return [series_of(s, [b for b in bars if b.instrument == s], interval_ns) for s in symbols]
+
+
+def series_of(symbol: str, bars: Sequence[Bar], interval_ns: int) -> BarSeries:
+    """Return `bars` (one instrument's, in time order) as a series."""
+
+    def column(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.array([getattr(b, name) for b in bars], dtype=np.float64)
+
+    return BarSeries(
+        symbol,
+        interval_ns,
+        np.array([b.ts for b in bars], dtype=np.int64),
+        column("open"),
+        column("high"),
+        column("low"),
+        column("close"),
+        column("volume"),
     )
 
 
@@ -306,7 +361,7 @@ def replay_journal(path: Path) -> ReplayReport:
     original_digest = tape.read(end, "digest", str)
     original = tape.read(end, "decisions", _text_list)
     bars = [tape.whole(r, bar_from_json) for r in records if r.kind == "bar"]
-    result = _run(start, tape, bars)
+    result = _run(start, tape, bars, history(tape, records, start.interval_ns))
     tape.finished()
     entries = decisions(result)
     return ReplayReport(
@@ -322,7 +377,9 @@ def replay_journal(path: Path) -> ReplayReport:
     )
 
 
-def _run(start: SessionStart, tape: Tape, bars: Sequence[Bar]) -> BacktestResult:
+def _run(
+    start: SessionStart, tape: Tape, bars: Sequence[Bar], warmup: Sequence[BarSeries]
+) -> BacktestResult:
     strategy, _ = build_strategy(start.strategy, start.parameters)
     # A paper run's clock followed its bars; a session's readings are on the tape.
     first = bars[0].ts if bars else 0
@@ -336,6 +393,7 @@ def _run(start: SessionStart, tape: Tape, bars: Sequence[Bar]) -> BacktestResult
         strategy,
         start.config,
         instruments=start.instruments,
+        history=warmup,
         clock=clock,
         venue=build,
         interval_ns=start.interval_ns,
@@ -394,6 +452,12 @@ def _boolean(value: Any) -> bool:
         msg = f"expected true or false, found {type(value).__name__}"
         raise TypeError(msg)
     return value
+
+
+def _bars(value: Any) -> list[Bar]:
+    if not isinstance(value, list):
+        raise FieldError("bars", f"expected a list, found {type(value).__name__}")
+    return [bar_from_json(item) for item in value]
 
 
 def _text_list(value: Any) -> list[str]:

@@ -33,6 +33,7 @@ from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.io_worker import IoWorker
 from coinswarm.exchanges.remote_doubts import FILLS, Doubts, Incident, SetAside
+from coinswarm.infra.crash import crash_point
 
 __all__ = ["UNRESOLVED_PREFIX", "FindsOrders", "RemoteVenue", "VenueDataError"]
 
@@ -63,9 +64,10 @@ class RemoteVenue:
 
     `clock` stamps placeholders and incidents (by default the time of the latest bar); every
     call to the adapter runs on the venue's own thread (`io_worker`) with a bounded wait.
-    `hold` is asked before every new order: a reason (a stale market data stream, a
-    reconciliation difference) refuses it as a pause does. Cancels always go: each one reduces
-    risk, so an adapter with a priority lane (kill-switch cancels first) sends them on it.
+    `hold` is asked before every new order (it may be set after construction): a reason (a
+    stale market data stream, a reconciliation difference) refuses it as a pause does.
+    Cancels always go: each one reduces risk, so an adapter with a priority lane (kill-switch
+    cancels first) sends them on it.
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class RemoteVenue:
         hold: Callable[[], str | None] | None = None,
     ) -> None:
         self.name = adapter.name
-        self._hold = hold
+        self.hold = hold
         self._cancels_first = "priority" in inspect.signature(adapter.cancel_order).parameters
         self._adapter = adapter
         self._driver = driver
@@ -98,6 +100,15 @@ class RemoteVenue:
     def close(self) -> None:
         """Stop the venue's thread; the adapter is the caller's to close."""
         self._worker.close()
+
+    @property
+    def known_orders(self) -> dict[str, Order]:
+        """Return every order seen, by order id: the record a periodic reconciliation updates."""
+        return self._orders
+
+    def in_flight_ids(self) -> set[str]:
+        """Return the client order ids of orders whose placing answer is still unknown."""
+        return {o.client_order_id for o in self._unresolved.values()}
 
     def adopt(self, orders: Iterable[Order], booked: Iterable[Fill]) -> None:
         """Take over a restarted session's orders, and the fills its ledger already holds."""
@@ -141,13 +152,14 @@ class RemoteVenue:
         """Send `request`, unless trading is paused; keep a lost answer in flight."""
         if self._doubts:
             return self._refused(request, f"trading paused: {self._doubts.pause_reason()}")
-        held = self._hold() if self._hold is not None else None
+        held = self.hold() if self.hold is not None else None
         if held:
             return self._refused(request, f"trading paused: {held}")
         try:
             order = self._io("place_order", lambda: self._adapter.place_order(request))
         except CoinswarmError as error:
             return self._in_flight(request, f"place_order: {error}")
+        crash_point("order_sent")  # answered, not yet saved: reliability scenario 6
         if order.client_order_id != request.client_order_id:
             problem = f"expected {request.client_order_id!r}, found {order.client_order_id!r}"
             return self._in_flight(

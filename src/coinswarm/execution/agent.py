@@ -18,7 +18,6 @@ from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.execution.journal import Journal, MemoryJournal
-from coinswarm.infra.crash import crash_point
 
 __all__ = ["ExecutionAgent"]
 
@@ -67,9 +66,7 @@ class ExecutionAgent:
             # The same intent was sent before: a second order would trade twice. Like an
             # exchange given a repeated client order id, answer with the order it already has.
             return self._existing(rounded)
-        crash_point("intent_claimed")
         order = self._exchange.place_order(rounded)
-        crash_point("order_sent")
         self._track(order)
         return order
 

@@ -30,7 +30,7 @@ from coinswarm.execution.journal import Journal
 from coinswarm.execution.reconcile import ReconciliationReport, reconcile
 from coinswarm.infra.storage import Store
 
-__all__ = ["NOT_SENT_PREFIX", "Recovered", "recover"]
+__all__ = ["NOT_SENT_PREFIX", "Recovered", "journal_report", "recover"]
 
 NOT_SENT_PREFIX = "NOT-SENT-"
 """The id of the record of an intent the exchange never received: failed at restart."""
@@ -95,20 +95,32 @@ def recover(
     # Reconciliation may still find one by its fills (an adapter without a lookup).
     found_later = {o.client_order_id for o in report.adopted}
     failed = [_failed(r, ts) for r in missing if r.client_order_id not in found_later]
-    for order in (*adopted, *failed, *report.adopted, *report.updated):
+    for order in (*adopted, *failed):
+        journal.order(order)
+    journal_report(journal, report, orders)
+    journal.checkpoint(ts, ledger.state())
+    return Recovered(
+        ledger=ledger,
+        orders=(*orders.values(), *failed),
+        adopted=(*adopted, *report.adopted),
+        failed=tuple(failed),
+        report=report,
+    )
+
+
+def journal_report(
+    journal: Journal, report: ReconciliationReport, orders: Mapping[str, Order]
+) -> None:
+    """Journal what a reconciliation changed in our record: orders, back-filled fills, deposits.
+
+    `orders` (by order id) holds the order of every back-filled fill, as `reconcile` leaves it.
+    """
+    for order in (*report.adopted, *report.updated):
         journal.order(order)
     for fill in report.backfilled:
         journal.fill(fill, orders[fill.order_id])
     for deposit in report.deposits:
         journal.deposit(deposit)
-    journal.checkpoint(ts, ledger.state())
-    return Recovered(
-        ledger=ledger,
-        orders=tuple(orders.values()),
-        adopted=(*adopted, *report.adopted),
-        failed=tuple(failed),
-        report=report,
-    )
 
 
 def _find(adapter: ExchangeAdapter, request: OrderRequest) -> Order | None:

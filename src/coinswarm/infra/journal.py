@@ -64,7 +64,9 @@ class StoreJournal:
         if self._write_ahead:
             # Its own transaction, committed before the order leaves: see the module's note.
             # False: an earlier life of the session claimed it, and may have sent it.
-            return self._store.claim_intent(self._run, request, ts)
+            claimed = self._store.claim_intent(self._run, request, ts)
+            crash_point("intent_saved")
+            return claimed
         self._writes.append(lambda: self._store.claim_intent(self._run, request, ts))
         return True
 

@@ -106,6 +106,11 @@ class CoinbaseAdapter:
         self._client_ids: dict[str, str] = {}  # order id -> client order id; never changes
         self.health = DataHealth()
 
+    @property
+    def rest(self) -> RestClient:
+        """Return the signed, rate-limited client, for reads beside trading (candle history)."""
+        return self._rest
+
     def close(self) -> None:
         """Release the HTTP connections; the adapter cannot be used afterwards."""
         self._rest.close()

@@ -237,7 +237,11 @@ class Door:
         )
 
     def reset_stops(self, ts: int, *, by: str, reason: str) -> None:
-        """Clear the stops that wait for a person, as that person."""
+        """Clear the stops that wait for a person, as that person.
+
+        A breaker cooling down after a trip is reopened too, as `coinswarm risk reset` does to
+        the state file: a session must not keep blocking what the file says a person reset.
+        """
         if self.risk is None:
             return
         events: list[RiskEvent] = []
@@ -245,7 +249,7 @@ class Door:
             events.append(self.risk.kill_switch.reset(ts, by=by, reason=reason))
             # The kill switch re-bases its peak on reset; oversight judges the same drawdown.
             self.risk.tracker.rebase_peak(self.risk.account().equity)
-        if self.risk.breaker.latched:
+        if self.risk.breaker.tripped:
             events.append(self.risk.breaker.reset(ts, by=by, reason=reason))
         self._record(events)
 

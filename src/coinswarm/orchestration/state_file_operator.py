@@ -41,11 +41,14 @@ class StateFileOperator:
 
     def watch(self, bar: Bar) -> None:
         # One small file read a bar: a person's stop must reach the session within a bar.
-        for action in load_risk_state(self._path).actions[self._applied :]:
+        pending = load_risk_state(self._path).actions[self._applied :]
+        for action in pending:
             self._apply(action)
             self._applied += 1
         self._door.on_bar(bar)
-        if len(self._door.events) > self._logged:
+        # An action that changed nothing (a reset with nothing stopped) is saved as applied
+        # too, or the file would show it pending for ever.
+        if pending or len(self._door.events) > self._logged:
             self._save()
 
     def _apply(self, action: PersonAction) -> None:

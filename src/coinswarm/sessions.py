@@ -452,6 +452,7 @@ def _recorder(live: _Live, config: BacktestConfig) -> Recorder:
         clock=WALL,
         run_id=live.start.run_id,
         resumed=request.resume is not None,
+        book=True,
     )
 
 

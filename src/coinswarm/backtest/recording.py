@@ -191,8 +191,13 @@ class Recorder:
         clock: str,
         run_id: str,
         resumed: bool = False,
+        book: bool = False,
     ) -> None:
-        """`resumed`: the run continues a session that died, from a book this journal lacks."""
+        """`resumed`: the run continues a session that died, from a book this journal lacks.
+
+        `book`: the caller keeps the run's ledger (`run_live(book=...)`) and made the opening
+        deposit itself, so the engine takes no clock reading for it.
+        """
         self.path = path
         self.journal = JournalWriter(path)
         self.journal.write(
@@ -206,6 +211,7 @@ class Recorder:
                 clock=clock,
                 run_id=run_id,
                 resumed=resumed,
+                book=book,
             ),
             sync=True,
         )
@@ -257,6 +263,7 @@ def _start(
     clock: str,
     run_id: str,
     resumed: bool,
+    book: bool,
 ) -> dict[str, Any]:
     risk = config.risk
     saved = config.risk_state
@@ -286,4 +293,5 @@ def _start(
         if saved is None
         else {"kill_switch": saved.kill_switch.to_dict(), "breaker": saved.breaker.to_dict()},
         "resumed": resumed,
+        "book": book,
     }

@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from coinswarm.backtest.engine import BacktestConfig, run_live
+from coinswarm.backtest.engine import BacktestConfig, Book, run_live
 from coinswarm.backtest.recording import HISTORICAL, HISTORY, WALL, decisions, digest
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.fill import Fill
-from coinswarm.domain.instrument import Instrument
+from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
@@ -214,6 +215,18 @@ class SessionStart:
     config: BacktestConfig
     instruments: tuple[str, ...]
     interval_ns: int
+    book: bool = False
+
+    def opening_book(self) -> Book | None:
+        """Return the ledger a session kept itself, holding its opening deposit; else None."""
+        if not self.book:
+            return None
+        configured = self.config.instruments
+        instruments = {s: configured.get(s) or instrument_from_symbol(s) for s in self.instruments}
+        quote = next(iter(instruments.values())).quote
+        ledger = Ledger(instruments, quote)
+        ledger.deposit(quote, self.config.initial_cash, 0, "initial cash")
+        return Book(ledger)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +302,7 @@ def read_start(path: Path, record: Record) -> SessionStart:
         config=config,
         instruments=tuple(read("instruments", _text_list)),
         interval_ns=read("interval_ns", _integer),
+        book=bool(record.data.get("book", False)),
     )
 
 
@@ -397,6 +411,7 @@ def _run(
         clock=clock,
         venue=build,
         interval_ns=start.interval_ns,
+        book=start.opening_book(),
     )
 
 

@@ -23,12 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from coinswarm.backtest.engine import run_backtest
+from coinswarm.backtest.engine import run_live, simulated_venue
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.backtest.session_replay import SessionStart, Tape, read_start
+from coinswarm.backtest.session_replay import SessionStart, Tape, history, read_start
 from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order, OrderStatus
 from coinswarm.infra.session_codec import bar_from_json, fill_from_json, order_from_json
@@ -186,7 +185,7 @@ def shadow_journal(path: Path) -> ShadowReport:
     start = read_start(path, records[0])
     tape = Tape(path, records)
     bars = [tape.whole(r, bar_from_json) for r in records if r.kind == "bar"]
-    shadow = _shadow_run(start, bars)
+    shadow = _shadow_run(start, bars, history(tape, records, start.interval_ns))
     session = _session_trades(tape, records)
     return attribute(session.traded(), _shadow_trades(shadow, bars).traded())
 
@@ -272,28 +271,20 @@ def _short(ours: TradedOrder, theirs: TradedOrder) -> bool:
     return ours.order.status is not filled and theirs.order.status is filled
 
 
-def _shadow_run(start: SessionStart, bars: Sequence[Bar]) -> BacktestResult:
+def _shadow_run(
+    start: SessionStart, bars: Sequence[Bar], warmup: Sequence[BarSeries]
+) -> BacktestResult:
+    """Run the strategy over the session's bars in their order, as the live shadow does."""
     strategy, _ = build_strategy(start.strategy, start.parameters)
-    market = [
-        _series(symbol, [b for b in bars if b.instrument == symbol], start.interval_ns)
-        for symbol in start.instruments
-    ]
-    return run_backtest([s for s in market if len(s)], strategy, start.config)
-
-
-def _series(symbol: str, bars: Sequence[Bar], interval_ns: int) -> BarSeries:
-    def column(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.array([getattr(b, name) for b in bars], dtype=np.float64)
-
-    return BarSeries(
-        symbol,
-        interval_ns,
-        np.array([b.ts for b in bars], dtype=np.int64),
-        column("open"),
-        column("high"),
-        column("low"),
-        column("close"),
-        column("volume"),
+    return run_live(
+        iter(bars),
+        strategy,
+        start.config,
+        instruments=start.instruments,
+        history=warmup,
+        clock=HistoricalClock(bars[0].ts if bars else 0),
+        venue=simulated_venue,
+        interval_ns=start.interval_ns,
     )
 
 

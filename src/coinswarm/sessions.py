@@ -267,7 +267,7 @@ def _trade(
         clock = recorder.clock(WallClock())
         result = run_live(
             shadow.follow(
-                _guarded(_after(history, bars), guard, start.journal, remote),
+                _guarded(_after(history, bars), guard, start.journal, remote, recorder),
                 log=say,
                 every=request.shadow_every,
             ),
@@ -279,7 +279,7 @@ def _trade(
             venue=recorder.venue(lambda *_: remote),
             journal=shadow.watch(start.journal),
             book=start.book,
-            operator=_operator(request.state_file, config.risk_state, clock),
+            operator=_operator(request.state_file, config.risk_state, clock, recorder),
         )
         recorder.finish(result)
         say(shadow.summary())
@@ -322,13 +322,18 @@ def _after(history: Sequence[BarSeries], feed: Iterable[Bar]) -> Iterator[Bar]:
 
 
 def _guarded(
-    feed: Iterable[Bar], guard: SessionGuard, journal: StoreJournal, remote: RemoteVenue
+    feed: Iterable[Bar],
+    guard: SessionGuard,
+    journal: StoreJournal,
+    remote: RemoteVenue,
+    recorder: Recorder,
 ) -> Iterator[Bar]:
-    """Let the guard reconcile between bars; journal what reconciliation recorded."""
+    """Let the guard reconcile between bars; journal (and record) what reconciliation booked."""
     for bar in feed:
         report = guard.tick()
         if report is not None:
             journal_report(journal, report, remote.known_orders)
+            recorder.reconciled(report.deposits, report.backfilled)
         yield bar
 
 
@@ -432,12 +437,14 @@ def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> Ru
 
 
 def _operator(
-    path: Path | None, state: StoredRiskState | None, clock: Clock
+    path: Path | None, state: StoredRiskState | None, clock: Clock, recorder: Recorder
 ) -> OperatorFactory | None:
     """Return the person behind the risk state file, or None (no file: no person to follow)."""
     if path is None or state is None:
         return None
-    return partial(StateFileOperator, path=path, clock=clock, applied=state.applied)
+    return partial(
+        StateFileOperator, path=path, clock=clock, applied=state.applied, on_action=recorder.person
+    )
 
 
 def _recorder(live: _Live, config: BacktestConfig) -> Recorder:

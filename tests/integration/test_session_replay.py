@@ -31,6 +31,12 @@ from coinswarm.backtest.shadow import (
 )
 from coinswarm.domain.order import Order, OrderRequest, OrderSide
 from coinswarm.infra.session_journal import GENESIS, JournalError, read_journal
+from coinswarm.risk.state_file import (
+    PersonAction,
+    StoredRiskState,
+    load_risk_state,
+    save_risk_state,
+)
 from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
 
 
@@ -164,7 +170,12 @@ def exchange(tmp_path: Path) -> Iterator[Exchange]:
     yield from serve(tmp_path)
 
 
-def _session(exchange: Exchange, monkeypatch: pytest.MonkeyPatch, journal: Path | None) -> str:
+def _session(
+    exchange: Exchange,
+    monkeypatch: pytest.MonkeyPatch,
+    journal: Path | None,
+    state_file: Path | None = None,
+) -> str:
     use_keys(monkeypatch, exchange.key, live=False)
     request = sessions.SessionRequest(
         mode=preflight.SANDBOX,
@@ -176,6 +187,7 @@ def _session(exchange: Exchange, monkeypatch: pytest.MonkeyPatch, journal: Path 
         idle_timeout_s=20.0,
         ca_file=exchange.ca_file,
         journal_path=journal,
+        state_file=state_file,
     )
     with replaying(exchange.venue):
         return sessions.run_session(request).run_id
@@ -209,6 +221,34 @@ def test_a_sandbox_session_journal_defaults_to_the_data_folder(
     run_id = _session(exchange, monkeypatch, None)
     path = Path(os.environ["COINSWARM_HOME"]) / "sessions" / f"{run_id}.jsonl"
     assert replay_journal(path).equal
+
+
+def test_a_person_s_stop_and_reset_during_a_session_are_journalled_and_replayed(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Asked for before the session's first bar and not yet applied: the session applies both
+    # on that bar, through its door, exactly as it would a stop typed while it runs.
+    state = tmp_path / "risk-state.json"
+    actions = (
+        PersonAction(kind="stop", by="ada", reason="checking the feed", ts=1),
+        PersonAction(kind="reset", by="ada", reason="feed is fine", ts=2),
+    )
+    save_risk_state(state, StoredRiskState(actions=actions, applied=0))
+    path = tmp_path / "sandbox.jsonl"
+    _session(exchange, monkeypatch, path, state)
+    people = [r for r in read_journal(path) if r.kind == "person"]
+    done = [(r.data["action"]["kind"], r.data["action"]["by"]) for r in people]
+    assert done == [("stop", "ada"), ("reset", "ada")]
+    assert load_risk_state(state).applied == len(actions)
+    report = replay_journal(path)
+    assert report.equal, report.first_difference
+    # Without the person's records the replay cannot reproduce the session's risk events.
+    records = [line for line in _lines(path) if line["kind"] != "person"]
+    for seq, record in enumerate(records, start=1):
+        record["seq"] = seq
+    _reseal(path, records)
+    with pytest.raises(ReplayDivergenceError, match="the engine asked for"):
+        replay_journal(path)
 
 
 # -- the shadow's attribution on hand-made orders -------------------------------------------

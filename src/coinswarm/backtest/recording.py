@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,12 @@ from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.domain.ledger import Deposit
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
 from coinswarm.infra.session_codec import (
     bar_to_json,
+    deposit_to_json,
     fill_to_json,
     instrument_to_json,
     order_to_json,
@@ -37,11 +40,14 @@ from coinswarm.infra.session_codec import (
 from coinswarm.infra.session_journal import JournalWriter, canonical
 from coinswarm.infra.storage import default_sqlite_path
 from coinswarm.orchestration.door import describe_event
+from coinswarm.risk.state_file import PersonAction
 
 __all__ = [
     "HISTORICAL",
     "HISTORY",
     "JOURNAL_SUFFIX",
+    "PERSON",
+    "RECONCILED",
     "WALL",
     "Recorder",
     "RecordingClock",
@@ -59,6 +65,10 @@ HISTORICAL = "historical"
 JOURNAL_SUFFIX = ".jsonl"
 HISTORY = "history"
 """The record of the warm-up bars a session started with, right after `start`."""
+PERSON = "person"
+"""A person's stop or reset a session applied (through the risk state file)."""
+RECONCILED = "reconciled"
+"""What a session's periodic reconciliation booked in the ledger between two bars."""
 
 
 def journal_path(run_id: str, folder: Path | None = None) -> Path:
@@ -239,6 +249,22 @@ class Recorder:
         """Journal the warm-up bars the strategy may read from the start (one record)."""
         bars = [bar_to_json(s.bar(i)) for s in market for i in range(len(s))]
         self.journal.write(HISTORY, {"bars": bars}, sync=True)
+
+    def person(self, action: PersonAction) -> None:
+        """Journal a person's stop or reset, just before the session applies it."""
+        self.journal.write(PERSON, {"action": asdict(action)}, sync=True)
+
+    def reconciled(self, deposits: Sequence[Deposit], fills: Sequence[Fill]) -> None:
+        """Journal what a reconciliation booked between two bars: deposits, back-filled fills."""
+        if deposits or fills:
+            self.journal.write(
+                RECONCILED,
+                {
+                    "deposits": [deposit_to_json(d) for d in deposits],
+                    "fills": [fill_to_json(f) for f in fills],
+                },
+                sync=True,
+            )
 
     def finish(self, result: BacktestResult) -> str:
         """Seal the journal with the run's decisions and their digest; return the digest."""

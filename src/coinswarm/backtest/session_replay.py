@@ -10,22 +10,31 @@ the replay's digest is compared with the one the session stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from coinswarm.backtest.engine import BacktestConfig, Book, run_live
-from coinswarm.backtest.recording import HISTORICAL, HISTORY, WALL, decisions, digest
+from coinswarm.backtest.recording import (
+    HISTORICAL,
+    HISTORY,
+    PERSON,
+    RECONCILED,
+    WALL,
+    decisions,
+    digest,
+)
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
-from coinswarm.domain.ledger import Ledger
+from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
@@ -33,17 +42,19 @@ from coinswarm.infra.session_codec import (
     FieldError,
     bar_from_json,
     decimal_or_none,
+    deposit_from_json,
     fill_from_json,
     instrument_from_json,
     order_from_json,
     request_to_json,
 )
 from coinswarm.infra.session_journal import JournalError, Record, read_journal
+from coinswarm.orchestration.door import Door
 from coinswarm.risk.circuit_breaker import BreakerState
 from coinswarm.risk.errors import RiskStateError
 from coinswarm.risk.kill_switch import KillSwitchState
 from coinswarm.risk.profiles import RiskProfile, profile_for
-from coinswarm.risk.state_file import StoredRiskState
+from coinswarm.risk.state_file import PersonAction, StoredRiskState
 from coinswarm.strategies import build_strategy
 
 __all__ = [
@@ -74,6 +85,10 @@ class Tape:
         while self._at < len(records) and records[self._at].kind == HISTORY:
             self._at += 1  # the warm-up bars: read by `history`, not taken by the engine
         self.fill_lines: dict[str, int] = {}  # trade id -> the line that brought the fill
+
+    def next_kind(self) -> str | None:
+        """Return the kind of the next record, or None at the end."""
+        return self._records[self._at].kind if self._at < len(self._records) else None
 
     def take(self, kind: str, asked: str) -> Record:
         """Return the next record, which must be of `kind`, else raise a divergence."""
@@ -135,6 +150,45 @@ class ReplayClock:
     def now_ns(self) -> int:
         record = self._tape.take("clock", "the time")
         return self._tape.read(record, "ts", _integer)
+
+
+class ReplayOperator:
+    """The person of a recorded session: applies the journal's stops and resets where it has
+    them, then shows the bar to the risk layer, as `StateFileOperator` did live."""
+
+    def __init__(self, door: Door, *, tape: Tape, clock: Clock) -> None:
+        self._door = door
+        self._tape = tape
+        self._clock = clock
+
+    def watch(self, bar: Bar) -> None:
+        while self._tape.next_kind() == PERSON:
+            record = self._tape.take(PERSON, "a person's action")
+            try:
+                action = PersonAction.from_dict(record.data.get("action") or {})
+            except RiskStateError as error:
+                raise JournalError(self._tape.path, record.line, str(error)) from None
+            now = self._clock.now_ns()
+            if action.kind == "stop":
+                self._door.stop(now, by=action.by, reason=action.reason)
+            else:
+                self._door.reset_stops(now, by=action.by, reason=action.reason)
+        self._door.on_bar(bar)
+
+
+def _reconciled(bars: Sequence[Bar], tape: Tape, book: Book | None) -> Iterator[Bar]:
+    """Yield the bars, booking what the session's reconciliation booked before each one."""
+    for bar in bars:
+        while tape.next_kind() == RECONCILED:
+            record = tape.take(RECONCILED, "what reconciliation booked")
+            if book is None:
+                problem = "a reconciliation record in a run that kept no book of its own"
+                raise JournalError(tape.path, record.line, problem)
+            for deposit in tape.read(record, "deposits", _deposits):
+                book.ledger.deposit(deposit.currency, deposit.amount, deposit.ts, deposit.reference)
+            for fill in tape.read(record, "fills", _fills):
+                book.ledger.record(fill)
+        yield bar
 
 
 class ReplayVenue:
@@ -402,8 +456,9 @@ def _run(
     def build(instruments: Mapping[str, Instrument], _clock: Clock, _c: BacktestConfig) -> Venue:
         return ReplayVenue(tape)  # built as the engine wires the run, after its first reading
 
+    book = start.opening_book()
     return run_live(
-        iter(bars),
+        _reconciled(bars, tape, book),
         strategy,
         start.config,
         instruments=start.instruments,
@@ -411,7 +466,8 @@ def _run(
         clock=clock,
         venue=build,
         interval_ns=start.interval_ns,
-        book=start.opening_book(),
+        book=book,
+        operator=partial(ReplayOperator, tape=tape, clock=clock),
     )
 
 
@@ -467,6 +523,18 @@ def _boolean(value: Any) -> bool:
         msg = f"expected true or false, found {type(value).__name__}"
         raise TypeError(msg)
     return value
+
+
+def _deposits(value: Any) -> list[Deposit]:
+    if not isinstance(value, list):
+        raise FieldError("deposits", f"expected a list, found {type(value).__name__}")
+    return [deposit_from_json(item) for item in value]
+
+
+def _fills(value: Any) -> list[Fill]:
+    if not isinstance(value, list):
+        raise FieldError("fills", f"expected a list, found {type(value).__name__}")
+    return [fill_from_json(item) for item in value]
 
 
 def _bars(value: Any) -> list[Bar]:

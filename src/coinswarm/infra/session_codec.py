@@ -16,6 +16,7 @@ from coinswarm.domain.bar import Bar
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
+from coinswarm.domain.ledger import Deposit
 from coinswarm.domain.order import (
     Order,
     OrderRequest,
@@ -30,6 +31,8 @@ __all__ = [
     "bar_from_json",
     "bar_to_json",
     "decimal_or_none",
+    "deposit_from_json",
+    "deposit_to_json",
     "fill_from_json",
     "fill_to_json",
     "instrument_from_json",
@@ -205,6 +208,26 @@ def fill_from_json(data: JsonObject) -> Fill:
         fee_currency=field(data, "fee_currency", _text),
         ts=field(data, "ts", _integer),
         liquidity=field(data, "liquidity", Liquidity),
+    )
+
+
+def deposit_to_json(deposit: Deposit) -> dict[str, Any]:
+    """Return a deposit as plain values; the amount as its exact decimal text."""
+    return {
+        "currency": deposit.currency,
+        "amount": str(deposit.amount),
+        "ts": deposit.ts,
+        "reference": deposit.reference,
+    }
+
+
+def deposit_from_json(data: JsonObject) -> Deposit:
+    """Rebuild a deposit written by `deposit_to_json`."""
+    return Deposit(
+        field(data, "currency", _text),
+        field(data, "amount", _decimal),
+        field(data, "ts", _integer),
+        field(data, "reference", _text),
     )
 
 

@@ -10,6 +10,7 @@ holds across a restart until a person resets it (reliability scenario 19).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,11 +30,21 @@ __all__ = ["StateFileOperator"]
 class StateFileOperator:
     """Follow a person's stops and resets from the state file; save every change of the door's."""
 
-    __slots__ = ("_applied", "_clock", "_door", "_logged", "_path")
+    __slots__ = ("_applied", "_clock", "_door", "_logged", "_on_action", "_path")
 
-    def __init__(self, door: Door, path: Path, clock: Clock, *, applied: int) -> None:
-        """`applied` counts the file's actions the door's machines started with."""
+    def __init__(
+        self,
+        door: Door,
+        path: Path,
+        clock: Clock,
+        *,
+        applied: int,
+        on_action: Callable[[PersonAction], None] | None = None,
+    ) -> None:
+        """`applied` counts the file's actions the door's machines started with; `on_action`
+        hears each action just before it is applied (the session journal records it)."""
         self._door = door
+        self._on_action = on_action
         self._path = path
         self._clock = clock
         self._applied = applied
@@ -52,6 +63,8 @@ class StateFileOperator:
             self._save()
 
     def _apply(self, action: PersonAction) -> None:
+        if self._on_action is not None:
+            self._on_action(action)
         now = self._clock.now_ns()
         if action.kind == "stop":
             self._door.stop(now, by=action.by, reason=action.reason)

@@ -30,6 +30,7 @@ from coinswarm.exchanges.local_coinbase import (
     serve_in_thread,
 )
 from coinswarm.exchanges.local_coinbase.stream import StreamSettings
+from coinswarm.exchanges.local_coinbase.wsfaults import WsFaultPlan
 
 PRODUCT = "BTC-USD"
 FAST_STREAM = StreamSettings(heartbeat_s=0.05, poll_s=0.01)
@@ -41,6 +42,8 @@ class Exchange:
     venue: Venue
     key: CdpKey
     ca_file: Path
+    ws_faults: WsFaultPlan
+
 
     @property
     def url(self) -> str:
@@ -63,7 +66,7 @@ def serve(
     tls = make_tls_files(tmp_path)
     app = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
     with serve_in_thread(app, tls=tls) as server:
-        yield Exchange(server, venue, key, tls.ca_cert)
+        yield Exchange(server, venue, key, tls.ca_cert, app.state.stream.faults)
 
 
 @contextmanager

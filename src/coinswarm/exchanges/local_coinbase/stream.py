@@ -112,6 +112,8 @@ class Outbox:
             raise Closing(INTERNAL_ERROR, "injected fault: connection dropped")
         if faults.take("skip_sequence", channel):
             self._sequence += 1
+        if channel == "candles" and faults.take("crossed_candle", channel):
+            events = [_crossed(event) for event in events]
         envelope = {
             "channel": channel,
             "client_id": "",
@@ -315,3 +317,9 @@ class Session:
         updates = book_updates(before, after, when)
         event = {"type": kind, "product_id": product_id, "updates": updates}
         await self._outbox.emit(_MESSAGE_CHANNEL["level2"], [event])
+
+
+def _crossed(event: dict[str, Any]) -> dict[str, Any]:
+    """Return a candles event with each candle's high and low swapped."""
+    candles = [{**c, "high": c["low"], "low": c["high"]} for c in event.get("candles", ())]
+    return {**event, "candles": candles}

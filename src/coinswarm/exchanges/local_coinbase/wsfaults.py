@@ -14,10 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["WsFault", "WsFaultKind", "WsFaultPlan"]
 
-WsFaultKind = Literal["drop", "stop_heartbeats", "skip_sequence", "duplicate", "reorder"]
+WsFaultKind = Literal[
+    "drop", "stop_heartbeats", "skip_sequence", "duplicate", "reorder", "crossed_candle"
+]
 """drop: close the socket (code 1011) instead of sending; stop_heartbeats: swallow heartbeats
 (their counter still runs, so the gap shows); skip_sequence: never send one sequence number;
-duplicate: send a message twice; reorder: hold a message back until after the next one."""
+duplicate: send a message twice; reorder: hold a message back until after the next one;
+crossed_candle: send a `candles` message whose candles have high and low swapped (high below
+low: reliability scenario 17's bad input)."""
 
 
 class WsFault(BaseModel):

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli._shared import DbOption, app, decimal_option, fail, parameters, stdout
+from coinswarm.cli._shared import (
+    DbOption,
+    app,
+    decimal_option,
+    fail,
+    parameters,
+    stderr,
+    stdout,
+)
 from coinswarm.cli.runs import show_outcome
 from coinswarm.domain.errors import CoinswarmError
 
@@ -43,6 +51,12 @@ StateOption = Annotated[
     typer.Option(help="the risk state file to obey and save (default: the mode's own)"),
 ]
 
+WarmupOption = Annotated[int, typer.Option(help="closed bars of REST history to start from")]
+ReconcileOption = Annotated[float, typer.Option(help="seconds between two reconciliations")]
+ShadowOption = Annotated[
+    int, typer.Option(help="report the shadow backtest's gap every this many bars (0: at the end)")
+]
+
 
 def _state_file(mode: str, state: Path | None) -> Path:
     # Each mode keeps its own stops: a sandbox's breaker trip must not block live trading.
@@ -65,12 +79,17 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _tell(line: str) -> None:
+    stderr.print(line, markup=False, highlight=False)
+
+
 def _session(request: SessionRequest, *, as_json: bool) -> None:
     from coinswarm import sessions  # noqa: PLC0415
 
     try:
         with _stop_on_interrupt() as stop:
-            outcome = sessions.run_session(request, stop=stop)
+            # The guard's pauses and the shadow's gap go to stderr: stdout may be --json.
+            outcome = sessions.run_session(request, stop=stop, say=_tell)
         outcome.save(default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
@@ -99,6 +118,9 @@ def sandbox(
     ca_file: CaOption = None,
     state: StateOption = None,
     resume: ResumeOption = None,
+    warmup: WarmupOption = 300,
+    reconcile_every: ReconcileOption = 60.0,
+    shadow_every: ShadowOption = 24,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -126,6 +148,9 @@ def sandbox(
             database=db,
             state_file=_state_file(SANDBOX, state),
             resume=resume,
+            warmup_bars=warmup,
+            reconcile_every_s=reconcile_every,
+            shadow_every=shadow_every,
         )
     except CoinswarmError as error:
         raise fail(error) from None
@@ -147,6 +172,9 @@ def live(
     ] = None,
     state: StateOption = None,
     resume: ResumeOption = None,
+    warmup: WarmupOption = 300,
+    reconcile_every: ReconcileOption = 60.0,
+    shadow_every: ShadowOption = 24,
     ca_file: CaOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -178,5 +206,8 @@ def live(
         state_file=_state_file(LIVE, state),
         ca_file=ca_file,
         resume=resume,
+        warmup_bars=warmup,
+        reconcile_every_s=reconcile_every,
+        shadow_every=shadow_every,
     )
     _session(request, as_json=as_json)

@@ -37,12 +37,14 @@ from coinswarm.exchanges.coinbase.health import (
     DataHealth,
 )
 from coinswarm.exchanges.coinbase.orders import body_for, prepare
+from coinswarm.exchanges.coinbase.paging import after_has_next, pages
 from coinswarm.exchanges.coinbase.rest import AmbiguousRequestError, Reply, RestClient
 from coinswarm.exchanges.coinbase.skew import SKEW_TOLERANCE_S, explain_refusal, rfc3339
 
 __all__ = ["CoinbaseAdapter", "KeyScopes"]
 
 PAGE_SIZE = 250
+"""Items asked per page of a listing: few requests for a normal day, small answers each."""
 BATCH_CANCEL_MAX = 100
 """Coinbase takes at most 100 order ids in one `POST /orders/batch_cancel`."""
 
@@ -76,7 +78,8 @@ class CoinbaseAdapter:
 
     Synchronous, like the port. `resends` is how many times an order whose answer was lost is
     sent again under its own client order id before the adapter gives up with
-    `OrderOutcomeUnknownError`; `max_pages` bounds every paginated listing.
+    `OrderOutcomeUnknownError`. Every listing follows its cursor to the end, each page one
+    request through the rate limit.
 
     `clock` stamps the orders the adapter makes (a replay's historical clock, say); `wall`
     (by default `clock`) is compared with the exchange's `GET /time` when a key is refused.
@@ -92,7 +95,6 @@ class CoinbaseAdapter:
         wall: Clock | None = None,
         name: str = "coinbase",
         resends: int = 1,
-        max_pages: int = 20,
         skew_tolerance_s: float = SKEW_TOLERANCE_S,
     ) -> None:
         self.name = name
@@ -100,7 +102,6 @@ class CoinbaseAdapter:
         self._clock = clock
         self._wall = wall or clock
         self._resends = resends
-        self._max_pages = max_pages
         self._skew_tolerance_s = skew_tolerance_s
         self._instruments: dict[str, Instrument] = {}
         self._client_ids: dict[str, str] = {}  # order id -> client order id; never changes
@@ -138,18 +139,16 @@ class CoinbaseAdapter:
     def balances(self) -> Mapping[str, Decimal]:
         """Return each currency's total, available plus held, as `GET /accounts` reports it."""
         totals: dict[str, Decimal] = {}
-        cursor = ""
-        for _ in range(self._max_pages):
-            params: dict[str, Any] = {"limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-            with self._watch():
-                reply = _ok(self._get("/accounts", params))
-                page = reply.parse(s.ListAccountsResponse)
-                amounts = parse.balances(page.accounts, route=reply.route)
-            for currency, amount in amounts.items():
-                totals[currency] = totals.get(currency, Decimal(0)) + amount
-            cursor = page.cursor if page.has_next else ""
-            if not cursor:
-                break
+        with self._watch():
+            listed = pages(
+                lambda query: _ok(self._get("/accounts", query)),
+                {"limit": PAGE_SIZE},
+                s.ListAccountsResponse,
+                after_has_next,
+            )
+            for reply, page in listed:
+                for currency, amount in parse.balances(page.accounts, route=reply.route).items():
+                    totals[currency] = totals.get(currency, Decimal(0)) + amount
         return totals
 
     def check_permissions(self, *, live: bool) -> KeyScopes:
@@ -418,33 +417,37 @@ class CoinbaseAdapter:
     def _list_orders(
         self, params: dict[str, Any], *, priority: bool = False
     ) -> list[tuple[str, str, s.OrderRecord]]:
-        found: list[tuple[str, str, s.OrderRecord]] = []
-        cursor = ""
-        for _ in range(self._max_pages):
-            query = {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-            reply = _ok(self._get("/orders/historical/batch", query, priority=priority))
-            page = reply.parse(s.ListOrdersResponse)
-            found.extend((reply.route, f"orders.{i}", r) for i, r in enumerate(page.orders))
-            cursor = page.cursor if page.has_next else ""
-            if not cursor:
-                break
-        return found
+        listed = pages(
+            lambda query: _ok(self._get("/orders/historical/batch", query, priority=priority)),
+            {**params, "limit": PAGE_SIZE},
+            s.ListOrdersResponse,
+            after_has_next,
+        )
+        return [
+            (reply.route, f"orders.{i}", record)
+            for reply, page in listed
+            for i, record in enumerate(page.orders)
+        ]
 
     def _list_fills(self, since_ts: int | None) -> list[tuple[str, str, s.FillRecord]]:
-        found: list[tuple[str, str, s.FillRecord]] = []
-        cursor = ""
-        base: dict[str, Any] = {"limit": PAGE_SIZE}
+        params: dict[str, Any] = {"limit": PAGE_SIZE}
         if since_ts is not None:
-            base["start_sequence_timestamp"] = rfc3339(since_ts)
-        for _ in range(self._max_pages):
-            query = {**base, **({"cursor": cursor} if cursor else {})}
-            reply = _ok(self._get("/orders/historical/fills", query))
-            page = reply.parse(s.ListFillsResponse)
-            found.extend((reply.route, f"fills.{i}", r) for i, r in enumerate(page.fills))
-            cursor = page.cursor
-            if not cursor or not page.fills:
-                break
-        return found
+            # One microsecond early: Coinbase writes microseconds and says "after" the start,
+            # so a fill exactly at `since_ts` must not hinge on whether that is inclusive.
+            # `list_fills` drops what is earlier than asked.
+            params["start_sequence_timestamp"] = rfc3339(since_ts - 1000)
+        listed = pages(
+            lambda query: _ok(self._get("/orders/historical/fills", query)),
+            params,
+            s.ListFillsResponse,
+            # Fills carry no `has_next`: the listing ends at an empty cursor or an empty page.
+            lambda _, page: page.cursor if page.fills else "",
+        )
+        return [
+            (reply.route, f"fills.{i}", record)
+            for reply, page in listed
+            for i, record in enumerate(page.fills)
+        ]
 
     def _learn_client_ids(self, order_ids: set[str]) -> None:
         """Fetch the client order ids of orders seen only through their fills."""

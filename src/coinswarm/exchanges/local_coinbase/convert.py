@@ -28,6 +28,7 @@ __all__ = [
     "RejectError",
     "account",
     "candle",
+    "coinbase_status",
     "decimal_text",
     "fill_record",
     "order_record",
@@ -268,6 +269,11 @@ def _completion(order: Order) -> Decimal:
     return min(Decimal(100), done * 100).quantize(Decimal("0.01"))
 
 
+def coinbase_status(order: Order) -> str:
+    """Return an order's status as Coinbase names it (an order filling in parts is OPEN)."""
+    return _STATUS[order.status]
+
+
 def order_record(order: Order, facts: OrderFacts) -> s.OrderRecord:
     """Return an engine order as Coinbase's historical order record."""
     filled_value = order.filled_quantity * order.average_fill_price
@@ -279,7 +285,7 @@ def order_record(order: Order, facts: OrderFacts) -> s.OrderRecord:
         order_configuration=facts.configuration,
         side=order.side.value,
         client_order_id=order.client_order_id,
-        status=_STATUS[order.status],
+        status=coinbase_status(order),
         time_in_force=(
             "IMMEDIATE_OR_CANCEL"
             if order.request.time_in_force is Tif.IOC

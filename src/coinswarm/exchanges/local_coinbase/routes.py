@@ -13,6 +13,7 @@ from coinswarm.exchanges.local_coinbase import convert
 from coinswarm.exchanges.local_coinbase import schemas as s
 from coinswarm.exchanges.local_coinbase.deps import Address, KeyName, Svc
 from coinswarm.exchanges.local_coinbase.errors import ApiError
+from coinswarm.exchanges.local_coinbase.listing import FillFilter, OrderFilter, PageRequest, chosen
 
 __all__ = ["GRANULARITY_S", "PREFIX", "router"]
 
@@ -39,12 +40,6 @@ def _json(model: BaseModel) -> dict[str, Any]:
     # A plain dict, not a Response, so FastAPI adds the rate-limit headers the gate set.
     body: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
     return body
-
-
-def _wanted(value: str, many: Sequence[str] | None, one: str | None) -> bool:
-    """Return True when `value` passes a filter given as a list, a single value, or neither."""
-    chosen = [*(many or []), *([one] if one else [])]
-    return not chosen or value in chosen
 
 
 def _require_trade(svc: Svc, key_name: str) -> None:
@@ -83,18 +78,30 @@ async def list_orders(
     order_status: Many = None,
     order_ids: Many = None,
     order_side: str | None = None,
-    limit: int = 1000,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    sort_by: str | None = None,
 ) -> dict[str, Any]:
-    """List orders, newest first, filtered as Coinbase filters them."""
-    orders = [
-        o
-        for o in svc.venue.orders()
-        if _wanted(o.product_id, product_ids, product_id)
-        and _wanted(o.status, order_status, None)
-        and _wanted(o.order_id, order_ids, None)
-        and _wanted(o.side, None, order_side)
-    ]
-    return _json(s.ListOrdersResponse(orders=orders[: max(limit, 0)]))
+    """List orders newest first, a page at a time, filtered as Coinbase filters them.
+
+    `start_date` (inclusive) and `end_date` (exclusive) bound the creation time.
+    """
+    _newest_first_only(sort_by, accepted=())
+    request = PageRequest.parse(cursor, limit)
+    filters = OrderFilter(
+        order_ids=chosen(order_ids),
+        product_ids=chosen(product_ids, product_id),
+        statuses=chosen(order_status),
+        side=order_side or None,
+        start_date=start_date,
+        end_date=end_date,
+    )
+    page = svc.venue.order_page(filters.predicate(convert.coinbase_status), request)
+    return _json(
+        s.ListOrdersResponse(orders=page.items, has_next=page.has_next, cursor=page.cursor)
+    )
 
 
 @router.get("/orders/historical/fills")
@@ -107,17 +114,35 @@ async def list_fills(
     trade_ids: Many = None,
     product_ids: Many = None,
     product_id: str | None = None,
-    limit: int = 1000,
+    start_sequence_timestamp: str | None = None,
+    end_sequence_timestamp: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    sort_by: str | None = None,
 ) -> dict[str, Any]:
-    """List fills, newest first; each carries its unique `trade_id`."""
-    fills = [
-        convert.fill_record(f)
-        for f in svc.venue.fills()
-        if _wanted(f.order_id, order_ids, order_id)
-        and _wanted(f.trade_id, trade_ids, None)
-        and _wanted(f.instrument, product_ids, product_id)
-    ]
-    return _json(s.ListFillsResponse(fills=fills[: max(limit, 0)]))
+    """List fills newest first, a page at a time; each carries its unique `trade_id`.
+
+    The sequence-timestamp span is inclusive at its start and exclusive at its end.
+    """
+    _newest_first_only(sort_by, accepted=("TRADE_TIME",))
+    request = PageRequest.parse(cursor, limit)
+    filters = FillFilter(
+        order_ids=chosen(order_ids, order_id),
+        trade_ids=chosen(trade_ids),
+        product_ids=chosen(product_ids, product_id),
+        start_sequence_timestamp=start_sequence_timestamp,
+        end_sequence_timestamp=end_sequence_timestamp,
+    )
+    page = svc.venue.fill_page(filters.predicate(), request)
+    fills = [convert.fill_record(f) for f in page.items]
+    return _json(s.ListFillsResponse(fills=fills, cursor=page.cursor))
+
+
+def _newest_first_only(sort_by: str | None, *, accepted: Sequence[str]) -> None:
+    # Another order would change what a cursor means; refusing beats quietly ignoring it.
+    if sort_by and sort_by not in accepted:
+        msg = f"sort_by: this exchange lists newest first only; found {sort_by!r}"
+        raise ApiError(400, "INVALID_ARGUMENT", msg)
 
 
 @router.get("/orders/historical/{order_id}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,6 +23,7 @@ from coinswarm.domain.order import Order, OrderSide, OrderStatus
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.local_coinbase import convert
 from coinswarm.exchanges.local_coinbase import schemas as s
+from coinswarm.exchanges.local_coinbase.listing import Page, PageRequest, newest_first
 from coinswarm.exchanges.simulated import SimulatedExchange
 
 __all__ = ["CancelOutcome", "Venue"]
@@ -247,6 +248,23 @@ class Venue:
             visible = [o for o in found if o.status is not OrderStatus.REJECTED]
             return [self._record(o) for o in reversed(visible)]
 
+    def order_page(
+        self, wanted: Callable[[Order], bool], request: PageRequest
+    ) -> Page[s.OrderRecord]:
+        """Return one page, newest first, of the orders a client can see that `wanted` keeps.
+
+        An order's position is its place in the order of placement, so a cursor stays valid
+        while new orders arrive; only the page's own orders are turned into records.
+        """
+        with self._lock:
+            placed = (self._engine.get_order(order_id) for order_id in self._configs)
+            entries = (
+                (position, order)
+                for position, order in enumerate(placed)
+                if order.status is not OrderStatus.REJECTED and wanted(order)
+            )
+            return newest_first(entries, request).map(self._record)
+
     def _record(self, order: Order) -> s.OrderRecord:
         fills = self._fills_by_order.get(order.order_id, [])
         facts = convert.OrderFacts(
@@ -261,6 +279,12 @@ class Venue:
         """Return every fill, newest first, as Coinbase lists them."""
         with self._lock:
             return list(reversed(self._engine.list_fills()))
+
+    def fill_page(self, wanted: Callable[[Fill], bool], request: PageRequest) -> Page[Fill]:
+        """Return one page, newest first, of the fills `wanted` keeps, by order of execution."""
+        with self._lock:
+            executed = enumerate(self._engine.list_fills())
+            return newest_first(((i, f) for i, f in executed if wanted(f)), request)
 
     # -- the exchange's own record, for reconciliation tests --------------------------------
 

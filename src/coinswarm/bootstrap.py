@@ -73,7 +73,10 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
 SIMULATED = "simulated"
 LOCAL = "local"
-EXCHANGES = (SIMULATED, LOCAL)
+LOCAL_CCXT = "local-ccxt"
+EXCHANGES = (SIMULATED, LOCAL, LOCAL_CCXT)
+# The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
+_LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,9 +90,10 @@ class BacktestRequest:
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
 
-    `exchange` is where orders go: "simulated" (the in-process matching engine) or "local" (a
+    `exchange` is where orders go: "simulated" (the in-process matching engine), "local" (a
     local Coinbase-compatible exchange served over HTTPS and reached through our Coinbase
-    adapter, replaying the same bars in lockstep).
+    adapter, replaying the same bars in lockstep) or "local-ccxt" (the same exchange, reached
+    through ccxt's `coinbase` class under our CCXT adapter).
     """
 
     data: tuple[Path, ...] = ()
@@ -325,7 +329,8 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
     if request.exchange == SIMULATED:
         yield simulated_venue
         return
-    if request.exchange != LOCAL:
+    client = _LOCKSTEP_CLIENTS.get(request.exchange)
+    if client is None:
         msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {request.exchange!r}"
         raise DataError(msg)
     with ExitStack() as running:
@@ -333,7 +338,7 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
         def local(
             instruments: Mapping[str, Instrument], clock: Clock, config: BacktestConfig
         ) -> Venue:
-            # The local exchange (FastAPI, our Coinbase client) loads only when it is used.
+            # The local exchange (FastAPI, the chosen client) loads only when it is used.
             from coinswarm.exchanges.local_session import lockstep_venue  # noqa: PLC0415
 
             served = lockstep_venue(
@@ -342,6 +347,7 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
                 clock=clock,
                 cash=config.initial_cash,
                 fill_model=config.fill_model,
+                client=client,
             )
             return running.enter_context(served)
 

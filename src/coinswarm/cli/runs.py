@@ -86,7 +86,8 @@ def paper(
         str,
         typer.Option(
             help="simulated: fills matched in-process; local: orders go over HTTPS to a local "
-            "Coinbase-compatible exchange replaying the same bars"
+            "Coinbase-compatible exchange replaying the same bars; local-ccxt: the same "
+            "exchange, reached through ccxt's coinbase class"
         ),
     ] = bootstrap.SIMULATED,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",

@@ -1,10 +1,13 @@
-"""Trade through our Coinbase adapter against a local Coinbase-compatible exchange in-process.
+"""Trade against a local Coinbase-compatible exchange in-process, through a real client.
 
 Paper trading on recorded bars can send every order over the real wire: HTTPS, a fresh ES256
 JWT per request, Coinbase's JSON, fills listed back by `trade_id`. The exchange replays the same
 bars as the engine's feed and reveals each bar when the engine reaches it (lockstep), so the
 session makes exactly the orders and fills of a backtest with the same fill model; only the
 path between the engine and the matching engine differs.
+
+The client on that path is our Coinbase adapter (`COINBASE_CLIENT`) or ccxt's `coinbase` class
+under our CCXT adapter (`CCXT_CLIENT`), so either adapter can be proven against the backtest.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
 from coinswarm.domain.instrument import Instrument
+from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseConfig, connect, parse_private_key
 from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.local_coinbase import (
@@ -48,6 +53,9 @@ from coinswarm.exchanges.local_faults import (
 from coinswarm.exchanges.remote import RemoteVenue
 
 __all__ = [
+    "CCXT_CLIENT",
+    "CLIENTS",
+    "COINBASE_CLIENT",
     "LOCKSTEP_REQUESTS_PER_SECOND",
     "LocalEndpoint",
     "LockstepSession",
@@ -59,6 +67,12 @@ __all__ = [
 
 LOCKSTEP_REQUESTS_PER_SECOND = 100_000.0
 """A replay at full speed asks far more than Coinbase's 30 a second; this exchange is ours."""
+
+COINBASE_CLIENT = "coinbase"
+"""Our own Coinbase Advanced Trade adapter."""
+CCXT_CLIENT = "ccxt"
+"""ccxt's `coinbase` class, unchanged but for its URLs, under our CCXT adapter."""
+CLIENTS = (COINBASE_CLIENT, CCXT_CLIENT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,13 +147,14 @@ def lockstep_venue(
     clock: Clock,
     cash: Decimal,
     fill_model: FillModel,
+    client: str = COINBASE_CLIENT,
 ) -> Iterator[RemoteVenue]:
-    """Serve `market` on 127.0.0.1 over HTTPS and yield our adapter to it, in lockstep.
+    """Serve `market` on 127.0.0.1 over HTTPS and yield `client`'s adapter to it, in lockstep.
 
     The account starts with `cash` in the quote currency; `fill_model` is the exchange's.
     """
     with lockstep_session(
-        market, instruments, clock=clock, cash=cash, fill_model=fill_model
+        market, instruments, clock=clock, cash=cash, fill_model=fill_model, client=client
     ) as session:
         yield session.remote
 
@@ -154,11 +169,13 @@ def lockstep_session(
     fill_model: FillModel,
     faults: FaultSchedule | None = None,
     pacing: Pacing | None = None,
+    client: str = COINBASE_CLIENT,
 ) -> Iterator[LockstepSession]:
     """Like `lockstep_venue`, with `faults` armed bar by bar and the exchange's record at hand.
 
     The n-th bar the engine steps (counting from 0) arms the faults scheduled up to step n.
     """
+    connect_client = _client(client)
     pacing = pacing or Pacing()
     schedule = faults or FaultSchedule()
     quotes = {instrument.quote for instrument in instruments.values()}
@@ -186,26 +203,88 @@ def lockstep_session(
         app.add_middleware(RequestLogMiddleware, log=requests)
         return app
 
-    with serve_https(build) as local:
-        http = httpx.Client(base_url=local.server.base_url, verify=local.trust, timeout=10.0)
-        config = CoinbaseConfig(
-            base_url=local.server.base_url, requests_per_second=pacing.client_per_second
-        )
-        adapter = connect(
-            local.credentials,
-            config,
-            order_clock=clock,
-            http=http,
-            monotonic=pacing.monotonic,
-            sleep=pacing.sleep,
-            rng=random.Random(pacing.seed),  # noqa: S311 - retry jitter, not secrets
-        )
-        with adapter:
-            remote = RemoteVenue(adapter, driver=_driver(venue, schedule), clock=clock)
-            try:
-                yield LockstepSession(remote, venue, requests, schedule)
-            finally:
-                remote.close()
+    with serve_https(build) as local, connect_client(local, clock, pacing) as adapter:
+        remote = RemoteVenue(adapter, driver=_driver(venue, schedule), clock=clock)
+        try:
+            yield LockstepSession(remote, venue, requests, schedule)
+        finally:
+            remote.close()
+
+
+_Connect = Callable[[LocalEndpoint, Clock, Pacing], AbstractContextManager[ExchangeAdapter]]
+
+
+def _client(name: str) -> _Connect:
+    connectors: dict[str, _Connect] = {
+        COINBASE_CLIENT: _coinbase_client,
+        CCXT_CLIENT: _ccxt_client,
+    }
+    found = connectors.get(name)
+    if found is None:
+        msg = f"client: expected one of {', '.join(CLIENTS)}, found {name!r}"
+        raise ValueError(msg)
+    return found
+
+
+@contextmanager
+def _coinbase_client(
+    local: LocalEndpoint, clock: Clock, pacing: Pacing
+) -> Iterator[ExchangeAdapter]:
+    """Yield our Coinbase adapter to `local`, paced and seeded as `pacing` says."""
+    http = httpx.Client(base_url=local.server.base_url, verify=local.trust, timeout=10.0)
+    config = CoinbaseConfig(
+        base_url=local.server.base_url, requests_per_second=pacing.client_per_second
+    )
+    adapter = connect(
+        local.credentials,
+        config,
+        order_clock=clock,
+        http=http,
+        monotonic=pacing.monotonic,
+        sleep=pacing.sleep,
+        rng=random.Random(pacing.seed),  # noqa: S311 - retry jitter, not secrets
+    )
+    with adapter:
+        yield adapter
+
+
+@contextmanager
+def _ccxt_client(local: LocalEndpoint, clock: Clock, pacing: Pacing) -> Iterator[ExchangeAdapter]:
+    """Yield our CCXT adapter over ccxt's `coinbase` class, confined to `local`.
+
+    ccxt is given the key as its users give it (the key name as `apiKey`, the PEM as
+    `secret`). Its own rate limiter is off: it waits on the wall clock, which `pacing` cannot
+    move, and the exchange is ours; the exchange's limiter still answers 429 when asked to.
+    """
+    # ccxt takes seconds to import: only a session that chose it pays for that.
+    from coinswarm.exchanges.ccxt_adapter import (  # noqa: PLC0415
+        CcxtAdapter,
+        ExchangeSpec,
+        make_exchange,
+    )
+
+    spec = ExchangeSpec(
+        exchange_id="coinbase",
+        url=local.server.base_url,
+        ca_file=local.ca_file,
+        api_key=local.credentials.name,
+        secret=_pem(local.credentials),
+        rate_limit=False,
+    )
+    exchange = make_exchange(spec)
+    try:
+        yield CcxtAdapter(exchange, clock=clock, sleep=pacing.sleep)
+    finally:
+        exchange.session.close()  # before the server stops: no half-open keep-alive
+
+
+def _pem(credentials: CdpCredentials) -> str:
+    """Return the key as the PEM text a CDP key file holds, which is what ccxt signs with."""
+    return credentials.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 def _driver(venue: Venue, schedule: FaultSchedule) -> Callable[[Bar], object]:

@@ -4,7 +4,8 @@ Orders carry our client order id (ccxt's `clientOrderId`, or the exchange's own 
 where ccxt ignores the unified one). An answer lost after sending (ccxt's network errors,
 timeouts, 5xx, malformed bodies) is resolved by looking the client order id up and, when
 absent, sending again under the same id, never a new one. Definite refusals (invalid order,
-insufficient funds, bad request) become REJECTED orders; a bad key raises.
+insufficient funds, bad request) become REJECTED orders; a bad key raises. Fills are listed
+page after page where the exchange pages them by a cursor (`listing`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
-from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
-from coinswarm.domain.order import TimeInForce as Tif
-from coinswarm.exchanges.ccxt_adapter import parse
+from coinswarm.domain.order import Order, OrderRequest, OrderSide
+from coinswarm.exchanges.ccxt_adapter import listing, parse
 from coinswarm.exchanges.ccxt_adapter.errors import (
     CcxtExchangeError,
     CcxtOrderOutcomeUnknownError,
     CcxtUnavailableError,
 )
 from coinswarm.exchanges.ccxt_adapter.numbers import optional
+from coinswarm.exchanges.ccxt_adapter.orders import Prepared, prepare
 
 __all__ = ["CLIENT_ID_PARAMS", "CcxtAdapter", "CcxtAdapterConfig"]
 
@@ -47,11 +48,18 @@ class _LostAnswerError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcxtAdapterConfig:
-    """How hard to try before an order's outcome is declared unknown."""
+    """How hard to try before an order's outcome is declared unknown, and how to list fills.
+
+    `client_id_param` and `fills_cursor` override what `CLIENT_ID_PARAMS` and
+    `listing.FILL_CURSORS` say of the exchange; `fills_page_size` is how many trades a page
+    of the fill listing asks for.
+    """
 
     attempts: int = 3
     backoff_s: float = 0.5
     client_id_param: str | None = None
+    fills_cursor: str | None = None
+    fills_page_size: int = listing.DEFAULT_PAGE_SIZE
 
 
 class CcxtAdapter:
@@ -66,11 +74,19 @@ class CcxtAdapter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name: str = str(exchange.id)
+        # ccxt turns the exchange's decimal text into floats unless told to keep it as text
+        # (its `number = str`); its own arithmetic is on strings either way. Kept as text, a
+        # fee or size of more than 15 digits reaches `Decimal` exactly.
+        exchange.number = str
         self._exchange = exchange
         self._config = config or CcxtAdapterConfig()
         self._client_id_param = self._config.client_id_param or CLIENT_ID_PARAMS.get(
             self.name, "clientOrderId"
         )
+        self._fills_cursor = self._config.fills_cursor or listing.FILL_CURSORS.get(self.name)
+        # ccxt's own flag: a market buy's amount is turned into a cost (amount x price).
+        options = getattr(exchange, "options", None) or {}
+        self._market_buys_by_quote = bool(options.get("createMarketBuyOrderRequiresPrice"))
         self._clock = clock or WallClock()
         self._sleep = sleep
         self._markets: dict[str, parse.Market] | None = None
@@ -141,19 +157,32 @@ class CcxtAdapter:
         return [self._order(raw, "fetch_open_orders") for raw in raws]
 
     def list_fills(self, *, since_ts: int | None = None) -> Sequence[Fill]:
-        """Return our fills, oldest first, from `since_ts` (UTC nanoseconds) on."""
+        """Return our fills, oldest first, from `since_ts` (UTC nanoseconds) on, every page."""
         since_ms = None if since_ts is None else since_ts // parse.NS_PER_MS
-        raws = self._read("fetch_my_trades", self._exchange.fetch_my_trades, None, since_ms)
-        fills = []
+        raws = listing.my_trades(
+            self._trades_page,
+            since_ms=since_ms,
+            cursor_key=self._fills_cursor,
+            page_size=self._config.fills_page_size,
+        )
+        fills: dict[str, Fill] = {}
         for raw in raws:
             market = self._by_ccxt_symbol(raw.get("symbol"), "fetch_my_trades")
             cid = self._client_id(str(raw.get("order")))
-            fills.append(
-                parse.fill(
-                    raw, client_order_id=cid, instrument=market.instrument, call="fetch_my_trades"
-                )
+            found = parse.fill(
+                raw, client_order_id=cid, instrument=market.instrument, call="fetch_my_trades"
             )
-        return sorted(fills, key=lambda f: (f.ts, f.trade_id))
+            fills[found.trade_id] = found  # a trade listed on two pages is one fill
+        return sorted(fills.values(), key=lambda f: (f.ts, f.trade_id))
+
+    def _trades_page(
+        self, since_ms: int | None, limit: int | None, params: dict[str, Any]
+    ) -> Sequence[Mapping[str, Any]]:
+        fetch = self._exchange.fetch_my_trades
+        result: Sequence[Mapping[str, Any]] = self._read(
+            "fetch_my_trades", fetch, None, since_ms, limit, params
+        )
+        return result
 
     def _client_id(self, order_id: str) -> str:
         request = self._requests.get(order_id)
@@ -199,30 +228,15 @@ class CcxtAdapter:
         order.reject(reason, self._clock.now_ns())
         return order
 
-    def _refusal(self, request: OrderRequest, instrument: Instrument) -> str | None:
-        if request.type not in (OrderType.MARKET, OrderType.LIMIT):
-            return f"this adapter sends market and limit orders only, found {request.type}"
-        if request.type is OrderType.LIMIT and request.time_in_force is not Tif.GTC:
-            return f"this adapter sends limit GTC orders only, found {request.time_in_force}"
-        if request.quantity is not None and request.quantity < instrument.min_size:
-            return f"size {request.quantity} is below the minimum {instrument.min_size}"
-        if request.quote_quantity is not None and request.quote_quantity < instrument.min_notional:
-            minimum = instrument.min_notional
-            return f"quote size {request.quote_quantity} is below the minimum {minimum}"
-        return None
-
-    def _create(self, request: OrderRequest, market: parse.Market) -> Any:
+    def _create(self, prepared: Prepared, market: parse.Market) -> Any:
+        request = prepared.request
         params = {self._client_id_param: request.client_order_id}
         symbol, side = market.ccxt_symbol, request.side.value.lower()
-        if request.quote_quantity is not None:
-            return self._exchange.create_market_buy_order_with_cost(
-                symbol, float(request.quote_quantity), params
-            )
-        assert request.quantity is not None  # OrderRequest holds exactly one size
-        price = float(request.limit_price) if request.limit_price is not None else None
+        if prepared.cost is not None:
+            return self._exchange.create_market_buy_order_with_cost(symbol, prepared.cost, params)
         kind = request.type.value.lower()
         return self._exchange.create_order(
-            symbol, kind, side, float(request.quantity), price, params
+            symbol, kind, side, prepared.amount, prepared.price, params
         )
 
     def _lookup(self, request: OrderRequest, market: parse.Market) -> Order | None:
@@ -258,14 +272,17 @@ class CcxtAdapter:
             return self._rejected(request, f"unknown instrument {request.instrument}")
         if request.quote_quantity is not None and request.side is OrderSide.SELL:
             return self._rejected(request, "quote-sized orders are market buys only")
-        refusal = self._refusal(request, market.instrument)
-        if refusal is not None:
-            return self._rejected(request, refusal)
+        prepared = prepare(
+            request, market.instrument, market_buys_by_quote=self._market_buys_by_quote
+        )
+        if isinstance(prepared, str):
+            return self._rejected(request, prepared)
+        request = prepared.request  # rounded to the market's increments: what the exchange holds
         problem = "no attempt"
         for attempt in range(max(self._config.attempts, 1)):
             self._last_status = 0
             try:
-                return self._settle(self._create(request, market), request)
+                return self._settle(self._create(prepared, market), request)
             except (ccxt.OperationFailed, _LostAnswerError) as error:
                 problem = f"{type(error).__name__}: {error}"
             except _CALLER as error:

@@ -1,9 +1,12 @@
-"""Turn ccxt's numbers (floats, ints, strings) into exact `Decimal` values.
+"""Turn ccxt's numbers (floats, ints, strings) into exact `Decimal` values, and back.
 
-ccxt parses the exchange's decimal strings and hands back floats. A float's shortest repr
-is the string it was parsed from whenever that string had 15 significant digits or fewer,
-which covers every price, size and increment an exchange sends, so `Decimal(repr(x))` gets
-the exchange's own text back; sizes and prices are then snapped to the market's increment.
+The adapter asks ccxt to keep the exchange's decimal text (`number = str`), which becomes
+`Decimal` as it is. Where ccxt still hands back floats (markets loaded before the adapter
+took the exchange), a float's shortest repr is the string it was parsed from whenever that
+string had 15 significant digits or fewer, which covers every price, size and increment an
+exchange sends, so `Decimal(repr(x))` gets the exchange's own text back; sizes and prices are
+then snapped to the market's increment. Going out, ccxt takes floats: `exact_float` gives one
+only when it is exactly the Decimal meant.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from typing import Any
 
 from coinswarm.exchanges.ccxt_adapter.errors import CcxtDataError
 
-__all__ = ["DECIMAL_PLACES", "SIGNIFICANT_DIGITS", "TICK_SIZE", "increment", "number", "optional"]
+__all__ = [
+    "DECIMAL_PLACES",
+    "SIGNIFICANT_DIGITS",
+    "TICK_SIZE",
+    "exact_float",
+    "increment",
+    "number",
+    "optional",
+]
 
 # ccxt's precision modes (ccxt.base.decimal_to_precision), copied so this module needs no ccxt.
 DECIMAL_PLACES = 2
@@ -62,3 +73,9 @@ def increment(value: Any, mode: int, *, call: str, field: str) -> Decimal:
     if step <= 0:
         raise CcxtDataError(call, field, f"expected a positive increment, found {value}")
     return step.normalize()
+
+
+def exact_float(value: Decimal) -> float | None:
+    """Return `value` as a float whose text is exactly `value`, or None when none is."""
+    found = float(value)
+    return found if Decimal(repr(found)) == value else None

@@ -1,0 +1,317 @@
+"""RELIABILITY scenario 19 through a sandbox session, over HTTPS against the local exchange.
+
+A 12% fall inside one bar trips the circuit breaker: the session cancels its resting orders at
+the exchange and sends no new one, and the risk state file says the breaker tripped. The
+session dies; restarted with `--resume` on the same database and state file, it still blocks.
+Then a person runs `coinswarm risk reset --state FILE`, and the running session trades again.
+
+The exchange is asked what it holds (its own record), never the session's record of it. Its
+bars are revealed in step with the session, so each bar reaches the session in a known order
+relative to the person's command, however slow the machine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from coinswarm import bootstrap, preflight, sessions
+from coinswarm.backtest import shadow_live
+from coinswarm.cli import app
+from coinswarm.domain.bar import NS_PER_HOUR, NS_PER_SECOND, Bar, BarSeries
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
+from coinswarm.exchanges.local_coinbase import (
+    CdpKey,
+    KeyRing,
+    Venue,
+    create_app,
+    generate_key,
+    make_tls_files,
+    serve_in_thread,
+)
+from coinswarm.risk.state_file import load_risk_state
+from coinswarm.strategies.base import Intent, Strategy, StrategyContext
+from session_harness import FAST_STREAM, PRODUCT, use_keys
+
+START = 1_700_000_000 * NS_PER_SECOND // NS_PER_HOUR * NS_PER_HOUR
+BARS = 100
+CRASH = 20  # the bar with a 12% fall from its open to its low
+PRICE = 20_000.0
+WARM_UP_S = 0.5  # the pace before the session shows its first bar: time enough to subscribe
+D = Decimal
+
+
+class SessionDiedError(Exception):
+    """The end of a session's first life, as a crash would end it."""
+
+
+def crash_market() -> BarSeries:
+    """Return flat BTC-USD bars with one 12% fall inside bar `CRASH`.
+
+    The bars are hourly, as sessions trade; the breaker judges the move inside any one bar
+    from its open, the one price whose time is known (`risk.circuit_breaker`).
+    """
+    low = np.full(BARS, PRICE - 10.0)
+    low[CRASH] = PRICE * 0.88
+    flat = np.full(BARS, PRICE)
+    ts = START + np.arange(BARS, dtype=np.int64) * NS_PER_HOUR
+    return BarSeries(PRODUCT, NS_PER_HOUR, ts, flat, flat + 10.0, low, flat, np.full(BARS, 5.0))
+
+
+class RestingBids:
+    """Bid for a little at half the price, so the bids rest: on the first `opening` bars it
+    sees, then on every bar from `eager_from` on (every bar, by default).
+
+    Resting orders are few on purpose: a session looks at each of them on every bar.
+    `dies_at` ends the session's life with an exception on the first bar at or after it.
+    """
+
+    name = "resting-bids"
+
+    def __init__(
+        self, *, opening: int = 0, eager_from: int = 0, dies_at: int | None = None
+    ) -> None:
+        self.seen: list[int] = []  # bar times, in the order the session showed them
+        self.placed: dict[str, int] = {}  # client order id -> the bar it was asked on
+        self._opening, self._eager_from, self._dies_at = opening, eager_from, dies_at
+
+    def on_bar(self, bar: Bar, context: StrategyContext) -> Sequence[Intent]:
+        self.seen.append(bar.ts)
+        if self._dies_at is not None and bar.ts >= self._dies_at:
+            raise SessionDiedError(f"killed at bar {bar.ts}")
+        if len(self.seen) > self._opening and bar.ts < self._eager_from:
+            return []
+        cid = context.next_client_order_id(bar.instrument)
+        self.placed[cid] = bar.ts
+        request = OrderRequest(
+            client_order_id=cid,
+            instrument=bar.instrument,
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            quantity=D("0.001"),
+            limit_price=D(PRICE / 2),
+        )
+        return [request]
+
+    def asked(self, *, since: int = 0, before: int | None = None) -> set[str]:
+        """Return the client order ids asked for on bars in [since, before)."""
+        return {
+            c for c, ts in self.placed.items() if ts >= since and (before is None or ts < before)
+        }
+
+
+class Lockstep:
+    """Reveal the exchange's bars one at a time, each once the session handled the one before.
+
+    The session handles bar j-1 when bar j's candle arrives (a candle is closed by the next),
+    so bar j is revealed only after the session showed bar j-2 to its strategy. `gate(j)` may
+    hold bar j back; `before(j)` runs just before bar j is revealed: the session reads the
+    risk state file for bar j-1 after that, and for every earlier bar before it.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        times: Sequence[int],
+        strategy: RestingBids,
+        *,
+        gate: Callable[[int], bool] = lambda _: True,
+        before: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        self._venue, self._times, self._strategy = venue, list(times), strategy
+        self._gate, self._before = gate, before
+        self.started = threading.Event()  # warm-up reveals wait for the session to start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _next(self) -> int:
+        last = self._venue.last_bar(PRODUCT)
+        return 0 if last is None else self._times.index(last.ts) + 1
+
+    def _ready(self, j: int, revealed_at: float) -> bool:
+        if j >= len(self._times) or not self._gate(j):
+            return False
+        seen = self._strategy.seen
+        if not seen:
+            return self.started.is_set() and time.monotonic() - revealed_at >= WARM_UP_S
+        return seen[-1] >= self._times[max(j - 2, 0)]
+
+    def _run(self) -> None:
+        revealed_at = time.monotonic()
+        try:
+            while not self._stop.wait(0.002):
+                j = self._next()
+                if self._ready(j, revealed_at):
+                    self._before(j)
+                    self._venue.advance(1)
+                    revealed_at = time.monotonic()
+        except BaseException as error:  # reported by the test, not lost on this thread
+            self.error = error
+
+    @contextmanager
+    def running(self) -> Iterator[Lockstep]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=5.0)
+            # The replay's failure (a person's command refused) is the cause of any other.
+            if self.error is not None:
+                raise self.error
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The local exchange a test serves: where it is, its venue, the key and CA to use."""
+
+    url: str
+    venue: Venue
+    key: CdpKey
+    ca_file: Path
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Iterator[Exchange]:
+    """Serve the crash market over HTTPS on 127.0.0.1 with $100k on the account."""
+    venue = Venue(
+        {PRODUCT: instrument_from_symbol(PRODUCT)},
+        [crash_market()],
+        balances={"USD": D(100_000), "BTC": D(0)},
+    )
+    key = generate_key()
+    keys = KeyRing()
+    keys.add(key)
+    tls = make_tls_files(tmp_path)
+    app_ = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
+    with serve_in_thread(app_, tls=tls) as server:
+        yield Exchange(server.base_url, venue, key, tls.ca_cert)
+
+
+def _session(exchange: Exchange, tmp_path: Path, **changes: object) -> sessions.SessionRequest:
+    values: dict[str, object] = {
+        "mode": preflight.SANDBOX,
+        "url": exchange.url,
+        "products": (PRODUCT,),
+        "strategy": "resting-bids",
+        "idle_timeout_s": 30.0,
+        "ca_file": exchange.ca_file,
+        "state_file": tmp_path / "risk-state.json",
+        "database": _database(tmp_path),
+    }
+    values.update(changes)
+    return sessions.SessionRequest(**values)  # type: ignore[arg-type]
+
+
+def _database(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sessions.db'}"
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, strategy: Strategy) -> None:
+    """Trade `strategy`; the shadow backtest beside the session runs a fresh one of its own."""
+    monkeypatch.setattr(sessions, "build_strategy", lambda *_: (strategy, {}))
+    monkeypatch.setattr(shadow_live, "build_strategy", lambda *_: (RestingBids(), {}))
+
+
+def _at_exchange(exchange: Exchange) -> dict[str, Order]:
+    """Return every order the exchange holds, by client order id: its own record."""
+    return {o.client_order_id: o for o in exchange.venue.engine_orders()}
+
+
+def _started_on_balances(venue: Venue, started: threading.Event) -> None:
+    # A new session reads its cash first; its stream subscribes right after.
+    balances = venue.balances
+
+    def reading() -> dict[str, tuple[Decimal, Decimal]]:
+        started.set()
+        return balances()
+
+    venue.balances = reading  # type: ignore[method-assign]
+
+
+def test_a_crash_trips_the_breaker_which_survives_a_restart_until_a_person_resets_it(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_keys(monkeypatch, exchange.key, live=False)
+    times = [int(t) for t in crash_market().ts]
+    crash_ts = times[CRASH]
+    state = tmp_path / "risk-state.json"
+
+    # -- first life: trades, sees the crash, blocks, dies three bars later ---------------
+    first = RestingBids(opening=3, eager_from=crash_ts, dies_at=times[CRASH + 3])
+    _use(monkeypatch, first)
+    replay = Lockstep(
+        exchange.venue, times, first, gate=lambda j: j < CRASH or len(first.seen) >= 3
+    )
+    _started_on_balances(exchange.venue, replay.started)
+    with replay.running(), pytest.raises(SessionDiedError):
+        sessions.run_session(_session(exchange, tmp_path, journal_path=tmp_path / "first.jsonl"))
+
+    held = _at_exchange(exchange)
+    before_crash = first.asked(before=crash_ts)
+    assert len(before_crash) == 3
+    assert set(held) == before_crash  # every bid asked before the crash reached the exchange
+    assert {o.status for o in held.values()} == {OrderStatus.CANCELLED}  # and none rests now
+    after_crash = first.asked(since=crash_ts)
+    assert len(after_crash) == 3  # asked on the crash bar and the two after it
+    assert not after_crash & set(held)  # the exchange received none of them
+
+    stored = load_risk_state(state)
+    assert stored.breaker.tripped
+    assert not stored.breaker.latched  # the sandbox's first trip cools down for an hour
+    assert "BTC-USD moved -12.0% within one bar" in (stored.breaker.reason or "")
+    assert any(" TRIP: BTC-USD moved -12.0%" in line for line in stored.log)
+    with bootstrap.open_store(_database(tmp_path)) as store:
+        (record,) = store.runs()
+    assert record.status == "running"  # it died: a person may resume it
+    run = record.run_id
+
+    # -- second life: resumed from the database and the file, blocked until a reset -------
+    second = RestingBids()
+    _use(monkeypatch, second)
+    reset_at: list[int] = []
+
+    def person_resets(j: int) -> None:
+        if not reset_at and len(second.seen) >= 3:
+            command = ["risk", "reset", "--by", "bob", "--reason", "feed checked"]
+            outcome = CliRunner().invoke(app, [*command, "--state", str(state)])
+            assert outcome.exit_code == 0, outcome.output
+            reset_at.append(times[j - 1])  # the first bar the session handles after it
+
+    replay = Lockstep(exchange.venue, times, second, before=person_resets)
+    replay.started.set()
+    with replay.running():
+        resumed = _session(
+            exchange, tmp_path, resume=run, bars=10, journal_path=tmp_path / "second.jsonl"
+        )
+        outcome = sessions.run_session(resumed)
+
+    (reset_ts,) = reset_at
+    held = _at_exchange(exchange)
+    blocked = second.asked(before=reset_ts)
+    assert len(blocked) >= 3
+    assert not blocked & set(held)  # the restarted session sent nothing while tripped
+    refusals = [o for o in outcome.result.orders if o.client_order_id in blocked]
+    assert len(refusals) == len(blocked)
+    assert all("circuit breaker: BTC-USD moved -12.0%" in (o.reject_reason or "") for o in refusals)
+    traded = second.asked(since=reset_ts)
+    assert len(traded) >= 3
+    assert traded <= set(held)  # after the reset, every bid reached the exchange
+    assert {held[c].status for c in traded} == {OrderStatus.OPEN}  # and rests there
+
+    stored = load_risk_state(state)
+    assert not stored.breaker.tripped
+    assert stored.applied == len(stored.actions) == 1
+    assert any("RESET: feed checked (by bob)" in line for line in stored.log)
+    assert outcome.run_id == run

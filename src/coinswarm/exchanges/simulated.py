@@ -112,6 +112,10 @@ class SimulatedExchange:
     def balances(self) -> Mapping[str, Decimal]:
         return dict(self._balances)
 
+    def deposit(self, currency: str, amount: Decimal) -> None:
+        """Credit `amount` of `currency` from outside the exchange (a transfer in)."""
+        self._balances[currency] = self._balances.get(currency, ZERO) + amount
+
     # -- driven by the market feed ----------------------------------------------------------
 
     def has_resting(self, instrument: str) -> bool:

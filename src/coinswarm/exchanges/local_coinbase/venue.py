@@ -153,6 +153,11 @@ class Venue:
         """Return the maker and taker fees the matching engine charges."""
         return self._engine.fill_model.fees
 
+    def deposit(self, currency: str, amount: Decimal) -> None:
+        """Credit the account from outside, as a transfer in would (reliability scenario 14)."""
+        with self._lock:
+            self._engine.deposit(currency, amount)
+
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Return each currency's total and held amounts."""
         with self._lock:

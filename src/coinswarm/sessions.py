@@ -2,7 +2,10 @@
 
 The engine is the backtest's (`backtest.engine.run_live`); what changes is the clock (the wall
 clock), the feed (closed candles from the exchange's websocket) and the venue (our Coinbase
-adapter, whose fills are fetched by `trade_id`). The sandbox defaults to the local
+adapter, whose fills are fetched by `trade_id`). Fills and order changes are pushed by the
+`user` channel on a second websocket (Coinbase serves it on its own endpoint, and a drop of
+one stream then leaves the other alone): a bar costs a fill listing only when that channel
+tells of a fill or cannot vouch for the bar. The sandbox defaults to the local
 Coinbase-compatible exchange, started in-process on 127.0.0.1 and replaying bars on its own
 clock; any other URL is configuration. Live trading starts only after `preflight.check_live`.
 """
@@ -48,6 +51,8 @@ from coinswarm.exchanges.coinbase import (
     connect,
 )
 from coinswarm.exchanges.coinbase.history import fetch_history
+from coinswarm.exchanges.coinbase.order_sync import OrderSync
+from coinswarm.exchanges.coinbase.user_channel import UserChannelFills, user_stream_config
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
 from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import (
@@ -245,11 +250,17 @@ def _trade(
     )
     stream_config = StreamConfig(url=exchange.ws_url, product_ids=products, channels=("candles",))
     signer = TokenSigner(exchange.credentials, WallClock())
-    remote = RemoteVenue(adapter)
+    user_stream = CoinbaseStream(
+        user_stream_config(exchange.ws_url, products), signer=signer, ssl=exchange.trust
+    )
+    channel = UserChannelFills(user_stream, OrderSync(adapter), tell=say)
+    channel.adopt(start.book.orders, start.book.ledger.fills)
+    remote = RemoteVenue(adapter, fills=channel)
     remote.adopt(start.book.orders, start.book.ledger.fills)
     with (
         contextlib.closing(_recorder(live, config)) as recorder,
         contextlib.closing(remote),
+        user_stream.start(),
         CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
         LiveShadow(
             request.strategy, config.parameters, config, instruments=products, history=history

@@ -15,6 +15,13 @@ refused with an error that names the call or route and the field. Each is set as
 and every bar's catch-up pass reads the set-aside subjects again by order id or client order
 id until it can prove what happened; then trading resumes. Fills are booked only once their
 order could be read, so none is lost or counted twice whatever the exchange does.
+
+With a `fills` source (the exchange's user channel), a bar costs no fill listing unless the
+channel says something happened: the venue books the fills it pushed and reads the orders it
+says changed. Whenever the channel cannot vouch for the time since the last bar (not live, a
+reconnect, a lost message, a fetch that failed), the venue lists fills by REST as above. What
+the channel says that contradicts an order's state machine is set aside like any
+inconsistent answer, so trading pauses until the order is read again.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import ExchangeAdapter
+from coinswarm.exchanges.fill_source import ChannelDoubt, ChannelNews, FillSource
 from coinswarm.exchanges.io_worker import IoWorker
 from coinswarm.exchanges.remote_doubts import FILLS, Doubts, Incident, SetAside
 from coinswarm.infra.crash import crash_point
@@ -67,7 +75,8 @@ class RemoteVenue:
     `hold` is asked before every new order (it may be set after construction): a reason (a
     stale market data stream, a reconciliation difference) refuses it as a pause does.
     Cancels always go: each one reduces risk, so an adapter with a priority lane (kill-switch
-    cancels first) sends them on it.
+    cancels first) sends them on it. `fills` is an optional push channel asked once per bar,
+    on the venue's thread (its REST calls go where the adapter's do).
     """
 
     def __init__(
@@ -78,12 +87,14 @@ class RemoteVenue:
         clock: Clock | None = None,
         worker: IoWorker | None = None,
         hold: Callable[[], str | None] | None = None,
+        fills: FillSource | None = None,
     ) -> None:
         self.name = adapter.name
         self.hold = hold
         self._cancels_first = "priority" in inspect.signature(adapter.cancel_order).parameters
         self._adapter = adapter
         self._driver = driver
+        self._channel = fills
         self._clock = clock
         self._worker = worker or IoWorker(name=adapter.name)
         self._now = 0
@@ -94,6 +105,7 @@ class RemoteVenue:
         self._unresolved: dict[str, Order] = {}  # placeholder id -> placeholder
         self._resolved: dict[str, str] = {}  # placeholder id -> the exchange's order id
         self._booked: set[str] = set()  # trade ids already handed to the engine
+        self._held: dict[str, Fill] = {}  # fills whose order could not be read yet
         self._since: int | None = None  # fills older than this are all booked
         self._doubts = Doubts()
 
@@ -225,23 +237,70 @@ class RemoteVenue:
             self._driver(bar)
         if self._doubts:
             self._catch_up()
-        if not self.has_resting(bar.instrument) and FILLS not in self._doubts:
+        # After the catch-up: what the channel doubts now holds trading until the next bar.
+        news = self._news()
+        if news is not None and news.complete and FILLS not in self._doubts:
+            return self._pushed(news)
+        return self._polled(bar, news.fills if news is not None else ())
+
+    # -- fills ----------------------------------------------------------------------------
+
+    def _news(self) -> ChannelNews | None:
+        """Ask the channel what changed since the last bar; None without one or an answer."""
+        channel = self._channel
+        if channel is None:
+            return None
+        try:
+            news = self._io("fill source", channel.news)
+        except CoinswarmError:
+            return None  # the fill listing below covers the bar
+        for doubt in news.doubts:
+            self._set_aside_doubt(doubt)
+        return news
+
+    def _pushed(self, news: ChannelNews) -> list[Fill]:
+        """Book what the channel pushed; read only the orders it shows changed."""
+        fills = self._taken([*self._held.values(), *news.fills], "fill source")
+        changed = [o.order_id for o in news.orders if self._changed(o)]
+        for order_id in dict.fromkeys([*changed, *(f.order_id for f in fills)]):
+            if order_id not in self._fresh:
+                self.get_order(order_id)
+        return fills
+
+    def _changed(self, seen: Order) -> bool:
+        """Return True if the channel shows a live order other than as last read."""
+        known = self._live.get(seen.order_id)
+        return known is not None and (known.status, known.filled_quantity) != (
+            seen.status,
+            seen.filled_quantity,
+        )
+
+    def _polled(self, bar: Bar, pushed: Sequence[Fill]) -> list[Fill]:
+        """List fills by REST (with any pushed ones) and read this instrument's live orders."""
+        waiting = FILLS in self._doubts or self._held or pushed
+        if not self.has_resting(bar.instrument) and not waiting:
             return []
-        fills = self._new_fills()
+        fills = self._new_fills(pushed)
         wanted = [o for o, order in self._live.items() if order.instrument == bar.instrument]
         for order_id in dict.fromkeys([*wanted, *(f.order_id for f in fills)]):
             if order_id not in self._fresh:
                 self.get_order(order_id)
         return fills
 
-    # -- fills ----------------------------------------------------------------------------
-
-    def _new_fills(self) -> list[Fill]:
-        """Return the listed fills not booked yet whose orders could be read; hold the rest."""
+    def _new_fills(self, pushed: Sequence[Fill] = ()) -> list[Fill]:
+        """Return the listed (and pushed) fills not booked yet whose orders could be read."""
         try:
             listed = self._io("list_fills", lambda: self._adapter.list_fills(since_ts=self._since))
-            new = [f for f in listed if f.trade_id not in self._booked]
-            self._check_products(new)
+        except CoinswarmError as error:
+            self._doubts.set_aside(SetAside(FILLS, str(error), self._ts()))
+            return []
+        return self._taken([*self._held.values(), *pushed, *listed], "list_fills")
+
+    def _taken(self, candidates: Sequence[Fill], call: str) -> list[Fill]:
+        """Book the candidates not booked yet whose orders could be read; hold the rest back."""
+        new = list({f.trade_id: f for f in candidates if f.trade_id not in self._booked}.values())
+        try:
+            self._check_products(new, call)
         except CoinswarmError as error:
             self._doubts.set_aside(SetAside(FILLS, str(error), self._ts()))
             return []
@@ -249,24 +308,31 @@ class RemoteVenue:
         ready = [f for f in new if self._order_known(f)]
         held = [f for f in new if f not in ready]
         self._booked.update(f.trade_id for f in ready)
+        self._held = {f.trade_id: f for f in held}
         times = [f.ts for f in held] or [f.ts for f in ready]
         if times:
             newest = min(times) if held else max(times)
             self._since = newest if self._since is None or held else max(self._since, newest)
         return ready
 
-    def _check_products(self, fills: Sequence[Fill]) -> None:
+    def _check_products(self, fills: Sequence[Fill], call: str) -> None:
         for fill in fills:
             if self._symbols is not None and fill.instrument not in self._symbols:
                 self._set_aside_owner(fill)
                 problem = f"product {fill.instrument!r} is not listed by the exchange"
-                raise VenueDataError("list_fills", f"fill {fill.trade_id}.product_id", problem)
+                raise VenueDataError(call, f"fill {fill.trade_id}.product_id", problem)
 
     def _set_aside_owner(self, fill: Fill) -> None:
         known = self._orders.get(fill.order_id)
         subject = known.client_order_id if known else fill.client_order_id or fill.order_id
         reason = f"fill {fill.trade_id} names product {fill.instrument!r}, which is not listed"
         self._doubts.set_aside(SetAside(subject, reason, self._ts(), order_id=fill.order_id))
+
+    def _set_aside_doubt(self, doubt: ChannelDoubt) -> None:
+        known = self._orders.get(doubt.order_id)
+        subject = known.client_order_id if known else doubt.client_order_id or doubt.order_id
+        entry = SetAside(subject, doubt.reason, self._ts(), order_id=doubt.order_id)
+        self._doubts.set_aside(entry)
 
     def _order_known(self, fill: Fill) -> bool:
         """Read the order of `fill` during this bar; False (fill held back) if it cannot be."""

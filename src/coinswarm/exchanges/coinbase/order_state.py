@@ -81,12 +81,17 @@ class OrderView:
 
 @dataclass(frozen=True, slots=True)
 class OrderAlert:
-    """A description that could not be applied; the order is unchanged and needs a look."""
+    """A description that could not be applied; the order is unchanged and needs a look.
+
+    `unanswered` marks a REST call that failed: nothing contradicts what is known, but
+    something may be missing until the call is made again.
+    """
 
     order_id: str
     client_order_id: str
     problem: str
     source: str
+    unanswered: bool = False
 
 
 def user_view(order: UserOrder, ts: int) -> OrderView:
@@ -164,6 +169,14 @@ class OrderState:
     def filled_by_fills(self, order_id: str) -> Decimal:
         """Return the quantity of the booked fills of one order."""
         return self._totals[order_id].quantity if order_id in self._totals else ZERO
+
+    def owed_orders(self) -> list[Order]:
+        """Return copies of the orders that show more filled than their booked fills add up to."""
+        return [
+            order.snapshot()
+            for order in self._orders.values()
+            if order.filled_quantity > self.filled_by_fills(order.order_id)
+        ]
 
     def last_fill_ts(self) -> int | None:
         """Return the time of the latest fill booked, or None before the first."""

@@ -5,8 +5,9 @@ showing more filled than the booked fills add up to triggers a REST fill fetch (
 the `trade_id` the ledger is keyed by). An order the channel names but the state does not know
 (a fill before our acknowledgement, an order placed elsewhere) is looked up by id. After a
 reconnect, the gap is filled from REST: every fill since the last one booked and the current
-view of every live order. A REST failure never escapes: it becomes an alert, and the gap fill
-is tried again on the next event.
+view of every live order. A REST failure never escapes: it becomes an alert (`unanswered`),
+and the gap fill is tried again on the next event. The fill listing can lag the channel, so
+`fetch_owed` asks again for the fills of orders that show more filled than they have fills.
 """
 
 from __future__ import annotations
@@ -62,8 +63,20 @@ class OrderSync:
         alerts = self._fetch_fills("gap fill")
         for order_id in [*self.state.live_order_ids(), *self.state.unknown_order_ids()]:
             alerts.extend(self._look_up(order_id, "gap fill"))
-        self._gap_pending = any(a.source.startswith("REST") for a in alerts)
+        # Only a failed call leaves the gap open: a contradiction found is reported, not retried.
+        self._gap_pending = any(a.unanswered for a in alerts)
         return alerts
+
+    def fetch_owed(self) -> list[OrderAlert]:
+        """List fills again while an order shows more filled than its booked fills add up to.
+
+        The listing starts at the oldest such order's creation: a fill listed late may be
+        older than the newest fill booked.
+        """
+        owed = self.state.owed_orders()
+        if not owed:
+            return []
+        return self._fetch_fills("fills owed", since_ts=min(o.created_ts for o in owed))
 
     def _on_user_order(self, order: UserOrder, ts: int) -> list[OrderAlert]:
         try:
@@ -77,18 +90,21 @@ class OrderSync:
             alerts.extend(self._fetch_fills("user channel"))
         return alerts
 
-    def _fetch_fills(self, why: str) -> list[OrderAlert]:
+    def _fetch_fills(self, why: str, *, since_ts: int | None = None) -> list[OrderAlert]:
+        since = self.state.last_fill_ts() if since_ts is None else since_ts
         try:
-            fills = self.source.list_fills(since_ts=self.state.last_fill_ts())
+            fills = self.source.list_fills(since_ts=since)
         except CoinswarmError as error:
-            return [OrderAlert("", "", f"fills after {why}: {error}", "REST list_fills")]
+            problem = f"fills after {why}: {error}"
+            return [OrderAlert("", "", problem, "REST list_fills", unanswered=True)]
         return self.state.book(fills)
 
     def _look_up(self, order_id: str, why: str) -> list[OrderAlert]:
         try:
             order = self.source.get_order(order_id)
         except CoinswarmError as error:
-            return [OrderAlert(order_id, "", f"order after {why}: {error}", "REST get_order")]
+            problem = f"order after {why}: {error}"
+            return [OrderAlert(order_id, "", problem, "REST get_order", unanswered=True)]
         if self.state.order(order_id) is None:
             return self.state.track(order, "REST get_order")
         return self.state.apply(OrderView.of(order, "REST get_order"))

@@ -286,6 +286,9 @@ class Stamped:
     def has_resting(self, instrument: str) -> bool:
         return self._inner.has_resting(instrument)
 
+    def settle(self) -> Sequence[Fill]:
+        return self._inner.settle()
+
 
 @dataclass
 class Engine:

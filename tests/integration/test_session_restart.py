@@ -32,21 +32,30 @@ def exchange(tmp_path: Path) -> Iterator[Exchange]:
     yield from serve(tmp_path)
 
 
-def _killed_session(exchange: Exchange, tmp_path: Path, point: str) -> tuple[str, str]:
-    """Run `coinswarm sandbox` until it kills itself at `point`; return its database and run id."""
-    database = f"sqlite:///{tmp_path / 'sandbox.db'}"
+LIVE_KEYS = ("COINSWARM_COINBASE_KEY_NAME", "COINSWARM_COINBASE_PRIVATE_KEY")
+SANDBOX_KEYS = (preflight.SANDBOX_KEY_NAME, preflight.SANDBOX_PRIVATE_KEY)
+
+
+def _killed_session(
+    exchange: Exchange, tmp_path: Path, point: str, mode: str = preflight.SANDBOX
+) -> tuple[str, str]:
+    """Run `coinswarm MODE` until it kills itself at `point`; return its database and run id."""
+    database = f"sqlite:///{tmp_path / f'{mode}.db'}"
+    name, private = LIVE_KEYS if mode == preflight.LIVE else SANDBOX_KEYS
     env = {
         **os.environ,
-        preflight.SANDBOX_KEY_NAME: exchange.key.name,
-        preflight.SANDBOX_PRIVATE_KEY: exchange.key.private_key_pem,
+        name: exchange.key.name,
+        private: exchange.key.private_key_pem,
         "COINSWARM_HOME": str(tmp_path / "home"),
         "COINSWARM_CRASH_AT": f"{point}:{SECOND_ORDER}",
     }
+    live = ["--phase", "3", "--confirm", preflight.confirmation_text(exchange.url)]
     command = [
-        sys.executable, "-m", "coinswarm", "sandbox", "--url", exchange.url,
+        sys.executable, "-m", "coinswarm", mode, "--url", exchange.url,
         "--product", PRODUCT, "--strategy", "sma-cross", "--param", "fast=2",
         "--param", "slow=5", "--bars", "80", "--ca-file", str(exchange.ca_file),
-        "--db", database,
+        "--state", str(tmp_path / "risk-state.json"), "--db", database,
+        *(live if mode == preflight.LIVE else []),
     ]  # fmt: skip
     with replaying(exchange.venue):
         done = subprocess.run(
@@ -60,10 +69,14 @@ def _killed_session(exchange: Exchange, tmp_path: Path, point: str) -> tuple[str
 
 
 def _resume(
-    exchange: Exchange, tmp_path: Path, database: str, run_id: str
+    exchange: Exchange, tmp_path: Path, database: str, run_id: str, mode: str = preflight.SANDBOX
 ) -> sessions.bootstrap.BacktestOutcome:
+    live = mode == preflight.LIVE
     request = sessions.SessionRequest(
-        mode=preflight.SANDBOX,
+        mode=mode,
+        phase="3" if live else None,
+        confirm=preflight.confirmation_text(exchange.url) if live else None,
+        state_file=tmp_path / "risk-state.json",
         url=exchange.url,
         products=(PRODUCT,),
         strategy="sma-cross",
@@ -98,17 +111,19 @@ def _assert_one_order_each_and_the_exchange_s_fills(
     assert ours == theirs, "our stored fills differ from the exchange's"
 
 
+@pytest.mark.parametrize("mode", [preflight.SANDBOX, preflight.LIVE])
 def test_killed_after_sending_a_restart_adopts_the_order_and_back_fills_its_fills(
-    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    database, run_id = _killed_session(exchange, tmp_path, "order_sent")
+    # Live resumes holding coins: the recovery's reconciliation replaces the flat-book check.
+    database, run_id = _killed_session(exchange, tmp_path, "order_sent", mode)
     with Store.open(database) as store:
         (unanswered,) = store.open_intents(run_id)  # sent, its answer never saved
     at_exchange = {o.client_order_id: o for o in exchange.venue.engine_orders()}
     assert unanswered.client_order_id in at_exchange, "the killed session had sent it"
 
-    use_keys(monkeypatch, exchange.key, live=False)
-    outcome = _resume(exchange, tmp_path, database, run_id)
+    use_keys(monkeypatch, exchange.key, live=mode == preflight.LIVE)
+    outcome = _resume(exchange, tmp_path, database, run_id, mode)
 
     adopted = [o for o in outcome.result.orders if o.client_order_id == unanswered.client_order_id]
     assert [o.order_id for o in adopted] == [at_exchange[unanswered.client_order_id].order_id]

@@ -282,7 +282,11 @@ def run_backtest(
 def _finish(
     run: _Run, strategy: Strategy, config: BacktestConfig, market: dict[str, BarSeries]
 ) -> BacktestResult:
-    """Bring the orders up to date, write the last checkpoint, and gather the run's results."""
+    """Book the fills made after the last bar, bring the orders up to date, write the last
+    checkpoint, and gather the run's results."""
+    late = run.exchange.settle()
+    if late:
+        run.execution.on_fills(late)
     run.execution.refresh()
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
     marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}

@@ -154,6 +154,11 @@ class RecordingVenue:
         self._journal.write("fills", {"fills": listed}, sync=sync)
         return fills
 
+    def settle(self) -> Sequence[Fill]:
+        fills = self._venue.settle()
+        self._journal.write("settle", {"fills": [fill_to_json(f) for f in fills]}, sync=True)
+        return fills
+
     def open_order_count(self) -> int:
         count = self._venue.open_order_count()
         self._journal.write("open_count", {"count": count})

@@ -242,6 +242,13 @@ class ReplayVenue:
             self._tape.fill_lines.setdefault(fill.trade_id, record.line)
         return fills
 
+    def settle(self) -> Sequence[Fill]:
+        record = self._tape.take("settle", "the fills after the last bar")
+        fills = self._tape.read(record, "fills", _fills)
+        for fill in fills:
+            self._tape.fill_lines.setdefault(fill.trade_id, record.line)
+        return fills
+
     def open_order_count(self) -> int:
         record = self._tape.take("open_count", "how many orders are open")
         return self._tape.read(record, "count", _integer)

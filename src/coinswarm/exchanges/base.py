@@ -54,3 +54,11 @@ class Venue(ExchangeAdapter, Protocol):
     def open_order_count(self) -> int:
         """Return how many orders can still fill, without copying them (the door asks often)."""
         ...
+
+    def settle(self) -> Sequence[Fill]:
+        """Return, at the end of a run, the fills made since the last bar and not booked yet.
+
+        A simulated exchange fills only on bars, so it has none; a remote exchange may have
+        filled an order after the last bar came, and the ledger must hold that fill too.
+        """
+        ...

@@ -108,6 +108,7 @@ class RemoteVenue:
         self._held: dict[str, Fill] = {}  # fills whose order could not be read yet
         self._since: int | None = None  # fills older than this are all booked
         self._doubts = Doubts()
+        self._cancelling: set[str] = set()  # orders whose cancel got no answer: asked again
 
     def close(self) -> None:
         """Stop the venue's thread; the adapter is the caller's to close."""
@@ -190,6 +191,9 @@ class RemoteVenue:
                 order_id, self._io(f"cancel_order {order_id}", self._cancel(order_id))
             )
         except CoinswarmError as error:
+            # A cancel is risk coming off (a kill switch's, a breaker's): ask again every bar
+            # until the exchange shows the order final (reliability scenario 20).
+            self._cancelling.add(order_id)
             return self._doubt_order(order_id, f"cancel_order {order_id}: {error}")
         self._fresh.add(order_id)
         return self._seen(order)
@@ -244,6 +248,20 @@ class RemoteVenue:
         return self._polled(bar, news.fills if news is not None else ())
 
     # -- fills ----------------------------------------------------------------------------
+
+    def settle(self) -> list[Fill]:
+        """At the end of a run: the fills since the last bar, listed by REST whatever the
+        channel says, and every live order read once more."""
+        self._fresh.clear()
+        if self._doubts:
+            self._catch_up()
+        if not (self._live or self._unresolved or self._held) and FILLS not in self._doubts:
+            return []
+        fills = self._new_fills()
+        for order_id in dict.fromkeys([*self._live, *(f.order_id for f in fills)]):
+            if order_id not in self._fresh:
+                self.get_order(order_id)
+        return fills
 
     def _news(self) -> ChannelNews | None:
         """Ask the channel what changed since the last bar; None without one or an answer."""
@@ -360,12 +378,29 @@ class RemoteVenue:
             try:
                 if entry.order_id is None:
                     detail = self._find_placed(entry)
+                elif entry.order_id in self._cancelling:
+                    detail = self._cancel_again(entry.order_id)
                 else:
                     order = self._read(entry.order_id)
                     detail = f"read again: {order.order_id} is {order.status}"
             except CoinswarmError:
                 continue  # still unreadable: it stays set aside under its first reason
             self._doubts.clear(entry.subject, self._ts(), detail)
+
+    def _cancel_again(self, order_id: str) -> str:
+        """Ask again for a cancel that got no answer; raise while the order may still fill."""
+        try:
+            order = self._checked(
+                order_id, self._io(f"cancel_order {order_id}", self._cancel(order_id))
+            )
+        except CoinswarmError:
+            order = self._read(order_id)  # a refused cancel: perhaps it ended meanwhile
+            if not order.status.is_terminal:
+                raise
+        self._fresh.add(order_id)
+        self._seen(order)
+        self._cancelling.discard(order_id)
+        return f"cancel asked again: {order_id} is {order.status}"
 
     def _find_placed(self, entry: SetAside) -> str:
         """Settle an order whose placing answer was lost, by its client order id."""

@@ -124,6 +124,10 @@ class SimulatedExchange:
     def open_order_count(self) -> int:
         return sum(len(book) for book in self._resting.values())
 
+    def settle(self) -> list[Fill]:
+        """Return no fills: without a new bar nothing can match."""
+        return []
+
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Match the resting orders of `bar.instrument` against it; return the new fills."""
         book = self._resting.get(bar.instrument)

@@ -44,7 +44,6 @@ class Exchange:
     ca_file: Path
     ws_faults: WsFaultPlan
 
-
     @property
     def url(self) -> str:
         return self.server.base_url

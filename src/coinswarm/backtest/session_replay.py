@@ -17,8 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from coinswarm.backtest.engine import BacktestConfig, Book, run_live
 from coinswarm.backtest.recording import (
     HISTORICAL,
@@ -386,25 +384,9 @@ def history(tape: Tape, records: Sequence[Record], interval_ns: int) -> list[Bar
         return []
     bars = tape.read(found, "bars", _bars)
     symbols = dict.fromkeys(b.instrument for b in bars)
-    return [series_of(s, [b for b in bars if b.instrument == s], interval_ns) for s in symbols]
-
-
-def series_of(symbol: str, bars: Sequence[Bar], interval_ns: int) -> BarSeries:
-    """Return `bars` (one instrument's, in time order) as a series."""
-
-    def column(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.array([getattr(b, name) for b in bars], dtype=np.float64)
-
-    return BarSeries(
-        symbol,
-        interval_ns,
-        np.array([b.ts for b in bars], dtype=np.int64),
-        column("open"),
-        column("high"),
-        column("low"),
-        column("close"),
-        column("volume"),
-    )
+    return [
+        BarSeries.from_bars(s, interval_ns, [b for b in bars if b.instrument == s]) for s in symbols
+    ]
 
 
 def partial_reader(tape: Tape, record: Record) -> Callable[[str, Callable[[Any], T]], T]:

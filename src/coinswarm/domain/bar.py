@@ -8,6 +8,7 @@ exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,24 @@ class BarSeries:
                 raise ValueError(msg)
         for column in (self.ts, self.open, self.high, self.low, self.close, self.volume):
             column.flags.writeable = False
+
+    @classmethod
+    def from_bars(cls, instrument: str, interval_ns: int, bars: Sequence[Bar]) -> BarSeries:
+        """Return one instrument's `bars` (oldest first) as a series."""
+
+        def column(name: str) -> FloatArray:
+            return np.array([getattr(b, name) for b in bars], dtype=np.float64)
+
+        return cls(
+            instrument,
+            interval_ns,
+            np.array([b.ts for b in bars], dtype=np.int64),
+            column("open"),
+            column("high"),
+            column("low"),
+            column("close"),
+            column("volume"),
+        )
 
     def __len__(self) -> int:
         return len(self.ts)

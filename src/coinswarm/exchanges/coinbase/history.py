@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from coinswarm.data.timefmt import format_timestamp
@@ -119,7 +118,7 @@ def _history(
                     f"{known} and {bar}"
                 )
                 raise ExchangeDataError(route, "candles.start", problem)
-    return _series(product, [found[ts] for ts in sorted(found)], step)
+    return BarSeries.from_bars(product, step, [found[ts] for ts in sorted(found)])
 
 
 def _pages(first: int, last: int, step: int) -> Iterator[tuple[int, int]]:
@@ -200,19 +199,3 @@ def _number(at: _At, field: str, text: str, *, positive: bool) -> Decimal:
     if not value.is_finite() or value < 0 or (positive and value == 0):
         raise at.refuse(field, wanted, repr(text))
     return value
-
-
-def _series(product: str, bars: Sequence[Bar], step: int) -> BarSeries:
-    def column(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.array([getattr(b, name) for b in bars], dtype=np.float64)
-
-    return BarSeries(
-        product,
-        step,
-        np.array([b.ts for b in bars], dtype=np.int64),
-        column("open"),
-        column("high"),
-        column("low"),
-        column("close"),
-        column("volume"),
-    )

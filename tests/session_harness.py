@@ -1,22 +1,29 @@
 """A local Coinbase-compatible exchange for session tests: HTTPS, fast websockets, a replay.
 
 The exchange does not reveal bars by itself; `replaying` reveals one every few milliseconds
-while a session runs, as the exchange's own clock would.
+while a session runs, as the exchange's own clock would, and `Lockstep` reveals each once the
+session has handled the one before, so a slow machine slows the replay instead of racing it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from coinswarm import preflight
+from coinswarm import preflight, sessions
+from coinswarm.backtest import shadow_live
 from coinswarm.data import synthetic_market
+from coinswarm.domain.bar import NS_PER_HOUR, NS_PER_SECOND, BarSeries
 from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.exchanges.local_coinbase import (
     CdpKey,
@@ -29,11 +36,14 @@ from coinswarm.exchanges.local_coinbase import (
     make_tls_files,
     serve_in_thread,
 )
-from coinswarm.exchanges.local_coinbase.stream import StreamSettings
+from coinswarm.exchanges.local_coinbase.stream import StreamSettings, StreamState
 from coinswarm.exchanges.local_coinbase.wsfaults import WsFaultPlan
+from coinswarm.exchanges.local_faults import RequestLog, RequestLogMiddleware
+from coinswarm.strategies.base import Strategy
 
 PRODUCT = "BTC-USD"
 FAST_STREAM = StreamSettings(heartbeat_s=0.05, poll_s=0.01)
+HOUR_START = 1_700_000_000 * NS_PER_SECOND // NS_PER_HOUR * NS_PER_HOUR  # on the hour
 
 
 @dataclass
@@ -50,22 +60,48 @@ class Exchange:
 
 
 def serve(
-    tmp_path: Path, *, permissions: KeyPermissions | None = None, btc: Decimal = Decimal(0)
+    tmp_path: Path,
+    *,
+    permissions: KeyPermissions | None = None,
+    btc: Decimal = Decimal(0),
+    market: Sequence[BarSeries] | None = None,
+    balances: Mapping[str, Decimal] | None = None,
+    ws_faults: WsFaultPlan | None = None,
+    requests: RequestLog | None = None,
 ) -> Iterator[Exchange]:
-    """Serve 400 synthetic BTC-USD bars over HTTPS with $100k (and `btc` coins) on the account."""
-    market = [synthetic_market(instrument=PRODUCT, bars=400, seed=11, start_price=20_000.0)]
-    venue = Venue(
-        {PRODUCT: instrument_from_symbol(PRODUCT)},
-        market,
-        balances={"USD": Decimal(100_000), "BTC": btc},
-    )
+    """Serve `market` over HTTPS on 127.0.0.1 with `balances` on the account.
+
+    By default, 400 synthetic BTC-USD bars and $100k (and `btc` coins). The websocket feed
+    applies `ws_faults` when given (a test may count them); `requests` logs every request.
+    """
+    if market is None:
+        market = [synthetic_market(instrument=PRODUCT, bars=400, seed=11, start_price=20_000.0)]
+    if balances is None:
+        balances = {"USD": Decimal(100_000), "BTC": btc}
+    venue = Venue({PRODUCT: instrument_from_symbol(PRODUCT)}, market, balances=balances)
     key = generate_key()
     keys = KeyRing()
     keys.add(key, permissions)
     tls = make_tls_files(tmp_path)
     app = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
+    if ws_faults is not None:
+        app.state.stream = StreamState(settings=FAST_STREAM, faults=ws_faults)
+    if requests is not None:
+        app.add_middleware(RequestLogMiddleware, log=requests)
     with serve_in_thread(app, tls=tls) as server:
         yield Exchange(server, venue, key, tls.ca_cert, app.state.stream.faults)
+
+
+def flat_hourly_market(price: float, lows: npt.NDArray[np.float64]) -> BarSeries:
+    """Return hourly BTC-USD bars from `HOUR_START`, one a low: open and close at `price`.
+
+    Each bar's high is 10 above the price and its volume 5: a market that moves only where a
+    test puts a low.
+    """
+    bars = len(lows)
+    flat = np.full(bars, price)
+    ts = HOUR_START + np.arange(bars, dtype=np.int64) * NS_PER_HOUR
+    return BarSeries(PRODUCT, NS_PER_HOUR, ts, flat, flat + 10.0, lows, flat, np.full(bars, 5.0))
 
 
 @contextmanager
@@ -95,3 +131,104 @@ def use_keys(monkeypatch: pytest.MonkeyPatch, key: CdpKey, *, live: bool) -> Non
     )
     monkeypatch.setenv(names[0], key.name)
     monkeypatch.setenv(names[1], key.private_key_pem)
+
+
+def use_strategy(
+    monkeypatch: pytest.MonkeyPatch, strategy: Strategy, shadow: Callable[[], Strategy]
+) -> None:
+    """Trade `strategy`; the shadow backtest beside the session runs a fresh `shadow()`."""
+    monkeypatch.setattr(sessions, "build_strategy", lambda *_: (strategy, {}))
+    monkeypatch.setattr(shadow_live, "build_strategy", lambda *_: (shadow(), {}))
+
+
+def after_bars(journal: Path, bars: int, then: Callable[[], None]) -> threading.Thread:
+    """Start a thread that calls `then` once the session's journal shows `bars` stepped bars."""
+
+    def wait_then() -> None:
+        stop = threading.Event()
+        while not stop.wait(0.01):
+            if journal.exists() and journal.read_text().count('"kind":"bar"') >= bars:
+                break
+        then()
+
+    thread = threading.Thread(target=wait_then, daemon=True)
+    thread.start()
+    return thread
+
+
+class ShowsBars(Protocol):
+    """A strategy that records the bar times the session showed it, in order."""
+
+    @property
+    def seen(self) -> Sequence[int]: ...
+
+
+class Lockstep:
+    """Reveal the exchange's bars one at a time, each once the session handled the one before.
+
+    The session handles bar j-1 when bar j's candle arrives (a candle is closed by the next),
+    so bar j is revealed only after the session showed bar j-2 to `strategy`, and no sooner
+    than `min_bar_s` after bar j-1. Before the strategy's first bar, one is revealed every
+    `warm_up_s` (time for the session to subscribe), and only once `started` is set when
+    `awaits_start` (the test sets it as the session begins). `gate(j)` may hold bar j back;
+    `before(j)` runs just before bar j is revealed (a test acts or arms faults there).
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        times: Sequence[int],
+        strategy: ShowsBars,
+        *,
+        warm_up_s: float,
+        min_bar_s: float = 0.0,
+        awaits_start: bool = False,
+        gate: Callable[[int], bool] = lambda _: True,
+        before: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        self._venue, self._times, self._strategy = venue, list(times), strategy
+        self._warm_up_s, self._min_bar_s = warm_up_s, min_bar_s
+        self._gate, self._before = gate, before
+        self.started = threading.Event()
+        if not awaits_start:
+            self.started.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _next(self) -> int:
+        last = self._venue.last_bar(PRODUCT)
+        return 0 if last is None else self._times.index(last.ts) + 1
+
+    def _ready(self, j: int, revealed_at: float) -> bool:
+        if j >= len(self._times) or not self._gate(j):
+            return False
+        seen, waited = self._strategy.seen, time.monotonic() - revealed_at
+        if not seen:
+            return self.started.is_set() and waited >= self._warm_up_s
+        return waited >= self._min_bar_s and seen[-1] >= self._times[max(j - 2, 0)]
+
+    def _run(self) -> None:
+        revealed_at = time.monotonic()
+        try:
+            while not self._stop.wait(0.002):
+                j = self._next()
+                if self._ready(j, revealed_at):
+                    self._before(j)
+                    self._venue.advance(1)
+                    revealed_at = time.monotonic()
+        except BaseException as error:  # reported by the test, not lost on this thread
+            self.error = error
+
+    @contextmanager
+    def running(self) -> Iterator[Lockstep]:
+        """Replay while the block runs; raise what failed on the replay's thread, if anything."""
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=5.0)
+            # The replay's failure (a person's command refused) is the cause of any other.
+            if self.error is not None:
+                raise self.error

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_harness import coinswarm
 from coinswarm.data import synthetic_market, write_bars
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -18,17 +17,6 @@ GOOD_ROWS = [
     "2024-01-01T01:00:00Z,100.5,102.0,100.0,101.5,12.0\n",
     "2024-01-01T02:00:00Z,101.5,103.0,101.0,102.5,11.0\n",
 ]
-
-
-def coinswarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_backtest_json_is_byte_identical_across_runs(tmp_path):

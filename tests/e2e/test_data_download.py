@@ -7,14 +7,13 @@ ccxt's coinbase class pages through it; the file is then backtested by `coinswar
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from cli_harness import coinswarm
 from coinswarm.data import format_timestamp, load_bars, synthetic_market
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.instrument import Instrument
@@ -27,16 +26,6 @@ from coinswarm.exchanges.local_coinbase import (
 )
 
 BARS = 800  # more than two pages of ccxt's 300
-
-
-def coinswarm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,10 @@ through ccxt's `coinbase` class; it must trade as the backtest of the same bars 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_harness import coinswarm
 from coinswarm.data import synthetic_market, write_bars
-
-
-def coinswarm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
 
 
 def test_paper_through_ccxt_prints_the_backtests_figures(tmp_path: Path) -> None:

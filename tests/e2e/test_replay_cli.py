@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_harness import coinswarm
 from coinswarm.data import synthetic_market, write_bars
 from coinswarm.infra.session_journal import GENESIS
-
-
-def coinswarm(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "COINSWARM_HOME": str(home)},
-    )
 
 
 def _journal(home: Path) -> Path:

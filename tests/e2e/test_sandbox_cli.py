@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-
-def coinswarm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coinswarm", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+from cli_harness import coinswarm
 
 
 def test_a_default_sandbox_session_runs_reports_and_replays(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ is decided on them, while the session goes on trading on the good ones.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from coinswarm import preflight, sessions
 from coinswarm.exchanges.local_coinbase.wsfaults import WsFault
-from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
+from session_harness import PRODUCT, Exchange, after_bars, replaying, serve, use_keys
 
 SPOILED = 3
 
@@ -24,15 +23,6 @@ SPOILED = 3
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[Exchange]:
     yield from serve(tmp_path)
-
-
-def _spoil_after_bars(exchange: Exchange, journal: Path, bars: int) -> None:
-    """Spoil the next candles once the session has stepped `bars` live bars (its journal says)."""
-    stop = threading.Event()
-    while not stop.wait(0.01):
-        if journal.exists() and journal.read_text().count('"kind":"bar"') >= bars:
-            break
-    exchange.ws_faults.set([WsFault(kind="crossed_candle", channel="candles", times=SPOILED)])
 
 
 def test_crossed_candles_are_quarantined_and_the_session_trades_on(
@@ -52,8 +42,8 @@ def test_crossed_candles_are_quarantined_and_the_session_trades_on(
         journal_path=tmp_path / "session.jsonl",
     )
     journal = tmp_path / "session.jsonl"
-    spoil = threading.Thread(target=_spoil_after_bars, args=(exchange, journal, 5), daemon=True)
-    spoil.start()
+    crossed = WsFault(kind="crossed_candle", channel="candles", times=SPOILED)
+    spoil = after_bars(journal, 5, then=lambda: exchange.ws_faults.set([crossed]))
     with replaying(exchange.venue):
         outcome = sessions.run_session(request)
     spoil.join(timeout=5.0)

@@ -13,10 +13,7 @@ relative to the person's command, however slow the machine.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,25 +22,22 @@ import pytest
 from typer.testing import CliRunner
 
 from coinswarm import bootstrap, preflight, sessions
-from coinswarm.backtest import shadow_live
 from coinswarm.cli import app
-from coinswarm.domain.bar import NS_PER_HOUR, NS_PER_SECOND, Bar, BarSeries
-from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
-from coinswarm.exchanges.local_coinbase import (
-    CdpKey,
-    KeyRing,
-    Venue,
-    create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
-)
+from coinswarm.exchanges.local_coinbase import Venue
 from coinswarm.risk.state_file import load_risk_state
-from coinswarm.strategies.base import Intent, Strategy, StrategyContext
-from session_harness import FAST_STREAM, PRODUCT, use_keys
+from coinswarm.strategies.base import Intent, StrategyContext
+from session_harness import (
+    PRODUCT,
+    Exchange,
+    Lockstep,
+    flat_hourly_market,
+    serve,
+    use_keys,
+    use_strategy,
+)
 
-START = 1_700_000_000 * NS_PER_SECOND // NS_PER_HOUR * NS_PER_HOUR
 BARS = 100
 CRASH = 20  # the bar with a 12% fall from its open to its low
 PRICE = 20_000.0
@@ -63,9 +57,7 @@ def crash_market() -> BarSeries:
     """
     low = np.full(BARS, PRICE - 10.0)
     low[CRASH] = PRICE * 0.88
-    flat = np.full(BARS, PRICE)
-    ts = START + np.arange(BARS, dtype=np.int64) * NS_PER_HOUR
-    return BarSeries(PRODUCT, NS_PER_HOUR, ts, flat, flat + 10.0, low, flat, np.full(BARS, 5.0))
+    return flat_hourly_market(PRICE, low)
 
 
 class RestingBids:
@@ -110,93 +102,10 @@ class RestingBids:
         }
 
 
-class Lockstep:
-    """Reveal the exchange's bars one at a time, each once the session handled the one before.
-
-    The session handles bar j-1 when bar j's candle arrives (a candle is closed by the next),
-    so bar j is revealed only after the session showed bar j-2 to its strategy. `gate(j)` may
-    hold bar j back; `before(j)` runs just before bar j is revealed: the session reads the
-    risk state file for bar j-1 after that, and for every earlier bar before it.
-    """
-
-    def __init__(
-        self,
-        venue: Venue,
-        times: Sequence[int],
-        strategy: RestingBids,
-        *,
-        gate: Callable[[int], bool] = lambda _: True,
-        before: Callable[[int], None] = lambda _: None,
-    ) -> None:
-        self._venue, self._times, self._strategy = venue, list(times), strategy
-        self._gate, self._before = gate, before
-        self.started = threading.Event()  # warm-up reveals wait for the session to start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
-
-    def _next(self) -> int:
-        last = self._venue.last_bar(PRODUCT)
-        return 0 if last is None else self._times.index(last.ts) + 1
-
-    def _ready(self, j: int, revealed_at: float) -> bool:
-        if j >= len(self._times) or not self._gate(j):
-            return False
-        seen = self._strategy.seen
-        if not seen:
-            return self.started.is_set() and time.monotonic() - revealed_at >= WARM_UP_S
-        return seen[-1] >= self._times[max(j - 2, 0)]
-
-    def _run(self) -> None:
-        revealed_at = time.monotonic()
-        try:
-            while not self._stop.wait(0.002):
-                j = self._next()
-                if self._ready(j, revealed_at):
-                    self._before(j)
-                    self._venue.advance(1)
-                    revealed_at = time.monotonic()
-        except BaseException as error:  # reported by the test, not lost on this thread
-            self.error = error
-
-    @contextmanager
-    def running(self) -> Iterator[Lockstep]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(timeout=5.0)
-            # The replay's failure (a person's command refused) is the cause of any other.
-            if self.error is not None:
-                raise self.error
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """The local exchange a test serves: where it is, its venue, the key and CA to use."""
-
-    url: str
-    venue: Venue
-    key: CdpKey
-    ca_file: Path
-
-
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[Exchange]:
     """Serve the crash market over HTTPS on 127.0.0.1 with $100k on the account."""
-    venue = Venue(
-        {PRODUCT: instrument_from_symbol(PRODUCT)},
-        [crash_market()],
-        balances={"USD": D(100_000), "BTC": D(0)},
-    )
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    tls = make_tls_files(tmp_path)
-    app_ = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
-    with serve_in_thread(app_, tls=tls) as server:
-        yield Exchange(server.base_url, venue, key, tls.ca_cert)
+    yield from serve(tmp_path, market=[crash_market()])
 
 
 def _session(exchange: Exchange, tmp_path: Path, **changes: object) -> sessions.SessionRequest:
@@ -216,12 +125,6 @@ def _session(exchange: Exchange, tmp_path: Path, **changes: object) -> sessions.
 
 def _database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"
-
-
-def _use(monkeypatch: pytest.MonkeyPatch, strategy: Strategy) -> None:
-    """Trade `strategy`; the shadow backtest beside the session runs a fresh one of its own."""
-    monkeypatch.setattr(sessions, "build_strategy", lambda *_: (strategy, {}))
-    monkeypatch.setattr(shadow_live, "build_strategy", lambda *_: (RestingBids(), {}))
 
 
 def _at_exchange(exchange: Exchange) -> dict[str, Order]:
@@ -250,9 +153,14 @@ def test_a_crash_trips_the_breaker_which_survives_a_restart_until_a_person_reset
 
     # -- first life: trades, sees the crash, blocks, dies three bars later ---------------
     first = RestingBids(opening=3, eager_from=crash_ts, dies_at=times[CRASH + 3])
-    _use(monkeypatch, first)
+    use_strategy(monkeypatch, first, RestingBids)
     replay = Lockstep(
-        exchange.venue, times, first, gate=lambda j: j < CRASH or len(first.seen) >= 3
+        exchange.venue,
+        times,
+        first,
+        warm_up_s=WARM_UP_S,
+        awaits_start=True,
+        gate=lambda j: j < CRASH or len(first.seen) >= 3,
     )
     _started_on_balances(exchange.venue, replay.started)
     with replay.running(), pytest.raises(SessionDiedError):
@@ -279,7 +187,7 @@ def test_a_crash_trips_the_breaker_which_survives_a_restart_until_a_person_reset
 
     # -- second life: resumed from the database and the file, blocked until a reset -------
     second = RestingBids()
-    _use(monkeypatch, second)
+    use_strategy(monkeypatch, second, RestingBids)
     reset_at: list[int] = []
 
     def person_resets(j: int) -> None:
@@ -289,8 +197,7 @@ def test_a_crash_trips_the_breaker_which_survives_a_restart_until_a_person_reset
             assert outcome.exit_code == 0, outcome.output
             reset_at.append(times[j - 1])  # the first bar the session handles after it
 
-    replay = Lockstep(exchange.venue, times, second, before=person_resets)
-    replay.started.set()
+    replay = Lockstep(exchange.venue, times, second, warm_up_s=WARM_UP_S, before=person_resets)
     with replay.running():
         resumed = _session(
             exchange, tmp_path, resume=run, bars=10, journal_path=tmp_path / "second.jsonl"

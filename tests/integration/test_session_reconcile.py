@@ -8,7 +8,6 @@ point and reproduces the session's decisions.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,7 @@ from coinswarm.backtest.session_replay import replay_journal
 from coinswarm.domain.ledger import Deposit
 from coinswarm.infra.session_journal import read_journal
 from coinswarm.infra.storage import Store
-from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
+from session_harness import PRODUCT, Exchange, after_bars, replaying, serve, use_keys
 
 GIFT = Decimal("2500")
 
@@ -28,15 +27,6 @@ GIFT = Decimal("2500")
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[Exchange]:
     yield from serve(tmp_path)
-
-
-def _deposit_after_bars(exchange: Exchange, journal: Path, bars: int) -> None:
-    """Send money in from outside once the session has stepped `bars` live bars."""
-    stop = threading.Event()
-    while not stop.wait(0.01):
-        if journal.exists() and journal.read_text().count('"kind":"bar"') >= bars:
-            break
-    exchange.venue.deposit("USD", GIFT)
 
 
 def test_an_outside_deposit_is_noticed_booked_journalled_and_replayed(
@@ -58,8 +48,7 @@ def test_an_outside_deposit_is_noticed_booked_journalled_and_replayed(
         journal_path=journal,
         reconcile_every_s=0.001,  # every bar
     )
-    gift = threading.Thread(target=_deposit_after_bars, args=(exchange, journal, 5), daemon=True)
-    gift.start()
+    gift = after_bars(journal, 5, then=lambda: exchange.venue.deposit("USD", GIFT))
     told: list[str] = []
     with replaying(exchange.venue):
         outcome = sessions.run_session(request, say=told.append)

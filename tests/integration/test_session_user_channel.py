@@ -14,12 +14,9 @@ bars, so every bid has filled and been booked before the session ends.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,27 +24,22 @@ import numpy as np
 import pytest
 
 from coinswarm import preflight, sessions
-from coinswarm.backtest import shadow_live
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.domain.bar import NS_PER_HOUR, NS_PER_SECOND, Bar, BarSeries
-from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
-from coinswarm.exchanges.local_coinbase import (
-    CdpKey,
-    KeyRing,
-    Venue,
-    create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
-)
-from coinswarm.exchanges.local_coinbase.stream import StreamState
 from coinswarm.exchanges.local_coinbase.wsfaults import WsFault, WsFaultKind, WsFaultPlan
-from coinswarm.exchanges.local_faults import RequestLog, RequestLogMiddleware
+from coinswarm.exchanges.local_faults import RequestLog
 from coinswarm.strategies.base import Intent, StrategyContext
-from session_harness import FAST_STREAM, PRODUCT, use_keys
+from session_harness import (
+    PRODUCT,
+    Exchange,
+    Lockstep,
+    flat_hourly_market,
+    serve,
+    use_keys,
+    use_strategy,
+)
 
-START = 1_700_000_000 * NS_PER_SECOND // NS_PER_HOUR * NS_PER_HOUR
 MARKET_BARS = 90
 SESSION_BARS = 56
 BIDDING_BARS = 36  # the strategy's bids stop here: the bars after it settle every fill
@@ -64,10 +56,7 @@ def dip_market() -> BarSeries:
     """Return flat hourly BTC-USD bars whose low dips through the bid every `DIP_EVERY` bars."""
     low = np.full(MARKET_BARS, PRICE - 10.0)
     low[DIP_EVERY::DIP_EVERY] = PRICE * 0.985
-    flat = np.full(MARKET_BARS, PRICE)
-    ts = START + np.arange(MARKET_BARS, dtype=np.int64) * NS_PER_HOUR
-    volume = np.full(MARKET_BARS, 5.0)
-    return BarSeries(PRODUCT, NS_PER_HOUR, ts, flat, flat + 10.0, low, flat, volume)
+    return flat_hourly_market(PRICE, low)
 
 
 class DipBids:
@@ -93,58 +82,6 @@ class DipBids:
         return [request]
 
 
-class Lockstep:
-    """Reveal bar j once the strategy saw bar j-2 (and `MIN_BAR_S` after bar j-1); before
-    the strategy's first bar, every `WARM_UP_S`.
-
-    `before(j)` runs just before bar j is revealed (a test arms faults there).
-    """
-
-    def __init__(
-        self, venue: Venue, strategy: DipBids, before: Callable[[int], None] = lambda _: None
-    ) -> None:
-        self._venue, self._strategy, self._before = venue, strategy, before
-        self._times = [int(t) for t in dip_market().ts]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
-
-    def _next(self) -> int:
-        last = self._venue.last_bar(PRODUCT)
-        return 0 if last is None else self._times.index(last.ts) + 1
-
-    def _ready(self, j: int, revealed_at: float) -> bool:
-        if j >= len(self._times):
-            return False
-        seen, waited = self._strategy.seen, time.monotonic() - revealed_at
-        if not seen:
-            return waited >= WARM_UP_S
-        return waited >= MIN_BAR_S and seen[-1] >= self._times[j - 2]
-
-    def _run(self) -> None:
-        revealed_at = time.monotonic()
-        try:
-            while not self._stop.wait(0.002):
-                j = self._next()
-                if self._ready(j, revealed_at):
-                    self._before(j)
-                    self._venue.advance(1)
-                    revealed_at = time.monotonic()
-        except BaseException as error:  # reported by the test, not lost on this thread
-            self.error = error
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        self._thread.start()
-        try:
-            yield
-        finally:
-            self._stop.set()
-            self._thread.join(timeout=5.0)
-        if self.error is not None:
-            raise self.error
-
-
 class CountedFaults(WsFaultPlan):
     """The exchange's websocket fault plan, counting each fault it applied, by kind."""
 
@@ -159,43 +96,27 @@ class CountedFaults(WsFaultPlan):
         return taken
 
 
-@dataclass(frozen=True)
-class Exchange:
-    """The local exchange: where it is, its venue, key and CA, its request log and ws faults."""
-
-    url: str
-    venue: Venue
-    key: CdpKey
-    ca_file: Path
-    requests: RequestLog
-    ws_faults: CountedFaults
-
-    def fill_listings_since_the_first_order(self) -> int:
-        """Count the fill listings after the first order (reconciliation at start lists too)."""
-        entries = [(r.method, r.path) for r in self.requests.entries]
-        first = entries.index(("POST", ORDERS_PATH))
-        return entries[first:].count(("GET", FILLS_PATH))
+def _fill_listings_since_the_first_order(requests: RequestLog) -> int:
+    """Count the fill listings after the first order (reconciliation at start lists too)."""
+    entries = [(r.method, r.path) for r in requests.entries]
+    first = entries.index(("POST", ORDERS_PATH))
+    return entries[first:].count(("GET", FILLS_PATH))
 
 
 @pytest.fixture
-def exchange(tmp_path: Path) -> Iterator[Exchange]:
+def faults() -> CountedFaults:
+    return CountedFaults()
+
+
+@pytest.fixture
+def request_log() -> RequestLog:
+    return RequestLog(time.monotonic)
+
+
+@pytest.fixture
+def exchange(tmp_path: Path, faults: CountedFaults, request_log: RequestLog) -> Iterator[Exchange]:
     """Serve the dip market over HTTPS on 127.0.0.1 with $100k, logging every request."""
-    venue = Venue(
-        {PRODUCT: instrument_from_symbol(PRODUCT)},
-        [dip_market()],
-        balances={"USD": Decimal(100_000), "BTC": Decimal(0)},
-    )
-    key = generate_key()
-    keys = KeyRing()
-    keys.add(key)
-    tls = make_tls_files(tmp_path)
-    app = create_app(venue, keys, stream=FAST_STREAM, private_per_second=1000.0)
-    faults = CountedFaults()
-    app.state.stream = StreamState(settings=FAST_STREAM, faults=faults)
-    requests = RequestLog(time.monotonic)
-    app.add_middleware(RequestLogMiddleware, log=requests)
-    with serve_in_thread(app, tls=tls) as server:
-        yield Exchange(server.base_url, venue, key, tls.ca_cert, requests, faults)
+    yield from serve(tmp_path, market=[dip_market()], ws_faults=faults, requests=request_log)
 
 
 def _run(
@@ -204,8 +125,7 @@ def _run(
     """Run a sandbox session of `SESSION_BARS` bars in lockstep; return what it said too."""
     use_keys(monkeypatch, exchange.key, live=False)
     strategy = DipBids()
-    monkeypatch.setattr(sessions, "build_strategy", lambda *_: (strategy, {}))
-    monkeypatch.setattr(shadow_live, "build_strategy", lambda *_: (DipBids(), {}))
+    use_strategy(monkeypatch, strategy, DipBids)
     request = sessions.SessionRequest(
         mode=preflight.SANDBOX,
         url=exchange.url,
@@ -216,7 +136,11 @@ def _run(
         ca_file=exchange.ca_file,
     )
     said: list[str] = []
-    with Lockstep(exchange.venue, strategy, before).running():
+    times = [int(t) for t in dip_market().ts]
+    replay = Lockstep(
+        exchange.venue, times, strategy, warm_up_s=WARM_UP_S, min_bar_s=MIN_BAR_S, before=before
+    )
+    with replay.running():
         outcome = sessions.run_session(request, say=said.append)
     return outcome.result, strategy, said
 
@@ -238,14 +162,14 @@ def _assert_the_exchange_s_fills_once_each(exchange: Exchange, result: BacktestR
 
 
 def test_a_healthy_user_channel_books_the_exchange_s_fills_without_listing_them_each_bar(
-    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, request_log: RequestLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result, strategy, said = _run(exchange, monkeypatch, before=lambda _: None)
 
     _assert_the_exchange_s_fills_once_each(exchange, result)
     filled = {f.order_id for f in exchange.venue.fills()}
     assert len(filled) >= BIDDING_BARS // DIP_EVERY - 1, "a bid fills at every dip"
-    listings = exchange.fill_listings_since_the_first_order()
+    listings = _fill_listings_since_the_first_order(request_log)
     # One listing per fill the channel told of; a bar with a bid resting and no news costs none
     # (one more if the first bid rested before the channel vouched for a whole bar). Polling
     # instead would list on every bar a bid rests: nearly every bar of the session.
@@ -255,21 +179,21 @@ def test_a_healthy_user_channel_books_the_exchange_s_fills_without_listing_them_
 
 
 def test_duplicated_reordered_and_dropped_user_messages_leave_exactly_the_exchange_s_fills(
-    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, faults: CountedFaults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     duplicates = WsFault(kind="duplicate", channel="user", times=None)
 
     def arm(j: int) -> None:
         if j == 8:
-            exchange.ws_faults.set([duplicates, WsFault(kind="reorder", channel="user", times=3)])
+            faults.set([duplicates, WsFault(kind="reorder", channel="user", times=3)])
         elif j == 20:
-            exchange.ws_faults.set([duplicates, WsFault(kind="drop", channel="user", times=1)])
+            faults.set([duplicates, WsFault(kind="drop", channel="user", times=1)])
         elif j == 30:
-            exchange.ws_faults.clear()  # a clean tail: every doubt is settled before the end
+            faults.clear()  # a clean tail: every doubt is settled before the end
 
     result, _, said = _run(exchange, monkeypatch, before=arm)
 
-    applied = exchange.ws_faults.applied
+    applied = faults.applied
     assert applied["duplicate"] > 0, applied
     assert applied["reorder"] > 0, applied
     assert applied["drop"] == 1, applied

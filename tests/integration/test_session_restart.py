@@ -105,10 +105,16 @@ def _assert_one_order_each_and_the_exchange_s_fills(
     clients = [o.client_order_id for o in exchange.venue.engine_orders()]
     assert len(clients) == len(set(clients)), "an intent reached the exchange twice"
     with Store.open(database) as store:
-        ours = sorted(f.trade_id for f in store.fills(run_id))
+        ours = {f.trade_id for f in store.fills(run_id)}
         assert not store.open_intents(run_id), "an intent was left unsettled"
-    theirs = sorted(f.trade_id for f in exchange.venue.fills())
-    assert ours == theirs, "our stored fills differ from the exchange's"
+        last_seen = {o.order_id: o for o in store.orders(run_id)}
+    theirs = {f.trade_id: f for f in exchange.venue.fills()}
+    assert ours <= set(theirs), "we booked a fill the exchange does not have"
+    # The exchange keeps replaying while the session ends: an order the session last saw open
+    # may fill after it stopped looking. Any other fill missing here was lost.
+    for trade_id in set(theirs) - ours:
+        order = last_seen[theirs[trade_id].order_id]
+        assert not order.status.is_terminal, f"fill {trade_id} of {order} was lost"
 
 
 @pytest.mark.parametrize("mode", [preflight.SANDBOX, preflight.LIVE])

@@ -217,7 +217,7 @@ def run_session(
             checkpoint_every=1,
             risk_state=risk_state,
         )
-        live = _Live(request, exchange, adapter, start)
+        live = _Live(request, exchange, adapter, start, store)
         result = _trade(live, strategy, config, stop=stop, say=say)
         store.set_run_status(start.run_id, "finished", WallClock().now_ns())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
@@ -226,12 +226,14 @@ def run_session(
 
 @dataclass(frozen=True, slots=True)
 class _Live:
-    """What a session trades with: the request, the exchange, its adapter, where it starts."""
+    """What a session trades with: the request, the exchange, its adapter, where it starts,
+    and the database it writes to."""
 
     request: SessionRequest
     exchange: _Exchange
     adapter: CoinbaseAdapter
     start: _Start
+    store: Store
 
 
 def _trade(
@@ -300,7 +302,10 @@ def _trade(
 def _guard(
     live: _Live, remote: RemoteVenue, stream: CoinbaseStream, say: Callable[[str], None]
 ) -> SessionGuard:
-    """Reconcile every `reconcile_every_s` and hold new orders on any doubt (scenario 14)."""
+    """Reconcile every `reconcile_every_s` and hold new orders on any doubt (scenario 14).
+
+    Every difference, pause and resume is stored as the run's risk event as it happens.
+    """
     clock = WallClock()
     reconciler = Reconciler(
         live.adapter,
@@ -314,6 +319,7 @@ def _guard(
     )
 
     def tell(event: GuardEvent) -> None:
+        live.store.record_risk_event(live.start.run_id, event)
         say(f"guard {event.kind} ({event.source}): {event.reason}")
 
     return SessionGuard(
@@ -345,6 +351,9 @@ def _guarded(
         if report is not None:
             journal_report(journal, report, remote.known_orders)
             recorder.reconciled(report.deposits, report.backfilled)
+            # A fill reconciliation booked first (it landed between two bars) is not the
+            # venue's to hand over again.
+            remote.adopt((), report.backfilled)
         yield bar
 
 

@@ -27,6 +27,7 @@ from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow,
 from coinswarm.infra.storage.records import PatternRecord, RiskRecord
 
 if TYPE_CHECKING:
+    from coinswarm.execution.session_guard import GuardEvent
     from coinswarm.orchestration.door import RiskEvent, RiskNote
 
 __all__ = ["DecisionsStore"]
@@ -110,8 +111,9 @@ class DecisionsStore(Transactional):
                 run_id=run_id,
             )
 
-    def record_risk_event(self, run_id: str, event: RiskEvent) -> None:
-        """Store a circuit-breaker or kill-switch event: a trip, stop, lift or reset."""
+    def record_risk_event(self, run_id: str, event: RiskEvent | GuardEvent) -> None:
+        """Store a risk event: a breaker's or kill switch's trip, stop, lift or reset, or what
+        a session's guard saw (a reconciliation difference, a pause, a resume)."""
         with self.transaction() as session:
             row = event_row(run_id, event)
             session.add(row)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from coinswarm.agents.base import Direction, Vote
 from coinswarm.agents.committee import Verdict
+from coinswarm.execution.session_guard import GuardEvent
 from coinswarm.infra.storage.models import PatternRow, RiskEventRow, RunRow, VerdictRow, VoteRow
 from coinswarm.infra.storage.records import PatternRecord, RiskRecord, RunRecord
 from coinswarm.infra.storage.types import canonical_json, from_json
@@ -143,15 +144,19 @@ def note_row(
     )
 
 
-def event_row(run_id: str, event: RiskEvent) -> RiskEventRow:
-    """Return the row of a circuit-breaker or kill-switch event."""
-    source = "breaker" if isinstance(event, BreakerEvent) else "kill_switch"
+def event_row(run_id: str, event: RiskEvent | GuardEvent) -> RiskEventRow:
+    """Return the row of a circuit-breaker, kill-switch or session-guard event."""
+    reason = event.reason
+    if isinstance(event, GuardEvent):
+        source, reason = "guard", f"{event.source}: {event.reason}"
+    else:
+        source = "breaker" if isinstance(event, BreakerEvent) else "kill_switch"
     return RiskEventRow(
         run_id=run_id,
         ts=event.ts,
         source=source,
         kind=event.kind.value,
-        reason=event.reason,
+        reason=reason,
         actor=event.by,
     )
 

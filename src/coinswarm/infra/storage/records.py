@@ -57,7 +57,8 @@ class RiskRecord:
     """A stored risk decision or risk event, as one flat row.
 
     `source` is "oversight" (an approve, shrink, reject or block of one order, with what was
-    requested and what was sent), "breaker" or "kill_switch".
+    requested and what was sent), "breaker", "kill_switch", or "guard" (a session's
+    reconciliation difference, pause or resume).
     """
 
     ts: int

@@ -68,7 +68,7 @@ from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.settings import RiskSettings
-from coinswarm.risk.state_file import StoredRiskState, load_risk_state
+from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy
 from coinswarm.strategies.base import Strategy
 
@@ -292,7 +292,9 @@ def _trade(
             venue=recorder.venue(lambda *_: remote),
             journal=shadow.watch(start.journal),
             book=start.book,
-            operator=_operator(request.state_file, config.risk_state, clock, recorder),
+            operator=_operator(
+                request.state_file, config.risk_state, clock, _person(recorder, guard)
+            ),
         )
         recorder.finish(result)
         say(shadow.summary())
@@ -457,14 +459,29 @@ def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> Ru
 
 
 def _operator(
-    path: Path | None, state: StoredRiskState | None, clock: Clock, recorder: Recorder
+    path: Path | None,
+    state: StoredRiskState | None,
+    clock: Clock,
+    on_action: Callable[[PersonAction], None],
 ) -> OperatorFactory | None:
     """Return the person behind the risk state file, or None (no file: no person to follow)."""
     if path is None or state is None:
         return None
     return partial(
-        StateFileOperator, path=path, clock=clock, applied=state.applied, on_action=recorder.person
+        StateFileOperator, path=path, clock=clock, applied=state.applied, on_action=on_action
     )
+
+
+def _person(recorder: Recorder, guard: SessionGuard) -> Callable[[PersonAction], None]:
+    """Journal each action of a person; a reset also lifts a reconciliation pause."""
+
+    def act(action: PersonAction) -> None:
+        recorder.person(action)
+        if action.kind == "reset" and guard.reconciliation_paused:
+            # The person looked at the difference that halted trading: it is resolved.
+            guard.clear_reconciliation(by=action.by)
+
+    return act
 
 
 def _recorder(live: _Live, config: BacktestConfig) -> Recorder:

@@ -134,6 +134,11 @@ class SessionGuard:
         self._observe()
         return report
 
+    @property
+    def reconciliation_paused(self) -> bool:
+        """Return True while a reconciliation difference holds trading for a person."""
+        return self._reconciler.paused
+
     def clear_reconciliation(self, *, by: str) -> str:
         """Lift a reconciliation pause after `by`, a person, resolved its cause; say what."""
         said = self._reconciler.clear(by=by)

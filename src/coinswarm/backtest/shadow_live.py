@@ -30,7 +30,8 @@ from coinswarm.backtest.shadow import ShadowReport, Trades, attribute
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.domain.order import Order, OrderStatus
+from coinswarm.domain.order import Order
+from coinswarm.execution.agent import KnownOrders
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.strategies import build_strategy
 
@@ -64,8 +65,7 @@ class TradeBook:
         self._inner = inner
         self._stepping = stepping
         self._lock = threading.Lock()  # the run's thread writes, a report may read from another
-        self._orders: dict[str, Order] = {}
-        self._in_flight: dict[str, str] = {}
+        self._known = KnownOrders()  # as the execution agent keeps them
         self._fills: list[Fill] = []
         self._first_bars: dict[str, int] = {}
 
@@ -73,7 +73,7 @@ class TradeBook:
         """Return a copy of the orders and fills so far, the run having stepped `bars` bars."""
         with self._lock:
             return Trades(
-                orders=tuple(o.snapshot() for o in self._orders.values()),
+                orders=tuple(o.snapshot() for o in self._known.by_id.values()),
                 fills=tuple(self._fills),
                 first_bars=dict(self._first_bars),
                 bars=bars,
@@ -85,14 +85,14 @@ class TradeBook:
     def order(self, order: Order) -> None:
         self._inner.order(order)
         with self._lock:
-            self._keep(order)
+            self._known.keep(order)
 
     def fill(self, fill: Fill, order: Order) -> None:
         self._inner.fill(fill, order)
         with self._lock:
             self._fills.append(fill)
             self._first_bars.setdefault(fill.order_id, self._stepping())
-            self._keep(order)
+            self._known.keep(order)
 
     def deposit(self, deposit: Deposit) -> None:
         self._inner.deposit(deposit)
@@ -108,17 +108,6 @@ class TradeBook:
 
     def checkpoint(self, ts: int, state: LedgerState) -> None:
         self._inner.checkpoint(ts, state)
-
-    def _keep(self, order: Order) -> None:
-        stand_in = self._in_flight.pop(order.client_order_id, None)
-        if stand_in is not None and stand_in != order.order_id:
-            self._orders = {
-                (order.order_id if key == stand_in else key): value
-                for key, value in self._orders.items()
-            }
-        if order.status is OrderStatus.NEW:
-            self._in_flight[order.client_order_id] = order.order_id
-        self._orders[order.order_id] = order
 
 
 @dataclass(slots=True)

@@ -19,7 +19,32 @@ from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, 
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.execution.journal import Journal, MemoryJournal
 
-__all__ = ["ExecutionAgent"]
+__all__ = ["ExecutionAgent", "KnownOrders"]
+
+
+class KnownOrders:
+    """Every order by order id, one per client order id, in the order first seen.
+
+    When an order's placing answer was lost, the adapter hands back a stand-in in status NEW;
+    once the exchange's own order turns up under the same client order id, it takes the
+    stand-in's place, so each client order id is one order here, as at the exchange.
+    """
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Order] = {}
+        self._in_flight: dict[str, str] = {}  # client order id -> stand-in order id
+
+    def keep(self, order: Order) -> None:
+        """Keep `order`'s latest state, in its stand-in's place if it had one."""
+        stand_in = self._in_flight.pop(order.client_order_id, None)
+        if stand_in is not None and stand_in != order.order_id:
+            self.by_id = {
+                (order.order_id if key == stand_in else key): value
+                for key, value in self.by_id.items()
+            }
+        if order.status is OrderStatus.NEW:
+            self._in_flight[order.client_order_id] = order.order_id
+        self.by_id[order.order_id] = order
 
 
 class ExecutionAgent:
@@ -37,14 +62,13 @@ class ExecutionAgent:
         self._clock = clock
         self._journal = journal or MemoryJournal()
         self._instruments = dict(exchange.instruments())
-        self._orders: dict[str, Order] = {}
-        self._in_flight: dict[str, str] = {}  # client order id -> stand-in order id
+        self._known = KnownOrders()
         self._local_rejects = 0
 
     @property
     def orders(self) -> tuple[Order, ...]:
         """Return every order sent or refused, in the order they were asked for."""
-        return tuple(self._orders.values())
+        return tuple(self._known.by_id.values())
 
     def instrument(self, symbol: str) -> Instrument:
         try:
@@ -76,7 +100,7 @@ class ExecutionAgent:
             self._remember(order)
 
     def _existing(self, request: OrderRequest) -> Order:
-        for order in self._orders.values():
+        for order in self._known.by_id.values():
             if order.client_order_id == request.client_order_id:
                 return order
         # Claimed in an earlier life of the process: nothing to answer with, and nothing sent.
@@ -89,21 +113,7 @@ class ExecutionAgent:
         self._journal.order(order)
 
     def _remember(self, order: Order) -> None:
-        """Keep `order`; an order still NEW after placing is in flight under its client id.
-
-        When an order's placing answer was lost, the adapter hands back a stand-in in status
-        NEW; once the exchange's own order turns up under the same client order id, it takes
-        the stand-in's place, so each client order id is one order here, as at the exchange.
-        """
-        stand_in = self._in_flight.pop(order.client_order_id, None)
-        if stand_in is not None and stand_in != order.order_id:
-            self._orders = {
-                (order.order_id if key == stand_in else key): value
-                for key, value in self._orders.items()
-            }
-        if order.status is OrderStatus.NEW:
-            self._in_flight[order.client_order_id] = order.order_id
-        self._orders[order.order_id] = order
+        self._known.keep(order)
 
     def open_orders(self) -> tuple[Order, ...]:
         """Return the orders that can still fill, as the exchange reports them."""
@@ -111,7 +121,7 @@ class ExecutionAgent:
 
     def refresh(self) -> None:
         """Bring every order not yet final up to date with the exchange."""
-        for order_id, order in list(self._orders.items()):
+        for order_id, order in list(self._known.by_id.items()):
             if not order.status.is_terminal:
                 self._track(self._exchange.get_order(order_id))
 

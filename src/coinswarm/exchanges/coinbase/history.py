@@ -40,7 +40,9 @@ GRANULARITY_S: Mapping[str, int] = {
     "SIX_HOUR": 21600,
     "ONE_DAY": 86400,
 }
-"""Coinbase's granularity names and the seconds each bucket lasts."""
+"""Coinbase's granularity names and the seconds each bucket lasts.
+
+The local exchange keeps its own copy on purpose: client and exchange check each other."""
 
 MAX_CANDLES = 350
 """Coinbase answers at most this many candles in one request."""

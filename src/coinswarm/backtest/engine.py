@@ -282,12 +282,14 @@ def run_backtest(
 def _finish(
     run: _Run, strategy: Strategy, config: BacktestConfig, market: dict[str, BarSeries]
 ) -> BacktestResult:
-    """Book the fills made after the last bar, bring the orders up to date, write the last
+    """Bring the orders up to date, book the fills made after the last bar, write the last
     checkpoint, and gather the run's results."""
+    # Orders first: an order read as filled has its fills listed by then, so `settle` books
+    # them; the other way round, an order could end filled here without its fill.
+    run.execution.refresh()
     late = run.exchange.settle()
     if late:
         run.execution.on_fills(late)
-    run.execution.refresh()
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
     marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
     fills = run.ledger.fills

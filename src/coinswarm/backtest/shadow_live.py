@@ -31,8 +31,8 @@ from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.order import Order
-from coinswarm.execution.agent import KnownOrders
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.execution.known_orders import KnownOrders
 from coinswarm.strategies import build_strategy
 
 if TYPE_CHECKING:

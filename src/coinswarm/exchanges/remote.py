@@ -251,17 +251,13 @@ class RemoteVenue:
 
     def settle(self) -> list[Fill]:
         """At the end of a run: the fills since the last bar, listed by REST whatever the
-        channel says, and every live order read once more."""
+        channel says, each with its order read after it was listed."""
         self._fresh.clear()
         if self._doubts:
             self._catch_up()
-        if not (self._live or self._unresolved or self._held) and FILLS not in self._doubts:
+        if not self._orders and FILLS not in self._doubts:
             return []
-        fills = self._new_fills()
-        for order_id in dict.fromkeys([*self._live, *(f.order_id for f in fills)]):
-            if order_id not in self._fresh:
-                self.get_order(order_id)
-        return fills
+        return self._new_fills()
 
     def _news(self) -> ChannelNews | None:
         """Ask the channel what changed since the last bar; None without one or an answer."""

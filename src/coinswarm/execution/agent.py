@@ -15,36 +15,12 @@ from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
-from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
+from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.execution.known_orders import KnownOrders
 
-__all__ = ["ExecutionAgent", "KnownOrders"]
-
-
-class KnownOrders:
-    """Every order by order id, one per client order id, in the order first seen.
-
-    When an order's placing answer was lost, the adapter hands back a stand-in in status NEW;
-    once the exchange's own order turns up under the same client order id, it takes the
-    stand-in's place, so each client order id is one order here, as at the exchange.
-    """
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, Order] = {}
-        self._in_flight: dict[str, str] = {}  # client order id -> stand-in order id
-
-    def keep(self, order: Order) -> None:
-        """Keep `order`'s latest state, in its stand-in's place if it had one."""
-        stand_in = self._in_flight.pop(order.client_order_id, None)
-        if stand_in is not None and stand_in != order.order_id:
-            self.by_id = {
-                (order.order_id if key == stand_in else key): value
-                for key, value in self.by_id.items()
-            }
-        if order.status is OrderStatus.NEW:
-            self._in_flight[order.client_order_id] = order.order_id
-        self.by_id[order.order_id] = order
+__all__ = ["ExecutionAgent"]
 
 
 class ExecutionAgent:

@@ -122,6 +122,27 @@ def replaying(venue: Venue, every_s: float = 0.03) -> Iterator[None]:
         thread.join(timeout=5.0)
 
 
+def sandbox_request(
+    exchange: Exchange, tmp_path: Path, **changes: object
+) -> sessions.SessionRequest:
+    """Return a sandbox session of sma-cross 2/5 on `exchange`, its database and journal in
+    `tmp_path` (`sandbox.db`, `session.jsonl`); `changes` override any field."""
+    values: dict[str, object] = {
+        "mode": preflight.SANDBOX,
+        "url": exchange.url,
+        "products": (PRODUCT,),
+        "strategy": "sma-cross",
+        "parameters": {"fast": "2", "slow": "5"},
+        "bars": 30,
+        "idle_timeout_s": 20.0,
+        "ca_file": exchange.ca_file,
+        "database": f"sqlite:///{tmp_path / 'sandbox.db'}",
+        "journal_path": tmp_path / "session.jsonl",
+        **changes,
+    }
+    return sessions.SessionRequest(**values)  # type: ignore[arg-type]
+
+
 def use_keys(monkeypatch: pytest.MonkeyPatch, key: CdpKey, *, live: bool) -> None:
     """Put `key` in the live or the sandbox key variables."""
     names = (

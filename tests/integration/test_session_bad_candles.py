@@ -13,9 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from coinswarm import preflight, sessions
+from coinswarm import sessions
 from coinswarm.exchanges.local_coinbase.wsfaults import WsFault
-from session_harness import PRODUCT, Exchange, after_bars, replaying, serve, use_keys
+from session_harness import (
+    PRODUCT,
+    Exchange,
+    after_bars,
+    replaying,
+    sandbox_request,
+    serve,
+    use_keys,
+)
 
 SPOILED = 3
 
@@ -29,18 +37,7 @@ def test_crossed_candles_are_quarantined_and_the_session_trades_on(
     exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_keys(monkeypatch, exchange.key, live=False)
-    request = sessions.SessionRequest(
-        mode=preflight.SANDBOX,
-        url=exchange.url,
-        products=(PRODUCT,),
-        strategy="sma-cross",
-        parameters={"fast": "2", "slow": "5"},
-        bars=30,
-        idle_timeout_s=20.0,
-        ca_file=exchange.ca_file,
-        database=f"sqlite:///{tmp_path / 'sandbox.db'}",
-        journal_path=tmp_path / "session.jsonl",
-    )
+    request = sandbox_request(exchange, tmp_path)
     journal = tmp_path / "session.jsonl"
     crossed = WsFault(kind="crossed_candle", channel="candles", times=SPOILED)
     spoil = after_bars(journal, 5, then=lambda: exchange.ws_faults.set([crossed]))

@@ -16,14 +16,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from coinswarm import preflight, sessions
+from coinswarm import sessions
 from coinswarm.backtest.session_replay import replay_journal
 from coinswarm.cli import app
 from coinswarm.domain.ledger import Deposit
 from coinswarm.exchanges.local_coinbase.schemas import CreateOrderRequest
 from coinswarm.infra.session_journal import read_journal
 from coinswarm.infra.storage import Store
-from session_harness import PRODUCT, Exchange, after_bars, replaying, serve, use_keys
+from session_harness import (
+    PRODUCT,
+    Exchange,
+    after_bars,
+    replaying,
+    sandbox_request,
+    serve,
+    use_keys,
+)
 
 GIFT = Decimal("2500")
 
@@ -39,19 +47,7 @@ def test_an_outside_deposit_is_noticed_booked_journalled_and_replayed(
     use_keys(monkeypatch, exchange.key, live=False)
     journal = tmp_path / "session.jsonl"
     database = f"sqlite:///{tmp_path / 'sandbox.db'}"
-    request = sessions.SessionRequest(
-        mode=preflight.SANDBOX,
-        url=exchange.url,
-        products=(PRODUCT,),
-        strategy="sma-cross",
-        parameters={"fast": "2", "slow": "5"},
-        bars=30,
-        idle_timeout_s=20.0,
-        ca_file=exchange.ca_file,
-        database=database,
-        journal_path=journal,
-        reconcile_every_s=0.001,  # every bar
-    )
+    request = sandbox_request(exchange, tmp_path, reconcile_every_s=0.001)  # every bar
     gift = after_bars(journal, 5, then=lambda: exchange.venue.deposit("USD", GIFT))
     told: list[str] = []
     with replaying(exchange.venue):
@@ -98,17 +94,10 @@ def test_a_stranger_s_order_halts_trading_until_a_person_resets(
     journal = tmp_path / "session.jsonl"
     state = tmp_path / "risk-state.json"
     database = f"sqlite:///{tmp_path / 'sandbox.db'}"
-    request = sessions.SessionRequest(
-        mode=preflight.SANDBOX,
-        url=exchange.url,
-        products=(PRODUCT,),
-        strategy="sma-cross",
-        parameters={"fast": "2", "slow": "5"},
+    request = sandbox_request(
+        exchange,
+        tmp_path,
         bars=50,
-        idle_timeout_s=20.0,
-        ca_file=exchange.ca_file,
-        database=database,
-        journal_path=journal,
         state_file=state,
         reconcile_every_s=0.001,  # every bar
     )

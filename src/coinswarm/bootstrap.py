@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -19,6 +20,7 @@ from typing import Any
 from coinswarm.backtest.engine import (
     DEFAULT_CHECKPOINT_EVERY,
     BacktestConfig,
+    OperatorFactory,
     Progress,
     VenueFactory,
     run_backtest,
@@ -26,13 +28,19 @@ from coinswarm.backtest.engine import (
 )
 from coinswarm.backtest.explain import Explanation, explanations
 from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
-from coinswarm.backtest.recording import HISTORICAL, Recorder, journal_path
+from coinswarm.backtest.recording import HISTORICAL, Recorder, journal_path, shared_to_json
 from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
-from coinswarm.backtest.runs import RunNotFoundError, file_digest, run_id, save_run
+from coinswarm.backtest.runs import (
+    RunNotFoundError,
+    default_runs_dir,
+    file_digest,
+    run_id,
+    save_run,
+)
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
-from coinswarm.domain.clock import Clock
+from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
@@ -42,7 +50,7 @@ from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
-from coinswarm.infra.state import HotState, RedisHotState
+from coinswarm.infra.state import HotState, KillSwitchFlag, RedisHotState
 from coinswarm.infra.storage import (
     DATABASE_URL_VARIABLE,
     RunRecord,
@@ -50,10 +58,12 @@ from coinswarm.infra.storage import (
     default_sqlite_path,
     resolve_url,
 )
-from coinswarm.orchestration.door import describe_event
+from coinswarm.orchestration.door import Door, describe_event
+from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
+from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy, default_phase
 
 __all__ = [
@@ -61,8 +71,10 @@ __all__ = [
     "BacktestRequest",
     "load_market",
     "open_store",
+    "person",
     "resolve_risk",
     "resume",
+    "risk_state_path",
     "run",
 ]
 
@@ -77,6 +89,8 @@ LOCAL_CCXT = "local-ccxt"
 EXCHANGES = (SIMULATED, LOCAL, LOCAL_CCXT)
 # The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
 _LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
+PERSON_MODES = ("paper", "sandbox", "live")
+"""The modes a person watches: each obeys `coinswarm risk stop` through its risk state file."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +103,13 @@ class BacktestRequest:
 
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
+
+    `reset_after_days` is when the simulated operator of a backtest resets a stop that waits
+    for a person (None or 0: never, so a total-loss stop ends trading for the rest of the run,
+    as it would end real trading). A paper run has a person instead: it follows the mode's
+    risk state file (`state_file`, by default `risk_state_path("paper")`) and the shared kill
+    switch at `shared_state`, as sandbox and live do. A backtest reads the shared kill switch
+    once, when it starts; what it read is part of the run's identity.
 
     `exchange` is where orders go: "simulated" (the in-process matching engine), "local" (a
     local Coinbase-compatible exchange served over HTTPS and reached through our Coinbase
@@ -110,7 +131,7 @@ class BacktestRequest:
     synthetic_bars: int = SYNTHETIC_BARS
     phase: str = DEFAULT_PHASE
     risk_file: Path | None = None
-    reset_after_days: int | None = 7
+    reset_after_days: int | None = 0
     database: str | None = None
     persist: bool = True
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
@@ -118,6 +139,8 @@ class BacktestRequest:
     bus: str | None = None
     mode: str = "backtest"
     exchange: str = SIMULATED
+    state_file: Path | None = None
+    shared_stop: KillSwitchFlag | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +179,36 @@ class BacktestOutcome:
             "risk_phase": None if self.risk is None else self.risk.phase,
             "risk_events": [describe_event(e) for e in result.risk_events],
             "orders": len(result.orders),
+            "refused_orders": len(self.refused()),
             "buy_and_hold": self.benchmark.to_dict(),
         }
+
+    def refused(self) -> list[str]:
+        """Return why the risk layer refused each order it refused, in order."""
+        return [
+            f"{note.action}: {note.reason}"
+            for note in self.result.risk_notes.values()
+            if note.sent is None
+        ]
+
+    def risk_lines(self) -> list[str]:
+        """Return what a person must read about the run's risk: stops, resets and refusals.
+
+        A run whose orders a stop refused says so, with the most common reasons, so that a
+        quiet run is never mistaken for one that chose not to trade.
+        """
+        events = self.result.risk_events
+        lines = [f"risk events: {len(events)} (see the report)"] if events else []
+        lines += [f"  {describe_event(e)}" for e in events[:3]]
+        if len(events) > 3:
+            lines.append(f"  ... and {len(events) - 3} more")
+        refused = self.refused()
+        if refused:
+            total = len(self.result.orders)
+            lines.append(f"refused by the risk layer: {len(refused)} of {total} orders")
+            counts = Counter(refused).most_common(3)
+            lines += [f"  {count} x {reason}" for reason, count in counts]
+        return lines
 
     def save(self, runs_dir: Path) -> Path:
         """Keep the summary and explanations under `runs_dir` for `coinswarm explain`."""
@@ -216,7 +267,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     data = [file_digest(p) for p in request.data] or [
         f"synthetic:{request.seed}:{request.synthetic_bars}"
     ]
-    return {
+    inputs = {
         "data": data,
         "pair": request.pair,
         "start": request.start_ns,
@@ -231,6 +282,14 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
         "reset_after_days": request.reset_after_days,
         **({} if request.exchange == SIMULATED else {"exchange": request.exchange}),
     }
+    if request.shared_stop is not None:
+        # A stop in force when the backtest started changed what it did: another run.
+        inputs["shared_stop"] = shared_to_json(request.shared_stop)
+    if request.mode in PERSON_MODES:
+        # A person may stop and reset a paper run while it runs: two are never the same run.
+        inputs["mode"] = request.mode
+        inputs["started"] = WallClock().now_ns()
+    return inputs
 
 
 def run(
@@ -249,12 +308,15 @@ def run(
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request)
+    request = _read_shared_stop(request)
+    watched = request.mode in PERSON_MODES
+    state_file = request.state_file or risk_state_path(request.mode)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
         slippage_bps=request.slippage_bps,
         max_volume_share=request.max_volume_share,
     )
-    reset_after = request.reset_after_days
+    reset_after = None if watched else request.reset_after_days
     config = BacktestConfig(
         initial_cash=request.cash,
         fill_model=fill_model,
@@ -262,7 +324,8 @@ def run(
         risk=risk,
         operator_reset_after_ns=None if not reset_after else reset_after * NS_PER_DAY,
         checkpoint_every=request.checkpoint_every,
-        shared_state=shared_state(request.shared_state),
+        shared_stop=request.shared_stop,
+        risk_state=load_risk_state(state_file) if watched else None,
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
     with (
@@ -271,12 +334,77 @@ def run(
         _recorder(request, identifier, config, market, journal_path) as recorder,
     ):
         venue = served if recorder is None else recorder.venue(served)
+        operator = None
+        if watched and recorder is not None and config.risk_state is not None:
+            hot = shared_state(request.shared_state)
+            operator = person(recorder, state_file, config.risk_state, shared=hot)
         result = run_backtest(
-            market, strategy, config, progress=progress, journal=journal, pace=pace, venue=venue
+            market,
+            strategy,
+            config,
+            progress=progress,
+            journal=journal,
+            pace=pace,
+            venue=venue,
+            operator=operator,
         )
         if recorder is not None:
             recorder.finish(result)
     return outcome(identifier, result, fee_rate=fill_model.fees.rate(Liquidity.TAKER), risk=risk)
+
+
+def _read_shared_stop(request: BacktestRequest) -> BacktestRequest:
+    """Return `request` with the shared kill switch a backtest starts under, read once.
+
+    A backtest that cannot read the switch refuses to start: it would not know what it obeys.
+    A resumed run keeps what its first start read (stored with its inputs).
+    """
+    if request.mode != "backtest" or request.shared_stop is not None:
+        return request
+    hot = shared_state(request.shared_state)
+    if hot is None:
+        return request
+    return replace(request, shared_stop=hot.kill_switch())
+
+
+def risk_state_path(mode: str) -> Path:
+    """Return the risk state file `mode` obeys and saves: each mode keeps its own stops, so a
+    sandbox's breaker trip cannot block live trading (`coinswarm risk stop` sets them all)."""
+    name = "risk-state.json" if mode == "live" else f"risk-state-{mode}.json"
+    return default_runs_dir().parent / name
+
+
+def person(
+    recorder: Recorder,
+    path: Path,
+    state: StoredRiskState,
+    *,
+    shared: HotState | None,
+    on_action: Callable[[PersonAction], None] | None = None,
+) -> OperatorFactory:
+    """Return the person watching a paper, sandbox or live run, every step journalled.
+
+    The person acts through the mode's risk state file (`coinswarm risk stop|reset`) and the
+    shared kill switch; `on_action` also hears each stop or reset, after the journal.
+    """
+
+    def heard(action: PersonAction) -> None:
+        recorder.person(action)
+        if on_action is not None:
+            on_action(action)
+
+    def build(door: Door) -> StateFileOperator:
+        return StateFileOperator(
+            door,
+            path,
+            door.clock,
+            applied=state.applied,
+            on_action=heard,
+            shared=shared,
+            on_shared=recorder.shared,
+        )
+
+    return build
 
 
 def outcome(
@@ -375,6 +503,8 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     }
     values["data"] = [str(path) for path in request.data]
     values["risk_file"] = None if request.risk_file is None else str(request.risk_file)
+    values["state_file"] = None if request.state_file is None else str(request.state_file)
+    values["shared_stop"] = shared_to_json(request.shared_stop)
     values["parameters"] = dict(request.parameters)
     for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
         values[name] = None if values[name] is None else str(values[name])
@@ -386,6 +516,9 @@ def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     data = dict(values)
     data["data"] = tuple(Path(p) for p in data["data"])
     data["risk_file"] = None if data["risk_file"] is None else Path(data["risk_file"])
+    state_file, shared_stop = data.get("state_file"), data.get("shared_stop")
+    data["state_file"] = None if state_file is None else Path(state_file)
+    data["shared_stop"] = None if shared_stop is None else KillSwitchFlag(**shared_stop)
     for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
         data[name] = None if data[name] is None else Decimal(data[name])
     return BacktestRequest(**data)

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -35,7 +34,7 @@ from coinswarm.backtest.result import BacktestResult
 from coinswarm.backtest.shadow_live import LiveShadow
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
-from coinswarm.domain.clock import Clock, WallClock
+from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
@@ -66,7 +65,6 @@ from coinswarm.execution.recovery import journal_report, recover
 from coinswarm.execution.session_guard import GuardEvent, SessionGuard
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
-from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy
@@ -106,7 +104,8 @@ class SessionRequest:
     `journal_path` is where the session journal goes (for `coinswarm replay`); by default a
     new file under `sessions/` in the data folder, named after the session. `state_file` is
     the risk state the session starts from, saves, and takes a person's stops and resets
-    from. `resume` names a session that died, to continue it (see `execution.recovery`).
+    from, beside the kill switch every process shares at `shared_state` (a Redis URL).
+    `resume` names a session that died, to continue it (see `execution.recovery`).
     `warmup_bars` closed bars come from the exchange's REST history before the first live
     one; reconciliation runs every `reconcile_every_s`; the shadow backtest's gap is told
     every `shadow_every` bars (0: only at the end).
@@ -133,6 +132,7 @@ class SessionRequest:
     warmup_bars: int = 300
     reconcile_every_s: float = 60.0
     shadow_every: int = 24
+    shared_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +292,7 @@ def _trade(
             venue=recorder.venue(lambda *_: remote),
             journal=shadow.watch(start.journal),
             book=start.book,
-            operator=_operator(
-                request.state_file, config.risk_state, clock, _person(recorder, guard)
-            ),
+            operator=_operator(live, recorder, config.risk_state, guard),
         )
         recorder.finish(result)
         say(shadow.summary())
@@ -459,24 +457,20 @@ def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> Ru
 
 
 def _operator(
-    path: Path | None,
-    state: StoredRiskState | None,
-    clock: Clock,
-    on_action: Callable[[PersonAction], None],
+    live: _Live, recorder: Recorder, state: StoredRiskState | None, guard: SessionGuard
 ) -> OperatorFactory | None:
     """Return the person behind the risk state file, or None (no file: no person to follow)."""
+    path = live.request.state_file
     if path is None or state is None:
         return None
-    return partial(
-        StateFileOperator, path=path, clock=clock, applied=state.applied, on_action=on_action
-    )
+    shared = bootstrap.shared_state(live.request.shared_state)
+    return bootstrap.person(recorder, path, state, shared=shared, on_action=_person(guard))
 
 
-def _person(recorder: Recorder, guard: SessionGuard) -> Callable[[PersonAction], None]:
-    """Journal each action of a person; a reset also lifts a reconciliation pause."""
+def _person(guard: SessionGuard) -> Callable[[PersonAction], None]:
+    """Lift a reconciliation pause when a person resets."""
 
     def act(action: PersonAction) -> None:
-        recorder.person(action)
         if action.kind == "reset" and guard.reconciliation_paused:
             # The person looked at the difference that halted trading: it is resolved.
             guard.clear_reconciliation(by=action.by)

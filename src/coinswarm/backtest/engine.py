@@ -34,7 +34,7 @@ from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
-from coinswarm.infra.state import HotState
+from coinswarm.infra.state import KillSwitchFlag
 from coinswarm.orchestration.door import Door, RiskLayer
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import CircuitBreaker
@@ -83,9 +83,10 @@ class BacktestConfig:
     `operator_reset_after_ns` is how long a stop that waits for a person lasts before the
     simulated operator resets it (None: never; the run then trades no more after such a stop).
     `checkpoint_every` is how many bars pass between two checkpoints of the journal: a crash
-    loses at most that much work, which a resume replays. `shared_state` holds the kill
-    switch other processes can set (Redis); every order reads it. `risk_state` is where the
-    kill switch and circuit breaker start (a session's saved state); None starts them clean.
+    loses at most that much work, which a resume replays. `shared_stop` is the kill switch
+    every process shares (Redis) as a backtest read it when it started: set, it blocks every
+    order of the run, and it is part of the run's identity. `risk_state` is where the kill
+    switch and circuit breaker start (a session's saved state); None starts them clean.
     """
 
     initial_cash: Decimal = Decimal(10_000)
@@ -95,7 +96,7 @@ class BacktestConfig:
     risk: RiskProfile | None = None
     operator_reset_after_ns: int | None = DEFAULT_OPERATOR_RESET_NS
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-    shared_state: HotState | None = None
+    shared_stop: KillSwitchFlag | None = None
     risk_state: StoredRiskState | None = None
 
 
@@ -188,6 +189,9 @@ def _wire(
         exchange=exchange,
         journal=journal,
     )
+    if config.shared_stop is not None:
+        flag = config.shared_stop
+        door.follow_shared(clock.now_ns(), by=flag.by, reason=flag.reason)
     if operator is None:
         operator = partial(SimulatedOperator, reset_after_ns=config.operator_reset_after_ns)
     return _Run(
@@ -214,7 +218,7 @@ def _door(
     journal: Journal,
 ) -> Door:
     profile = config.risk
-    door = partial(Door, journal=journal, shared=config.shared_state, clock=clock)
+    door = partial(Door, journal=journal, clock=clock)
     if profile is None:
         return door(execution)
     tracker = AccountTracker(config.initial_cash)
@@ -250,6 +254,7 @@ def run_backtest(
     journal: Journal | None = None,
     pace: Callable[[int], None] | None = None,
     venue: VenueFactory = simulated_venue,
+    operator: OperatorFactory | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything.
 
@@ -257,7 +262,9 @@ def run_backtest(
     checkpoint every `config.checkpoint_every` bars and at the end. `pace`, called with each
     new bar time, may hold the run back to replay the bars at a chosen speed (paper trading on
     recorded data). `venue` is where orders go: the simulated exchange by default, or a remote
-    one (`exchanges.remote.RemoteVenue`) for paper trading against an exchange.
+    one (`exchanges.remote.RemoteVenue`) for paper trading against an exchange. `operator`
+    stands for the person watching the risk layer: a paper session's follows a person's
+    stops and resets; by default it is the simulated operator of a backtest.
     """
     config = config or BacktestConfig()
     by_symbol = {s.instrument: s for s in market}
@@ -273,9 +280,15 @@ def run_backtest(
         config=config,
         journal=journal or MemoryJournal(),
         venue=venue,
+        operator=operator,
     )
-    with fenced():
-        _Loop(run, by_symbol, reveal, clock).run(strategy, progress, pace)
+    loop = _Loop(run, by_symbol, reveal, clock)
+    if operator is None:
+        with fenced():  # the whole loop: the fence is entered once, not once a bar
+            loop.run(strategy, progress, pace, fence=False)
+    else:
+        # A person's operator reads the risk state file between bars: fence only the strategy.
+        loop.run(strategy, progress, pace, fence=True)
     return _finish(run, strategy, config, by_symbol)
 
 
@@ -328,7 +341,8 @@ class _Step:
         self._context = run.context
         self._venue_bar = run.exchange.on_bar
         self._on_fills = run.execution.on_fills
-        self._watch = run.operator.watch if run.door.risk is not None else None
+        # Watched even without limits: a person's stop reaches an unlimited run too.
+        self._watch = run.operator.watch
         self._on_bar = _fenced_calls(strategy.on_bar) if fence else strategy.on_bar
         door = run.door
         self._route = partial(_route, door)
@@ -338,8 +352,7 @@ class _Step:
         fills = self._venue_bar(bar)
         if fills:
             self._on_fills(fills)
-        if self._watch is not None:
-            self._watch(bar)
+        self._watch(bar)
         intents = self._on_bar(bar, self._context)
         if intents:
             self._route(intents)
@@ -388,7 +401,12 @@ class _Loop:
         return times[order].tolist(), which[order].tolist(), rows[order].tolist()
 
     def run(
-        self, strategy: Strategy, progress: Progress | None, pace: Callable[[int], None] | None
+        self,
+        strategy: Strategy,
+        progress: Progress | None,
+        pace: Callable[[int], None] | None,
+        *,
+        fence: bool,
     ) -> None:
         run = self._run
         symbols = list(self._market)
@@ -398,7 +416,8 @@ class _Loop:
         ]
         times, which, rows = self._schedule()
         total = len(times)
-        reveal, advance, step = self._reveal, self._clock.advance_to, _Step(run, strategy)
+        reveal, advance = self._reveal, self._clock.advance_to
+        step = _Step(run, strategy, fence=fence)
         now, due = -1, run.checkpoint_every
         for index, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:

@@ -38,6 +38,7 @@ from coinswarm.infra.session_codec import (
     request_to_json,
 )
 from coinswarm.infra.session_journal import JournalWriter, canonical
+from coinswarm.infra.state import KillSwitchFlag
 from coinswarm.infra.storage import default_sqlite_path
 from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.state_file import PersonAction
@@ -48,6 +49,7 @@ __all__ = [
     "JOURNAL_SUFFIX",
     "PERSON",
     "RECONCILED",
+    "SHARED",
     "WALL",
     "Recorder",
     "RecordingClock",
@@ -67,6 +69,8 @@ HISTORY = "history"
 """The record of the warm-up bars a session started with, right after `start`."""
 PERSON = "person"
 """A person's stop or reset a session applied (through the risk state file)."""
+SHARED = "shared"
+"""A change of the kill switch every process shares, as the session's operator saw it."""
 RECONCILED = "reconciled"
 """What a session's periodic reconciliation booked in the ledger between two bars."""
 
@@ -259,6 +263,10 @@ class Recorder:
         """Journal a person's stop or reset, just before the session applies it."""
         self.journal.write(PERSON, {"action": asdict(action)}, sync=True)
 
+    def shared(self, flag: KillSwitchFlag | None) -> None:
+        """Journal a change of the shared kill switch, just before the session follows it."""
+        self.journal.write(SHARED, {"flag": shared_to_json(flag)}, sync=True)
+
     def reconciled(self, deposits: Sequence[Deposit], fills: Sequence[Fill]) -> None:
         """Journal what a reconciliation booked between two bars: deposits, back-filled fills."""
         if deposits or fills:
@@ -317,6 +325,7 @@ def _start(
         "slippage_bps": str(model.slippage_bps),
         "max_volume_share": None if model.max_volume_share is None else str(model.max_volume_share),
         "operator_reset_after_ns": config.operator_reset_after_ns,
+        "shared_stop": shared_to_json(config.shared_stop),
         "instruments": list(instruments),
         "increments": increments,
         "interval_ns": interval_ns,
@@ -326,3 +335,8 @@ def _start(
         "resumed": resumed,
         "book": book,
     }
+
+
+def shared_to_json(flag: KillSwitchFlag | None) -> dict[str, Any] | None:
+    """Return a shared kill switch flag as plain values (None: clear)."""
+    return None if flag is None else {"by": flag.by, "reason": flag.reason, "ts_ns": flag.ts_ns}

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from coinswarm.backtest.engine import BacktestConfig, Book, run_live
+from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.recording import (
     HISTORICAL,
     HISTORY,
     PERSON,
     RECONCILED,
+    SHARED,
     WALL,
     decisions,
     digest,
@@ -47,7 +49,9 @@ from coinswarm.infra.session_codec import (
     request_to_json,
 )
 from coinswarm.infra.session_journal import JournalError, Record, read_journal
+from coinswarm.infra.state import KillSwitchFlag
 from coinswarm.orchestration.door import Door
+from coinswarm.orchestration.state_file_operator import follow_shared
 from coinswarm.risk.circuit_breaker import BreakerState
 from coinswarm.risk.errors import RiskStateError
 from coinswarm.risk.kill_switch import KillSwitchState
@@ -151,27 +155,38 @@ class ReplayClock:
 
 
 class ReplayOperator:
-    """The person of a recorded session: applies the journal's stops and resets where it has
-    them, then shows the bar to the risk layer, as `StateFileOperator` did live."""
+    """The operator of a recorded run: applies the journal's stops, resets and changes of the
+    shared kill switch where it has them, then shows the bar to the risk layer as the run's
+    operator did (`StateFileOperator` live; the simulated one, with its resets, in a backtest).
+    """
 
-    def __init__(self, door: Door, *, tape: Tape, clock: Clock) -> None:
+    def __init__(self, door: Door, *, tape: Tape, clock: Clock, reset_after_ns: int | None) -> None:
         self._door = door
         self._tape = tape
         self._clock = clock
+        self._simulated = SimulatedOperator(door, reset_after_ns)
 
     def watch(self, bar: Bar) -> None:
-        while self._tape.next_kind() == PERSON:
-            record = self._tape.take(PERSON, "a person's action")
-            try:
-                action = PersonAction.from_dict(record.data.get("action") or {})
-            except RiskStateError as error:
-                raise JournalError(self._tape.path, record.line, str(error)) from None
-            now = self._clock.now_ns()
-            if action.kind == "stop":
-                self._door.stop(now, by=action.by, reason=action.reason)
+        while (kind := self._tape.next_kind()) in (PERSON, SHARED):
+            if kind == PERSON:
+                self._person()
             else:
-                self._door.reset_stops(now, by=action.by, reason=action.reason)
-        self._door.on_bar(bar)
+                record = self._tape.take(SHARED, "a change of the shared kill switch")
+                flag = self._tape.read(record, "flag", _shared_or_none)
+                follow_shared(self._door, self._clock.now_ns(), flag)
+        self._simulated.watch(bar)
+
+    def _person(self) -> None:
+        record = self._tape.take(PERSON, "a person's action")
+        try:
+            action = PersonAction.from_dict(record.data.get("action") or {})
+        except RiskStateError as error:
+            raise JournalError(self._tape.path, record.line, str(error)) from None
+        now = self._clock.now_ns()
+        if action.kind == "stop":
+            self._door.stop(now, by=action.by, reason=action.reason)
+        else:
+            self._door.reset_stops(now, by=action.by, reason=action.reason)
 
 
 def _reconciled(bars: Sequence[Bar], tape: Tape, book: Book | None) -> Iterator[Bar]:
@@ -344,6 +359,7 @@ def read_start(path: Path, record: Record) -> SessionStart:
         parameters=read("parameters", _text_map),
         risk=_risk(path, record, read("risk_phase", _phase)),
         operator_reset_after_ns=read("operator_reset_after_ns", _integer_or_none),
+        shared_stop=_shared_or_none(record.data.get("shared_stop")),
         risk_state=_risk_state(record.data.get("risk_state")),
     )
     if record.data.get("resumed"):
@@ -456,7 +472,12 @@ def _run(
         venue=build,
         interval_ns=start.interval_ns,
         book=book,
-        operator=partial(ReplayOperator, tape=tape, clock=clock),
+        operator=partial(
+            ReplayOperator,
+            tape=tape,
+            clock=clock,
+            reset_after_ns=start.config.operator_reset_after_ns,
+        ),
     )
 
 
@@ -505,6 +526,17 @@ def _integer_or_none(value: Any) -> int | None:
 
 def _phase(value: Any) -> int | None:
     return None if value is None else _integer(value)
+
+
+def _shared_or_none(value: Any) -> KillSwitchFlag | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise FieldError("flag", f"expected an object or null, found {type(value).__name__}")
+    by, reason, ts = value.get("by"), value.get("reason"), value.get("ts_ns")
+    if not isinstance(by, str) or not isinstance(reason, str):
+        raise FieldError("flag", "expected text 'by' and 'reason'")
+    return KillSwitchFlag(by=by, reason=reason, ts_ns=_integer(ts))
 
 
 def _boolean(value: Any) -> bool:

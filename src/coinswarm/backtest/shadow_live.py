@@ -21,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from coinswarm.backtest.engine import BacktestConfig, run_live, simulated_venue
@@ -143,8 +143,8 @@ class LiveShadow:
     ) -> None:
         # A fresh instance: a strategy keeps state, and the session's is the session's own.
         self._strategy, _ = build_strategy(strategy, parameters)
-        # A backtest reads no kill switch other processes set: a stop there is part of the gap.
-        self._config = replace(config, shared_state=None)
+        # The shadow has no person: a person's stop in the session is part of the gap.
+        self._config = config
         self._instruments = tuple(instruments)
         self._interval_ns = interval_ns
         self._history = tuple(history)

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from coinswarm import bootstrap
-from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli._shared import DbOption, SharedOption, fail, risk_app, stdout
+from coinswarm.cli._shared import DbOption, SharedOption, UsageError, fail, risk_app, stdout
+from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.infra.audit import AuditKind, append
+from coinswarm.infra.state import fail_safe_kill_switch
 from coinswarm.orchestration.door import RiskEvent, describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
@@ -25,14 +26,26 @@ from coinswarm.risk.state_file import (
 )
 
 StateOption = Annotated[
-    Path | None, typer.Option("--state", help="risk state file (default: in the data folder)")
+    Path | None, typer.Option("--state", help="one risk state file (default: every mode's)")
+]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(help="only this mode's stops: paper, sandbox or live (default: every mode)"),
 ]
 ByOption = Annotated[str, typer.Option(help="who does this: a person's name")]
 ReasonOption = Annotated[str, typer.Option(help="why, in a few words")]
 
 
-def _state_path(state: Path | None) -> Path:
-    return state or default_runs_dir().parent / "risk-state.json"
+def _state_files(state: Path | None, mode: str | None) -> list[tuple[str, Path]]:
+    """Return the risk state files a command acts on, each with the mode that obeys it."""
+    if state is not None:
+        return [("file", state)]
+    if mode is None:
+        return [(m, bootstrap.risk_state_path(m)) for m in bootstrap.PERSON_MODES]
+    if mode not in bootstrap.PERSON_MODES:
+        expected = ", ".join(bootstrap.PERSON_MODES)
+        raise UsageError(f"--mode: expected one of {expected}, found {mode!r}")
+    return [(mode, bootstrap.risk_state_path(mode))]
 
 
 def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
@@ -49,7 +62,7 @@ def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> N
         breaker.reset(action.ts, by=action.by, reason=action.reason)
 
 
-def _act(path: Path, action: PersonAction, db: str | None) -> None:
+def _act(path: Path, action: PersonAction) -> list[RiskEvent]:
     """Apply a person's stop or reset to the state file; a running session follows it."""
     events: list[RiskEvent] = []
 
@@ -65,9 +78,13 @@ def _act(path: Path, action: PersonAction, db: str | None) -> None:
         return StoredRiskState(kill.state(), breaker.state(), log, actions, len(actions))
 
     update_risk_state(path, change)
+    return events
+
+
+def _audit(db: str | None, events: list[tuple[Path, RiskEvent]]) -> None:
     # Every manual stop and reset is also in the tamper-evident audit log.
     with bootstrap.open_store(db) as store, store.transaction() as session:
-        for event in events:
+        for path, event in events:
             kind = AuditKind.RESET if event.kind == "RESET" else AuditKind.MANUAL_STOP
             append(
                 session,
@@ -78,65 +95,113 @@ def _act(path: Path, action: PersonAction, db: str | None) -> None:
             )
 
 
+def _everywhere(
+    action: PersonAction, files: list[tuple[str, Path]], state_url: str | None, db: str | None
+) -> list[str]:
+    """Apply `action` to every file and to the shared kill switch; return where it went."""
+    done: list[tuple[Path, RiskEvent]] = []
+    for _mode, path in files:
+        done.extend((path, event) for event in _act(path, action))
+    _audit(db, done)
+    where = [mode for mode, _path in files]
+    shared = bootstrap.shared_state(state_url)
+    if shared is not None:
+        if action.kind == "stop":
+            shared.set_kill_switch(action.reason, action.by, action.ts)
+        else:
+            shared.clear_kill_switch(action.by, action.ts)
+        where.append("shared kill switch")
+    return where
+
+
 @risk_app.command("status")
-def risk_status(state: StateOption = None) -> None:
-    """Print the stops in force and the circuit breaker's state."""
-    path = _state_path(state)
+def risk_status(
+    *, state: StateOption = None, mode: ModeOption = None, state_url: SharedOption = None
+) -> None:
+    """Print every stop a running mode would obey: each mode's file and the shared switch."""
     try:
-        stored = load_risk_state(path)
-        kill, breaker = _risk_machines(stored)
+        files = [(m, p, load_risk_state(p)) for m, p in _state_files(state, mode)]
+        shared = bootstrap.shared_state(state_url)
+        flag = (
+            None if shared is None else fail_safe_kill_switch(shared, now_ns=WallClock().now_ns())
+        )
     except CoinswarmError as error:
         raise fail(error) from None
+    stopped = [m for m, _p, stored in files if _show_file(m, _p, stored)]
+    if shared is not None:
+        if flag is None:
+            _say(f"shared kill switch ({state_url}): clear")
+        else:
+            when = format_timestamp(flag.ts_ns)
+            _say(f"shared kill switch ({state_url}): set by {flag.by} at {when}: {flag.reason}")
+            stopped = [m for m, _p, _s in files]
+    if stopped:
+        _say(
+            f"stopped: {', '.join(stopped)}; `coinswarm risk reset --by NAME --reason TEXT` "
+            "lifts what waits for a person"
+        )
+    else:
+        _say("no stops: trading allowed")
+
+
+def _show_file(mode: str, path: Path, stored: StoredRiskState) -> bool:
+    """Print one file's stops; return True when they stop trading."""
+    kill, breaker = _risk_machines(stored)
+    for each in stored.pending:  # asked for, not yet applied by a running session
+        _apply(each, kill, breaker)
     stops = kill.stops
-    stdout.print(f"state file: {path}", markup=False, highlight=False)
+    _say(f"{mode}: {path}")
     if not stops and not breaker.tripped:
-        stdout.print("no stops: trading allowed")
+        _say("  no stops")
     for kind, why in sorted(stops.items()):
-        stdout.print(f"stop {kind}: {why}", markup=False, highlight=False)
+        _say(f"  stop {kind}: {why}")
     if breaker.tripped:
         latch = "latched until reset" if breaker.latched else "cooling down"
-        stdout.print(f"circuit breaker {latch}: {breaker.state().reason}", markup=False)
-    for line in stored.log[-10:]:
-        stdout.print(f"  {line}", markup=False, highlight=False)
+        _say(f"  circuit breaker {latch}: {breaker.state().reason}")
+    for line in stored.log[-5:]:
+        _say(f"    {line}")
+    return bool(stops) or breaker.tripped
+
+
+def _say(line: str) -> None:
+    stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @risk_app.command("stop")
 def risk_stop(
+    *,
     by: ByOption,
     reason: ReasonOption,
     state: StateOption = None,
+    mode: ModeOption = None,
     state_url: SharedOption = None,
     db: DbOption = None,
 ) -> None:
-    """Stop all trading now (kill switch and circuit breaker) until a person resets it."""
-    path = _state_path(state)
+    """Stop all trading now, in every mode (kill switch and circuit breaker), until reset."""
     try:
-        now = WallClock().now_ns()
-        _act(path, PersonAction(kind="stop", by=by, reason=reason, ts=now), db)
-        shared = bootstrap.shared_state(state_url)
-        if shared is not None:
-            shared.set_kill_switch(reason, by, now)
+        files = _state_files(state, mode)
+        action = PersonAction(kind="stop", by=by, reason=reason, ts=WallClock().now_ns())
+        where = _everywhere(action, files, state_url, db)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    stdout.print(f"stopped by {by}: {reason}", markup=False, highlight=False)
+    _say(f"stopped by {by}: {reason} ({', '.join(where)})")
 
 
 @risk_app.command("reset")
 def risk_reset(
+    *,
     by: ByOption,
     reason: ReasonOption,
     state: StateOption = None,
+    mode: ModeOption = None,
     state_url: SharedOption = None,
     db: DbOption = None,
 ) -> None:
     """Clear the stops that wait for a person (a daily-loss stop still ends with its day)."""
-    path = _state_path(state)
     try:
-        now = WallClock().now_ns()
-        _act(path, PersonAction(kind="reset", by=by, reason=reason, ts=now), db)
-        shared = bootstrap.shared_state(state_url)
-        if shared is not None:
-            shared.clear_kill_switch(by, now)
+        files = _state_files(state, mode)
+        action = PersonAction(kind="reset", by=by, reason=reason, ts=WallClock().now_ns())
+        where = _everywhere(action, files, state_url, db)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    stdout.print(f"reset by {by}: {reason}", markup=False, highlight=False)
+    _say(f"reset by {by}: {reason} ({', '.join(where)})")

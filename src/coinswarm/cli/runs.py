@@ -18,6 +18,7 @@ from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
     LazyProgress,
+    SharedOption,
     UsageError,
     app,
     bound,
@@ -96,11 +97,19 @@ def paper(
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     phase: Annotated[str, typer.Option(help="risk phase (1: paper trading)")] = "1",
     db: DbOption = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="the risk state file to obey and save (default: paper's own)"),
+    ] = None,
+    state_url: SharedOption = None,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest."""
+    """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest.
+
+    A person stops and resets it with `coinswarm risk stop|reset`, as a live session.
+    """
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
@@ -112,6 +121,8 @@ def paper(
             database=db,
             mode="paper",
             exchange=exchange,
+            state_file=state,
+            shared_state=state_url,
         )
         outcome = _run(request, quiet=quiet or as_json, pace=_speed(speed))
         outcome.save(runs_dir or default_runs_dir())
@@ -148,12 +159,17 @@ def backtest(
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
         int,
-        typer.Option(help="days before the simulated operator resets a stop; 0: never", min=0),
-    ] = 7,
+        typer.Option(
+            help="days before a simulated operator resets a stop that waits for a person; "
+            "0: never, a total-loss stop ends trading as it would in real life",
+            min=0,
+        ),
+    ] = 0,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
     db: DbOption = None,
     state_url: Annotated[
-        str | None, typer.Option(help="Redis URL of the shared kill switch this run obeys")
+        str | None,
+        typer.Option(help="Redis URL of the shared kill switch this run obeys (read at start)"),
     ] = None,
     bus: Annotated[
         str | None, typer.Option(help="NATS URL to publish orders, fills and risk events to")
@@ -239,8 +255,8 @@ def show_outcome(outcome: bootstrap.BacktestOutcome, *, as_json: bool, report: P
 def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
     phase = "no limits" if outcome.risk is None else f"phase {outcome.risk.phase}"
     stdout.print(f"run: {outcome.run_id} ({phase}, {len(outcome.result.orders)} orders)")
-    if outcome.result.risk_events:
-        stdout.print(f"risk events: {len(outcome.result.risk_events)} (see the report)")
+    for line in outcome.risk_lines():
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if report is not None:
         stdout.print(f"report: {report}")
     stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from coinswarm import bootstrap
 from coinswarm.backtest.runs import default_runs_dir
 from coinswarm.cli._shared import (
     DbOption,
+    SharedOption,
     app,
     decimal_option,
     fail,
@@ -59,9 +61,7 @@ ShadowOption = Annotated[
 
 
 def _state_file(mode: str, state: Path | None) -> Path:
-    # Each mode keeps its own stops: a sandbox's breaker trip must not block live trading.
-    name = "risk-state.json" if mode == LIVE else f"risk-state-{mode}.json"
-    return state or default_runs_dir().parent / name
+    return state or bootstrap.risk_state_path(mode)
 
 
 @contextmanager
@@ -117,6 +117,7 @@ def sandbox(
     bars: BarsOption = None,
     ca_file: CaOption = None,
     state: StateOption = None,
+    state_url: SharedOption = None,
     resume: ResumeOption = None,
     warmup: WarmupOption = 300,
     reconcile_every: ReconcileOption = 60.0,
@@ -147,6 +148,7 @@ def sandbox(
             ca_file=ca_file,
             database=db,
             state_file=_state_file(SANDBOX, state),
+            shared_state=state_url,
             resume=resume,
             warmup_bars=warmup,
             reconcile_every_s=reconcile_every,
@@ -171,6 +173,7 @@ def live(
         str | None, typer.Option(help="the confirmation sentence, instead of typing it")
     ] = None,
     state: StateOption = None,
+    state_url: SharedOption = None,
     resume: ResumeOption = None,
     warmup: WarmupOption = 300,
     reconcile_every: ReconcileOption = 60.0,
@@ -204,6 +207,7 @@ def live(
         confirm=confirm,
         database=db,
         state_file=_state_file(LIVE, state),
+        shared_state=state_url,
         ca_file=ca_file,
         resume=resume,
         warmup_bars=warmup,

@@ -13,7 +13,6 @@ from coinswarm.domain.clock import Clock
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
-from coinswarm.infra.state import HotState, fail_safe_kill_switch
 from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
@@ -94,18 +93,24 @@ class Door:
         clock: Clock,
         flatten_on_stop: bool = True,
         journal: Journal | None = None,
-        shared: HotState | None = None,
     ) -> None:
         self._execution = execution
         self.risk = risk
         self._journal = journal or MemoryJournal()
-        # The kill switch every process shares (Redis): set by a person from anywhere.
-        self._shared = shared
+        # Why the kill switch every process shares (Redis) blocks new orders, while it does.
+        # The run's operator reads that switch and sets it here, so that the moment it takes
+        # effect is a step of the run (journalled, replayed), never a read in the middle of one.
+        self._shared_stop: str | None = None
         self._clock = clock
         # A loss limit is only a limit if the positions that breached it are closed too.
         self.flatten_on_stop = flatten_on_stop
         self.notes: dict[str, RiskNote] = {}
         self.events: list[RiskEvent] = []
+
+    @property
+    def clock(self) -> Clock:
+        """Return the run's clock: the time every step of the door is judged at."""
+        return self._clock
 
     def on_bar(self, bar: Bar) -> None:
         """Show the risk layer each bar before the strategy sees it; act on what trips."""
@@ -156,7 +161,7 @@ class Door:
         `emergency` marks the door's own shutdown exits: they pass a tripped circuit breaker,
         since a loss limit must be able to close the positions that breached it.
         """
-        stopped = self._shared_stop(emergency=emergency)
+        stopped = self._shared(emergency=emergency)
         if stopped is not None:
             return self._refuse(request, "blocked", stopped, describe_request(request))
         risk = self.risk
@@ -181,13 +186,35 @@ class Door:
             risk.tracker.count_order()
         return order
 
-    def _shared_stop(self, *, emergency: bool) -> str | None:
+    def _shared(self, *, emergency: bool) -> str | None:
         """Return why the shared kill switch stops this order, or None."""
-        if self._shared is None or emergency:
-            return None
-        # A kill switch that cannot be read counts as set: never trade blind.
-        flag = fail_safe_kill_switch(self._shared, now_ns=self._clock.now_ns())
-        return None if flag is None else f"shared kill switch set by {flag.by}: {flag.reason}"
+        return None if emergency else self._shared_stop
+
+    @property
+    def shared_stop(self) -> str | None:
+        """Return why the shared kill switch blocks new orders now, or None."""
+        return self._shared_stop
+
+    def follow_shared(self, ts: int, *, by: str | None, reason: str | None) -> None:
+        """Obey the shared kill switch: `by` and `reason` while it is set, None when clear.
+
+        Setting it cancels open orders (exits of a shutdown excepted) and blocks every new
+        order until it is cleared; it flattens nothing, as the switch is a level that any
+        process may raise for a moment. A change is a risk event of the run.
+        """
+        stop = None if by is None else f"shared kill switch set by {by}: {reason}"
+        if stop == self._shared_stop:
+            return
+        self._shared_stop = stop
+        if stop is None:
+            event = KillSwitchEvent(
+                ts=ts, kind=KillSwitchEventKind.SHARED_CLEARED, reason="shared kill switch clear"
+            )
+        else:
+            event = KillSwitchEvent(
+                ts=ts, kind=KillSwitchEventKind.SHARED_STOP, reason=reason or "", by=by
+            )
+        self._record([event])
 
     def _blocked(
         self, request: OrderRequest, account: AccountSnapshot, *, emergency: bool

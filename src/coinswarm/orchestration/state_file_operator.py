@@ -1,11 +1,17 @@
-"""The person watching a session, reached through the risk state file.
+"""The person watching a session, reached through the risk state file and the shared switch.
 
 A backtest has a simulated operator (`backtest.operator`); a paper, sandbox or live session has
 a person, who acts with `coinswarm risk stop` and `coinswarm risk reset`. Those commands write
-the risk state file; on every bar this operator applies the actions the session has not applied
-yet (a stop cancels every open order and flattens, through the door), shows the bar to the risk
-layer, and saves the state whenever the risk layer changed, so that a stop tripped by the market
-holds across a restart until a person resets it (reliability scenario 19).
+the mode's risk state file and, when there is one, the kill switch every process shares
+(Redis). On every bar this operator applies the file's actions the session has not applied yet
+(a stop cancels every open order and flattens, through the door), follows the shared switch (a
+level: set, it blocks new orders; unreadable counts as set), shows the bar to the risk layer,
+and saves the state whenever the risk layer changed, so that a stop tripped by the market holds
+across a restart until a person resets it (reliability scenario 19).
+
+Everything a person does reaches the engine here, between two bars, and each step is heard
+first by `on_action` / `on_shared` (the session journal records them), so a replay applies
+them at the same place.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import Clock
+from coinswarm.infra.state import HotState, KillSwitchFlag, StateUnavailableError
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.risk.state_file import (
     PersonAction,
@@ -24,13 +31,23 @@ from coinswarm.risk.state_file import (
     update_risk_state,
 )
 
-__all__ = ["StateFileOperator"]
+__all__ = ["StateFileOperator", "follow_shared", "read_shared"]
 
 
 class StateFileOperator:
     """Follow a person's stops and resets from the state file; save every change of the door's."""
 
-    __slots__ = ("_applied", "_clock", "_door", "_logged", "_on_action", "_path")
+    __slots__ = (
+        "_applied",
+        "_clock",
+        "_door",
+        "_logged",
+        "_on_action",
+        "_on_shared",
+        "_path",
+        "_shared",
+        "_shared_flag",
+    )
 
     def __init__(
         self,
@@ -40,14 +57,21 @@ class StateFileOperator:
         *,
         applied: int,
         on_action: Callable[[PersonAction], None] | None = None,
+        shared: HotState | None = None,
+        on_shared: Callable[[KillSwitchFlag | None], None] | None = None,
     ) -> None:
         """`applied` counts the file's actions the door's machines started with; `on_action`
-        hears each action just before it is applied (the session journal records it)."""
+        hears each action just before it is applied (the session journal records it).
+        `shared` is the kill switch every process shares; `on_shared` hears each change of
+        it just before the door follows it."""
         self._door = door
         self._on_action = on_action
+        self._on_shared = on_shared
         self._path = path
         self._clock = clock
         self._applied = applied
+        self._shared = shared
+        self._shared_flag: KillSwitchFlag | None = None
         self._logged = len(door.events)
 
     def watch(self, bar: Bar) -> None:
@@ -56,6 +80,7 @@ class StateFileOperator:
         for action in pending:
             self._apply(action)
             self._applied += 1
+        self._follow_shared()
         self._door.on_bar(bar)
         # An action that changed nothing (a reset with nothing stopped) is saved as applied
         # too, or the file would show it pending for ever.
@@ -70,6 +95,18 @@ class StateFileOperator:
             self._door.stop(now, by=action.by, reason=action.reason)
         else:
             self._door.reset_stops(now, by=action.by, reason=action.reason)
+
+    def _follow_shared(self) -> None:
+        if self._shared is None:
+            return
+        flag = read_shared(self._shared)
+        if _level(flag) == _level(self._shared_flag):
+            return
+        self._shared_flag = flag
+        if self._on_shared is not None:
+            self._on_shared(flag)
+        # Heard first, then the clock read: a replay takes them from its tape in that order.
+        follow_shared(self._door, self._clock.now_ns(), flag)
 
     def _save(self) -> None:
         risk = self._door.risk
@@ -89,3 +126,24 @@ class StateFileOperator:
             )
 
         update_risk_state(self._path, merged)
+
+
+def read_shared(shared: HotState) -> KillSwitchFlag | None:
+    """Return the shared kill switch's flag; one that cannot be read counts as set."""
+    try:
+        return shared.kill_switch()
+    except StateUnavailableError as error:
+        return KillSwitchFlag(reason=str(error), by="hot-state", ts_ns=0)
+
+
+def _level(flag: KillSwitchFlag | None) -> tuple[str, str] | None:
+    # Who set it and why: setting it again with a later time is no change for the door.
+    return None if flag is None else (flag.by, flag.reason)
+
+
+def follow_shared(door: Door, ts: int, flag: KillSwitchFlag | None) -> None:
+    """Make `door` obey the shared kill switch `flag` (None: clear) from `ts` on."""
+    if flag is None:
+        door.follow_shared(ts, by=None, reason=None)
+    else:
+        door.follow_shared(ts, by=flag.by, reason=flag.reason)

@@ -57,6 +57,18 @@ class KillSwitchEventKind(StrEnum):
     MANUAL_STOP = "MANUAL_STOP"
     SYSTEM_ERROR_STOP = "SYSTEM_ERROR_STOP"
     RESET = "RESET"
+    # The kill switch every process shares (Redis): a level a person sets and clears.
+    SHARED_STOP = "SHARED_STOP"
+    SHARED_CLEARED = "SHARED_CLEARED"
+
+
+_LIFTING_EVENTS = frozenset(
+    {
+        KillSwitchEventKind.DAILY_LOSS_LIFTED,
+        KillSwitchEventKind.RESET,
+        KillSwitchEventKind.SHARED_CLEARED,
+    }
+)
 
 
 _STOP_EVENTS = {
@@ -79,7 +91,7 @@ class KillSwitchEvent:
     @property
     def cancel_open_orders(self) -> bool:
         """Return True when the caller must cancel open orders now (and retry until done)."""
-        return self.kind not in (KillSwitchEventKind.DAILY_LOSS_LIFTED, KillSwitchEventKind.RESET)
+        return self.kind not in _LIFTING_EVENTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

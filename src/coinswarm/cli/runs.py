@@ -83,6 +83,9 @@ def paper(
         list[Path] | None, typer.Option(help="recorded bars to replay; default: synthetic")
     ] = None,
     speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
+    bars: Annotated[
+        int, typer.Option(help="hourly bars of the synthetic market", min=2)
+    ] = bootstrap.SYNTHETIC_BARS,
     exchange: Annotated[
         str,
         typer.Option(
@@ -113,6 +116,7 @@ def paper(
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
+            synthetic_bars=bars,
             strategy=strategy,
             parameters=parameters(param or []),
             cash=decimal_option(cash, "--cash"),

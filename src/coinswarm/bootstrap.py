@@ -164,7 +164,9 @@ class BacktestOutcome:
             path,
             benchmark_curve=self.benchmark_curve,
             explanations={e.client_order_id: e.render() for e in self.explanations},
-            risk_log=[describe_event(e) for e in self.result.risk_events],
+            total_loss_limit=None
+            if self.risk is None
+            else float(self.risk.max_total_loss_fraction),
         )
 
     def summary(self) -> dict[str, Any]:

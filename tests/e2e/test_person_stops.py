@@ -20,6 +20,8 @@ import pytest
 from cli_harness import coinswarm
 
 REDIS = "redis://127.0.0.1:6379/0"
+SANDBOX = ("sandbox", "--bars", "25", "--bar-seconds", "0.05", "--strategy", "sma-cross",
+           "--param", "fast=2", "--param", "slow=5", "--json")  # fmt: skip
 PAPER = ("paper", "--speed", "max", "--bars", "400", "--strategy", "sma-cross",
          "--param", "fast=3", "--param", "slow=8", "--json")  # fmt: skip
 
@@ -46,14 +48,11 @@ def test_a_person_s_stop_stops_paper_and_sandbox_until_reset(tmp_path: Path) -> 
     assert stopped["trades"] == 0
     human = coinswarm(*PAPER[:-1])
     assert "refused by the risk layer:" in human.stdout
-    assert "going on holiday" in human.stdout + human.stderr
+    assert "going on holiday" in human.stdout
+    assert "warning: paper trading is stopped" in human.stderr
+    assert "coinswarm risk reset --mode paper" in human.stderr
 
-    sandbox = _json(
-        coinswarm(
-            "sandbox", "--bars", "25", "--bar-seconds", "0.05", "--strategy", "sma-cross",
-            "--param", "fast=2", "--param", "slow=5", "--json",
-        )  # fmt: skip
-    )
+    sandbox = _json(coinswarm(*SANDBOX))
     assert sandbox["orders"] > 0
     assert sandbox["refused_orders"] == sandbox["orders"]
 

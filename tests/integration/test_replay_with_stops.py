@@ -21,6 +21,7 @@ import pytest
 
 from coinswarm import bootstrap
 from coinswarm.backtest.session_replay import ReplayDivergenceError, replay_journal
+from coinswarm.backtest.stops import stop_rows
 from coinswarm.infra.session_journal import GENESIS, read_journal
 from coinswarm.infra.state import RedisHotState
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, update_risk_state
@@ -143,6 +144,12 @@ def test_a_backtest_journal_replays_the_simulated_operator_s_resets(tmp_path: Pa
     report = replay_journal(path)
     assert report.equal, report.first_difference
     assert report.bars == bootstrap.SYNTHETIC_BARS
+    # Each reset re-based the kill switch's peak: the report shows how far the whole run fell.
+    rows = stop_rows(outcome.result.risk_events, outcome.result.curve, 10_000.0)
+    assert max(r.drawdown_since_first_peak for r in rows) > 0.10
+    html = outcome.write_report(tmp_path / "report.html").read_text()
+    assert "drawdown since first peak" in html
+    assert "re-bases" in html
 
 
 def test_with_the_default_no_reset_a_total_loss_stop_ends_trading(tmp_path: Path) -> None:

@@ -264,6 +264,12 @@ def fills_table(
     return _truncation_note(len(fills), max_rows) + _table(head, rows, raw=True)
 
 
+def risk_events_table(rows: Sequence[Sequence[str]], max_rows: int) -> str:
+    """Return the risk events, one row each, beside the drawdown since the first peak."""
+    head = ["time", "event", "by", "equity", "drawdown since first peak", "why"]
+    return _table(head, rows[:max_rows]) + _truncation_note(len(rows), max_rows)
+
+
 def _truncation_note(total: int, max_rows: int) -> str:
     if total <= max_rows:
         return ""

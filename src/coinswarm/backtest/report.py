@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from coinswarm.backtest import _report_html as markup
 from coinswarm.backtest.metrics import drawdown_series, monthly_returns
+from coinswarm.backtest.stops import stop_rows, stops_section
 from coinswarm.domain.order import OrderSide
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def write_report(
     *,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
-    risk_log: Sequence[str] = (),
+    total_loss_limit: float | None = None,
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
@@ -74,8 +75,9 @@ def write_report(
 
     `benchmark_curve` (from `metrics.buy_and_hold_benchmark`) adds buy and hold to the equity
     and drawdown charts. `explain_links` maps a fill's `client_order_id` to a URL; when given,
-    the trade and fill tables link each order to it. `risk_log` lists the risk layer's events
-    (breaker trips, stops, resets), one line each. `explanations` maps a `client_order_id`
+    the trade and fill tables link each order to it. The risk layer's events (breaker trips,
+    stops, resets) are listed beside the drawdown since the run's first peak at each, and
+    `total_loss_limit` (the profile's) is named above them. `explanations` maps a `client_order_id`
     to the lines of its explanation; they are written into the report and, unless
     `explain_links` says otherwise, the tables link to them. The file is written to a temporary file
     in the same directory and moved into place, so a failed write leaves the old file intact.
@@ -87,7 +89,7 @@ def write_report(
         benchmark,
         explain_links=explain_links,
         explanations=explanations,
-        risk_log=risk_log,
+        total_loss_limit=total_loss_limit,
         benchmark_curve=benchmark_curve,
         max_line_points=max_line_points,
         max_table_rows=max_table_rows,
@@ -103,7 +105,7 @@ def render_report(
     *,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
-    risk_log: Sequence[str] = (),
+    total_loss_limit: float | None = None,
     benchmark_curve: EquityCurve | None = None,
     max_line_points: int = DEFAULT_MAX_LINE_POINTS,
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
@@ -136,10 +138,14 @@ def render_report(
         markup.fills_table(result.fills, explain_links, max_table_rows),
         "</div>\n",
     ]
-    if risk_log:
+    rows = stop_rows(result.risk_events, result.curve, start)
+    if rows:
         body += [
-            "<h2>Risk events</h2>\n",
-            markup.explanations_section({"risk-log": risk_log}, max_table_rows),
+            "<h2>Risk events: stops, trips and resets</h2>\n",
+            *(f"<p>{html.escape(line)}</p>\n" for line in stops_section(rows, total_loss_limit)),
+            '<div class="scroll">\n',
+            markup.risk_events_table([r.cells() for r in rows], max_table_rows),
+            "</div>\n",
         ]
     if explanations:
         body += [

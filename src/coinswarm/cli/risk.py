@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from coinswarm import bootstrap
-from coinswarm.cli._shared import DbOption, SharedOption, UsageError, fail, risk_app, stdout
+from coinswarm.cli._shared import (
+    DbOption,
+    SharedOption,
+    UsageError,
+    fail,
+    risk_app,
+    stderr,
+    stdout,
+)
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
@@ -161,6 +169,29 @@ def _show_file(mode: str, path: Path, stored: StoredRiskState) -> bool:
     for line in stored.log[-5:]:
         _say(f"    {line}")
     return bool(stops) or breaker.tripped
+
+
+def warn_if_stopped(mode: str, path: Path) -> None:
+    """Tell on stderr, before a run starts, that a stop in `path` will block it, and how to
+    lift it: a run that only refuses orders must never look like one that chose not to trade.
+    """
+    stored = load_risk_state(path)
+    kill, breaker = _risk_machines(stored)
+    for each in stored.pending:
+        _apply(each, kill, breaker)
+    why = [f"{kind}: {reason}" for kind, reason in sorted(kill.stops.items())]
+    if breaker.latched:
+        why.append(f"circuit breaker latched: {breaker.state().reason}")
+    if not why:
+        return
+    where = "" if path == bootstrap.risk_state_path(mode) else f" --state {path}"
+    stderr.print(
+        f"warning: {mode} trading is stopped ({'; '.join(why)}); new orders will be refused "
+        f"until a person runs `coinswarm risk reset --mode {mode}{where} --by NAME --reason TEXT`",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _say(line: str) -> None:

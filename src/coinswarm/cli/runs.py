@@ -27,6 +27,7 @@ from coinswarm.cli._shared import (
     parameters,
     stdout,
 )
+from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
 
 _HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
@@ -128,7 +129,9 @@ def paper(
             state_file=state,
             shared_state=state_url,
         )
-        outcome = _run(request, quiet=quiet or as_json, pace=_speed(speed))
+        pace = _speed(speed)
+        warn_if_stopped("paper", state or bootstrap.risk_state_path("paper"))
+        outcome = _run(request, quiet=quiet or as_json, pace=pace)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None

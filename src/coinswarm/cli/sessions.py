@@ -24,6 +24,7 @@ from coinswarm.cli._shared import (
     stderr,
     stdout,
 )
+from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.cli.runs import show_outcome
 from coinswarm.domain.errors import CoinswarmError
 
@@ -87,6 +88,8 @@ def _session(request: SessionRequest, *, as_json: bool) -> None:
     from coinswarm import sessions  # noqa: PLC0415
 
     try:
+        if request.state_file is not None:
+            warn_if_stopped(request.mode, request.state_file)
         with _stop_on_interrupt() as stop:
             # The guard's pauses and the shadow's gap go to stderr: stdout may be --json.
             outcome = sessions.run_session(request, stop=stop, say=_tell)

@@ -182,6 +182,7 @@ class BacktestOutcome:
             "risk_events": [describe_event(e) for e in result.risk_events],
             "orders": len(result.orders),
             "refused_orders": len(self.refused()),
+            "fills": len(result.fills),
             "buy_and_hold": self.benchmark.to_dict(),
         }
 
@@ -383,11 +384,13 @@ def person(
     *,
     shared: HotState | None,
     on_action: Callable[[PersonAction], None] | None = None,
+    keep_market_stops: bool = True,
 ) -> OperatorFactory:
     """Return the person watching a paper, sandbox or live run, every step journalled.
 
     The person acts through the mode's risk state file (`coinswarm risk stop|reset`) and the
     shared kill switch; `on_action` also hears each stop or reset, after the journal.
+    `keep_market_stops` False saves only the person's actions to the file (a demo exchange).
     """
 
     def heard(action: PersonAction) -> None:
@@ -404,6 +407,7 @@ def person(
             on_action=heard,
             shared=shared,
             on_shared=recorder.shared,
+            keep_market_stops=keep_market_stops,
         )
 
     return build

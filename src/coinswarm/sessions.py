@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,6 +65,7 @@ from coinswarm.execution.recovery import journal_report, recover
 from coinswarm.execution.session_guard import GuardEvent, SessionGuard
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
 from coinswarm.strategies import build_strategy
@@ -144,6 +145,8 @@ class _Exchange:
     credentials: CdpCredentials
     trust: ssl.SSLContext | None
     products: tuple[str, ...]
+    # Wall time per unit of market time: below 1 on a demo exchange replaying bars fast.
+    time_scale: float = 1.0
 
 
 def candle_bars(
@@ -197,6 +200,7 @@ def run_session(
         bootstrap.open_store(request.database, mode=request.mode) as store,
     ):
         preflight.check_credentials(request.mode, exchange.credentials)
+        profile = _paced(profile, exchange.time_scale, say)
         resumed = None if request.resume is None else _resume(request, exchange, adapter, store)
         if request.mode == preflight.LIVE:
             preflight.check_live(
@@ -464,7 +468,15 @@ def _operator(
     if path is None or state is None:
         return None
     shared = bootstrap.shared_state(live.request.shared_state)
-    return bootstrap.person(recorder, path, state, shared=shared, on_action=_person(guard))
+    # The default local exchange is new each run: what its market tripped dies with it.
+    return bootstrap.person(
+        recorder,
+        path,
+        state,
+        shared=shared,
+        on_action=_person(guard),
+        keep_market_stops=live.request.url is not None,
+    )
 
 
 def _person(guard: SessionGuard) -> Callable[[PersonAction], None]:
@@ -539,6 +551,7 @@ def _local_exchange(request: SessionRequest) -> Iterator[_Exchange]:
     quotes = {i.quote for i in instruments.values()}
     venue = Venue(instruments, market, balances=dict.fromkeys(quotes, request.cash))
     replaying = threading.Event()
+    interval_ns = min(s.interval_ns for s in market)
     with serve_https(lambda keys, _: create_app(venue, keys)) as local:
         ticker = threading.Thread(
             target=_replay, args=(venue, request.bar_seconds, replaying), daemon=True
@@ -551,10 +564,24 @@ def _local_exchange(request: SessionRequest) -> Iterator[_Exchange]:
                 local.credentials,
                 local.trust,
                 request.products or tuple(instruments),
+                time_scale=request.bar_seconds * NS_PER_SECOND / interval_ns,
             )
         finally:
             replaying.set()
             ticker.join(timeout=5.0)
+
+
+def _paced(profile: RiskProfile, time_scale: float, say: Callable[[str], None]) -> RiskProfile:
+    """Return `profile` with its breaker's durations scaled to the exchange's pace."""
+    if time_scale == 1.0:
+        return profile
+    breaker = profile.breaker.scaled(time_scale)
+    say(
+        f"the exchange replays market time {1 / time_scale:,.0f} times faster than real time: "
+        f"the circuit breaker's cool-down is {breaker.cooldown_ns / NS_PER_SECOND:g} s "
+        f"(one hour of market time)"
+    )
+    return replace(profile, breaker=breaker)
 
 
 def _local_market(request: SessionRequest) -> list[BarSeries]:

@@ -52,7 +52,10 @@ def test_a_person_s_stop_stops_paper_and_sandbox_until_reset(tmp_path: Path) -> 
     assert "warning: paper trading is stopped" in human.stderr
     assert "coinswarm risk reset --mode paper" in human.stderr
 
-    sandbox = _json(coinswarm(*SANDBOX))
+    blocked = coinswarm(*SANDBOX)
+    assert "warning: sandbox trading is stopped" in blocked.stderr
+    assert "coinswarm risk reset --mode sandbox" in blocked.stderr
+    sandbox = _json(blocked)
     assert sandbox["orders"] > 0
     assert sandbox["refused_orders"] == sandbox["orders"]
 

@@ -319,6 +319,7 @@ def _start(
         "parameters": dict(config.parameters),
         "risk_phase": None if risk is None else risk.phase,
         "risk": repr(risk),
+        "breaker": None if risk is None else risk.breaker.to_dict(),
         "initial_cash": str(config.initial_cash),
         "maker_bps": str(model.fees.maker_bps),
         "taker_bps": str(model.fees.taker_bps),

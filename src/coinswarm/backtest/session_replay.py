@@ -11,7 +11,7 @@ the replay's digest is compared with the one the session stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -53,9 +53,9 @@ from coinswarm.infra.state import KillSwitchFlag
 from coinswarm.orchestration.door import Door
 from coinswarm.orchestration.state_file_operator import follow_shared
 from coinswarm.risk.circuit_breaker import BreakerState
-from coinswarm.risk.errors import RiskStateError
+from coinswarm.risk.errors import RiskConfigError, RiskStateError
 from coinswarm.risk.kill_switch import KillSwitchState
-from coinswarm.risk.profiles import RiskProfile, profile_for
+from coinswarm.risk.profiles import BreakerSettings, RiskProfile, profile_for
 from coinswarm.risk.state_file import PersonAction, StoredRiskState
 from coinswarm.strategies import build_strategy
 
@@ -416,6 +416,13 @@ def partial_reader(tape: Tape, record: Record) -> Callable[[str, Callable[[Any],
 
 def _risk(path: Path, record: Record, phase: int | None) -> RiskProfile | None:
     profile = None if phase is None else profile_for(phase)
+    breaker = record.data.get("breaker")
+    if profile is not None and isinstance(breaker, dict):
+        # A demo session scales its breaker's durations to its bars (`BreakerSettings.scaled`).
+        try:
+            profile = replace(profile, breaker=BreakerSettings.from_dict(breaker))
+        except RiskConfigError as error:
+            raise JournalError(path, record.line, f"field 'breaker': {error}") from None
     if repr(profile) != record.data.get("risk"):
         problem = (
             f"field 'risk': the session's limits are not phase {phase}'s defaults (a risk "

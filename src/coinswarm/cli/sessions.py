@@ -81,7 +81,7 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
 
 
 def _tell(line: str) -> None:
-    stderr.print(line, markup=False, highlight=False)
+    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _session(request: SessionRequest, *, as_json: bool) -> None:

@@ -41,6 +41,7 @@ class StateFileOperator:
         "_applied",
         "_clock",
         "_door",
+        "_keep",
         "_logged",
         "_on_action",
         "_on_shared",
@@ -59,11 +60,14 @@ class StateFileOperator:
         on_action: Callable[[PersonAction], None] | None = None,
         shared: HotState | None = None,
         on_shared: Callable[[KillSwitchFlag | None], None] | None = None,
+        keep_market_stops: bool = True,
     ) -> None:
         """`applied` counts the file's actions the door's machines started with; `on_action`
         hears each action just before it is applied (the session journal records it).
         `shared` is the kill switch every process shares; `on_shared` hears each change of
-        it just before the door follows it."""
+        it just before the door follows it. Without `keep_market_stops` (a demo exchange
+        that is new each run) only a person's actions are saved, never what the market
+        tripped, so a demo's crash does not block the next demo."""
         self._door = door
         self._on_action = on_action
         self._on_shared = on_shared
@@ -72,6 +76,7 @@ class StateFileOperator:
         self._applied = applied
         self._shared = shared
         self._shared_flag: KillSwitchFlag | None = None
+        self._keep = keep_market_stops
         self._logged = len(door.events)
 
     def watch(self, bar: Bar) -> None:
@@ -117,6 +122,8 @@ class StateFileOperator:
 
         def merged(stored: StoredRiskState) -> StoredRiskState:
             # Actions a person added since `_follow` stay pending: `applied` says so.
+            if not self._keep:
+                return replace(stored, applied=self._applied)
             return replace(
                 stored,
                 kill_switch=risk.kill_switch.state(),

@@ -279,8 +279,7 @@ class CircuitBreaker:
             trips_today=trips_today,
         )
         if not latched:
-            hours = cooldown / (3600 * NS_PER_SECOND)
-            trip = f"{reason}; resumes after {hours:g} h"
+            trip = f"{reason}; resumes after {_duration(cooldown)}"
             return (self._record(BreakerEvent(ts=ts_ns, kind=BreakerEventKind.TRIP, reason=trip)),)
         latch = f"trip {trips_today} of the UTC day; latched until a person resets it"
         return (
@@ -365,3 +364,8 @@ def _require_type(name: str, value: object, kind: type, *, optional: bool = Fals
 
 def _signed(fraction: Decimal) -> str:
     return f"{fraction * 100:+.1f}%"
+
+
+def _duration(ns: int) -> str:
+    hours = ns / (3600 * NS_PER_SECOND)
+    return f"{hours:g} h" if hours >= 1 else f"{ns / NS_PER_SECOND:.3g} s"

@@ -26,7 +26,7 @@ trip of a UTC day, while on real money the first trip latches until a person res
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -87,6 +87,61 @@ class BreakerSettings:
                 f"found {self.max_cooldown_ns}"
             )
             raise RiskConfigError(msg)
+
+    def scaled(self, factor: float) -> BreakerSettings:
+        """Return these settings with every duration times `factor` (at least 1 ns).
+
+        A demo exchange that reveals an hour's bar every half second runs market time 7,200
+        times faster than the wall clock the breaker measures; its cool-downs must shrink
+        by as much, or one trip blocks the demo for an hour of wall time.
+        """
+        durations = {name: max(1, round(getattr(self, name) * factor)) for name in _DURATIONS}
+        return replace(self, **durations)
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        """Return the settings as plain values; fractions as decimal strings."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> BreakerSettings:
+        """Rebuild settings saved by `to_dict`, refusing unknown, missing or mistyped values."""
+        if set(data) != {f.name for f in fields(cls)}:
+            raise RiskConfigError(f"breaker settings: expected every field once, found {data}")
+        try:
+            rapid = data["rapid_loss_fraction"]
+            return cls(
+                price_move_fraction=Decimal(str(data["price_move_fraction"])),
+                price_window_ns=_whole(data["price_window_ns"]),
+                rapid_loss_fraction=None if rapid is None else Decimal(str(rapid)),
+                rapid_loss_window_ns=_whole(data["rapid_loss_window_ns"]),
+                cooldown_ns=_whole(data["cooldown_ns"]),
+                max_cooldown_ns=_whole(data["max_cooldown_ns"]),
+                calm_period_ns=_whole(data["calm_period_ns"]),
+                latch_after_trips=_whole(data["latch_after_trips"]),
+            )
+        except (TypeError, ArithmeticError) as error:
+            raise RiskConfigError(f"breaker settings: cannot read {data}: {error}") from None
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, found {value!r}")
+    return value
+
+
+_DURATIONS = (
+    "price_window_ns",
+    "rapid_loss_window_ns",
+    "cooldown_ns",
+    "max_cooldown_ns",
+    "calm_period_ns",
+)
+
+
+def _plain(value: object) -> str | int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -142,6 +142,11 @@ class BacktestRequest:
     state_file: Path | None = None
     shared_stop: KillSwitchFlag | None = None
 
+    def __post_init__(self) -> None:
+        if self.exchange not in EXCHANGES:
+            msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
+            raise DataError(msg)
+
 
 @dataclass(frozen=True, slots=True)
 class BacktestOutcome:
@@ -340,7 +345,11 @@ def run(
         operator = None
         if watched and recorder is not None and config.risk_state is not None:
             hot = shared_state(request.shared_state)
-            operator = person(recorder, state_file, config.risk_state, shared=hot)
+            # Each paper run trades a new simulated account: what its market tripped (a loss
+            # stop, a breaker trip) ends with it; a person's stop holds until a person resets.
+            operator = person(
+                recorder, state_file, config.risk_state, shared=hot, keep_market_stops=False
+            )
         result = run_backtest(
             market,
             strategy,
@@ -463,10 +472,7 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
     if request.exchange == SIMULATED:
         yield simulated_venue
         return
-    client = _LOCKSTEP_CLIENTS.get(request.exchange)
-    if client is None:
-        msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {request.exchange!r}"
-        raise DataError(msg)
+    client = _LOCKSTEP_CLIENTS[request.exchange]  # the request checked the name
     with ExitStack() as running:
 
         def local(

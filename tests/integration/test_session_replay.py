@@ -93,10 +93,11 @@ def test_a_default_paper_journal_lands_under_the_data_folder(tmp_path: Path) -> 
         strategy="sma-cross", synthetic_bars=50, mode="paper", phase="1", persist=False
     )
     first = bootstrap.run(request)
-    bootstrap.run(request)  # the same run again: a second journal, never an overwrite
+    second = bootstrap.run(request)  # a paper run is a session: the same command, a new run
+    assert second.run_id != first.run_id
     folder = Path(os.environ["COINSWARM_HOME"]) / "sessions"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == [f"{first.run_id}.2.jsonl", f"{first.run_id}.jsonl"]
+    assert names == sorted([f"{first.run_id}.jsonl", f"{second.run_id}.jsonl"])
     assert all(replay_journal(folder / n).equal for n in names)
 
 

@@ -42,8 +42,8 @@ from coinswarm.infra.storage import (
 )
 from coinswarm.infra.storage.database import connect
 from coinswarm.infra.storage.models import Base
-from coinswarm.orchestration.door import RiskNote
 from coinswarm.risk.circuit_breaker import BreakerEvent, BreakerEventKind
+from coinswarm.risk.events import RiskNote
 from coinswarm.risk.kill_switch import KillSwitchEvent, KillSwitchEventKind
 from generators import INSTRUMENTS, START_NS, fill_sequences
 

@@ -12,7 +12,7 @@ from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order
 from coinswarm.domain.position import RoundTrip
-from coinswarm.orchestration.door import RiskEvent, RiskNote
+from coinswarm.risk.events import RiskEvent, RiskNote
 from coinswarm.strategies.base import Rationale
 
 __all__ = ["BacktestResult", "EquityCurve"]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.infra.storage import Store
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = ["DivergenceError", "StoreJournal"]
 

@@ -16,30 +16,19 @@ from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.state import HotState, fail_safe_kill_switch
 from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
-from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
-from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind
+from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.events import RiskEvent, RiskNote
+from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEventKind
 from coinswarm.risk.oversight import OversightManager, Verdict
 
 __all__ = [
     "Door",
-    "RiskEvent",
     "RiskLayer",
-    "RiskNote",
     "describe_event",
     "describe_request",
 ]
 
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class RiskNote:
-    """What the risk layer did with a request: approved, shrunk, rejected or blocked, and why."""
-
-    action: str
-    reason: str
-    requested: str
-    sent: str | None
 
 
 def describe_request(request: OrderRequest) -> str:
@@ -56,9 +45,6 @@ def describe_request(request: OrderRequest) -> str:
         if value is not None
     )
     return f"{request.side} {request.type} {size}{prices} {request.time_in_force}"
-
-
-RiskEvent = BreakerEvent | KillSwitchEvent
 
 
 def describe_event(event: RiskEvent) -> str:

@@ -40,16 +40,33 @@ def decimals(low: str, high: str, places: int) -> st.SearchStrategy[Decimal]:
     )
 
 
+FEE_IN_QUOTE = "quote"
+FEE_IN_BASE = "base"
+THIRD_FEE_CURRENCY = "BNB"
+
+
 @st.composite
-def fill_sequences(draw: st.DrawFn, max_size: int = 30) -> list[Fill]:
-    """Draw fills on BTC and ETH in time order, buys and sells, longs and shorts."""
+def fill_sequences(
+    draw: st.DrawFn, max_size: int = 30, fee_in: tuple[str, ...] = (FEE_IN_QUOTE,)
+) -> list[Fill]:
+    """Draw fills on BTC and ETH in time order, buys and sells, longs and shorts.
+
+    `fee_in` lists where fees may be charged: FEE_IN_QUOTE, FEE_IN_BASE (the exchange keeps
+    part of the coin), or a third currency's code such as THIRD_FEE_CURRENCY.
+    """
     count = draw(st.integers(0, max_size))
     fills = []
     for n in range(count):
         instrument = draw(st.sampled_from([BTC, ETH]))
         price = draw(decimals("1", "100000", 2))
         quantity = draw(decimals("0.0001", "5", 4))
-        fee = quantity * price * draw(st.sampled_from([0, 10, 60])) / 10_000
+        rate = Decimal(draw(st.sampled_from([0, 10, 60]))) / 10_000
+        where = draw(st.sampled_from(fee_in)) if len(fee_in) > 1 else fee_in[0]
+        fee, fee_currency = quantity * price * rate, instrument.quote
+        if where == FEE_IN_BASE:
+            fee, fee_currency = quantity * rate, instrument.base
+        elif where != FEE_IN_QUOTE:
+            fee, fee_currency = quantity * rate * 7, where  # a made-up price of the third coin
         fills.append(
             Fill(
                 trade_id=f"T{n}",
@@ -60,7 +77,7 @@ def fill_sequences(draw: st.DrawFn, max_size: int = 30) -> list[Fill]:
                 quantity=quantity,
                 price=price,
                 fee=fee,
-                fee_currency="USDT",
+                fee_currency=fee_currency,
                 ts=START_NS + n * NS_PER_HOUR,
                 liquidity=draw(st.sampled_from(list(Liquidity))),
             )

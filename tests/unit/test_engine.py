@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import gc
 import random
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,14 +15,15 @@ from hypothesis import strategies as st
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.data import synthetic_market, write_bars
-from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.errors import LookAheadError
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies import CancelRequest
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
-from generators import INSTRUMENTS, bar_series
+from generators import INSTRUMENTS, START_NS, bar_series
 
 D = Decimal
 CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
@@ -295,3 +300,158 @@ def test_the_view_refuses_to_be_written():
 
     with pytest.raises(ValueError, match="read-only"):
         run_backtest([series], Writer(), CONFIG)
+
+
+class GraphWalker:
+    """Looks for the future everywhere it can reach from what the engine hands it.
+
+    It reads the view's private attributes (`_series` was where a backtest's whole market
+    used to be), then walks the object graph from the bar and the context: attributes,
+    `__slots__`, containers, closures, bound methods and their owners, array bases, whatever
+    `gc.get_referents` reports. Modules, classes and function globals are the program, not
+    data handed to the strategy, so the walk does not enter them.
+    """
+
+    name = "graph-walker"
+
+    def __init__(
+        self, future_of: Callable[[int], Future], every: int, carried: tuple[object, ...] = ()
+    ) -> None:
+        self.future_of = future_of
+        self.every = every
+        self.carried = carried  # what a leaky engine would have handed over besides
+        self.seen = 0
+        self.leaks: list[tuple[int, str]] = []  # (bar time, what was found)
+        self.present_found = 0
+
+    def on_bar(self, bar, context):
+        self.seen += 1
+        if self.seen % self.every:
+            return []
+        future = self.future_of(bar.ts)
+        context.market.history(bar.instrument)  # a fair read first: the past moves into arrays
+        series = getattr(context.market, "_series", None)
+        if series is not None:
+            self.leaks.append((bar.ts, f"context.market._series: {type(series).__name__}"))
+        for thing in reachable(bar, context, *self.carried):
+            found = future.found_in(thing)
+            if found:
+                self.leaks.append((bar.ts, f"{type(thing).__name__}: {found}"))
+            if isinstance(thing, np.ndarray) and thing.dtype == np.int64 and bar.ts in thing:
+                self.present_found += 1
+        return []
+
+
+@dataclass(frozen=True)
+class Future:
+    """The times and prices that only bars after some moment have."""
+
+    times: set[int]
+    values: set[float]
+
+    def found_in(self, thing: object) -> str:
+        if isinstance(thing, Bar) and thing.ts in self.times:
+            return f"a bar at {thing.ts}"
+        if isinstance(thing, np.ndarray) and thing.dtype.kind in "if" and thing.size:
+            known = self.times if thing.dtype.kind == "i" else self.values
+            hits = known.intersection(thing.ravel().tolist())
+            return f"{len(hits)} future values, e.g. {min(hits)!r}" if hits else ""
+        numeric = isinstance(thing, float | int | Decimal) and not isinstance(thing, bool)
+        if numeric and (thing in self.times or thing in self.values):
+            return repr(thing)
+        return ""
+
+
+def reachable(*roots: object) -> Iterator[object]:
+    """Yield every object reachable from `roots` except modules, classes and their globals."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        thing = stack.pop()
+        if id(thing) in seen or isinstance(thing, type | types.ModuleType):
+            continue
+        seen.add(id(thing))
+        yield thing
+        stack.extend(_referents(thing))
+
+
+def _referents(thing: object) -> list[object]:
+    if isinstance(thing, types.FunctionType):  # its globals are the module: code, not data
+        cells = [c.cell_contents for c in thing.__closure__ or () if _filled(c)]
+        return [*cells, thing.__defaults__, thing.__kwdefaults__]
+    found = list(gc.get_referents(thing))
+    if isinstance(thing, np.ndarray) and thing.base is not None:
+        found.append(thing.base)
+    slots = getattr(type(thing), "__slots__", ())
+    found.extend(getattr(thing, slot) for slot in slots if hasattr(thing, slot))
+    if hasattr(thing, "__dict__"):
+        found.append(vars(thing))
+    return found
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - reading an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def telltale_market(n: int = 300) -> list[BarSeries]:
+    """Two instruments on one clock whose every time and price belongs to one bar only."""
+    ts = START_NS + np.arange(n, dtype=np.int64) * NS_PER_HOUR
+    row = np.arange(n, dtype=np.float64)
+    markets = []
+    for k, symbol in enumerate(("BTC-USDT", "ETH-USDT")):
+        base = 20_000.0 + 4_000 * k + 10 * row
+        prices = (base + 0.125, base + 3.375, base + 0.625, base + 2.875)
+        markets.append(BarSeries(symbol, NS_PER_HOUR, ts, *prices, 1_000.0 + 3 * row + k + 0.5))
+    return markets
+
+
+def future_after(market: list[BarSeries]) -> Callable[[int], Future]:
+    def future_of(now: int) -> Future:
+        times: set[int] = set()
+        values: set[float] = set()
+        for series in market:
+            later = series.ts > now
+            times.update(series.ts[later].tolist())
+            for field in ("open", "high", "low", "close", "volume"):
+                values.update(getattr(series, field)[later].tolist())
+        return Future(times, values)
+
+    return future_of
+
+
+def test_nothing_a_strategy_can_reach_holds_a_bar_beyond_now():
+    market = telltale_market()
+    walker = GraphWalker(future_after(market), every=37)
+    run_backtest(market, walker, replace(CONFIG, risk=profile_for(0)))
+    assert walker.seen == 600
+    assert walker.present_found >= 600 // 37  # the walk does reach the view's buffers
+    assert walker.leaks == []
+
+
+def test_the_walker_finds_a_future_that_is_within_reach():
+    market = telltale_market()
+    walker = GraphWalker(future_after(market), every=50, carried=({"kept": market[1]},))
+    run_backtest(market, walker, CONFIG)
+    assert len({ts for ts, _ in walker.leaks}) >= 600 // 50 - 1  # each walk before the last
+
+
+def test_the_views_buffers_say_nothing_of_how_many_bars_are_to_come():
+    capacities = []
+    for bars in (60, 5000):
+
+        class Measurer:
+            name = "measurer"
+
+            def on_bar(self, bar, context):
+                if context.market.count(bar.instrument) == 50:
+                    close = context.market.history(bar.instrument)
+                    capacities.append(len(close.base))
+                    assert np.isnan(close.base[50:]).all()
+                return []
+
+        run_backtest([market(15, bars)], Measurer(), CONFIG)
+    assert capacities[0] == capacities[1]

@@ -1,9 +1,9 @@
 """The backtest event loop: bars in time order, one strategy, the one door, one ledger.
 
-Each step reveals one bar to the fenced view, lets the simulated exchange match the orders that
-were resting before it, lets the risk layer see the bar, and only then shows the bar to the
-strategy. Whatever the strategy asks for is therefore placed after bar t and can meet bar t+1
-at the earliest.
+Each step shows one bar to the fenced view (the engine holds the series; the view holds only
+what it was shown), lets the simulated exchange match the orders that were resting before it,
+lets the risk layer see the bar, and only then shows the bar to the strategy. Whatever the
+strategy asks for is therefore placed after bar t and can meet bar t+1 at the earliest.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.data.view import GrowingMarket, MarketView, fenced_view
+from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.errors import InvalidOrderError
@@ -264,7 +264,7 @@ def run_backtest(
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
     clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
-    view, reveal = fenced_view(by_symbol)
+    view, show = fenced_feed(tuple(by_symbol))
     instruments = _instruments(by_symbol, config.instruments)
     run = _wire(
         instruments,
@@ -275,7 +275,7 @@ def run_backtest(
         venue=venue,
     )
     with fenced():
-        _Loop(run, by_symbol, reveal, clock).run(strategy, progress, pace)
+        _Loop(run, by_symbol, show, clock).run(strategy, progress, pace)
     return _finish(run, strategy, config, by_symbol)
 
 
@@ -370,12 +370,12 @@ class _Loop:
         self,
         run: _Run,
         market: dict[str, BarSeries],
-        reveal: Callable[[int, int], None],
+        show: Show,
         clock: HistoricalClock,
     ) -> None:
         self._run = run
         self._market = market
-        self._reveal = reveal
+        self._show = show
         self._clock = clock
 
     def _schedule(self) -> tuple[list[int], list[int], list[int]]:
@@ -398,7 +398,7 @@ class _Loop:
         ]
         times, which, rows = self._schedule()
         total = len(times)
-        reveal, advance, step = self._reveal, self._clock.advance_to, _Step(run, strategy)
+        show, advance, step = self._show, self._clock.advance_to, _Step(run, strategy)
         now, due = -1, run.checkpoint_every
         for index, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:
@@ -410,8 +410,9 @@ class _Loop:
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]
-            reveal(i, r + 1)
-            step(Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r]))
+            bar = Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r])
+            show(i, bar)
+            step(bar)
             if progress is not None and index % PROGRESS_EVERY == 0:
                 progress(index, total)
         if progress is not None:

@@ -10,16 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.backtest.engine import BacktestConfig, run_backtest, simulated_venue
+from coinswarm.backtest.result import BacktestResult
 from coinswarm.data import synthetic_market, write_bars
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.errors import LookAheadError
 from coinswarm.domain.ledger import Ledger
-from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
+from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies import CancelRequest
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
@@ -29,13 +31,35 @@ D = Decimal
 CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
 
 
+class VenueHolder:
+    """Builds the run's simulated exchange and keeps it, so a test strategy can list its orders.
+
+    A real strategy cannot see the exchange; this one needs the exchange's order ids to cancel.
+    """
+
+    def __init__(self) -> None:
+        self.venue: SimulatedExchange | None = None
+
+    def __call__(self, instruments, clock, config) -> SimulatedExchange:
+        venue = simulated_venue(instruments, clock, config)
+        assert isinstance(venue, SimulatedExchange)
+        self.venue = venue
+        return venue
+
+
 class RandomTrader:
-    """Market, limit and stop orders of random sizes, and random cancels, from a seed."""
+    """Market, limit and stop orders of random sizes, and random cancels, from a seed.
+
+    Its limit buys rest 1% below the close, so there is usually something open to cancel;
+    every cancel it asks for names an order that is open at that moment.
+    """
 
     name = "random"
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, holder: VenueHolder) -> None:
         self.rng = random.Random(seed)
+        self.holder = holder
+        self.cancelled: list[str] = []
 
     def on_bar(self, bar, context):
         roll = self.rng.random()
@@ -60,7 +84,7 @@ class RandomTrader:
                     quantity=held / 2,
                 )
             ]
-        if roll < 0.6:
+        if roll < 0.65:
             return [
                 OrderRequest(
                     client_order_id=order_id,
@@ -71,7 +95,7 @@ class RandomTrader:
                     limit_price=price * D("0.99"),
                 )
             ]
-        if roll < 0.7 and held > 0:
+        if roll < 0.75 and held > 0:
             return [
                 OrderRequest(
                     client_order_id=order_id,
@@ -82,13 +106,29 @@ class RandomTrader:
                     stop_price=price * D("0.98"),
                 )
             ]
-        if roll < 0.75:
-            return [CancelRequest(o) for o in self.open_ids(context)]
+        if roll < 0.9:
+            chosen = [o for o in self.open_ids(bar.instrument) if self.rng.random() < 0.5]
+            self.cancelled.extend(chosen)
+            return [CancelRequest(o) for o in chosen]
         return []
 
-    @staticmethod
-    def open_ids(context):
-        return []
+    def open_ids(self, instrument: str) -> list[str]:
+        assert self.holder.venue is not None
+        return [o.order_id for o in self.holder.venue.open_orders(instrument) if o.is_live]
+
+
+def random_run(series: BarSeries, seed: int) -> tuple[BacktestResult, RandomTrader]:
+    holder = VenueHolder()
+    trader = RandomTrader(seed, holder)
+    return run_backtest([series], trader, CONFIG, venue=holder), trader
+
+
+def assert_every_cancel_took(result: BacktestResult, trader: RandomTrader) -> None:
+    final = {o.order_id: o for o in result.orders}
+    for order_id in trader.cancelled:  # nothing fills between a bar's decision and its cancel
+        assert final[order_id].status is OrderStatus.CANCELLED
+    cancelled = {o for o, order in final.items() if order.status is OrderStatus.CANCELLED}
+    assert cancelled == set(trader.cancelled)
 
 
 class RecordingSmaCross(SmaCross):
@@ -125,7 +165,9 @@ def test_a_decision_on_bar_t_fills_at_the_open_of_bar_t_plus_one():
 @given(series=bar_series(min_bars=20, max_bars=150), seed=st.integers(0, 1000))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_bar(series, seed):
-    result = run_backtest([series], RandomTrader(seed), CONFIG)
+    result, trader = random_run(series, seed)
+    assert_every_cancel_took(result, trader)
+    event(f"cancels: {min(len(trader.cancelled), 3)}{'+' if len(trader.cancelled) >= 3 else ''}")
     ledger = Ledger(INSTRUMENTS, "USDT")
     ledger.deposit("USDT", CONFIG.initial_cash, 0)
     fills = iter(result.fills)
@@ -146,11 +188,16 @@ def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_ba
 
 
 def test_the_same_run_twice_gives_the_same_fills_and_curve():
-    first = run_backtest([market(3)], RandomTrader(5), CONFIG)
-    second = run_backtest([market(3)], RandomTrader(5), CONFIG)
+    first, trader = random_run(market(3), 5)
+    second, _ = random_run(market(3), 5)
     assert first.fills == second.fills
     assert first.final_equity == second.final_equity
     assert first.curve.equity.tobytes() == second.curve.equity.tobytes()
+    assert len(trader.cancelled) > 50  # the random trader does cancel, and each cancel took
+    assert_every_cancel_took(first, trader)
+    assert [(o.order_id, o.status) for o in first.orders] == [
+        (o.order_id, o.status) for o in second.orders
+    ]
 
 
 def test_bars_of_several_instruments_are_played_in_time_order():

@@ -8,7 +8,7 @@ latest can only meet bar t+1 or later, so a decision never fills on the bar that
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from coinswarm.domain.bar import Bar
@@ -97,6 +97,44 @@ class SimulatedExchange:
             self._release(order)
         return order.snapshot()
 
+    def amend_order(
+        self, order_id: str, *, quantity: Decimal, limit_price: Decimal, dry_run: bool = False
+    ) -> Order:
+        """Change a resting GTC limit order's size and price, keeping its id and its fills.
+
+        The hold is recomputed for what is left at the new price; an amend the account cannot
+        fund, or one to a size no more than what has filled, raises `InvalidOrderError` and
+        leaves the order as it was. The amended order meets its next bar as a new order would.
+        With `dry_run` every check is made and nothing changes.
+        """
+        order = self._order(order_id)
+        resting = self._resting[order.instrument].get(order_id)
+        request = order.request
+        if resting is None or request.type is not OrderType.LIMIT:
+            raise InvalidOrderError(f"order {order_id} is not a resting limit order")
+        if quantity <= order.filled_quantity:
+            raise InvalidOrderError(
+                f"size {quantity} is not above the filled size {order.filled_quantity}"
+            )
+        amended = replace(request, quantity=quantity, limit_price=limit_price)
+        instrument = self._instruments[order.instrument]
+        problem = instrument.size_problem(quantity, limit_price)
+        if problem:
+            raise InvalidOrderError(problem)
+        left = quantity - order.filled_quantity
+        if order.side is OrderSide.BUY:
+            rate = self.fill_model.fees.rate(Liquidity.TAKER)
+            estimate = self.fill_model.slipped(limit_price, OrderSide.BUY, Liquidity.TAKER)
+            left = left * estimate * (1 + rate)
+        free = self._free(resting.hold_currency) + resting.hold
+        _, hold = self._reserve_from(free, resting.hold_currency, left)
+        if dry_run:
+            return order.snapshot()
+        order.request = amended
+        resting.hold = hold
+        resting.seen_a_bar = False
+        return order.snapshot()
+
     def get_order(self, order_id: str) -> Order:
         return self._order(order_id).snapshot()
 
@@ -178,7 +216,10 @@ class SimulatedExchange:
         return Decimal(repr(last))
 
     def _reserve(self, currency: str, amount: Decimal) -> tuple[str, Decimal]:
-        free = self._free(currency)
+        return self._reserve_from(self._free(currency), currency, amount)
+
+    @staticmethod
+    def _reserve_from(free: Decimal, currency: str, amount: Decimal) -> tuple[str, Decimal]:
         if amount > free:
             raise InvalidOrderError(
                 f"insufficient funds: the order needs {amount:.8f} {currency}, "

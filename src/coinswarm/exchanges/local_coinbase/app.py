@@ -10,7 +10,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coinswarm.domain.clock import Clock, WallClock
-from coinswarm.exchanges.local_coinbase import control, routes, v2, ws
+from coinswarm.exchanges.local_coinbase import (
+    account_routes,
+    control,
+    market_routes,
+    order_routes,
+    routes,
+    unsupported,
+    v2,
+    ws,
+)
 from coinswarm.exchanges.local_coinbase.auth import JwtVerifier, KeyRing
 from coinswarm.exchanges.local_coinbase.bodylimit import MAX_BODY_BYTES, BodyLimitMiddleware
 from coinswarm.exchanges.local_coinbase.deps import Services
@@ -90,6 +99,10 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.state.stream = StreamState(settings=stream or StreamSettings())
     app.include_router(routes.router)
+    app.include_router(order_routes.router)  # edit, edit preview, order preview
+    app.include_router(market_routes.router)  # books, best bid and ask, market trades
+    app.include_router(account_routes.router)  # one account, the one portfolio
+    app.include_router(unsupported.router)  # futures, converts...: a clear 400, not a 404
     app.include_router(v2.router)  # the v2 reads ccxt makes before any v3 call
     app.include_router(ws.router)
     if control_api:

@@ -27,6 +27,7 @@ __all__ = [
     "CreateOrderRequest",
     "CreateOrderResponse",
     "CreateOrderSuccess",
+    "EditOrderRequest",
     "ErrorBody",
     "FeeTier",
     "FillRecord",
@@ -40,6 +41,7 @@ __all__ = [
     "MarketMarketIoc",
     "OrderConfiguration",
     "OrderRecord",
+    "PreviewOrderRequest",
     "Product",
     "ServerTime",
     "TransactionSummary",
@@ -97,6 +99,22 @@ class CreateOrderRequest(_Request):
     product_id: Identifier
     side: Side
     order_configuration: OrderConfiguration
+
+
+class PreviewOrderRequest(_Request):
+    """The body of `POST /orders/preview`: an order without its client order id."""
+
+    product_id: Identifier
+    side: Side
+    order_configuration: OrderConfiguration
+
+
+class EditOrderRequest(_Request):
+    """The body of `POST /orders/edit` and `/orders/edit_preview`; a missing field is kept."""
+
+    order_id: Identifier
+    size: Amount | None = None
+    price: Amount | None = None
 
 
 class CancelOrdersRequest(_Request):

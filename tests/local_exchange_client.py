@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from coinbase_harness import make_venue
 from coinswarm.exchanges.local_coinbase import (
@@ -37,6 +38,7 @@ class SignedClient:
     key: CdpKey
     venue: Venue
     http: httpx.Client
+    app: FastAPI
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send `method path` (path from the host's root) with a fresh token for it."""
@@ -67,4 +69,4 @@ def local_exchange(venue: Venue | None = None, **app_options: Any) -> Iterator[S
         serve_in_thread(app) as server,
         httpx.Client(base_url=server.base_url, timeout=10.0) as http,
     ):
-        yield SignedClient(server, key, venue, http)
+        yield SignedClient(server, key, venue, http, app)

@@ -48,10 +48,5 @@ def _refuser(feature: str) -> Callable[..., Awaitable[None]]:
 
 
 for _path, (_methods, _feature) in UNSUPPORTED.items():
-    router.add_api_route(
-        _path,
-        _refuser(_feature),
-        methods=list(_methods),
-        response_model=None,
-        include_in_schema=False,
-    )
+    for _method in _methods:  # one route a method, so each has its own operation id
+        router.add_api_route(_path, _refuser(_feature), methods=[_method], response_model=None)

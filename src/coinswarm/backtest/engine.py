@@ -264,7 +264,7 @@ def run_backtest(
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
     clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
-    view, show = fenced_feed(tuple(by_symbol))
+    view, show = fenced_feed(tuple(by_symbol), tuple(by_symbol.values()))
     instruments = _instruments(by_symbol, config.instruments)
     run = _wire(
         instruments,

@@ -78,6 +78,18 @@ class _Columns:
             getattr(self, field)[start:end] = getattr(series, field)
         self.stored = end
 
+    def settle_from(self, series: BarSeries) -> None:
+        """Move the pending bars in by copying their rows of `series`, which they came from.
+
+        Only rows already shown are copied: the caller holds `series`, the buffers never do.
+        """
+        start, end = self.stored, self.count
+        self._make_room(end)
+        for field in ("ts", *FIELDS):
+            getattr(self, field)[start:end] = getattr(series, field)[start:end]
+        self.stored = end
+        self.pending.clear()
+
     def _make_room(self, needed: int) -> None:
         capacity = len(self.ts)
         if needed <= capacity:
@@ -135,20 +147,29 @@ class MarketView:
         return view
 
 
-def fenced_feed(instruments: Sequence[str]) -> tuple[MarketView, Show]:
+def fenced_feed(
+    instruments: Sequence[str], source: Sequence[BarSeries] = ()
+) -> tuple[MarketView, Show]:
     """Return an empty view for strategies and the function only the engine uses to fill it.
 
-    The function takes an instrument's position in `instruments` and its next bar.
+    The function takes an instrument's position in `instruments` and its next bar. When the
+    bars are the rows of known series (`source`, in the same order, shown from their first
+    row), the function copies shown rows from them in bulk now and then; `source` stays
+    with the function, out of the view's reach.
     """
     view = MarketView(instruments)
     columns = list(view._columns.values())
+    series = list(source)
 
     def show(position: int, bar: Bar) -> None:
         target = columns[position]
         pending = target.pending
         pending.append(bar)
         if len(pending) >= SETTLE_EVERY:
-            target.settle()
+            if series:
+                target.settle_from(series[position])
+            else:
+                target.settle()
 
     return view, show
 
@@ -159,8 +180,8 @@ def fenced_view(market: Mapping[str, BarSeries]) -> tuple[MarketView, Callable[[
     The function takes an instrument's position in `market` and the number of its bars
     reached; it holds `market`, the view does not.
     """
-    view, show = fenced_feed(tuple(market))
     series = list(market.values())
+    view, show = fenced_feed(tuple(market), series)
 
     def reveal(position: int, count: int) -> None:
         for row in range(view.count(series[position].instrument), count):

@@ -203,13 +203,16 @@ def test_sdk_preview_order_estimates_and_places_nothing(local: Local, sdk: Any) 
     assert local.venue.engine_orders() == []
 
 
-def test_sdk_portfolios_and_breakdown(sdk: Any) -> None:
+def test_sdk_portfolios_and_breakdown(local: Local, sdk: Any) -> None:
     portfolios = sdk.get_portfolios().portfolios
     assert [p.type for p in portfolios] == ["DEFAULT"]
     breakdown = sdk.get_portfolio_breakdown(portfolios[0].uuid).breakdown
     assets = {p.asset: p for p in breakdown.spot_positions}
     assert set(assets) == {"BTC", "USD"}
     assert assets["USD"].total_balance_fiat == 100_000
+    worth = Decimal(100_000) + last_close(local)  # 1 BTC at the last close
+    assert Decimal(breakdown.portfolio_balances["total_balance"]["value"]) == worth
+    assert sum(p.allocation for p in assets.values()) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

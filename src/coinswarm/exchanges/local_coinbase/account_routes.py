@@ -70,18 +70,22 @@ def _value_in(venue: Venue, currency: str, amount: Decimal, wanted: str) -> Deci
 
 def _position(venue: Venue, currency: str, total: Decimal, hold: Decimal, wanted: str) -> Any:
     account = convert.account(currency, total, hold, created_ns=venue.now_ns)
-    fiat = _value_in(venue, currency, total, wanted)
     return {
         "asset": currency,
         "account_uuid": account.uuid,
-        "total_balance_fiat": float(fiat),
-        "total_balance_crypto": float(total),
-        "available_to_trade_fiat": float(_value_in(venue, currency, total - hold, wanted)),
-        "available_to_trade_crypto": float(total - hold),
+        # Coinbase sends these figures as JSON numbers; they are kept Decimal until here.
+        "total_balance_fiat": _value_in(venue, currency, total, wanted),
+        "total_balance_crypto": total,
+        "available_to_trade_fiat": _value_in(venue, currency, total - hold, wanted),
+        "available_to_trade_crypto": total - hold,
         "is_cash": account.type == "ACCOUNT_TYPE_FIAT",
-        "allocation": 0.0,
+        "allocation": ZERO,
         "asset_img_url": "",
     }
+
+
+def _as_numbers(position: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in position.items()}
 
 
 @router.get("/portfolios/{portfolio_uuid}")
@@ -96,15 +100,14 @@ async def portfolio_breakdown(
         _position(venue, code, total, hold, currency)
         for code, (total, hold) in venue.balances().items()
     ]
-    worth = sum((Decimal(repr(p["total_balance_fiat"])) for p in positions), ZERO)
+    worth = sum((p["total_balance_fiat"] for p in positions), ZERO)
+    cash = sum((p["total_balance_fiat"] for p in positions if p["is_cash"]), ZERO)
     for position in positions:
-        share = Decimal(repr(position["total_balance_fiat"])) / worth if worth else ZERO
-        position["allocation"] = float(share)
+        position["allocation"] = position["total_balance_fiat"] / worth if worth else ZERO
 
     def money(value: Decimal) -> dict[str, str]:
         return {"value": convert.decimal_text(value), "currency": currency}
 
-    cash = sum((Decimal(repr(p["total_balance_fiat"])) for p in positions if p["is_cash"]), ZERO)
     balances = {
         "total_balance": money(worth),
         "total_futures_balance": money(ZERO),
@@ -116,7 +119,7 @@ async def portfolio_breakdown(
     breakdown = {
         "portfolio": PORTFOLIO,
         "portfolio_balances": balances,
-        "spot_positions": positions,
+        "spot_positions": [_as_numbers(p) for p in positions],
         "perp_positions": [],
         "futures_positions": [],
     }

@@ -104,3 +104,31 @@ def bar_series(
     volume = np.round(rng.uniform(0.5, 50, n), 4)
     ts = START_NS + np.arange(n, dtype=np.int64) * NS_PER_HOUR
     return BarSeries(instrument, NS_PER_HOUR, ts, open_, high, low, close, volume)
+
+
+def coin(base: str) -> Instrument:
+    """Return a USDT instrument with the same increments and minimums as ETH above."""
+    return Instrument(
+        symbol=f"{base}-USDT",
+        base=base,
+        quote="USDT",
+        price_increment=Decimal("0.01"),
+        size_increment=Decimal("0.0001"),
+        min_size=Decimal("0.0001"),
+        min_notional=Decimal(5),
+    )
+
+
+COINS = tuple(coin(base) for base in ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF"))
+
+
+@st.composite
+def markets(
+    draw: st.DrawFn, min_instruments: int = 2, max_instruments: int = 6, max_bars: int = 80
+) -> tuple[dict[str, Instrument], list[BarSeries]]:
+    """Draw several instruments trading over the same hours, each its own random walk."""
+    count = draw(st.integers(min_instruments, max_instruments))
+    bars = draw(st.integers(10, max_bars))
+    chosen = COINS[:count]
+    series = [draw(bar_series(instrument=c.symbol, min_bars=bars, max_bars=bars)) for c in chosen]
+    return {c.symbol: c for c in chosen}, series

@@ -35,14 +35,14 @@ from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.state import HotState
-from coinswarm.orchestration.door import Door, RiskLayer
-from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.orchestration.door import TRIM_ACTION, Door, RiskLayer, RiskNote
+from coinswarm.risk.account import AccountSnapshot, AccountTracker, pending_requests
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.state_file import StoredRiskState
-from coinswarm.strategies.base import CancelRequest, Intent, Strategy
+from coinswarm.strategies.base import CancelRequest, Intent, Rationale, Strategy
 
 __all__ = [
     "BacktestConfig",
@@ -227,7 +227,8 @@ def _door(
             cash=ledger.cash(),
             positions={s: p.quantity for s, p in ledger.positions.items()},
             marks=marks,
-            open_orders=exchange.open_order_count(),
+            # What is approved but not filled counts toward the limits as if it had filled.
+            pending=pending_requests(exchange.open_orders()),
         )
 
     saved = config.risk_state
@@ -307,10 +308,19 @@ def _finish(
         fees_paid=run.ledger.fees_paid(),
         market=market,
         orders=run.execution.orders,
-        rationales=dict(run.context.rationales),
+        rationales={**run.context.rationales, **_trim_rationales(run.door.notes)},
         risk_notes=dict(run.door.notes),
         risk_events=tuple(run.door.events),
     )
+
+
+def _trim_rationales(notes: Mapping[str, RiskNote]) -> dict[str, Rationale]:
+    """Return why each trim was sent: the risk layer, not the strategy, asked for it."""
+    return {
+        cid: Rationale(summary=f"risk layer trim: {note.reason}")
+        for cid, note in notes.items()
+        if note.action == TRIM_ACTION
+    }
 
 
 class _Step:

@@ -20,8 +20,11 @@ from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.events import RiskEvent, RiskNote
 from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEventKind
 from coinswarm.risk.oversight import OversightManager, Verdict
+from coinswarm.risk.trim import trim_for
 
 __all__ = [
+    "TRIM",
+    "TRIM_ACTION",
     "Door",
     "RiskLayer",
     "describe_event",
@@ -94,7 +97,8 @@ class Door:
         self.events: list[RiskEvent] = []
 
     def on_bar(self, bar: Bar) -> None:
-        """Show the risk layer each bar before the strategy sees it; act on what trips."""
+        """Show the risk layer each bar before the strategy sees it; act on what trips, then
+        trim the bar's instrument if its position has grown past its limit."""
         risk = self.risk
         if risk is None:
             return
@@ -106,6 +110,28 @@ class Door:
             *risk.kill_switch.on_mark(ts, account.equity),
         ]
         self._record(events)
+        # What a stop cancelled or sold is in a fresh snapshot; without events this one holds.
+        self._trim(bar.instrument, risk.account() if events else account)
+
+    def _trim(self, symbol: str, account: AccountSnapshot) -> None:
+        """Sell a position above its limit back under it: a risk-reducing order (risk.trim)."""
+        risk = self.risk
+        assert risk is not None
+        limit = risk.oversight.profile.max_position_fraction
+        trim = trim_for(self._execution.instrument(symbol), account, limit)
+        # A halted kill switch or a person's shared stop lets nothing through; trying on every
+        # bar would only fill the journal with refusals.
+        if trim is None or not risk.kill_switch.allows_any_order(account.ts):
+            return
+        if self._shared_stop(emergency=False) is not None:
+            return
+        request = OrderRequest(
+            client_order_id=f"{TRIM}{account.ts}-{symbol}",
+            instrument=symbol,
+            side=OrderSide.SELL,
+            quantity=trim.quantity,
+        )
+        self._judged(request, risk, risk_reducing=True, trim=trim.reason)
 
     def _record(self, events: Sequence[RiskEvent]) -> None:
         cancel = flatten = False
@@ -148,19 +174,35 @@ class Door:
         risk = self.risk
         if risk is None:
             return self._execution.submit(request)
+        return self._judged(request, risk, risk_reducing=emergency)
+
+    def _judged(
+        self,
+        request: OrderRequest,
+        risk: RiskLayer,
+        *,
+        risk_reducing: bool,
+        trim: str | None = None,
+    ) -> Order:
+        """Review `request`, send what passes; `risk_reducing` orders pass a tripped breaker,
+        and `trim` is the reason of a trim (its note says that, not the oversight's)."""
         account = risk.account()
         price = account.marks[request.instrument]
         decision = risk.oversight.review(request, account, price=price)
         requested = describe_request(request)
         if decision.request is None:
             return self._refuse(request, "rejected", decision.reason, requested)
-        blocked = self._blocked(decision.request, account, emergency=emergency)
+        blocked = self._blocked(decision.request, account, risk_reducing=risk_reducing)
         if blocked is not None:
             return self._refuse(request, "blocked", blocked, requested)
         action = "shrunk" if decision.verdict is Verdict.SHRUNK else "approved"
+        if trim is not None:
+            action = TRIM_ACTION
         self._note(
             request,
-            RiskNote(action, decision.reason, requested, describe_request(decision.request)),
+            RiskNote(
+                action, trim or decision.reason, requested, describe_request(decision.request)
+            ),
         )
         order = self._execution.submit(decision.request)
         if order.status is not OrderStatus.REJECTED:
@@ -176,12 +218,12 @@ class Door:
         return None if flag is None else f"shared kill switch set by {flag.by}: {flag.reason}"
 
     def _blocked(
-        self, request: OrderRequest, account: AccountSnapshot, *, emergency: bool
+        self, request: OrderRequest, account: AccountSnapshot, *, risk_reducing: bool
     ) -> str | None:
         risk = self.risk
         assert risk is not None
         ts = account.ts
-        if not emergency and not risk.breaker.allows_new_orders(ts):
+        if not risk_reducing and not risk.breaker.allows_new_orders(ts):
             return f"circuit breaker: {risk.breaker.state().reason}"
         kill = risk.kill_switch
         if not kill.allows_any_order(ts):
@@ -251,6 +293,9 @@ _FLATTENING_STOPS = frozenset(
 
 
 SHUTDOWN = "shutdown-"
+TRIM = "trim-"
+"""The client order id prefix of the risk layer's trims (risk.trim)."""
+TRIM_ACTION = "trim"
 
 
 def _is_shutdown(order: Order) -> bool:

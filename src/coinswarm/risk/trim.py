@@ -1,0 +1,83 @@
+"""Trims: a held position that has grown past its limit is sold back under it.
+
+The oversight manager judges an order when it is placed; a position bought within its limit
+can then grow past it as its price rises. On every bar the risk layer looks at the bar's
+instrument, at the bar's close:
+
+- a long position worth more than `max_position_fraction` of equity is trimmed: a market
+  sell brings it back to `TRIM_TARGET` of the limit (nine tenths), so that a steady climb
+  trims once every ~11% rather than on every bar (each trim pays fees and counts toward the
+  orders of the day);
+- the sell is what is needed after the sells already pending on the instrument (an earlier
+  trim, a stop's flattening, the strategy's own exits), rounded up to the size increment so
+  that the position left is within the target, and never more than is held;
+- a trim below the instrument's minimum size or notional cannot be placed and is skipped: the
+  position stays above its limit by less than one minimum order until the excess grows;
+- equity at or below zero trims nothing: the loss stops have flattened such an account.
+
+The trim goes through the one door like every order, so it is journalled and explained, and
+reaches the exchange only through the execution agent. It is risk-reducing, so it passes a
+tripped circuit breaker. A trim placed after bar t fills at the next bar, so a held position
+exceeds its limit by at most one bar's move (and less than one minimum order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from coinswarm.domain.instrument import Instrument
+from coinswarm.domain.order import OrderSide
+from coinswarm.risk.account import AccountSnapshot
+
+__all__ = ["TRIM_TARGET", "Trim", "trim_for"]
+
+ZERO = Decimal(0)
+TRIM_TARGET = Decimal("0.9")
+"""The share of the limit a trimmed position is sold back to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trim:
+    """A sell of `quantity` that brings a position back under its limit, and why."""
+
+    instrument: str
+    quantity: Decimal
+    reason: str
+
+
+def trim_for(instrument: Instrument, account: AccountSnapshot, limit: Decimal) -> Trim | None:
+    """Return the trim `instrument`'s position needs under `limit`, or None when it needs none."""
+    symbol = instrument.symbol
+    held = account.positions.get(symbol, ZERO)
+    mark = account.marks.get(symbol)
+    equity = account.equity
+    if held <= 0 or mark is None or equity <= 0 or held * mark <= limit * equity:
+        return None
+    target = limit * TRIM_TARGET * equity / mark
+    # Sells are sized in base units; only market buys may be sized in quote.
+    pending = account.pending
+    sells = (p.quantity for p in pending if p.instrument == symbol and p.side is OrderSide.SELL)
+    selling = sum((q for q in sells if q is not None), ZERO)
+    excess = held - selling - target
+    if excess <= 0:
+        return None
+    steps = (excess / instrument.size_increment).to_integral_value(rounding=ROUND_CEILING)
+    quantity = min(steps * instrument.size_increment, held - selling)
+    if instrument.size_problem(quantity, mark) is not None:
+        return None
+    share = held * mark / equity
+    reason = (
+        f"{symbol} {_pct(share)} of equity, above the {_trim(limit * 100)}% limit; "
+        f"sell {quantity} at the next bar, back to {_pct(limit * TRIM_TARGET)}"
+    )
+    return Trim(symbol, quantity, reason)
+
+
+def _pct(fraction: Decimal) -> str:
+    return f"{fraction * 100:.1f}%"
+
+
+def _trim(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

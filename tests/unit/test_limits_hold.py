@@ -8,19 +8,24 @@ profile allows.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.backtest.explain import explanations
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.ledger import Ledger
-from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus
+from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.risk.profiles import profile_for
-from generators import COINS, START_NS
+from generators import COINS, START_NS, markets
 
 D = Decimal
 FEE = FillModel(fees=FeeSchedule.flat(D(10)))
@@ -132,3 +137,221 @@ def test_pending_buys_count_toward_the_cash_they_will_spend():
     assert third.request.quote_quantity == D(2_000)  # what the two pending buys left
     assert "cash" in result.risk_notes[third.client_order_id].reason
     assert all(o.status is OrderStatus.FILLED for o in (first, second, third))
+
+
+# Properties: random markets of several instruments, a strategy that piles up orders.
+
+
+class AuditedExchange(SimulatedExchange):
+    """The simulated exchange, checking every buy it is asked to place against the limits.
+
+    It sees what the exchange holds: balances, the orders resting (pending) and the closes.
+    A buy breaks a limit when, counted with what is pending, it takes a position past the
+    position limit (valued at the buy's price, as the oversight values it), promises more cash
+    than there is, or opens more positions than the profile allows.
+    """
+
+    def __init__(self, instruments, clock, config: BacktestConfig) -> None:
+        quote = next(iter(instruments.values())).quote
+        super().__init__(
+            instruments, clock, fill_model=config.fill_model, balances={quote: config.initial_cash}
+        )
+        assert config.risk is not None
+        self.profile = config.risk
+        self.fee = 1 + config.fill_model.fees.rate(Liquidity.TAKER)
+        self.quote = quote
+        self.marks: dict[str, Decimal] = {}
+        self.bought_on_bar: set[str] = set()
+        self.breaches: list[str] = []
+
+    def on_bar(self, bar):
+        fills = super().on_bar(bar)
+        self.marks[bar.instrument] = D(repr(bar.close))
+        self.bought_on_bar = {f.instrument for f in fills if f.side is OrderSide.BUY}
+        return fills
+
+    def held(self, symbol: str) -> Decimal:
+        return self.balances().get(self.instruments()[symbol].base, D(0))
+
+    def equity(self) -> Decimal:
+        held = sum((self.held(s) * mark for s, mark in self.marks.items()), D(0))
+        return self.balances()[self.quote] + held
+
+    def pending(self, symbol: str, side: OrderSide) -> list:
+        return [o for o in self.open_orders(symbol) if o.side is side]
+
+    def units_and_cost(self, request, left_quantity, left_quote) -> tuple[Decimal, Decimal]:
+        price = request.limit_price or self.marks[request.instrument]
+        if left_quantity is not None:
+            return left_quantity, left_quantity * price * self.fee
+        return left_quote / (price * self.fee), left_quote
+
+    def place_order(self, request):
+        if request.side is OrderSide.BUY:
+            self.audit(request)
+        return super().place_order(request)
+
+    def audit(self, request) -> None:
+        symbol, limit = request.instrument, self.profile.max_position_fraction
+        units, cost = self.units_and_cost(request, request.quantity, request.quote_quantity)
+        pending = [
+            self.units_and_cost(o.request, o.remaining_quantity, o.remaining_quote)
+            for o in self.open_orders()
+            if o.side is OrderSide.BUY
+        ]
+        promised = sum((c for _, c in pending), D(0))
+        if promised + cost > self.balances()[self.quote] + TOLERANCE:
+            self.breaches.append(f"cash: {request} with {promised} promised")
+        on_symbol = sum(
+            (
+                self.units_and_cost(o.request, o.remaining_quantity, o.remaining_quote)[0]
+                for o in self.pending(symbol, OrderSide.BUY)
+            ),
+            D(0),
+        )
+        price = request.limit_price or self.marks[symbol]
+        if (self.held(symbol) + on_symbol + units) * price > limit * self.equity() + TOLERANCE:
+            self.breaches.append(f"position: {request} with {on_symbol} pending")
+        most = self.profile.max_concurrent_positions
+        engaged = {s for s in self.marks if self.held(s)} | {
+            o.instrument for o in self.open_orders() if o.side is OrderSide.BUY
+        }
+        if most is not None and symbol not in engaged and len(engaged) >= most:
+            self.breaches.append(f"concurrent: {request} with {sorted(engaged)} engaged")
+
+
+TOLERANCE = D("0.000001")
+
+
+class Piler:
+    """Buys at random, at the market and with limit orders that rest for bars, never waiting
+    for what it asked before to fill; now and then sells part of a position."""
+
+    name = "piler"
+
+    def __init__(self, seed: int, probe) -> None:
+        self.rng = random.Random(seed)
+        self.probe = probe
+
+    def on_bar(self, bar, context):
+        self.probe(bar)
+        roll, symbol = self.rng.random(), bar.instrument
+        cid = context.next_client_order_id(symbol)
+        close = D(repr(bar.close))
+        share = D(repr(round(self.rng.uniform(0.05, 1.5), 3)))
+        if roll < 0.35:
+            return [
+                OrderRequest(
+                    client_order_id=cid,
+                    instrument=symbol,
+                    side=OrderSide.BUY,
+                    quote_quantity=max(context.cash(), D(10)) * share,
+                )
+            ]
+        if roll < 0.6:
+            price = (close * D(repr(round(self.rng.uniform(0.9, 0.995), 3)))).quantize(D("0.01"))
+            hours = self.rng.choice([None, 2, 5])
+            return [
+                OrderRequest(
+                    client_order_id=cid,
+                    instrument=symbol,
+                    side=OrderSide.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=(max(context.cash(), D(10)) * share / price).quantize(D("0.0001"))
+                    + D("0.0001"),
+                    limit_price=price,
+                    time_in_force=TimeInForce.GTC if hours is None else TimeInForce.GTD,
+                    expire_ts=None if hours is None else bar.ts + hours * NS_PER_HOUR,
+                )
+            ]
+        held = context.position(symbol)
+        if roll < 0.7 and held > D("0.001"):
+            return [
+                OrderRequest(
+                    client_order_id=cid,
+                    instrument=symbol,
+                    side=OrderSide.SELL,
+                    quantity=(held / 2).quantize(D("0.0001")),
+                )
+            ]
+        return []
+
+
+class Watch:
+    """After the risk layer has seen each bar, look at the bar's position.
+
+    Less the market sells pending against it (a trim, the strategy's own exits: they fill at
+    the next bar), it must be within its limit, give or take one minimum order (a smaller trim
+    cannot be placed). And unless a buy filled on this bar, its share of equity may have grown
+    since its instrument's last bar by that bar's move (of its price and of the equity) only.
+    """
+
+    def __init__(self, profile) -> None:
+        self.limit = profile.max_position_fraction
+        self.exchange: AuditedExchange | None = None
+        self.last: dict[str, tuple[Decimal, Decimal]] = {}
+        self.breaches: list[str] = []
+
+    def venue(self, instruments, clock, config) -> AuditedExchange:
+        self.exchange = AuditedExchange(instruments, clock, config)
+        return self.exchange
+
+    def __call__(self, bar) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        symbol, instrument = bar.instrument, exchange.instruments()[bar.instrument]
+        mark, equity, held = exchange.marks[symbol], exchange.equity(), exchange.held(symbol)
+        if equity <= 0:
+            return
+        leaving = sum(
+            (
+                o.remaining_quantity
+                for o in exchange.pending(symbol, OrderSide.SELL)
+                if o.request.type is OrderType.MARKET
+            ),
+            D(0),
+        )
+        smallest = (
+            max(instrument.min_notional, instrument.min_size * mark)
+            + instrument.size_increment * mark
+        )
+        allowed = self.limit * equity + smallest
+        if (held - leaving) * mark > allowed:
+            share = (held - leaving) * mark / equity
+            self.breaches.append(f"{symbol} at {bar.ts}: {share:.4f} left above the limit")
+        before = self.last.get(symbol)
+        if before is not None and symbol not in exchange.bought_on_bar:
+            then_mark, then_allowed = before
+            one_bar = then_allowed * (mark / then_mark) / equity
+            if held * mark / equity > one_bar + TOLERANCE:
+                share = held * mark / equity
+                self.breaches.append(f"{symbol} at {bar.ts}: {share:.4f} > {one_bar:.4f}")
+        self.last[symbol] = (mark, allowed)
+
+
+@given(
+    market=markets(max_bars=60),
+    seed=st.integers(0, 10_000),
+    profile=st.sampled_from(
+        [
+            replace(profile_for(0), max_concurrent_positions=2),
+            replace(profile_for(0), max_concurrent_positions=3),
+            replace(profile_for(3), allowed_instruments=None),
+            profile_for(4),
+        ]
+    ),
+)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_no_limit_is_breached_by_what_is_held_or_what_is_pending(market, seed, profile):
+    instruments, series = market
+    watch = Watch(profile)
+    config = BacktestConfig(
+        fill_model=FEE,
+        instruments=instruments,
+        risk=profile,
+        operator_reset_after_ns=NS_PER_HOUR * 24,
+    )
+    run_backtest(series, Piler(seed, watch), config, venue=watch.venue)
+    assert watch.exchange is not None
+    assert not watch.exchange.breaches, watch.exchange.breaches[:3]
+    assert not watch.breaches, watch.breaches[:3]

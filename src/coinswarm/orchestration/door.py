@@ -144,19 +144,33 @@ class Door:
             self.cancel_all()
         if flatten and self.flatten_on_stop:
             self.shutdown(flatten=True)
+        elif cancel:
+            self._retrim()
+
+    def _retrim(self) -> None:
+        """Work the trims out again once the strategy's exits they counted on are cancelled."""
+        risk = self.risk
+        assert risk is not None
+        account = risk.account()
+        for symbol in sorted(account.positions):
+            self._trim(symbol, account)
 
     def shutdown(self, *, flatten: bool) -> list[Order]:
         """Cancel every open order and, if asked, sell every position: the emergency exit.
 
-        The exits of a shutdown are never cancelled by a later one, and positions they already
-        cover are not sold twice.
+        The exits of a shutdown and the trims are never cancelled (they only take risk off),
+        and what they already sell is not sold twice.
         """
         self.cancel_all()
         if not flatten or self.risk is None:
             return []
         account = self.risk.account()
-        covered = {o.instrument for o in self._execution.open_orders() if _is_shutdown(o)}
-        held = {s: q for s, q in account.positions.items() if s not in covered}
+        leaving: dict[str, Decimal] = {}
+        for order in self._execution.open_orders():
+            if _is_risk_exit(order):
+                left = order.remaining_quantity or ZERO
+                leaving[order.instrument] = leaving.get(order.instrument, ZERO) + left
+        held = {s: q - leaving.get(s, ZERO) for s, q in account.positions.items()}
         exits = MasterOrchestrator.shutdown(
             held, flatten=True, client_order_id=f"{SHUTDOWN}{account.ts}"
         )
@@ -246,11 +260,12 @@ class Door:
         return self._execution.cancel(order_id)
 
     def cancel_all(self) -> list[Order]:
-        """Cancel every order that can still fill, except the exits of a shutdown."""
+        """Cancel every order that can still fill, except the exits of a shutdown and the
+        trims: risk-reducing orders of the risk layer's own, which a stop must not undo."""
         return [
             self._execution.cancel(o.order_id)
             for o in self._execution.open_orders()
-            if not _is_shutdown(o)
+            if not _is_risk_exit(o)
         ]
 
     def stop(self, ts: int, *, by: str, reason: str) -> None:
@@ -298,8 +313,8 @@ TRIM = "trim-"
 TRIM_ACTION = "trim"
 
 
-def _is_shutdown(order: Order) -> bool:
-    return order.client_order_id.startswith(SHUTDOWN)
+def _is_risk_exit(order: Order) -> bool:
+    return order.client_order_id.startswith((SHUTDOWN, TRIM))
 
 
 def _stops(kill: KillSwitch) -> str:

@@ -8,9 +8,13 @@ instrument, at the bar's close:
   sell brings it back to `TRIM_TARGET` of the limit (nine tenths), so that a steady climb
   trims once every ~11% rather than on every bar (each trim pays fees and counts toward the
   orders of the day);
-- the sell is what is needed after the sells already pending on the instrument (an earlier
-  trim, a stop's flattening, the strategy's own exits), rounded up to the size increment so
-  that the position left is within the target, and never more than is held;
+- the sell is what is needed after the market sells already pending on the instrument (an
+  earlier trim, a stop's flattening, the strategy's own exits), which fill at the next bar;
+  it is rounded up to the size increment, so that the position left is within the target;
+- a resting (limit or stop) sell of the strategy's may never fill, so it covers nothing; but
+  the exchange holds the coins it would sell, so the trim sells at most what is free, and a
+  position the strategy has put up for sale in full at a price above the market stays above
+  its limit until that order fills or is cancelled;
 - a trim below the instrument's minimum size or notional cannot be placed and is skipped: the
   position stays above its limit by less than one minimum order until the excess grows;
 - equity at or below zero trims nothing: the loss stops have flattened such an account.
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from coinswarm.domain.instrument import Instrument
-from coinswarm.domain.order import OrderSide
+from coinswarm.domain.order import OrderSide, OrderType
 from coinswarm.risk.account import AccountSnapshot
 
 __all__ = ["TRIM_TARGET", "Trim", "trim_for"]
@@ -56,15 +60,13 @@ def trim_for(instrument: Instrument, account: AccountSnapshot, limit: Decimal) -
         return None
     target = limit * TRIM_TARGET * equity / mark
     # Sells are sized in base units; only market buys may be sized in quote.
-    pending = account.pending
-    sells = (p.quantity for p in pending if p.instrument == symbol and p.side is OrderSide.SELL)
-    selling = sum((q for q in sells if q is not None), ZERO)
-    excess = held - selling - target
-    if excess <= 0:
-        return None
-    steps = (excess / instrument.size_increment).to_integral_value(rounding=ROUND_CEILING)
-    quantity = min(steps * instrument.size_increment, held - selling)
-    if instrument.size_problem(quantity, mark) is not None:
+    sells = [p for p in account.pending if p.instrument == symbol and p.side is OrderSide.SELL]
+    selling = sum((p.quantity or ZERO for p in sells), ZERO)
+    leaving = sum((p.quantity or ZERO for p in sells if p.type is OrderType.MARKET), ZERO)
+    steps = (held - leaving - target) / instrument.size_increment
+    excess = steps.to_integral_value(rounding=ROUND_CEILING) * instrument.size_increment
+    quantity = min(excess, held - selling)
+    if quantity <= 0 or instrument.size_problem(quantity, mark) is not None:
         return None
     share = held * mark / equity
     reason = (

@@ -35,9 +35,10 @@ from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.state import HotState
-from coinswarm.orchestration.door import TRIM_ACTION, Door, RiskLayer, RiskNote
+from coinswarm.orchestration.door import TRIM_ACTION, Door, RiskLayer
 from coinswarm.risk.account import AccountSnapshot, AccountTracker, pending_requests
 from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.events import RiskNote
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile

@@ -15,8 +15,9 @@ instrument, at the bar's close:
   the exchange holds the coins it would sell, so the trim sells at most what is free, and a
   position the strategy has put up for sale in full at a price above the market stays above
   its limit until that order fills or is cancelled;
-- a trim below the instrument's minimum size or notional cannot be placed and is skipped: the
-  position stays above its limit by less than one minimum order until the excess grows;
+- a trim below the instrument's minimum size or notional cannot be placed and is skipped (only
+  a position worth a few minimum orders can need so small a trim): it stays above its limit by
+  less than one minimum order until the excess grows;
 - equity at or below zero trims nothing: the loss stops have flattened such an account.
 
 The trim goes through the one door like every order, so it is journalled and explained, and
@@ -71,7 +72,7 @@ def trim_for(instrument: Instrument, account: AccountSnapshot, limit: Decimal) -
     share = held * mark / equity
     reason = (
         f"{symbol} {_pct(share)} of equity, above the {_trim(limit * 100)}% limit; "
-        f"sell {quantity} at the next bar, back to {_pct(limit * TRIM_TARGET)}"
+        f"sell {_trim(quantity)} at the next bar, back to {_pct(limit * TRIM_TARGET)}"
     )
     return Trim(symbol, quantity, reason)
 

@@ -172,7 +172,7 @@ class RemoteVenue:
             order = self._io("place_order", lambda: self._adapter.place_order(request))
         except CoinswarmError as error:
             return self._in_flight(request, f"place_order: {error}")
-        crash_point("order_sent")  # answered, not yet saved: reliability scenario 6
+        crash_point("order_sent", request.instrument)  # answered, not yet saved: reliability scenario 6
         if order.client_order_id != request.client_order_id:
             problem = f"expected {request.client_order_id!r}, found {order.client_order_id!r}"
             return self._in_flight(

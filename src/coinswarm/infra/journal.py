@@ -65,7 +65,7 @@ class StoreJournal:
             # Its own transaction, committed before the order leaves: see the module's note.
             # False: an earlier life of the session claimed it, and may have sent it.
             claimed = self._store.claim_intent(self._run, request, ts)
-            crash_point("intent_saved")
+            crash_point("intent_saved", request.instrument)
             return claimed
         self._writes.append(lambda: self._store.claim_intent(self._run, request, ts))
         return True

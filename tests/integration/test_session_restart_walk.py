@@ -24,6 +24,7 @@ import pytest
 
 from coinswarm import preflight, sessions
 from coinswarm.data import synthetic_market
+from coinswarm.data.synthetic import MarketModel
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.execution.reconcile import expected_balances
@@ -37,11 +38,18 @@ KILLED_BARS = 80  # both products' bars: the first ETH-USD order comes well befo
 RESUMED_BARS = 10
 
 
+# Calm enough that no session trips the circuit breaker (bars come every 30 ms of wall time,
+# so its five minutes span the whole market), noisy enough that the averages cross often.
+CALM = MarketModel(
+    calm_volatility=0.001, storm_volatility=0.002, jump_probability=0.0, crashes_per_bar=0.0
+)
+
+
 def two_products() -> list[BarSeries]:
-    """Return 3,000 hourly bars of BTC-USD and ETH-USD that cross their averages often."""
+    """Return 3,000 calm hourly bars of BTC-USD and ETH-USD."""
     return [
-        synthetic_market(instrument=PRODUCTS[0], bars=3000, seed=11, start_price=20_000.0),
-        synthetic_market(instrument=SECOND, bars=3000, seed=12, start_price=2_000.0),
+        synthetic_market(instrument=product, bars=3000, seed=11 + i, start_price=price, model=CALM)
+        for i, (product, price) in enumerate(zip(PRODUCTS, (20_000.0, 2_000.0), strict=True))
     ]
 
 
@@ -82,14 +90,16 @@ def _killed_session(exchange: Exchange, tmp_path: Path, crash_at: str, database:
 
 
 def _session(
-    exchange: Exchange, tmp_path: Path, database: str, **changes: object
+    exchange: Exchange, tmp_path: Path, database: str, name: str, **changes: object
 ) -> sessions.bootstrap.BacktestOutcome:
+    """Run a sandbox session on both products in this process; its journal is `name`.jsonl."""
     request = sandbox_request(
         exchange,
         tmp_path,
         products=PRODUCTS,
         database=database,
         state_file=tmp_path / "risk-state.json",
+        journal_path=tmp_path / f"{name}.jsonl",
         **changes,
     )
     with replaying(exchange.venue):
@@ -133,7 +143,7 @@ def test_a_two_instrument_session_killed_at_its_second_instrument_s_first_order_
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database)
 
     use_keys(monkeypatch, exchange.key, live=False)
-    outcome = _session(exchange, tmp_path, database, resume=run_id, bars=RESUMED_BARS)
+    outcome = _session(exchange, tmp_path, database, "resumed", resume=run_id, bars=RESUMED_BARS)
 
     assert outcome.run_id == run_id
     assert any(o.instrument == SECOND for o in outcome.result.orders), "its ETH-USD order"
@@ -146,11 +156,11 @@ def test_a_second_session_on_an_account_with_history_is_killed_and_resumes(
 ) -> None:
     database = f"sqlite:///{tmp_path / 'sandbox.db'}"
     use_keys(monkeypatch, exchange.key, live=False)
-    first = _session(exchange, tmp_path, database, bars=60)
+    first = _session(exchange, tmp_path, database, "first", bars=60)
     assert first.result.fills, "the first session traded: the account has a history"
 
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database)
-    outcome = _session(exchange, tmp_path, database, resume=run_id, bars=RESUMED_BARS)
+    outcome = _session(exchange, tmp_path, database, "resumed", resume=run_id, bars=RESUMED_BARS)
 
     assert outcome.run_id == run_id
     history = {f.trade_id for f in first.result.fills}

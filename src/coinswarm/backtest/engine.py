@@ -52,6 +52,7 @@ __all__ = [
     "OperatorFactory",
     "Progress",
     "VenueFactory",
+    "opening_closes",
     "run_backtest",
     "run_live",
     "simulated_venue",
@@ -293,7 +294,8 @@ def _finish(
     if late:
         run.execution.on_fills(late)
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
-    marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
+    closes = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
+    marks = run.context.marks() | closes
     fills = run.ledger.fills
     quote = run.ledger.account_currency
     return BacktestResult(
@@ -430,6 +432,17 @@ class _Loop:
             progress(total, total)
 
 
+def opening_closes(history: Sequence[BarSeries], ledger: Ledger) -> dict[str, float]:
+    """Return the price each instrument is valued at before its first bar of a live run.
+
+    The warm-up history's last close; for a position without history (none fetched), the
+    price of its latest fill in the ledger: a real trade, the best known until a bar comes.
+    """
+    closes = {s.instrument: float(s.close[-1]) for s in history if len(s)}
+    fill_prices = {f.instrument: float(f.price) for f in ledger.fills}  # the latest wins
+    return fill_prices | closes
+
+
 def run_live(
     feed: Iterable[Bar],
     strategy: Strategy,
@@ -465,14 +478,18 @@ def run_live(
         book=book,
         operator=operator,
     )
+    # A position is valued from the first bar on, whichever instrument's bar comes first.
+    run.context.closes.update(opening_closes(history, run.ledger))
     # Only the strategy is fenced: the session's own parts (its venue, its operator reading
     # the risk state file, its journal) do I/O on this thread between two bars.
     step = _Step(run, strategy, fence=True)
     # A historical clock follows the feed (a replay through this loop); a wall clock runs itself.
+    # Live bars of two instruments may come out of time order (each closes when its next
+    # candle arrives): the clock then stays where it is rather than going back.
     follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
     for seen, bar in enumerate(feed, start=1):
         if follow is not None:
-            follow(bar.ts)
+            follow(max(bar.ts, clock.now_ns()))
         growing.append(bar)
         step(bar)
         if seen % run.checkpoint_every == 0:

@@ -104,13 +104,39 @@ class Store(LedgerStore, DecisionsStore):
         with self.transaction() as session:
             return [run_from_row(row) for row in session.scalars(query)]
 
-    def set_run_status(self, run_id: str, status: str, ts: int) -> None:
-        """Record a run's new status (for example running, finished, failed)."""
+    def set_run_status(
+        self, run_id: str, status: str, ts: int, *, reason: str | None = None
+    ) -> None:
+        """Record a run's new status (for example running, finished, failed).
+
+        A `reason` (why a run failed) goes into the audit log with the status, where
+        `status_reason` finds it.
+        """
         statement = update(RunRow).where(RunRow.id == run_id).values(status=status, updated_ts=ts)
         with self.transaction() as session:
             if session.execute(statement.returning(RunRow.id)).first() is None:
                 msg = f"expected a stored run {run_id!r}, found none"
                 raise StorageError(msg)
+            if reason is not None:
+                audit.append(
+                    session,
+                    ts=ts,
+                    kind=audit.AuditKind.RUN,
+                    actor="engine",
+                    payload={"status": status, "reason": reason},
+                    run_id=run_id,
+                )
+
+    def status_reason(self, run_id: str) -> str | None:
+        """Return the reason given with the run's latest status change, or None."""
+        with self.transaction() as session:
+            found = [
+                e.data()
+                for e in audit.entries(session)
+                if e.run_id == run_id and e.kind == audit.AuditKind.RUN
+            ]
+        reasons = [p["reason"] for p in found if "status" in p and "reason" in p]
+        return reasons[-1] if reasons else None
 
     def delete_run(self, run_id: str, *, ts: int, actor: str) -> bool:
         """Delete a run and everything recorded under it (not its audit entries)."""

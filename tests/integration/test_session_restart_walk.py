@@ -89,6 +89,20 @@ def _killed_session(exchange: Exchange, tmp_path: Path, crash_at: str, database:
     return run.run_id
 
 
+def _assert_killed_at_its_first_order_of(
+    product: str, point: str, database: str, run_id: str
+) -> None:
+    """The session died around its first `product` order: before its answer was saved (its
+    intent still open), or with the fill's row not committed (no fill of it stored)."""
+    with Store.open(database) as store:
+        open_intents = [r.instrument for r in store.open_intents(run_id)]
+        stored = [f.instrument for f in store.fills(run_id)]
+    if point == "storage_after_fill_row":
+        assert product not in stored
+    else:
+        assert open_intents == [product]
+
+
 def _session(
     exchange: Exchange, tmp_path: Path, database: str, name: str, **changes: object
 ) -> sessions.bootstrap.BacktestOutcome:
@@ -141,6 +155,7 @@ def test_a_two_instrument_session_killed_at_its_second_instrument_s_first_order_
 ) -> None:
     database = f"sqlite:///{tmp_path / 'sandbox.db'}"
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database)
+    _assert_killed_at_its_first_order_of(SECOND, point, database, run_id)
 
     use_keys(monkeypatch, exchange.key, live=False)
     outcome = _session(exchange, tmp_path, database, "resumed", resume=run_id, bars=RESUMED_BARS)
@@ -160,6 +175,7 @@ def test_a_second_session_on_an_account_with_history_is_killed_and_resumes(
     assert first.result.fills, "the first session traded: the account has a history"
 
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database)
+    _assert_killed_at_its_first_order_of(SECOND, point, database, run_id)
     outcome = _session(exchange, tmp_path, database, "resumed", resume=run_id, bars=RESUMED_BARS)
 
     assert outcome.run_id == run_id

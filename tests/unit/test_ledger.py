@@ -7,7 +7,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from coinswarm.domain.errors import InvalidOrderError
+from coinswarm.domain.errors import InvalidOrderError, UnknownMarkError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderSide
@@ -278,3 +278,18 @@ def test_every_currencys_balance_is_its_deposits_and_flows_less_the_fees_charged
         assert ledger.fees_paid(currency) == paid
     event("fees in the base currency" if any(c in ("BTC", "ETH") for c in fees) else "none in base")
     event("fees in a third currency" if THIRD_FEE_CURRENCY in fees else "none in a third")
+
+
+def test_a_position_without_a_mark_is_refused_by_name_not_valued_at_nothing():
+    ledger = ledger_with(
+        [
+            fill(OrderSide.BUY, "1", "20000"),
+            fill(OrderSide.BUY, "2", "1500", n=1, instrument=ETH.symbol),
+        ]
+    )
+    marks = {BTC.symbol: Decimal(21000)}
+    with pytest.raises(UnknownMarkError, match=f"no mark for {ETH.symbol}: a position of 2"):
+        ledger.equity(marks)
+    with pytest.raises(UnknownMarkError, match=ETH.symbol):
+        ledger.unrealised_pnl(marks)
+    assert ledger.equity({**marks, ETH.symbol: Decimal(1500)}) == CASH - 20000 + 21000

@@ -252,6 +252,11 @@ def test_a_fee_in_a_third_currency_comes_out_of_that_currencys_balance_and_is_co
     assert ledger.position("BTC-USDT").quantity == 1
     assert ledger.cash() == CASH - 100
     assert ledger.fees_paid() == 0
+    ledger.record(replace(fill(OrderSide.SELL, "1", "130", "0.01", 2), fee_currency="BNB"))
+    (trip,) = ledger.round_trips
+    assert (trip.pnl, trip.fees) == (30, 0)  # BNB units are not dollars: kept apart
+    assert ledger.position("BTC-USDT").fees == 0
+    assert ledger.fees_paid("BNB") == Decimal("0.02")
 
 
 @given(fill_sequences(fee_in=(FEE_IN_QUOTE, FEE_IN_BASE, THIRD_FEE_CURRENCY)))
@@ -260,6 +265,7 @@ def test_every_currencys_balance_is_its_deposits_and_flows_less_the_fees_charged
     flows: dict[str, Decimal] = {"USDT": CASH}
     fees: dict[str, Decimal] = {}
     held = dict.fromkeys(INSTRUMENTS, Decimal(0))
+    in_quote = dict.fromkeys(INSTRUMENTS, Decimal(0))  # each position's fees, in the quote
     for f in fills:
         instrument = INSTRUMENTS[f.instrument]
         signed = f.quantity * f.side.sign
@@ -267,11 +273,15 @@ def test_every_currencys_balance_is_its_deposits_and_flows_less_the_fees_charged
         fees[f.fee_currency] = fees.get(f.fee_currency, Decimal(0)) + f.fee
         if f.fee_currency == instrument.base:
             held[f.instrument] += signed - f.fee
+            in_quote[f.instrument] += f.fee * f.price
             continue
         held[f.instrument] += signed
         flows[f.fee_currency] = flows.get(f.fee_currency, Decimal(0)) - f.fee
+        if f.fee_currency == instrument.quote:
+            in_quote[f.instrument] += f.fee
     for symbol, quantity in held.items():
         assert ledger.position(symbol).quantity == quantity
+        assert ledger.position(symbol).fees == in_quote[symbol]
     for currency, balance in flows.items():
         assert ledger.cash(currency) == balance
     for currency, paid in fees.items():

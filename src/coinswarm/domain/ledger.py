@@ -165,7 +165,11 @@ class Ledger:
             signed -= fill.fee
             fee_in_quote = fill.fee * fill.price
         else:
+            # Paid in a third coin (BNB, say): it leaves that coin's balance and is counted in
+            # its own currency; with no price for that coin, positions and round trips (kept
+            # in the quote currency) do not mix its units into theirs.
             self._cash[fill.fee_currency] = self._cash.get(fill.fee_currency, ZERO) - fill.fee
+            fee_in_quote = ZERO
         self._move_position(fill, signed, fee_in_quote)
 
     def _move_position(self, fill: Fill, signed: Decimal, fee: Decimal) -> None:

@@ -39,6 +39,7 @@ from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.exchanges.base import Venue
 from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
@@ -476,8 +477,13 @@ def _stored(
 def resume(
     identifier: str, *, database: str | None = None, progress: Progress | None = None
 ) -> BacktestOutcome:
-    """Resume (or re-check) the stored run `identifier` from its last checkpoint."""
+    """Resume (or re-check) the stored run `identifier` from its last checkpoint.
+
+    Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
+    run is not continued on top of a history that was cut or rewritten.
+    """
     with open_store(database) as store:
+        require_intact(store.engine, f"run {identifier} cannot be resumed")
         stored = store.get_run(identifier)
     if stored is None:
         msg = f"no run {identifier!r} in the database"

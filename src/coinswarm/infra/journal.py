@@ -106,6 +106,7 @@ class StoreJournal:
                 self._store.record_verdicts(self._run, verdicts)
             crash_point("checkpoint_before_snapshot")
             self._store.save_snapshot(self._run, ts, state)
+            self._store.anchor_run(self._run)
         self.checkpoints_written += 1
         crash_point("after_checkpoint")
 

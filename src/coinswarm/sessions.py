@@ -65,6 +65,7 @@ from coinswarm.execution.opening import Opening, read_opening
 from coinswarm.execution.reconcile import AccountHistory, Reconciler, ReconcileSettings
 from coinswarm.execution.recovery import journal_report, recover
 from coinswarm.execution.session_guard import GuardEvent, SessionGuard
+from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.orchestration.state_file_operator import StateFileOperator
@@ -487,6 +488,7 @@ def _instruments(adapter: CoinbaseAdapter, exchange: _Exchange) -> dict[str, Ins
 def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> RunRecord:
     """Return the stored run `request.resume` names, if it is this mode's and unfinished."""
     assert request.resume is not None
+    require_intact(store.engine, f"--resume {request.resume}")  # no resuming a cut history
     stored = store.get_run(request.resume)
     if stored is None:
         raise SessionResumeError(f"--resume: no session {request.resume!r} in the database")

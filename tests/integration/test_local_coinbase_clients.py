@@ -193,6 +193,17 @@ def test_sdk_edit_beyond_the_funds_is_refused_and_changes_nothing(sdk: Any) -> N
     assert config.base_size == "0.01"
 
 
+def test_sdk_edit_of_an_unknown_or_refused_order_is_order_not_found(local: Local, sdk: Any) -> None:
+    refused = sdk.limit_order_gtc_buy("broke", PRODUCT, base_size="100", limit_price="20000.00")
+    assert refused.success is False
+    (engine_order,) = local.venue.engine_orders()  # the engine keeps the refused order
+    refused_id = engine_order.order_id
+    for order_id in ("no-such-order", refused_id):
+        answer = sdk.edit_order(order_id, price="1000.00")
+        assert answer.success is False
+        assert answer.errors[0].edit_failure_reason == "ORDER_NOT_FOUND"
+
+
 def test_sdk_preview_order_estimates_and_places_nothing(local: Local, sdk: Any) -> None:
     preview = sdk.preview_market_order_buy(PRODUCT, quote_size="100")
     assert preview.errs == []

@@ -243,7 +243,8 @@ class Venue:
     ) -> tuple[Order, editing.EditTerms]:
         """Edit a resting GTC limit order (or only check the edit); raise `EditRefusalError`."""
         with self._lock:
-            if order_id not in self._configs:
+            # A refused order left no order a client can see, so it cannot be edited either.
+            if self.order(order_id) is None:
                 msg = f"order {order_id} not found"
                 raise editing.EditRefusalError("ORDER_NOT_FOUND", editing.UNKNOWN_PREVIEW, msg)
             order = self._engine.get_order(order_id)

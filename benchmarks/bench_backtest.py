@@ -53,7 +53,8 @@ def coinswarm_runner(path: Path) -> Callable[[], tuple[float, int, int]] | None:
     try:
         from coinswarm.backtest.engine import BacktestConfig, run_backtest
         from coinswarm.data import load_bars
-        from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+        from coinswarm.domain.costs import FeeSchedule, FillModel
+        from coinswarm.domain.slippage import FixedSlippage
         from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
     except ImportError as error:
         print(f"coinswarm engine: not available ({error})")
@@ -65,7 +66,7 @@ def coinswarm_runner(path: Path) -> Callable[[], tuple[float, int, int]] | None:
         initial_cash=Decimal(int(peers.INITIAL_CASH)),
         fill_model=FillModel(
             fees=FeeSchedule.flat(Decimal(str(peers.FEE * 10_000))),
-            slippage_bps=Decimal(0),
+            slippage=FixedSlippage(),
             max_volume_share=None,
         ),
     )

@@ -33,9 +33,10 @@ from coinswarm.data import load_bars
 from coinswarm.data.view import fenced_view
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.domain.ledger import Ledger
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.risk.account import AccountTracker
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import profile_for
@@ -46,7 +47,7 @@ from paths import DEFAULT_DATA
 # Pinned costs, every field spelled out: 10 bps each way, no slippage, no volume cap, so that
 # the figures compare like with like whatever the engine's defaults become.
 COSTS = FillModel(
-    fees=FeeSchedule.flat(Decimal(10)), slippage_bps=Decimal(0), max_volume_share=None
+    fees=FeeSchedule.flat(Decimal(10)), slippage=FixedSlippage(), max_volume_share=None
 )
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 from hypothesis import strategies as st
 
-from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderSide
@@ -132,3 +132,23 @@ def markets(
     chosen = COINS[:count]
     series = [draw(bar_series(instrument=c.symbol, min_bars=bars, max_bars=bars)) for c in chosen]
     return {c.symbol: c for c in chosen}, series
+
+
+@st.composite
+def bars(draw: st.DrawFn, instrument: str = "BTC-USDT") -> Bar:
+    """Draw one valid hourly bar of two-decimal prices: calm or wild, thin or deep."""
+    cents = draw(st.integers(100, 10_000_000))
+    below = draw(st.integers(0, cents - 1))
+    above = draw(st.integers(0, cents))
+    low, high = cents - below, cents + above
+    close = draw(st.integers(low, high))
+    volume = draw(decimals("0", "100000", 4))
+    return Bar(
+        instrument,
+        START_NS + draw(st.integers(1, 1000)) * NS_PER_HOUR,
+        cents / 100,
+        high / 100,
+        low / 100,
+        close / 100,
+        float(volume),
+    )

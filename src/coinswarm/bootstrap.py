@@ -33,11 +33,12 @@ from coinswarm.backtest.runs import RunNotFoundError, file_digest, run_id, save_
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.domain.slippage import FixedSlippage, Slippage, SlippageModel, slippage_from_json
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
@@ -95,6 +96,10 @@ class BacktestRequest:
     local Coinbase-compatible exchange served over HTTPS and reached through our Coinbase
     adapter, replaying the same bars in lockstep) or "local-ccxt" (the same exchange, reached
     through ccxt's `coinbase` class under our CCXT adapter).
+
+    `slippage` is by default the slippage model (at least 10 bps a taker fill, more on a
+    turbulent bar or for a large share of its volume); `FixedSlippage` is a flat figure, 0
+    for cross-checks against peers that assume none.
     """
 
     data: tuple[Path, ...] = ()
@@ -104,7 +109,7 @@ class BacktestRequest:
     strategy: str = "sma-cross"
     parameters: Mapping[str, str] = field(default_factory=dict)
     fee_bps: Decimal = Decimal(60)
-    slippage_bps: Decimal = Decimal(0)
+    slippage: Slippage = field(default_factory=SlippageModel)
     max_volume_share: Decimal | None = None
     cash: Decimal = Decimal(10_000)
     seed: int = SYNTHETIC_SEED
@@ -157,6 +162,7 @@ class BacktestOutcome:
             "risk_phase": None if self.risk is None else self.risk.phase,
             "risk_events": [describe_event(e) for e in result.risk_events],
             "orders": len(result.orders),
+            "costs": result.costs.to_json(),
             "buy_and_hold": self.benchmark.to_dict(),
         }
 
@@ -225,7 +231,8 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
         "strategy": request.strategy,
         "parameters": parameters,
         "fee_bps": str(request.fee_bps),
-        "slippage_bps": str(request.slippage_bps),
+        # A fixed figure keeps the text runs stored before the model had, so they still resume.
+        "slippage_bps": request.slippage.identity(),
         "max_volume_share": str(request.max_volume_share),
         "cash": str(request.cash),
         "risk": repr(risk),
@@ -252,7 +259,7 @@ def run(
     market = load_market(request)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
-        slippage_bps=request.slippage_bps,
+        slippage=request.slippage,
         max_volume_share=request.max_volume_share,
     )
     reset_after = request.reset_after_days
@@ -377,8 +384,9 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     values["data"] = [str(path) for path in request.data]
     values["risk_file"] = None if request.risk_file is None else str(request.risk_file)
     values["parameters"] = dict(request.parameters)
-    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+    for name in ("fee_bps", "max_volume_share", "cash"):
         values[name] = None if values[name] is None else str(values[name])
+    values["slippage"] = request.slippage.to_json()
     return values
 
 
@@ -387,8 +395,12 @@ def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     data = dict(values)
     data["data"] = tuple(Path(p) for p in data["data"])
     data["risk_file"] = None if data["risk_file"] is None else Path(data["risk_file"])
-    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+    for name in ("fee_bps", "max_volume_share", "cash"):
         data[name] = None if data[name] is None else Decimal(data[name])
+    if "slippage_bps" in data:  # stored before the slippage model: always a fixed figure
+        data["slippage"] = FixedSlippage(bps=Decimal(data.pop("slippage_bps")))
+    else:
+        data["slippage"] = slippage_from_json(data["slippage"])
     return BacktestRequest(**data)
 
 

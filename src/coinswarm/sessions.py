@@ -36,6 +36,7 @@ from coinswarm.backtest.shadow_live import LiveShadow
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
+from coinswarm.domain.costs import FeeSchedule
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
@@ -54,7 +55,6 @@ from coinswarm.exchanges.coinbase.history import fetch_history
 from coinswarm.exchanges.coinbase.order_sync import OrderSync
 from coinswarm.exchanges.coinbase.user_channel import UserChannelFills, user_stream_config
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
-from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import (
     Venue,
     create_app,

@@ -18,10 +18,11 @@ from coinswarm.backtest.result import BacktestResult
 from coinswarm.data import synthetic_market, write_bars
 from coinswarm.data.view import SETTLE_EVERY
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import LookAheadError
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies import CancelRequest
@@ -29,7 +30,10 @@ from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
 from generators import INSTRUMENTS, START_NS, bar_series
 
 D = Decimal
-CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
+CONFIG = BacktestConfig(
+    fill_model=FillModel(fees=FeeSchedule.flat(D(10)), slippage=FixedSlippage()),
+    instruments=INSTRUMENTS,
+)
 
 
 class VenueHolder:

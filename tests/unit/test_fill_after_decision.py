@@ -17,12 +17,16 @@ from hypothesis import strategies as st
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from generators import INSTRUMENTS, START_NS, bar_series
 
 D = Decimal
-CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
+CONFIG = BacktestConfig(
+    fill_model=FillModel(fees=FeeSchedule.flat(D(10)), slippage=FixedSlippage()),
+    instruments=INSTRUMENTS,
+)
 
 
 def hourly(instrument: str, opens: list[float]) -> BarSeries:

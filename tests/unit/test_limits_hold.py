@@ -19,16 +19,17 @@ from hypothesis import strategies as st
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.backtest.explain import explanations
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.risk.profiles import profile_for
 from generators import COINS, START_NS, markets
 
 D = Decimal
-FEE = FillModel(fees=FeeSchedule.flat(D(10)))
+FEE = FillModel(fees=FeeSchedule.flat(D(10)), slippage=FixedSlippage())  # exact figures below
 LIMIT = D("0.25")
 
 

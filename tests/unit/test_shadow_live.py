@@ -27,10 +27,11 @@ from coinswarm.data import synthetic_market
 from coinswarm.data.loader import load_bars
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderStatus
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies import build_strategy
 from coinswarm.strategies.base import Intent, StrategyContext
@@ -47,7 +48,13 @@ def _market(bars: int = 400) -> list[Bar]:
 
 def _config(name: str, parameters: Mapping[str, str]) -> BacktestConfig:
     _, resolved = build_strategy(name, parameters)
-    return BacktestConfig(initial_cash=Decimal(100_000), parameters=resolved, risk=profile_for(1))
+    # The shadow assumes no slippage, so a session's gap is exactly what its venue slipped.
+    return BacktestConfig(
+        initial_cash=Decimal(100_000),
+        fill_model=FillModel(slippage=FixedSlippage()),
+        parameters=resolved,
+        risk=profile_for(1),
+    )
 
 
 def _worse(model: FillModel) -> VenueFactory:
@@ -141,7 +148,9 @@ def _recorded_session(
 
 def test_a_session_filled_worse_shows_the_gap_the_journals_shadow_shows(tmp_path: Path) -> None:
     config = _config(*SMA)
-    worse = _worse(FillModel(slippage_bps=Decimal(25), max_volume_share=Decimal("0.002")))
+    worse = _worse(
+        FillModel(slippage=FixedSlippage(bps=Decimal(25)), max_volume_share=Decimal("0.002"))
+    )
     path = tmp_path / "session.jsonl"
     shadow = _recorded_session(path, _market(), config, worse, PRODUCT)
     live = shadow.report()
@@ -166,7 +175,9 @@ def test_on_real_hourly_candles_the_live_and_the_journal_shadows_agree(tmp_path:
     crash = series.between(1_620_864_000 * 10**9, 1_622_073_600 * 10**9)
     bars = [crash.bar(i) for i in range(len(crash))]
     config = _config(*SMA)
-    worse = _worse(FillModel(slippage_bps=Decimal(10), max_volume_share=Decimal("0.00005")))
+    worse = _worse(
+        FillModel(slippage=FixedSlippage(bps=Decimal(10)), max_volume_share=Decimal("0.00005"))
+    )
     path = tmp_path / "session.jsonl"
     shadow = _recorded_session(path, bars, config, worse, "BTC-USDT")
     live = shadow.report()
@@ -227,7 +238,9 @@ def _reports_along(
 
 def test_a_report_mid_run_reflects_exactly_the_bars_stepped_so_far() -> None:
     config = _config(*SMA)
-    worse = _worse(FillModel(slippage_bps=Decimal(25), max_volume_share=Decimal("0.002")))
+    worse = _worse(
+        FillModel(slippage=FixedSlippage(bps=Decimal(25)), max_volume_share=Decimal("0.002"))
+    )
     bars = _market()
     none = (ShadowReport(()), "")
     seen = dict.fromkeys((1, 60, 137, 250, 399), none)

@@ -8,9 +8,10 @@ import pytest
 
 from coinswarm.domain.bar import NS_PER_HOUR, Bar
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.simulated import SimulatedExchange
 from generators import BTC, START_NS
 
@@ -24,7 +25,7 @@ class Market:
         self.exchange = SimulatedExchange(
             {BTC.symbol: BTC},
             self.clock,
-            fill_model=FillModel(fees=fees),
+            fill_model=FillModel(fees=fees, slippage=FixedSlippage()),
             balances={"USDT": D(10_000), "BTC": D(1)},
         )
         self.hour = 0

@@ -24,13 +24,13 @@ from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
@@ -309,6 +309,7 @@ def _finish(
         trades=run.ledger.round_trips,
         fills=fills,
         fees_paid=run.ledger.fees_paid(),
+        costs=config.fill_model,
         market=market,
         orders=run.execution.orders,
         rationales={**run.context.rationales, **_trim_rationales(run.door.notes)},

@@ -13,11 +13,11 @@ from decimal import Decimal
 
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType, TimeInForce
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.matching import execution_price
 
 __all__ = ["SimulatedExchange"]
@@ -267,12 +267,14 @@ class SimulatedExchange:
     ) -> Fill | None:
         order = resting.order
         instrument = self._instruments[order.instrument]
+        rate = self.fill_model.fees.rate(liquidity)
+        bps = self._slippage_bps(resting, bar, _Terms(raw_price, liquidity, rate))
         terms = _Terms(
             instrument.round_fill_price(
-                self.fill_model.slipped(raw_price, order.side, liquidity), order.side
+                self.fill_model.slipped(raw_price, order.side, liquidity, bps=bps), order.side
             ),
             liquidity,
-            self.fill_model.fees.rate(liquidity),
+            rate,
         )
         wanted = self._wanted_quantity(order, instrument, terms)
         quantity = self._capped(wanted, bar, resting, terms)
@@ -284,6 +286,21 @@ class SimulatedExchange:
                 self._release(order)
             return None
         return self._book_fill(resting, quantity, terms, bar.ts)
+
+    def _slippage_bps(self, resting: _Resting, bar: Bar, unslipped: _Terms) -> Decimal:
+        """Return the fill's slippage, sized on what it would fill at the unslipped price.
+
+        The slipped price buys fewer units than the unslipped one, so the share of volume this
+        sizes on is never below the one that fills: the estimate errs toward more slippage.
+        """
+        if unslipped.liquidity is Liquidity.MAKER:
+            return ZERO  # a resting order fills at its own price
+        instrument = self._instruments[resting.order.instrument]
+        quantity = self._wanted_quantity(resting.order, instrument, unslipped)
+        cap = self.fill_model.volume_cap(bar.volume)
+        if cap is not None:
+            quantity = min(quantity, cap)
+        return self.fill_model.slippage_bps(bar, quantity)
 
     @staticmethod
     def _wanted_quantity(order: Order, instrument: Instrument, terms: _Terms) -> Decimal:

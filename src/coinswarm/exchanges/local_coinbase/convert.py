@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 
 from coinswarm.domain.bar import NS_PER_SECOND, Bar
+from coinswarm.domain.costs import FeeSchedule
 from coinswarm.domain.errors import CoinswarmError, InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.domain.order import TimeInForce as Tif
-from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import schemas as s
 
 __all__ = [

@@ -17,11 +17,11 @@ from decimal import Decimal
 
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderSide, OrderStatus
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.local_coinbase import convert, editing
 from coinswarm.exchanges.local_coinbase import schemas as s
 from coinswarm.exchanges.local_coinbase.book import Book, order_book

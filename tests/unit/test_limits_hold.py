@@ -16,16 +16,19 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.backtest.engine import BacktestConfig, run_backtest, run_live, simulated_venue
 from coinswarm.backtest.explain import explanations
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.clock import HistoricalClock
 from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.simulated import SimulatedExchange
+from coinswarm.risk.circuit_breaker import BreakerEventKind
 from coinswarm.risk.profiles import profile_for
+from coinswarm.risk.trim import TRIM_BAND
 from generators import COINS, START_NS, markets
 
 D = Decimal
@@ -89,18 +92,59 @@ def test_a_position_that_grows_past_its_limit_is_trimmed_back_at_the_next_bar():
     config = BacktestConfig(fill_model=FEE, instruments={symbol: COINS[0]}, risk=profile_for(0))
     result = run_backtest([rising(symbol, 60, 0.02)], BuyOnce(), config)
     shares = fractions(result, symbol)
-    # Bought at the limit, the position may pass it by one bar's rise (2%), never more: each
-    # bar that finds it above the limit sells it back before the next bar.
-    assert max(shares) <= LIMIT * D("1.02"), max(shares)
+    # Bought at the limit, the position may pass it by the band and one bar's rise (2%), never
+    # more: each bar that finds it beyond the band sells it back before the next bar.
+    assert max(shares) <= LIMIT * (1 + TRIM_BAND) * D("1.02"), max(shares)
     trims = [o for o in result.orders if o.client_order_id.startswith("trim-")]
     assert trims
     assert all(o.side is OrderSide.SELL and o.status is OrderStatus.FILLED for o in trims)
     note = result.risk_notes[trims[0].client_order_id]
     assert note.action == "trim"
-    assert f"{symbol} 25.4% of equity, above the 25% limit" in note.reason
+    assert note.reason.startswith(f"{symbol} 25.8% of equity, above the 25% limit; sell ")
     explained = {e.client_order_id: e for e in explanations(result, result.rationales, {})}
     why = "\n".join(explained[trims[0].client_order_id].render())
     assert "above the 25% limit" in why
+
+
+def test_a_trim_passes_a_tripped_circuit_breaker():
+    symbol = COINS[0].symbol
+    jump = rising(symbol, 12, 0.0)
+    close = jump.close.copy()
+    close[5:] = 115.0  # one bar 15% up: the breaker trips, the position passes its limit
+    open_ = np.concatenate([[100.0], close[:-1]])
+    jump = BarSeries(
+        symbol,
+        NS_PER_HOUR,
+        jump.ts,
+        open_,
+        np.maximum(open_, close),
+        np.minimum(open_, close),
+        close,
+        jump.volume,
+    )
+    config = BacktestConfig(fill_model=FEE, instruments={symbol: COINS[0]}, risk=profile_for(0))
+    result = run_backtest([jump], BuyOnce(), config)
+    (trip,) = [e for e in result.risk_events if e.kind == BreakerEventKind.TRIP]
+    (trim,) = [o for o in result.orders if o.client_order_id.startswith("trim-")]
+    assert trim.created_ts == trip.ts
+    assert result.risk_notes[trim.client_order_id].action == "trim"
+    assert trim.status is OrderStatus.FILLED
+
+
+def test_a_live_session_trims_too():
+    symbol = COINS[0].symbol
+    series = rising(symbol, 40, 0.02)
+    config = BacktestConfig(fill_model=FEE, instruments={symbol: COINS[0]}, risk=profile_for(1))
+    result = run_live(
+        (series.bar(i) for i in range(len(series))),
+        BuyOnce(),
+        config,
+        instruments=[symbol],
+        clock=HistoricalClock(int(series.ts[0])),
+        venue=simulated_venue,
+    )
+    assert max(fractions(result, symbol)) <= LIMIT * (1 + TRIM_BAND) * D("1.02")
+    assert any(o.client_order_id.startswith("trim-") for o in result.orders)
 
 
 def test_without_a_risk_profile_nothing_is_trimmed():
@@ -282,9 +326,10 @@ class Watch:
     """After the risk layer has seen each bar, look at the bar's position.
 
     Less the market sells pending against it (a trim, the strategy's own exits: they fill at
-    the next bar), it must be within its limit, give or take one minimum order (a smaller trim
-    cannot be placed). And unless a buy filled on this bar, its share of equity may have grown
-    since its instrument's last bar by that bar's move (of its price and of the equity) only.
+    the next bar), it must be within its limit and the trim band, give or take one minimum
+    order (a smaller trim cannot be placed). And unless a buy filled on this bar, its share of
+    equity may have grown since its instrument's last bar by that bar's move (of its price and
+    of the equity) only.
     """
 
     def __init__(self, profile) -> None:
@@ -316,7 +361,7 @@ class Watch:
             max(instrument.min_notional, instrument.min_size * mark)
             + instrument.size_increment * mark
         )
-        allowed = self.limit * equity + smallest
+        allowed = self.limit * (1 + TRIM_BAND) * equity + smallest
         if (held - leaving) * mark > allowed:
             share = (held - leaving) * mark / equity
             self.breaches.append(f"{symbol} at {bar.ts}: {share:.4f} left above the limit")

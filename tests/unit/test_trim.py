@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
 from coinswarm.risk.account import AccountSnapshot
-from coinswarm.risk.trim import TRIM_TARGET, trim_for
+from coinswarm.risk.trim import TRIM_BAND, TRIM_TARGET, trim_for
 from generators import BTC, decimals
 
 D = Decimal
@@ -41,8 +41,11 @@ def sell(quantity: str, **changes) -> OrderRequest:
     )
 
 
-def test_a_position_within_its_limit_is_left_alone():
+def test_a_position_within_its_limit_and_the_band_is_left_alone():
     assert trim_for(BTC, account(D("0.25"), D(10_000), D(10_000)), LIMIT) is None
+    # 25.5% is the limit and a fiftieth of it: what a buy to the limit loses to its fee.
+    assert trim_for(BTC, account(D("0.255"), D(10_000), D(10_000)), LIMIT) is None
+    assert trim_for(BTC, account(D("0.25501"), D(10_000), D(10_000)), LIMIT) is not None
 
 
 def test_a_position_above_its_limit_is_sold_back_to_nine_tenths_of_it():
@@ -98,7 +101,7 @@ def test_a_trim_leaves_the_position_within_its_target_and_never_sells_more_than_
     if trim is None:
         # Nothing to do, or what is left to do is smaller than the smallest order.
         excess = (held - selling) * mark - limit * TRIM_TARGET * equity
-        within = held * mark <= limit * equity or excess <= 0
+        within = held * mark <= limit * (1 + TRIM_BAND) * equity or excess <= 0
         assert within or excess < BTC.min_notional + BTC.size_increment * mark
         return
     assert 0 < trim.quantity <= held - selling

@@ -4,10 +4,13 @@ The oversight manager judges an order when it is placed; a position bought withi
 can then grow past it as its price rises. On every bar the risk layer looks at the bar's
 instrument, at the bar's close:
 
-- a long position worth more than `max_position_fraction` of equity is trimmed: a market
-  sell brings it back to `TRIM_TARGET` of the limit (nine tenths), so that a steady climb
-  trims once every ~11% rather than on every bar (each trim pays fees and counts toward the
-  orders of the day);
+- a long position worth more than `max_position_fraction` of equity, by more than the band
+  `TRIM_BAND` (a fiftieth of the limit: 25.5% under a 25% limit), is trimmed: a market sell
+  brings it back to `TRIM_TARGET` of the limit (nine tenths), so that a steady climb trims
+  once every 14% (5% limit) to 18% (25% limit) rise rather than on every bar (each trim pays
+  fees and counts toward the orders of the day). The band absorbs what a buy to the very
+  limit costs on filling (its fee and slippage lower the equity it is measured against),
+  which would otherwise trim every such buy at once;
 - the sell is what is needed after the market sells already pending on the instrument (an
   earlier trim, a stop's flattening, the strategy's own exits), which fill at the next bar;
   it is rounded up to the size increment, so that the position left is within the target;
@@ -23,7 +26,7 @@ instrument, at the bar's close:
 The trim goes through the one door like every order, so it is journalled and explained, and
 reaches the exchange only through the execution agent. It is risk-reducing, so it passes a
 tripped circuit breaker. A trim placed after bar t fills at the next bar, so a held position
-exceeds its limit by at most one bar's move (and less than one minimum order).
+exceeds its limit by at most the band and one bar's move (and less than one minimum order).
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import OrderSide, OrderType
 from coinswarm.risk.account import AccountSnapshot
 
-__all__ = ["TRIM_TARGET", "Trim", "trim_for"]
+__all__ = ["TRIM_BAND", "TRIM_TARGET", "Trim", "trim_for"]
 
 ZERO = Decimal(0)
 TRIM_TARGET = Decimal("0.9")
 """The share of the limit a trimmed position is sold back to."""
+TRIM_BAND = Decimal("0.02")
+"""How far past its limit, as a share of the limit, a position may go before it is trimmed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,9 @@ def trim_for(instrument: Instrument, account: AccountSnapshot, limit: Decimal) -
     held = account.positions.get(symbol, ZERO)
     mark = account.marks.get(symbol)
     equity = account.equity
-    if held <= 0 or mark is None or equity <= 0 or held * mark <= limit * equity:
+    if held <= 0 or mark is None or equity <= 0:
+        return None
+    if held * mark <= limit * (1 + TRIM_BAND) * equity:
         return None
     target = limit * TRIM_TARGET * equity / mark
     # Sells are sized in base units; only market buys may be sized in quote.

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from coinswarm.backtest.engine import BacktestConfig, run_backtest, simulated_venue
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data import synthetic_market, write_bars
-from coinswarm.data.view import SETTLE_EVERY
+from coinswarm.data.view import FIRST_CAPACITY, SETTLE_EVERY
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import LookAheadError
@@ -490,7 +490,8 @@ def future_after(market: list[BarSeries]) -> Callable[[int], Future]:
 
 @pytest.mark.parametrize("reads", [True, False], ids=["reading", "never-reading"])
 def test_nothing_a_strategy_can_reach_holds_a_bar_beyond_now(reads: bool):
-    market = telltale_market(2 * SETTLE_EVERY + 100)  # past two bulk copies and a doubling
+    # Past several bulk copies and the buffers' first doubling.
+    market = telltale_market(max(2 * SETTLE_EVERY, FIRST_CAPACITY) + 100)
     walker = GraphWalker(future_after(market), every=97, reads=reads)
     run_backtest(market, walker, replace(CONFIG, risk=profile_for(0)))
     assert walker.seen == 2 * len(market[0])

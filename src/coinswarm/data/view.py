@@ -24,7 +24,9 @@ __all__ = ["FIELDS", "GrowingMarket", "MarketView", "Show", "fenced_feed", "fenc
 
 FIELDS = ("open", "high", "low", "close", "volume")
 FIRST_CAPACITY = 1024
-SETTLE_EVERY = 1024  # shown bars kept as objects before they are moved into the buffers
+# Shown bars kept as objects before they move into the buffers: few, so that they die young
+# instead of burdening the garbage collector.
+SETTLE_EVERY = 64
 
 Show = Callable[[int, Bar], None]
 """Show the view one more bar of the instrument at a position: only the engine holds one."""

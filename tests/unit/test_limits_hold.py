@@ -13,7 +13,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest, run_live, simulated_venue
@@ -386,18 +386,23 @@ class Watch:
             profile_for(4),
         ]
     ),
+    # Exact costs, and Coinbase's taker fee with the default slippage model.
+    costs=st.sampled_from([FEE, FillModel(fees=FeeSchedule.flat(D(60)))]),
 )
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_no_limit_is_breached_by_what_is_held_or_what_is_pending(market, seed, profile):
+def test_no_limit_is_breached_by_what_is_held_or_what_is_pending(market, seed, profile, costs):
     instruments, series = market
     watch = Watch(profile)
     config = BacktestConfig(
-        fill_model=FEE,
+        fill_model=costs,
         instruments=instruments,
         risk=profile,
         operator_reset_after_ns=NS_PER_HOUR * 24,
     )
-    run_backtest(series, Piler(seed, watch), config, venue=watch.venue)
+    result = run_backtest(series, Piler(seed, watch), config, venue=watch.venue)
+    notes = [n.reason for n in result.risk_notes.values()]
+    event("trimmed" if any(n.action == "trim" for n in result.risk_notes.values()) else "no trim")
+    event("held back by pending orders" if any("pending" in n for n in notes) else "no pending")
     assert watch.exchange is not None
     assert not watch.exchange.breaches, watch.exchange.breaches[:3]
     assert not watch.breaches, watch.breaches[:3]

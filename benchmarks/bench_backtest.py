@@ -8,6 +8,10 @@ up (numba compiles vectorbt's kernels on first use), then times `--repeat` runs 
 best, then runs once more under tracemalloc for the peak of Python-tracked allocations during a
 run. Peak RSS is the child's high-water mark over its whole life (imports and data included).
 
+Each runner gets its best configuration that we know of; the configuration and what one run
+computes are printed under the table (they live in `peers.SETUPS`). Costs are pinned on every
+side: 10 bps each way, no slippage.
+
 This prints figures; it never asserts on time. Without the data file or a peer library it says
 why and carries on (exit 0).
 """
@@ -49,15 +53,22 @@ def coinswarm_runner(path: Path) -> Callable[[], tuple[float, int, int]] | None:
     try:
         from coinswarm.backtest.engine import BacktestConfig, run_backtest
         from coinswarm.data import load_bars
-        from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+        from coinswarm.domain.costs import FeeSchedule, FillModel
+        from coinswarm.domain.slippage import FixedSlippage
         from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
     except ImportError as error:
         print(f"coinswarm engine: not available ({error})")
         return None
     series = load_bars(path)
+    # Every cost spelled out, so that a change of the engine's defaults cannot change the
+    # comparison: the spec's fee on both sides of the book, no slippage, no volume cap.
     config = BacktestConfig(
         initial_cash=Decimal(int(peers.INITIAL_CASH)),
-        fill_model=FillModel(fees=FeeSchedule.flat(Decimal(str(peers.FEE * 10_000)))),
+        fill_model=FillModel(
+            fees=FeeSchedule.flat(Decimal(str(peers.FEE * 10_000))),
+            slippage=FixedSlippage(),
+            max_volume_share=None,
+        ),
     )
 
     def run() -> tuple[float, int, int]:
@@ -181,6 +192,11 @@ def _print_table(rows: list[dict], expected: tuple[float, int] | None) -> None:
             f"{ratio:>16}{row['equity']:>13.2f}{row['trades']:>8}{row['rss_mb']:>9.1f}"
             f"{row['traced_mb']:>11.1f}  {agrees}"
         )
+    print("configurations (each runner's fastest that we know of) and what one run computes:")
+    for row in rows:
+        setup = peers.SETUPS[row["name"]]
+        print(f"  {row['name']}: {setup.configuration}")
+        print(f"  {'':{len(row['name'])}}  computes {setup.computes}")
 
 
 def _expected(path: Path) -> tuple[float, int] | None:

@@ -45,6 +45,7 @@ from coinswarm.backtest.context import EngineContext
 from coinswarm.data.view import GrowingMarket
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
@@ -64,7 +65,6 @@ from coinswarm.exchanges.coinbase.ws_events import (
     StreamState,
     StreamStatus,
 )
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.local_coinbase import (
     KeyRing,
     Venue,

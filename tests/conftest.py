@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+import private_home
+
+# Before any test module is imported or any fixture runs: see tests/private_home.py.
+private_home.enter()
+
 # Property tests are judged on what they find, never on how fast a loaded CI machine runs them.
 settings.register_profile(
     "coinswarm", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
@@ -33,11 +38,15 @@ def btc_file(shared_data: Path) -> Path:
     return path
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    private_home.leave()
+
+
 @pytest.fixture(autouse=True)
 def _private_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keep every run, state file and report a test makes out of the user's own folders."""
     monkeypatch.setenv("COINSWARM_HOME", str(tmp_path_factory.mktemp("coinswarm-home")))
-    for variable in ("COINSWARM_PHASE", "COINSWARM_REDIS_URL", "COINSWARM_DATABASE_URL"):
+    for variable in private_home.CLEARED_VARIABLES:
         monkeypatch.delenv(variable, raising=False)

@@ -71,14 +71,16 @@ def serve(
 ) -> Iterator[Exchange]:
     """Serve `market` over HTTPS on 127.0.0.1 with `balances` on the account.
 
-    By default, 400 synthetic BTC-USD bars and $100k (and `btc` coins). The websocket feed
-    applies `ws_faults` when given (a test may count them); `requests` logs every request.
+    By default, 400 synthetic BTC-USD bars and $100k (and `btc` coins); the exchange lists
+    the products of `market`. The websocket feed applies `ws_faults` when given (a test may
+    count them); `requests` logs every request.
     """
     if market is None:
         market = [synthetic_market(instrument=PRODUCT, bars=400, seed=11, start_price=20_000.0)]
     if balances is None:
         balances = {"USD": Decimal(100_000), "BTC": btc}
-    venue = Venue({PRODUCT: instrument_from_symbol(PRODUCT)}, market, balances=balances)
+    products = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+    venue = Venue(products, market, balances=balances)
     key = generate_key()
     keys = KeyRing()
     keys.add(key, permissions)

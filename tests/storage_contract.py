@@ -27,7 +27,7 @@ from coinswarm.domain.errors import IllegalTransitionError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
-from coinswarm.infra import audit
+from coinswarm.infra import audit, audit_anchor
 from coinswarm.infra.storage import (
     FillConflictError,
     LedgerMismatchError,
@@ -42,8 +42,8 @@ from coinswarm.infra.storage import (
 )
 from coinswarm.infra.storage.database import connect
 from coinswarm.infra.storage.models import Base
-from coinswarm.orchestration.door import RiskNote
 from coinswarm.risk.circuit_breaker import BreakerEvent, BreakerEventKind
+from coinswarm.risk.events import RiskNote
 from coinswarm.risk.kill_switch import KillSwitchEvent, KillSwitchEventKind
 from generators import INSTRUMENTS, START_NS, fill_sequences
 
@@ -56,10 +56,14 @@ __all__ = [
     "test_a_lost_fill_is_caught_by_the_snapshot",
     "test_a_store_refuses_an_empty_database_without_upgrade",
     "test_a_terminal_order_cannot_change",
+    "test_audit_verify_detects_a_chain_rewritten_from_an_entry_on",
     "test_audit_verify_detects_a_deleted_entry",
     "test_audit_verify_detects_a_modified_entry",
+    "test_audit_verify_detects_an_entry_rewritten_with_its_own_hash_recomputed",
     "test_audit_verify_detects_an_inserted_entry",
+    "test_audit_verify_names_the_anchors_when_the_newest_entries_are_cut",
     "test_decimals_round_trip_exactly",
+    "test_each_checkpoint_and_finish_anchors_the_run_at_the_chain_head",
     "test_every_order_state_change_is_kept",
     "test_killed_while_writing_a_fill_leaves_neither",
     "test_patterns_round_trip",
@@ -559,3 +563,95 @@ def test_audit_verify_detects_an_inserted_entry(store: Store) -> None:
     assert report.first_broken is not None
     assert report.first_broken.seq == 5  # the renumbered old entry 4 no longer fits
     assert report.entries == 4
+
+
+def _anchored(store: Store, count: int) -> str:
+    """Write `count` entries, the last one a run's finish, which anchors the run there."""
+    run_id = new_run(store)
+    for n in range(count - 2):
+        store.record_config_change(ts=START_NS + n, actor="ada", changes={"n": n})
+    store.delete_run(new_run(store), ts=START_NS, actor="ada")  # no anchor: it is gone
+    store.set_run_status(run_id, "finished", START_NS + SECOND)
+    assert audit.verify(store.engine).entries == count + 1
+    return run_id
+
+
+def _rewrite(store: Store, seq: int, payload: str, *, relink: bool) -> None:
+    """Replace entry `seq`'s payload and recompute its hash; with `relink`, every later one's too.
+
+    Without `relink` the entries after it keep pointing at its old hash: only the check of
+    each entry's link to the one before catches that.
+    """
+    prev_hash = next(e.prev_hash for e in audit.entries(store.engine) if e.seq == seq)
+    for entry in audit.entries(store.engine, since=seq - 1):
+        body = payload if entry.seq == seq else entry.payload
+        digest = audit.entry_hash(
+            prev_hash, seq=entry.seq, ts=entry.ts, kind=entry.kind, actor=entry.actor,
+            run_id=entry.run_id, payload=body,
+        )  # fmt: skip
+        raw(
+            store,
+            "UPDATE audit_log SET payload = :payload, prev_hash = :prev, hash = :hash "
+            "WHERE seq = :seq",
+            payload=body,
+            prev=prev_hash,
+            hash=digest,
+            seq=entry.seq,
+        )
+        if not relink:
+            return
+        prev_hash = digest
+
+
+def test_each_checkpoint_and_finish_anchors_the_run_at_the_chain_head(store: Store) -> None:
+    run_id = _anchored(store, 5)
+    head = audit.verify(store.engine)
+    report = audit_anchor.verify(store.engine)
+    assert report.ok, report.lines()
+    held = {c.where: c.anchor for c in report.anchors}
+    assert held[f"run {run_id}"] == audit_anchor.Anchor(head.entries, head.tip_hash)
+    [file] = [c for c in report.anchors if c.where.startswith("anchor file")]
+    assert file.anchor == audit_anchor.Anchor(head.entries, head.tip_hash)
+    assert len(report.anchors) == 2  # the file and the one run left
+    assert report.lines()[-1].startswith("anchors agree: anchor file ")
+
+
+def test_audit_verify_names_the_anchors_when_the_newest_entries_are_cut(store: Store) -> None:
+    run_id = _anchored(store, 6)  # entries 1 to 7, anchored at 7
+    raw(store, "DELETE FROM audit_log WHERE seq > 5")
+    assert audit.verify(store.engine).ok  # the chain alone cannot tell
+    report = audit_anchor.verify(store.engine)
+    assert not report.ok
+    cut = "it anchors entry 7, but the chain ends at entry 5: its newest 2 entries were cut"
+    problems = {c.where.partition(" ")[0]: c.problem for c in report.disagreements}
+    assert problems == {"anchor": cut, "run": cut}
+    assert f"run {run_id} disagrees: {cut}" in report.lines()
+    with pytest.raises(audit_anchor.AuditMismatchError, match=r"anchor file .* newest 2 entries"):
+        audit_anchor.require_intact(store.engine, "resume")
+
+
+def test_audit_verify_detects_a_chain_rewritten_from_an_entry_on(store: Store) -> None:
+    """Rewrite entry 3 and recompute every later hash: a chain that holds, but not the one
+    its anchors saw."""
+    _anchored(store, 6)
+    _rewrite(store, 3, '{"n":"forged"}', relink=True)
+    assert audit.verify(store.engine).ok
+    report = audit_anchor.verify(store.engine)
+    assert len(report.disagreements) == 2
+    for check in report.disagreements:
+        assert check.problem is not None
+        assert "it anchors entry 7 with hash" in check.problem
+        assert check.problem.endswith("the chain was rewritten")
+
+
+def test_audit_verify_detects_an_entry_rewritten_with_its_own_hash_recomputed(
+    store: Store,
+) -> None:
+    """Entry 4's hash matches its new contents; entry 5 still links to its old hash."""
+    _anchored(store, 6)
+    _rewrite(store, 4, '{"n":"forged"}', relink=False)
+    report = audit.verify(store.engine)
+    assert report.first_broken is not None
+    assert (report.first_broken.seq, report.entries) == (5, 4)
+    assert "prev_hash" in report.first_broken.reason
+    assert not audit_anchor.verify(store.engine).ok

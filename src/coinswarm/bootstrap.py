@@ -41,12 +41,14 @@ from coinswarm.backtest.runs import (
 from coinswarm.data import load_bars, synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
+from coinswarm.domain.slippage import FixedSlippage, Slippage, SlippageModel, slippage_from_json
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.execution.journal import Journal, MemoryJournal
+from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
@@ -115,6 +117,10 @@ class BacktestRequest:
     local Coinbase-compatible exchange served over HTTPS and reached through our Coinbase
     adapter, replaying the same bars in lockstep) or "local-ccxt" (the same exchange, reached
     through ccxt's `coinbase` class under our CCXT adapter).
+
+    `slippage` is by default the slippage model (at least 10 bps a taker fill, more on a
+    turbulent bar or for a large share of its volume); `FixedSlippage` is a flat figure, 0
+    for cross-checks against peers that assume none.
     """
 
     data: tuple[Path, ...] = ()
@@ -124,7 +130,7 @@ class BacktestRequest:
     strategy: str = "sma-cross"
     parameters: Mapping[str, str] = field(default_factory=dict)
     fee_bps: Decimal = Decimal(60)
-    slippage_bps: Decimal = Decimal(0)
+    slippage: Slippage = field(default_factory=SlippageModel)
     max_volume_share: Decimal | None = None
     cash: Decimal = Decimal(10_000)
     seed: int = SYNTHETIC_SEED
@@ -188,6 +194,7 @@ class BacktestOutcome:
             "orders": len(result.orders),
             "refused_orders": len(self.refused()),
             "fills": len(result.fills),
+            "costs": result.costs.to_json(),
             "buy_and_hold": self.benchmark.to_dict(),
         }
 
@@ -283,7 +290,8 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
         "strategy": request.strategy,
         "parameters": parameters,
         "fee_bps": str(request.fee_bps),
-        "slippage_bps": str(request.slippage_bps),
+        # A fixed figure keeps the text runs stored before the model had, so they still resume.
+        "slippage_bps": request.slippage.identity(),
         "max_volume_share": str(request.max_volume_share),
         "cash": str(request.cash),
         "risk": repr(risk),
@@ -321,7 +329,7 @@ def run(
     state_file = request.state_file or risk_state_path(request.mode)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
-        slippage_bps=request.slippage_bps,
+        slippage=request.slippage,
         max_volume_share=request.max_volume_share,
     )
     reset_after = None if watched else request.reset_after_days
@@ -518,8 +526,9 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     values["state_file"] = None if request.state_file is None else str(request.state_file)
     values["shared_stop"] = shared_to_json(request.shared_stop)
     values["parameters"] = dict(request.parameters)
-    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+    for name in ("fee_bps", "max_volume_share", "cash"):
         values[name] = None if values[name] is None else str(values[name])
+    values["slippage"] = request.slippage.to_json()
     return values
 
 
@@ -531,8 +540,12 @@ def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     state_file, shared_stop = data.get("state_file"), data.get("shared_stop")
     data["state_file"] = None if state_file is None else Path(state_file)
     data["shared_stop"] = None if shared_stop is None else KillSwitchFlag(**shared_stop)
-    for name in ("fee_bps", "slippage_bps", "max_volume_share", "cash"):
+    for name in ("fee_bps", "max_volume_share", "cash"):
         data[name] = None if data[name] is None else Decimal(data[name])
+    if "slippage_bps" in data:  # stored before the slippage model: always a fixed figure
+        data["slippage"] = FixedSlippage(bps=Decimal(data.pop("slippage_bps")))
+    else:
+        data["slippage"] = slippage_from_json(data["slippage"])
     return BacktestRequest(**data)
 
 
@@ -621,8 +634,13 @@ def _stored(
 def resume(
     identifier: str, *, database: str | None = None, progress: Progress | None = None
 ) -> BacktestOutcome:
-    """Resume (or re-check) the stored run `identifier` from its last checkpoint."""
+    """Resume (or re-check) the stored run `identifier` from its last checkpoint.
+
+    Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
+    run is not continued on top of a history that was cut or rewritten.
+    """
     with open_store(database) as store:
+        require_intact(store.engine, f"run {identifier} cannot be resumed")
         stored = store.get_run(identifier)
     if stored is None:
         msg = f"no run {identifier!r} in the database"

@@ -4,14 +4,14 @@ Reliability scenario 25: a paper or sandbox configuration must never reach the l
 or use the live key, and the reverse; each mode keeps its own database and its own key
 variables. Live trading also needs a real-money risk phase chosen explicitly, a typed
 confirmation, a key that cannot move funds out, no kill switch set, and a clean
-reconciliation of the exchange against an empty book.
+reconciliation of the exchange against the opening book (the account's balances; its fills
+before the session are history).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
 from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseAdapter, load_credentials
 from coinswarm.exchanges.coinbase.keys import ENV_KEY_NAME, ENV_PRIVATE_KEY
+from coinswarm.execution.opening import Opening, read_opening
 from coinswarm.execution.reconcile import reconcile
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.state_file import load_risk_state
@@ -125,11 +126,14 @@ def check_live(
     profile: RiskProfile,
     state_file: Path | None,
     resumed: bool = False,
+    opening: Opening | None = None,
 ) -> None:
     """Refuse to start live trading unless every precondition holds; say which one failed.
 
-    A new session must reconcile with a flat book; a resumed one was reconciled with its
-    recovered record already (`execution.recovery`), which refuses any halting difference.
+    A new session must reconcile exactly with its `opening` book (read now when not given):
+    the account's balances, its fills before the session history. A resumed one was
+    reconciled with its recovered record already (`execution.recovery`), which refuses any
+    halting difference.
     """
     expected = confirmation_text(url)
     if confirm != expected:
@@ -141,21 +145,25 @@ def check_live(
             raise ModeError(f"live: the kill switch is set ({held}); a person must reset it")
     adapter.check_permissions(live=True)
     if not resumed:
-        _check_reconciled(adapter, profile)
+        _check_reconciled(adapter, profile, opening or read_opening(adapter))
 
 
-def _check_reconciled(adapter: CoinbaseAdapter, profile: RiskProfile) -> None:
-    """Reconcile the exchange against a book holding only its cash: anything else halts."""
+def _check_reconciled(adapter: CoinbaseAdapter, profile: RiskProfile, opening: Opening) -> None:
+    """Reconcile the exchange against the opening book: any difference halts.
+
+    The account's history is no difference (the opening book is what it left); what still
+    refuses is anything the opening read does not explain: an open order (not ours: the
+    session has none yet), a fill or a balance change since that read.
+    """
     instruments: dict[str, Instrument] = dict(adapter.instruments())
     allowed = profile.allowed_instruments
     if allowed:
         instruments = {s: i for s, i in instruments.items() if s in allowed}
     quotes = {i.quote for i in instruments.values()} or {"USD"}
-    balances = adapter.balances()
     quote = sorted(quotes)[0]
     ledger = Ledger(instruments, quote)
-    ledger.deposit(quote, balances.get(quote, Decimal(0)), 0, "balance at start")
-    report = reconcile(adapter, ledger, {}, instruments=instruments, ts=0)
+    opening.book(ledger, quote, 0)
+    report = reconcile(adapter, ledger, {}, instruments=instruments, ts=0, history=opening.history)
     # Any difference counts at start, even one a running session would only record (coins
     # deposited from outside): live trading begins from a book that matches the exchange's.
     if not report.clean:

@@ -35,6 +35,7 @@ from coinswarm.backtest.shadow_live import LiveShadow
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import WallClock
+from coinswarm.domain.costs import FeeSchedule
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
@@ -53,16 +54,17 @@ from coinswarm.exchanges.coinbase.history import fetch_history
 from coinswarm.exchanges.coinbase.order_sync import OrderSync
 from coinswarm.exchanges.coinbase.user_channel import UserChannelFills, user_stream_config
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
-from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import (
     Venue,
     create_app,
 )
 from coinswarm.exchanges.local_session import serve_https
 from coinswarm.exchanges.remote import RemoteVenue
-from coinswarm.execution.reconcile import Reconciler, ReconcileSettings
+from coinswarm.execution.opening import Opening, read_opening
+from coinswarm.execution.reconcile import AccountHistory, Reconciler, ReconcileSettings
 from coinswarm.execution.recovery import journal_report, recover
 from coinswarm.execution.session_guard import GuardEvent, SessionGuard
+from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
@@ -202,30 +204,51 @@ def run_session(
         preflight.check_credentials(request.mode, exchange.credentials)
         profile = _paced(profile, exchange.time_scale, say)
         resumed = None if request.resume is None else _resume(request, exchange, adapter, store)
-        if request.mode == preflight.LIVE:
-            preflight.check_live(
-                adapter,
-                confirm=request.confirm,
-                url=exchange.rest_url,
-                profile=profile,
-                state_file=request.state_file,
-                resumed=resumed is not None,
+        # One read of the account for a new session: the live check and the book both use it.
+        opening = read_opening(adapter) if resumed is None else None
+        with _failing(store, None if resumed is None else resumed.run_id):
+            if request.mode == preflight.LIVE:
+                preflight.check_live(
+                    adapter,
+                    confirm=request.confirm,
+                    url=exchange.rest_url,
+                    profile=profile,
+                    state_file=request.state_file,
+                    resumed=resumed is not None,
+                    opening=opening,
+                )
+        start = resumed or _begin(request, exchange, adapter, store, parameters, opening=opening)
+        with _failing(store, start.run_id):
+            risk_state = None if request.state_file is None else load_risk_state(request.state_file)
+            config = BacktestConfig(
+                initial_cash=start.cash,
+                parameters=parameters,
+                risk=profile,
+                operator_reset_after_ns=None,  # a person resets stops in a live session
+                checkpoint_every=1,
+                risk_state=risk_state,
             )
-        start = resumed or _begin(request, exchange, adapter, store, parameters)
-        risk_state = None if request.state_file is None else load_risk_state(request.state_file)
-        config = BacktestConfig(
-            initial_cash=start.cash,
-            parameters=parameters,
-            risk=profile,
-            operator_reset_after_ns=None,  # a person resets stops in a live session
-            checkpoint_every=1,
-            risk_state=risk_state,
-        )
-        live = _Live(request, exchange, adapter, start, store)
-        result = _trade(live, strategy, config, stop=stop, say=say)
-        store.set_run_status(start.run_id, "finished", WallClock().now_ns())
+            live = _Live(request, exchange, adapter, start, store)
+            result = _trade(live, strategy, config, stop=stop, say=say)
+            store.set_run_status(start.run_id, "finished", WallClock().now_ns())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
     return bootstrap.outcome(start.run_id, result, fee_rate=fee_rate, risk=profile)
+
+
+@contextmanager
+def _failing(store: Store, run_id: str | None) -> Iterator[None]:
+    """Mark run `run_id` failed, with the error as its reason, if the block raises.
+
+    A run left `running` would look alive to a person; a failed one says why and may still
+    be resumed (its orders and positions are at the exchange).
+    """
+    try:
+        yield
+    except Exception as error:
+        if run_id is not None:
+            reason = f"{type(error).__name__}: {error}"
+            store.set_run_status(run_id, "failed", WallClock().now_ns(), reason=reason)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +274,7 @@ def _trade(
     """Trade bar by bar until the feed ends, with the guard, the person and the shadow beside."""
     request, exchange, adapter, start = live.request, live.exchange, live.adapter, live.start
     products = exchange.products
-    history = fetch_history(
+    warm_up = fetch_history(
         adapter.rest, products, bars=request.warmup_bars, end_ts=WallClock().now_ns()
     )
     stream_config = StreamConfig(url=exchange.ws_url, product_ids=products, channels=("candles",))
@@ -259,9 +282,11 @@ def _trade(
     user_stream = CoinbaseStream(
         user_stream_config(exchange.ws_url, products), signer=signer, ssl=exchange.trust
     )
-    channel = UserChannelFills(user_stream, OrderSync(adapter), tell=say)
+    history = start.history
+    channel = UserChannelFills(user_stream, OrderSync(adapter, since_ts=history.until_ts), tell=say)
     channel.adopt(start.book.orders, start.book.ledger.fills)
     remote = RemoteVenue(adapter, fills=channel)
+    remote.skip_history(history.until_ts, history.trade_ids)
     remote.adopt(start.book.orders, start.book.ledger.fills)
     with (
         contextlib.closing(_recorder(live, config)) as recorder,
@@ -269,12 +294,14 @@ def _trade(
         user_stream.start(),
         CoinbaseStream(stream_config, signer=signer, ssl=exchange.trust).start() as stream,
         LiveShadow(
-            request.strategy, config.parameters, config, instruments=products, history=history
+            request.strategy, config.parameters, config, instruments=products, history=warm_up
         ).start() as shadow,
     ):
         guard = _guard(live, remote, stream, say)
         remote.hold = guard.hold_reason
-        recorder.history(history)
+        recorder.history(warm_up)
+        # The opening book beyond the cash (coins the account held): booked before any bar.
+        recorder.reconciled(start.opening, ())
         bars = candle_bars(
             stream,
             bars=request.bars,
@@ -284,14 +311,14 @@ def _trade(
         clock = recorder.clock(WallClock())
         result = run_live(
             shadow.follow(
-                _guarded(_after(history, bars), guard, start.journal, remote, recorder),
+                _guarded(_after(warm_up, bars), guard, start.journal, remote, recorder),
                 log=say,
                 every=request.shadow_every,
             ),
             strategy,
             config,
             instruments=products,
-            history=history,
+            history=warm_up,
             clock=clock,
             venue=recorder.venue(lambda *_: remote),
             journal=shadow.watch(start.journal),
@@ -320,6 +347,7 @@ def _guard(
         monotonic=time.monotonic,
         client_order_ids=remote.in_flight_ids,
         settings=ReconcileSettings(interval_s=live.request.reconcile_every_s),
+        history=live.start.history,
     )
 
     def tell(event: GuardEvent) -> None:
@@ -363,12 +391,16 @@ def _guarded(
 
 @dataclass(frozen=True, slots=True)
 class _Start:
-    """Where a session begins: a new run on the account's cash, or a dead one recovered."""
+    """Where a session begins: a new run on the account's opening book, or a dead one
+    recovered. `history` is where the account's fills before the session end; `opening` the
+    deposits of the opening book beyond the cash, for the session journal."""
 
     run_id: str
     cash: Decimal
     journal: StoreJournal
     book: Book
+    history: AccountHistory
+    opening: tuple[Deposit, ...] = ()
 
 
 def _begin(
@@ -377,11 +409,18 @@ def _begin(
     adapter: CoinbaseAdapter,
     store: Store,
     parameters: dict[str, str],
+    *,
+    opening: Opening | None,
 ) -> _Start:
-    """Create a new session's run, starting from the account's cash in the quote currency."""
+    """Create a new session's run on the account's opening book.
+
+    Its cash is the quote currency's balance; every other balance is deposited too, so the
+    book equals the exchange's; the account's fills so far are history, stored with the run.
+    """
+    opening = opening or read_opening(adapter)
     run_id = _session_id(request, exchange, parameters)
     quote = _quote(exchange)
-    cash = adapter.balances().get(quote, Decimal(0))
+    cash = opening.cash(quote)
     now = WallClock().now_ns()
     store.create_run(
         RunRecord(
@@ -391,7 +430,12 @@ def _begin(
             venue=request.url or f"local:{run_id}",
             strategy=request.strategy,
             parameters=parameters,
-            inputs={"products": list(exchange.products), "url": request.url, "cash": str(cash)},
+            inputs={
+                "products": list(exchange.products),
+                "url": request.url,
+                "cash": str(cash),
+                "history": opening.history.to_json(),
+            },
             status="running",
             created_ts=now,
             updated_ts=now,
@@ -399,10 +443,10 @@ def _begin(
     )
     journal = StoreJournal(store, run_id, write_ahead=True)
     ledger = Ledger(_instruments(adapter, exchange), quote)
-    opening = Deposit(quote, cash, now, "initial cash")
-    ledger.deposit(opening.currency, opening.amount, opening.ts, opening.reference)
-    journal.deposit(opening)
-    return _Start(run_id, cash, journal, Book(ledger))
+    deposits = opening.book(ledger, quote, now)
+    for deposit in deposits:
+        journal.deposit(deposit)
+    return _Start(run_id, cash, journal, Book(ledger), opening.history, deposits[1:])
 
 
 def _resume(
@@ -410,26 +454,29 @@ def _resume(
 ) -> _Start:
     """Recover the session `request.resume` names; refuse if a person must look first."""
     stored = _resumable(store, request, exchange)
+    history = AccountHistory.from_json(stored.inputs.get("history"))
     journal = StoreJournal(store, stored.run_id, write_ahead=True)
-    recovered = recover(
-        adapter,
-        store,
-        stored.run_id,
-        instruments=_instruments(adapter, exchange),
-        account_currency=_quote(exchange),
-        ts=WallClock().now_ns(),
-        journal=journal,
-    )
-    for line in recovered.lines():
-        logger.warning("session %s restart: %s", stored.run_id, line)
-    if recovered.report.trading_paused:
-        msg = (
-            f"session {stored.run_id}: reconciliation after the restart found differences a "
-            f"person must resolve: {recovered.report.pause_reason}"
+    with _failing(store, stored.run_id):
+        recovered = recover(
+            adapter,
+            store,
+            stored.run_id,
+            instruments=_instruments(adapter, exchange),
+            account_currency=_quote(exchange),
+            ts=WallClock().now_ns(),
+            journal=journal,
+            history=history,
         )
-        raise SessionResumeError(msg)
+        for line in recovered.lines():
+            logger.warning("session %s restart: %s", stored.run_id, line)
+        if recovered.report.trading_paused:
+            msg = (
+                f"session {stored.run_id}: reconciliation after the restart found differences "
+                f"a person must resolve: {recovered.report.pause_reason}"
+            )
+            raise SessionResumeError(msg)
     book = Book(recovered.ledger, recovered.orders)
-    return _Start(stored.run_id, Decimal(stored.inputs["cash"]), journal, book)
+    return _Start(stored.run_id, Decimal(stored.inputs["cash"]), journal, book, history)
 
 
 def _quote(exchange: _Exchange) -> str:
@@ -443,6 +490,7 @@ def _instruments(adapter: CoinbaseAdapter, exchange: _Exchange) -> dict[str, Ins
 def _resumable(store: Store, request: SessionRequest, exchange: _Exchange) -> RunRecord:
     """Return the stored run `request.resume` names, if it is this mode's and unfinished."""
     assert request.resume is not None
+    require_intact(store.engine, f"--resume {request.resume}")  # no resuming a cut history
     stored = store.get_run(request.resume)
     if stored is None:
         raise SessionResumeError(f"--resume: no session {request.resume!r} in the database")

@@ -31,6 +31,32 @@ def test_backtest_json_is_byte_identical_across_runs(tmp_path):
     assert payload["trades"] > 0
 
 
+def test_backtest_defaults_to_the_slippage_model_and_states_its_costs(tmp_path):
+    common = ("backtest", "--quiet", "--bars", "3000", "--param", "fast=10", "--param", "slow=30")
+    modelled = coinswarm(*common, "--json")
+    frictionless = coinswarm(*common, "--json", "--slippage-bps", "0")
+    table = coinswarm(*common)
+    for done in (modelled, frictionless, table):
+        assert done.returncode == 0, done.stderr
+    assumed, none = json.loads(modelled.stdout), json.loads(frictionless.stdout)
+    assert assumed["costs"]["slippage"] == {
+        "kind": "model",
+        "floor_bps": "10",
+        "range_share": "0.1",
+        "impact_bps": "100",
+        "ceiling_bps": "1000",
+    }
+    assert none["costs"]["slippage"] == {"kind": "fixed", "bps": "0"}
+    assert assumed["final_equity"] < none["final_equity"]
+    assert assumed["run"] != none["run"]
+    for line in (
+        "costs: fees: maker 60 bps, taker 60 bps",
+        "costs: slippage (taker fills, always adverse): model: 10 bps + 0.1 x the bar's range",
+        "costs: volume cap: none",
+    ):
+        assert line in table.stdout
+
+
 def test_backtest_on_a_file_writes_the_report(tmp_path):
     data = tmp_path / "ETH_USDT-1h.csv.gz"
     write_bars(synthetic_market(instrument="ETH-USDT", bars=2000, seed=3), data)
@@ -48,6 +74,7 @@ def test_demo_runs_with_no_arguments(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "coinswarm-report.html").is_file()
     assert "buy-and-hold" in done.stdout
+    assert "costs: slippage (taker fills, always adverse): model: 10 bps" in done.stdout
 
 
 def test_data_inspect_prints_coverage_and_gaps(tmp_path):
@@ -114,6 +141,8 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path, name):
         (("--param", "fast=60"), "expected fast < slow"),
         (("--param", "speed=3"), "speed"),
         (("--fee-bps", "abc"), "--fee-bps: expected a number"),
+        (("--slippage-bps", "lots"), "--slippage-bps: expected a number"),
+        (("--slippage-bps", "-1"), "--slippage-bps: expected a finite number of 0 or more"),
         (("--start", "yesterday"), "--start: expected a UTC date"),
     ],
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_harness import coinswarm
+from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.data import format_timestamp, load_bars, synthetic_market
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.instrument import Instrument
@@ -24,6 +25,7 @@ from coinswarm.exchanges.local_coinbase import (
     create_app,
     serve_in_thread,
 )
+from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
 
 BARS = 800  # more than two pages of ccxt's 300
 
@@ -66,9 +68,22 @@ def test_download_pages_through_the_local_exchange_then_backtests(
     again = download(server, market, out)  # a rerun finds nothing new and changes nothing
     assert f"{BARS} bars (0 new, " in again
     assert load_bars(out).ts.tolist() == market.ts.tolist()
-    backtest = coinswarm("backtest", "--data", str(out), "--json", "--quiet")
+    backtest = coinswarm(
+        "backtest", "--data", str(out), "--json", "--quiet", "--runs-dir", str(tmp_path / "runs")
+    )
     assert backtest.returncode == 0, backtest.stderr
-    assert json.loads(backtest.stdout)["trades"] >= 0
+    summary = json.loads(backtest.stdout)
+    # The downloaded file trades exactly as the bars the exchange served, run in this process
+    # with the command's defaults (sma-cross 20/50, 60 bps, 10,000 in cash, no limits).
+    served = run_backtest([market], SmaCross(SmaCrossConfig(fast=20, slow=50)), BacktestConfig())
+    assert len(served.trades) > 0
+    assert (summary["bars"], summary["orders"], summary["trades"]) == (
+        BARS,
+        len(served.orders),
+        len(served.trades),
+    )
+    assert summary["final_equity"] == pytest.approx(float(served.final_equity), rel=1e-9)
+    assert summary["fees_paid"] == pytest.approx(float(served.fees_paid), rel=1e-9)
 
 
 def test_parquet_by_extension(tmp_path: Path, server: RunningServer, market: BarSeries) -> None:

@@ -21,10 +21,10 @@ import requests
 
 from coinbase_harness import BTC_USD, PRODUCT
 from coinswarm.data import synthetic_market
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.ccxt_adapter import CcxtAdapter, CcxtAdapterConfig, make_exchange
 from coinswarm.exchanges.ccxt_adapter.factory import ExchangeSpec
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.local_coinbase import (
     KeyRing,
     Venue,

@@ -23,6 +23,7 @@ from coinbase_harness import BTC_USD
 from coinswarm.data import synthetic_market
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import WallClock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.coinbase import (
@@ -46,7 +47,6 @@ from coinswarm.exchanges.coinbase.ws_events import (
     StreamStatus,
     UserUpdate,
 )
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.local_coinbase import (
     CdpKey,
     KeyRing,

@@ -18,7 +18,8 @@ import pytest
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.backtest.vectorized import sma_cross_trades
 from coinswarm.data import load_bars
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.costs import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
 from reference_sma_cross import reference_sma_cross
 
@@ -63,7 +64,9 @@ def btc(btc_file):
 
 @pytest.fixture(scope="module")
 def engine_run(btc):
-    config = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10))))
+    config = BacktestConfig(
+        fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10)), slippage=FixedSlippage())
+    )
     return run_backtest([btc], SmaCross(SmaCrossConfig(fast=20, slow=50)), config)
 
 
@@ -120,7 +123,9 @@ def test_the_command_line_gives_the_same_answer(btc_file, engine_run):
 def test_the_vectorised_sweep_equals_the_event_driven_engine(btc, fast, slow):
     """15/30 holds an exact tie of the two averages on 2019-01-09 09:00: both must see it."""
     vectorised = sma_cross_trades(btc.open, btc.close, fast, slow, FEE)
-    config = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10))))
+    config = BacktestConfig(
+        fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10)), slippage=FixedSlippage())
+    )
     result = run_backtest([btc], SmaCross(SmaCrossConfig(fast=fast, slow=slow)), config)
     entries = [int(np.searchsorted(btc.ts, t.entry_ts)) for t in result.trades]
     exits = [int(np.searchsorted(btc.ts, t.exit_ts)) for t in result.trades]

@@ -31,9 +31,9 @@ from coinswarm.backtest.result import BacktestResult
 from coinswarm.bootstrap import BacktestOutcome, BacktestRequest
 from coinswarm.data import synthetic_market
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.instrument import Instrument
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.exchanges.local_session import (
     CCXT_CLIENT,
     COINBASE_CLIENT,

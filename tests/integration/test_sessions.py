@@ -9,14 +9,16 @@ configuration through.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from coinswarm import preflight, sessions
+from coinswarm.domain.ledger import Deposit
 from coinswarm.exchanges.coinbase import UnsafeKeyError
 from coinswarm.exchanges.local_coinbase import KeyPermissions
+from coinswarm.exchanges.local_coinbase.schemas import CreateOrderRequest
+from coinswarm.infra.storage import Store
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.profiles import profile_for
 from coinswarm.risk.state_file import StoredRiskState, save_risk_state
@@ -138,13 +140,61 @@ def test_live_refuses_a_key_that_can_transfer_funds(
         assert exchange.key.private_key_pem.strip().splitlines()[1] not in str(refused.value)
 
 
-def test_live_refuses_an_exchange_that_does_not_reconcile_with_a_flat_book(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _person_s_order(exchange: Exchange, client_order_id: str, configuration: dict) -> str:
+    """Place an order on the account as a person would, outside any session."""
+    body = CreateOrderRequest.model_validate(
+        {
+            "client_order_id": client_order_id,
+            "product_id": PRODUCT,
+            "side": "BUY",
+            "order_configuration": configuration,
+        }
+    )
+    answer = exchange.venue.place(body)
+    assert answer.success_response is not None, answer
+    return answer.success_response.order_id
+
+
+def test_live_refuses_an_account_with_an_open_order_that_is_not_ours(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for exchange in serve(tmp_path, btc=Decimal("0.5")):
-        use_keys(monkeypatch, exchange.key, live=True)
-        with pytest.raises(preflight.ModeError, match="reconciliation at start failed"):
-            sessions.run_session(_live(exchange, tmp_path))
+    resting = {"limit_limit_gtc": {"base_size": "0.01", "limit_price": "1000.00"}}
+    order_id = _person_s_order(exchange, "manual-1", resting)
+    use_keys(monkeypatch, exchange.key, live=True)
+    database = f"sqlite:///{tmp_path / 'live.db'}"
+    with pytest.raises(preflight.ModeError, match="reconciliation at start failed") as refused:
+        sessions.run_session(_live(exchange, tmp_path, database=database))
+    assert order_id in str(refused.value)
+    assert "'manual-1', which is not ours" in str(refused.value)
+    with Store.open(database) as store:
+        assert store.runs() == [], "nothing was started"
+
+
+def test_live_starts_on_an_account_with_a_history_its_balances_the_opening_book(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone bought coins on this account before: a filled order, a fill, a BTC balance.
+    bought = _person_s_order(exchange, "manual-buy", {"market_market_ioc": {"quote_size": "500"}})
+    exchange.venue.advance(1)
+    (history,) = [f for f in exchange.venue.fills() if f.order_id == bought]
+    coins = exchange.venue.balances()["BTC"][0]
+    assert coins > 0
+    use_keys(monkeypatch, exchange.key, live=True)
+    database = f"sqlite:///{tmp_path / 'live.db'}"
+    with replaying(exchange.venue):
+        outcome = sessions.run_session(_live(exchange, tmp_path, database=database))
+
+    assert history.trade_id not in {f.trade_id for f in outcome.result.fills}
+    with Store.open(database) as store:
+        run = store.get_run(outcome.run_id)
+        assert run is not None
+        assert run.status == "finished"
+        opening = [d for d in store.ledger_events(outcome.run_id) if isinstance(d, Deposit)]
+        events = store.risk_events(outcome.run_id)
+    assert ("BTC", coins, "opening balance") in {
+        (d.currency, d.amount, d.reference) for d in opening
+    }
+    assert not [e for e in events if "FOREIGN_ORDER" in e.reason], "history is not a stranger"
 
 
 def test_live_starts_when_every_check_passes(
@@ -157,3 +207,20 @@ def test_live_starts_when_every_check_passes(
     assert outcome.risk.phase == 3
     assert outcome.run_id.startswith("live-")
     assert len(outcome.result.curve.equity) == 5
+
+
+def test_a_session_that_fails_is_marked_failed_with_its_reason_not_left_running(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_keys(monkeypatch, exchange.key, live=False)
+    database = f"sqlite:///{tmp_path / 'sandbox.db'}"
+    # No replay: the exchange reveals no bar, so the feed stalls after its idle timeout.
+    request = _sandbox(exchange, database=database, idle_timeout_s=0.5)
+    with pytest.raises(sessions.FeedStalledError):
+        sessions.run_session(request)
+    with Store.open(database) as store:
+        (run,) = store.runs()
+        reason = store.status_reason(run.run_id)
+    assert run.status == "failed"
+    assert reason is not None
+    assert reason.startswith("FeedStalledError: no market data")

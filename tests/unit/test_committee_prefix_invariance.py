@@ -8,18 +8,21 @@ import pytest
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.data import synthetic_market, synthetic_universe
 from coinswarm.strategies.committee import CommitteeStrategy
+from verdict_tape import VerdictTape
 
 
 def verdicts(market):
-    strategy = CommitteeStrategy()
-    run_backtest(market, strategy, BacktestConfig())
-    return strategy.verdicts
+    """Return every verdict of a run, as its journal received them."""
+    tape = VerdictTape()
+    run_backtest(market, CommitteeStrategy(), BacktestConfig(), journal=tape)
+    return tape.verdicts
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_verdicts_on_a_prefix_equal_the_first_verdicts_on_the_whole(seed):
     series = synthetic_market(instrument="BTC-USDT", bars=2500, seed=seed)
     whole = verdicts([series])
+    assert len(whole) == len(series)
     for cut in (300, 1700):
         prefix = verdicts([series.between(None, int(series.ts[cut]))])
         assert whole[:cut] == prefix

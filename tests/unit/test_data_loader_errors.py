@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
+import tracemalloc
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from coinswarm.data import load_bars
+from coinswarm.data.csv_format import MAX_LINE_BYTES
 from coinswarm.domain.errors import DataError
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -335,3 +338,88 @@ def test_corrupt_parquet(tmp_path):
     path = tmp_path / "BTC_USDT-1h.parquet"
     path.write_bytes(b"PAR1 this is not parquet")
     assert load_error(path).path == str(path)
+
+
+ONE_GB = 1 << 30
+
+
+def sparse(path: Path, head: bytes = b"", size: int = ONE_GB) -> Path:
+    """Make a file of `size` bytes that costs no disk: `head`, then a hole read as NUL bytes."""
+    path.write_bytes(head)
+    os.truncate(path, size)
+    return path
+
+
+def peak_bytes_of(action) -> int:
+    """Return the most memory Python allocated while `action` ran."""
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "line"),
+    [
+        ("BTC_USDT-1h.csv", b"", 1),
+        ("BTC_USDT-1h.csv", (HEADER + "".join(GOOD)).encode(), 5),
+        ("BTC_USDT-1h.parquet", b"", None),
+        ("BTC_USDT-1h.parquet", b"PAR1", None),
+    ],
+)
+def test_a_1_gb_sparse_file_is_refused_early_in_bounded_memory(tmp_path, name, head, line):
+    path = sparse(tmp_path / name, head)
+    caught: list[DataError] = []
+
+    def load() -> None:
+        with pytest.raises(DataError) as error:
+            load_bars(path)
+        caught.append(error.value)
+
+    assert peak_bytes_of(load) < 8 << 20  # one read chunk, not the gigabyte
+    assert_names(caught[0], path, line, None)
+    assert "NUL" in str(caught[0]) or "Parquet" in str(caught[0])
+
+
+def test_a_gzip_that_inflates_to_nul_bytes_is_refused_in_bounded_memory(tmp_path):
+    path = tmp_path / "BTC_USDT-1h.csv.gz"
+    with gzip.open(path, "wb", compresslevel=1) as stream:
+        stream.write(HEADER.encode())
+        for _ in range(64):
+            stream.write(bytes(1 << 20))
+    caught: list[DataError] = []
+
+    def load() -> None:
+        with pytest.raises(DataError) as error:
+            load_bars(path)
+        caught.append(error.value)
+
+    assert peak_bytes_of(load) < 8 << 20
+    assert_names(caught[0], path, 2, None)
+
+
+def test_a_line_longer_than_any_bar_line_is_refused_with_its_number(tmp_path):
+    path = write(tmp_path, HEADER + GOOD[0] + "x" * (MAX_LINE_BYTES + 1) + "\n" + GOOD[1])
+    error = load_error(path)
+    assert_names(error, path, 3, None)
+    assert "over" in str(error)
+
+
+def test_a_long_line_split_across_read_chunks_is_still_found(tmp_path):
+    # The long line starts near the end of the first 1 MiB chunk and ends in the second.
+    padding = "#" * 100 + "\n"
+    lead = (HEADER + padding * ((1 << 20) // len(padding))).encode()
+    path = tmp_path / "BTC_USDT-1h.csv"
+    path.write_bytes(lead + b"y" * (MAX_LINE_BYTES + 10) + b"\n")
+    error = load_error(path)
+    assert_names(error, path, lead.count(b"\n") + 1, None)
+
+
+def test_a_quoted_field_over_many_lines_beyond_the_csv_limit_is_a_data_error(tmp_path):
+    path = write(tmp_path, HEADER + '"' + ("a" * 100 + "\n") * 2000)
+    error = load_error(path)
+    assert error.path == str(path)
+    assert "expected CSV" in str(error)

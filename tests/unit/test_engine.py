@@ -1,36 +1,70 @@
 from __future__ import annotations
 
+import gc
 import random
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from coinswarm.backtest.engine import BacktestConfig, run_backtest
+from coinswarm.backtest.engine import BacktestConfig, run_backtest, simulated_venue
+from coinswarm.backtest.result import BacktestResult
 from coinswarm.data import synthetic_market, write_bars
-from coinswarm.domain.bar import Bar, BarSeries
+from coinswarm.data.view import FIRST_CAPACITY, SETTLE_EVERY
+from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.errors import LookAheadError
 from coinswarm.domain.ledger import Ledger
-from coinswarm.domain.order import OrderRequest, OrderSide, OrderType
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
+from coinswarm.domain.slippage import FixedSlippage
+from coinswarm.exchanges.simulated import SimulatedExchange
+from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies import CancelRequest
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
-from generators import INSTRUMENTS, bar_series
+from generators import INSTRUMENTS, START_NS, bar_series
 
 D = Decimal
-CONFIG = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(D(10))), instruments=INSTRUMENTS)
+CONFIG = BacktestConfig(
+    fill_model=FillModel(fees=FeeSchedule.flat(D(10)), slippage=FixedSlippage()),
+    instruments=INSTRUMENTS,
+)
+
+
+class VenueHolder:
+    """Builds the run's simulated exchange and keeps it, so a test strategy can list its orders.
+
+    A real strategy cannot see the exchange; this one needs the exchange's order ids to cancel.
+    """
+
+    def __init__(self) -> None:
+        self.venue: SimulatedExchange | None = None
+
+    def __call__(self, instruments, clock, config) -> SimulatedExchange:
+        venue = simulated_venue(instruments, clock, config)
+        assert isinstance(venue, SimulatedExchange)
+        self.venue = venue
+        return venue
 
 
 class RandomTrader:
-    """Market, limit and stop orders of random sizes, and random cancels, from a seed."""
+    """Market, limit and stop orders of random sizes, and random cancels, from a seed.
+
+    Its limit buys rest 1% below the close, so there is usually something open to cancel;
+    every cancel it asks for names an order that is open at that moment.
+    """
 
     name = "random"
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, holder: VenueHolder) -> None:
         self.rng = random.Random(seed)
+        self.holder = holder
+        self.cancelled: list[str] = []
 
     def on_bar(self, bar, context):
         roll = self.rng.random()
@@ -55,7 +89,7 @@ class RandomTrader:
                     quantity=held / 2,
                 )
             ]
-        if roll < 0.6:
+        if roll < 0.65:
             return [
                 OrderRequest(
                     client_order_id=order_id,
@@ -66,7 +100,7 @@ class RandomTrader:
                     limit_price=price * D("0.99"),
                 )
             ]
-        if roll < 0.7 and held > 0:
+        if roll < 0.75 and held > 0:
             return [
                 OrderRequest(
                     client_order_id=order_id,
@@ -77,13 +111,29 @@ class RandomTrader:
                     stop_price=price * D("0.98"),
                 )
             ]
-        if roll < 0.75:
-            return [CancelRequest(o) for o in self.open_ids(context)]
+        if roll < 0.9:
+            chosen = [o for o in self.open_ids(bar.instrument) if self.rng.random() < 0.5]
+            self.cancelled.extend(chosen)
+            return [CancelRequest(o) for o in chosen]
         return []
 
-    @staticmethod
-    def open_ids(context):
-        return []
+    def open_ids(self, instrument: str) -> list[str]:
+        assert self.holder.venue is not None
+        return [o.order_id for o in self.holder.venue.open_orders(instrument) if o.is_live]
+
+
+def random_run(series: BarSeries, seed: int) -> tuple[BacktestResult, RandomTrader]:
+    holder = VenueHolder()
+    trader = RandomTrader(seed, holder)
+    return run_backtest([series], trader, CONFIG, venue=holder), trader
+
+
+def assert_every_cancel_took(result: BacktestResult, trader: RandomTrader) -> None:
+    final = {o.order_id: o for o in result.orders}
+    for order_id in trader.cancelled:  # nothing fills between a bar's decision and its cancel
+        assert final[order_id].status is OrderStatus.CANCELLED
+    cancelled = {o for o, order in final.items() if order.status is OrderStatus.CANCELLED}
+    assert cancelled == set(trader.cancelled)
 
 
 class RecordingSmaCross(SmaCross):
@@ -120,7 +170,9 @@ def test_a_decision_on_bar_t_fills_at_the_open_of_bar_t_plus_one():
 @given(series=bar_series(min_bars=20, max_bars=150), seed=st.integers(0, 1000))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_bar(series, seed):
-    result = run_backtest([series], RandomTrader(seed), CONFIG)
+    result, trader = random_run(series, seed)
+    assert_every_cancel_took(result, trader)
+    event(f"cancels: {min(len(trader.cancelled), 3)}{'+' if len(trader.cancelled) >= 3 else ''}")
     ledger = Ledger(INSTRUMENTS, "USDT")
     ledger.deposit("USDT", CONFIG.initial_cash, 0)
     fills = iter(result.fills)
@@ -141,11 +193,16 @@ def test_exchange_and_ledger_agree_and_equity_is_cash_plus_positions_at_every_ba
 
 
 def test_the_same_run_twice_gives_the_same_fills_and_curve():
-    first = run_backtest([market(3)], RandomTrader(5), CONFIG)
-    second = run_backtest([market(3)], RandomTrader(5), CONFIG)
+    first, trader = random_run(market(3), 5)
+    second, _ = random_run(market(3), 5)
     assert first.fills == second.fills
     assert first.final_equity == second.final_equity
     assert first.curve.equity.tobytes() == second.curve.equity.tobytes()
+    assert len(trader.cancelled) > 50  # the random trader does cancel, and each cancel took
+    assert_every_cancel_took(first, trader)
+    assert [(o.order_id, o.status) for o in first.orders] == [
+        (o.order_id, o.status) for o in second.orders
+    ]
 
 
 def test_bars_of_several_instruments_are_played_in_time_order():
@@ -295,3 +352,173 @@ def test_the_view_refuses_to_be_written():
 
     with pytest.raises(ValueError, match="read-only"):
         run_backtest([series], Writer(), CONFIG)
+
+
+class GraphWalker:
+    """Looks for the future everywhere it can reach from what the engine hands it.
+
+    It reads the view's private attributes (`_series` was where a backtest's whole market
+    used to be), then walks the object graph from the bar and the context: attributes,
+    `__slots__`, containers, closures, bound methods and their owners, array bases, whatever
+    `gc.get_referents` reports. Modules, classes and function globals are the program, not
+    data handed to the strategy, so the walk does not enter them.
+    """
+
+    name = "graph-walker"
+
+    def __init__(
+        self,
+        future_of: Callable[[int], Future],
+        every: int,
+        *,
+        reads: bool = True,
+        carried: tuple[object, ...] = (),
+    ) -> None:
+        self.future_of = future_of
+        self.every = every
+        self.reads = reads  # whether it also reads history (which moves bars into the buffers)
+        self.carried = carried  # what a leaky engine would have handed over besides
+        self.seen = 0
+        self.leaks: list[tuple[int, str]] = []  # (bar time, what was found)
+        self.present_found = 0
+
+    def on_bar(self, bar, context):
+        self.seen += 1
+        # Walk now and then, and around each moment the view moves bars into its buffers.
+        near_a_copy = (context.market.count(bar.instrument) + 1) % SETTLE_EVERY < 3
+        if self.seen % self.every and not near_a_copy:
+            return []
+        future = self.future_of(bar.ts)
+        series = getattr(context.market, "_series", None)
+        if series is not None:
+            self.leaks.append((bar.ts, f"context.market._series: {type(series).__name__}"))
+        self.walk(bar, context, future)
+        if self.reads:
+            context.market.history(bar.instrument)  # a fair read moves what was shown in
+            self.walk(bar, context, future)
+        return []
+
+    def walk(self, bar, context, future: Future) -> None:
+        for thing in reachable(bar, context, *self.carried):
+            found = future.found_in(thing)
+            if found:
+                self.leaks.append((bar.ts, f"{type(thing).__name__}: {found}"))
+            if isinstance(thing, np.ndarray) and thing.dtype == np.int64 and START_NS in thing:
+                self.present_found += 1  # an array of the view's: the first bar's time
+
+
+@dataclass(frozen=True)
+class Future:
+    """The times and prices that only bars after some moment have."""
+
+    times: set[int]
+    values: set[float]
+
+    def found_in(self, thing: object) -> str:
+        if isinstance(thing, Bar) and thing.ts in self.times:
+            return f"a bar at {thing.ts}"
+        if isinstance(thing, np.ndarray) and thing.dtype.kind in "if" and thing.size:
+            known = self.times if thing.dtype.kind == "i" else self.values
+            hits = known.intersection(thing.ravel().tolist())
+            return f"{len(hits)} future values, e.g. {min(hits)!r}" if hits else ""
+        numeric = isinstance(thing, float | int | Decimal) and not isinstance(thing, bool)
+        if numeric and (thing in self.times or thing in self.values):
+            return repr(thing)
+        return ""
+
+
+def reachable(*roots: object) -> Iterator[object]:
+    """Yield every object reachable from `roots` except modules, classes and their globals."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        thing = stack.pop()
+        if id(thing) in seen or isinstance(thing, type | types.ModuleType):
+            continue
+        seen.add(id(thing))
+        yield thing
+        stack.extend(_referents(thing))
+
+
+def _referents(thing: object) -> list[object]:
+    if isinstance(thing, types.FunctionType):  # its globals are the module: code, not data
+        cells = [c.cell_contents for c in thing.__closure__ or () if _filled(c)]
+        return [*cells, thing.__defaults__, thing.__kwdefaults__]
+    found = list(gc.get_referents(thing))
+    if isinstance(thing, np.ndarray) and thing.base is not None:
+        found.append(thing.base)
+    slots = getattr(type(thing), "__slots__", ())
+    found.extend(getattr(thing, slot) for slot in slots if hasattr(thing, slot))
+    if hasattr(thing, "__dict__"):
+        found.append(vars(thing))
+    return found
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - reading an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def telltale_market(n: int = 300) -> list[BarSeries]:
+    """Two instruments on one clock whose every time and price belongs to one bar only."""
+    ts = START_NS + np.arange(n, dtype=np.int64) * NS_PER_HOUR
+    row = np.arange(n, dtype=np.float64)
+    markets = []
+    for k, symbol in enumerate(("BTC-USDT", "ETH-USDT")):
+        base = 20_000.0 + 4_000 * k + 10 * row + k / 32  # fractions tell the instruments apart
+        prices = (base + 0.125, base + 3.375, base + 0.625, base + 2.875)
+        markets.append(BarSeries(symbol, NS_PER_HOUR, ts, *prices, 1_000.0 + 3 * row + k + 0.5))
+    return markets
+
+
+def future_after(market: list[BarSeries]) -> Callable[[int], Future]:
+    def future_of(now: int) -> Future:
+        times: set[int] = set()
+        values: set[float] = set()
+        for series in market:
+            later = series.ts > now
+            times.update(series.ts[later].tolist())
+            for field in ("open", "high", "low", "close", "volume"):
+                values.update(getattr(series, field)[later].tolist())
+        return Future(times, values)
+
+    return future_of
+
+
+@pytest.mark.parametrize("reads", [True, False], ids=["reading", "never-reading"])
+def test_nothing_a_strategy_can_reach_holds_a_bar_beyond_now(reads: bool):
+    # Past several bulk copies and the buffers' first doubling.
+    market = telltale_market(max(2 * SETTLE_EVERY, FIRST_CAPACITY) + 100)
+    walker = GraphWalker(future_after(market), every=97, reads=reads)
+    run_backtest(market, walker, replace(CONFIG, risk=profile_for(0)))
+    assert walker.seen == 2 * len(market[0])
+    assert walker.present_found > 0  # the walk does reach the view's buffers
+    assert walker.leaks == []
+
+
+def test_the_walker_finds_a_future_that_is_within_reach():
+    market = telltale_market()
+    walker = GraphWalker(future_after(market), every=50, carried=({"kept": market[1]},))
+    run_backtest(market, walker, CONFIG)
+    assert len({ts for ts, _ in walker.leaks}) >= 600 // 50 - 1  # each walk before the last
+
+
+def test_the_views_buffers_say_nothing_of_how_many_bars_are_to_come():
+    capacities = []
+    for bars in (60, 5000):
+
+        class Measurer:
+            name = "measurer"
+
+            def on_bar(self, bar, context):
+                if context.market.count(bar.instrument) == 50:
+                    close = context.market.history(bar.instrument)
+                    capacities.append(len(close.base))
+                    assert np.isnan(close.base[50:]).all()
+                return []
+
+        run_backtest([market(15, bars)], Measurer(), CONFIG)
+    assert capacities[0] == capacities[1]

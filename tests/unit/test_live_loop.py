@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinswarm.backtest.engine import BacktestConfig, run_backtest, run_live, simulated_venue
+from coinswarm.backtest.engine import (
+    BacktestConfig,
+    Book,
+    opening_closes,
+    run_backtest,
+    run_live,
+    simulated_venue,
+)
 from coinswarm.data import synthetic_market
 from coinswarm.data.view import GrowingMarket
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.fill import Fill
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.ledger import Ledger
+from coinswarm.domain.order import OrderSide
 from coinswarm.risk.profiles import profile_for
 from coinswarm.strategies.committee import CommitteeStrategy
 
@@ -84,3 +96,61 @@ def test_a_bar_that_is_not_newer_or_of_an_unknown_instrument_is_refused() -> Non
         growing.append(series.bar(0))
     with pytest.raises(KeyError, match="does not trade"):
         growing.append(Bar("Y-USD", 0, 1.0, 1.0, 1.0, 1.0, 1.0))
+
+
+def test_a_position_is_valued_before_its_instrument_s_first_bar() -> None:
+    """A restarted session holds ETH (adopted at restart) and the first bar is BTC's: the
+    warm-up's last ETH close values the position, where it once raised KeyError."""
+    btc = synthetic_market(instrument="BTC-USD", bars=40, seed=5)
+    eth = synthetic_market(instrument="ETH-USD", bars=40, seed=6, start_price=1500.0)
+    instruments = {s: instrument_from_symbol(s) for s in ("BTC-USD", "ETH-USD")}
+    ledger = Ledger(instruments, "USD")
+    ledger.deposit("USD", Decimal(100_000), 0, "initial cash")
+    bought = Fill(
+        trade_id="T1",
+        order_id="O1",
+        client_order_id="C1",
+        instrument="ETH-USD",
+        side=OrderSide.BUY,
+        quantity=Decimal(2),
+        price=Decimal(1400),
+        fee=Decimal(0),
+        fee_currency="USD",
+        ts=int(eth.ts[29]),
+    )
+    ledger.record(bought)
+    history = [btc.between(None, int(btc.ts[30])), eth.between(None, int(eth.ts[30]))]
+    result = run_live(
+        iter([btc.bar(30)]),  # BTC's bar only: ETH has none in the live feed
+        CommitteeStrategy(),
+        BacktestConfig(risk=profile_for(2), initial_cash=Decimal(100_000)),
+        instruments=["BTC-USD", "ETH-USD"],
+        history=history,
+        clock=HistoricalClock(int(btc.ts[30])),
+        venue=simulated_venue,
+        book=Book(ledger),
+    )
+    last_eth_close = Decimal(repr(float(eth.close[29])))
+    assert result.final_equity == Decimal(100_000) - 2 * 1400 + 2 * last_eth_close
+
+
+def test_opening_closes_fall_back_on_the_latest_fill_without_history() -> None:
+    instruments = {"ETH-USD": instrument_from_symbol("ETH-USD")}
+    ledger = Ledger(instruments, "USD")
+    ledger.deposit("USD", Decimal(100_000), 0)
+    for n, price in enumerate(("1400", "1450")):
+        ledger.record(
+            Fill(
+                trade_id=f"T{n}",
+                order_id=f"O{n}",
+                client_order_id=f"C{n}",
+                instrument="ETH-USD",
+                side=OrderSide.BUY,
+                quantity=Decimal(1),
+                price=Decimal(price),
+                fee=Decimal(0),
+                fee_currency="USD",
+                ts=n,
+            )
+        )
+    assert opening_closes([], ledger) == {"ETH-USD": 1450.0}

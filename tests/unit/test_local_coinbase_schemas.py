@@ -76,9 +76,8 @@ def test_a_limit_gtc_becomes_a_gtc_limit_request() -> None:
         ),
         ({"market_market_ioc": {"quote_size": "10"}}, "SELL", "PREVIEW_INVALID_ORDER_CONFIG"),
         ({"market_market_ioc": {}}, "BUY", "PREVIEW_INVALID_ORDER_CONFIG"),
-        ({"market_market_ioc": {"quote_size": "abc"}}, "BUY", "PREVIEW_INVALID_ORDER_CONFIG"),
         ({"market_market_ioc": {"quote_size": "-5"}}, "BUY", "PREVIEW_INVALID_ORDER_CONFIG"),
-        ({"market_market_ioc": {"quote_size": "NaN"}}, "BUY", "PREVIEW_INVALID_ORDER_CONFIG"),
+        ({"market_market_ioc": {"quote_size": "0"}}, "BUY", "PREVIEW_INVALID_ORDER_CONFIG"),
         (
             {"limit_limit_gtc": {"base_size": "0.001", "limit_price": "100.00"}},
             "BUY",
@@ -114,6 +113,40 @@ def test_an_unknown_product_is_refused() -> None:
     with pytest.raises(convert.RejectError) as caught:
         convert.order_request(body({"market_market_ioc": {"quote_size": "10"}}), None)
     assert caught.value.error == "INVALID_PRODUCT_ID"
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"market_market_ioc": {"quote_size": "abc"}}, "quote_size"),
+        ({"market_market_ioc": {"quote_size": "NaN"}}, "quote_size"),
+        ({"market_market_ioc": {"base_size": "1e999"}}, "base_size"),
+        ({"limit_limit_gtc": {"base_size": "1", "limit_price": "1" + "0" * 20}}, "limit_price"),
+        ({"limit_limit_gtc": {"base_size": "1e30", "limit_price": "1"}}, "base_size"),
+    ],
+)
+def test_a_number_that_is_no_amount_is_a_schema_error_naming_the_field(
+    config: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        body(config)
+    assert [e["loc"][-1] for e in caught.value.errors()] == [field]
+
+
+def test_a_large_size_on_a_fine_grid_is_checked_exactly() -> None:
+    # 28 digits of default precision would make `%` raise here; the grid check must not.
+    fine = Instrument(
+        symbol="X-USD",
+        base="X",
+        quote="USD",
+        price_increment=Decimal("0.000000000000000001"),
+        size_increment=Decimal("0.000000000000000001"),
+        min_size=Decimal("0.000000000000000001"),
+        min_notional=Decimal(0),
+    )
+    config = {"limit_limit_gtc": {"base_size": "999999999999999.5", "limit_price": "1.5"}}
+    request = convert.order_request(body(config), fine)
+    assert request.quantity == Decimal("999999999999999.5")
 
 
 def test_a_wrong_side_or_a_missing_field_is_a_schema_error() -> None:

@@ -24,6 +24,7 @@ from coinswarm.backtest.metrics import (
 )
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.position import RoundTrip
 
 DAY = 24 * NS_PER_HOUR
@@ -314,6 +315,7 @@ def test_buy_and_hold_metrics_report_no_round_trips():
         trades=(),
         fills=(),
         fees_paid=Decimal(0),
+        costs=FillModel(fees=FeeSchedule.flat(Decimal(10))),
         market=market,
     )
     bh_curve, bh = buy_and_hold_benchmark(result, fee_rate=Decimal("0.001"))

@@ -173,7 +173,7 @@ def test_a_fourth_concurrent_position_is_rejected_but_adding_to_one_is_not():
     oversight = OversightManager(profile, fee_rate=FEE)
     new = oversight.review(order(instrument="Y-USD", quantity=D(1)), three, price=D(10))
     assert new.verdict is Verdict.REJECTED
-    assert new.reason == "concurrent positions: 3 open, max 3; Y-USD would open another"
+    assert new.reason == "concurrent positions: 3 open or pending, max 3; Y-USD would open another"
     more = oversight.review(order(instrument="BTC-USD", quantity=D("0.001")), three, price=D(8000))
     assert more.verdict is Verdict.APPROVED
 
@@ -311,3 +311,130 @@ def test_oversight_never_enlarges_and_never_breaks_the_position_limit(case, phas
         if sent.side is BUY:
             assert sent.quantity * value_price * (1 + FEE) <= snapshot.cash
     assert is_exit or within
+
+
+# Orders approved but not yet filled count toward every limit they could breach.
+
+
+def pending(side=BUY, instrument="BTC-USDT", **changes) -> OrderRequest:
+    return order(side, instrument, client_order_id=f"pending-{instrument}-{side}", **changes)
+
+
+def test_pending_buys_on_the_instrument_count_toward_its_position_limit():
+    held = account(
+        positions={"BTC-USDT": D("0.1")},
+        marks={"BTC-USDT": D(8000)},
+        pending=(pending(type=OrderType.LIMIT, quantity=D("0.1"), limit_price=D(8000)),),
+    )
+    decision = manager().review(order(quantity=D("0.5")), held, price=D(8000))
+    assert decision.verdict is Verdict.SHRUNK
+    assert decision.request is not None
+    assert decision.request.quantity == D("0.1125")  # (2500 - 800 held - 800 pending) / 8000
+    assert decision.reason == (
+        "position limit: BTC-USDT would be 56.0% of equity with its pending orders, max 25%; "
+        "shrunk 0.5 -> 0.1125"
+    )
+
+
+def test_pending_buys_take_their_cost_off_the_cash():
+    promised = account(pending=(pending(instrument="ETH-USDT", quote_quantity=D(9000)),))
+    decision = manager().review(order(quantity=D("0.2")), promised, price=D(8000))
+    assert decision.verdict is Verdict.SHRUNK
+    assert decision.request is not None
+    assert decision.request.quantity == D("0.12487512")  # 1000 / (8000 * 1.001), rounded down
+    assert "cash is 1000.00 after 9000.00 promised to pending buys" in decision.reason
+
+
+def test_an_instrument_with_a_pending_buy_counts_as_an_open_position():
+    coming = account(
+        positions={"BTC-USD": D("0.001"), "ETH-USD": D("0.01")},
+        marks={"BTC-USD": D(8000), "ETH-USD": D(300), "X-USD": D(1)},
+        pending=(pending(instrument="X-USD", quote_quantity=D(10)),),
+    )
+    profile = replace(profile_for(3), allowed_instruments=None)
+    oversight = OversightManager(profile, fee_rate=FEE)
+    new = oversight.review(order(instrument="Y-USD", quantity=D(1)), coming, price=D(10))
+    assert new.verdict is Verdict.REJECTED
+    assert new.reason == "concurrent positions: 3 open or pending, max 3; Y-USD would open another"
+    more = oversight.review(order(instrument="X-USD", quantity=D(1)), coming, price=D(1))
+    assert more.approved
+
+
+def test_pending_sells_make_no_room_and_never_stop_an_exit():
+    trimming = account(
+        positions={"BTC-USDT": D("0.3")},
+        marks={"BTC-USDT": D(8000)},
+        pending=(pending(SELL, quantity=D("0.3")),),
+    )
+    buy = manager().review(order(quantity=D("0.1")), trimming, price=D(8000))
+    assert buy.request is not None
+    assert buy.request.quantity == D("0.0125")  # (2500 - 2400 held) / 8000: the sell may not fill
+    sell = manager().review(order(SELL, quantity=D("0.3")), trimming, price=D(8000))
+    assert sell.verdict is Verdict.APPROVED
+    assert sell.reason.startswith("exit:")
+
+
+@st.composite
+def pending_orders(draw: st.DrawFn, scale: Decimal) -> tuple[OrderRequest, ...]:
+    """Draw up to four pending orders on BTC-USD, ETH-USD and SOL-USD."""
+    drawn = []
+    for n in range(draw(st.integers(0, 4))):
+        request = draw(requests(scale))
+        instrument = draw(st.sampled_from(["BTC-USD", "ETH-USD", "SOL-USD"]))
+        drawn.append(replace(request, client_order_id=f"p{n}", instrument=instrument))
+    return tuple(drawn)
+
+
+def committed(snapshot: AccountSnapshot) -> tuple[dict[tuple[str, OrderSide], Decimal], Decimal]:
+    """Return pending base units by instrument and side, and the cash pending buys promise."""
+    base: dict[tuple[str, OrderSide], Decimal] = {}
+    cash = D(0)
+    for p in snapshot.pending:
+        price = p.limit_price or snapshot.marks[p.instrument]
+        cost = p.quote_quantity if p.quantity is None else p.quantity * price * (1 + FEE)
+        units = p.quantity if p.quantity is not None else p.quote_quantity / (price * (1 + FEE))
+        base[p.instrument, p.side] = base.get((p.instrument, p.side), D(0)) + units
+        cash += cost if p.side is BUY else 0
+    return base, cash
+
+
+@given(case=cases(), extra=st.data(), phase=st.sampled_from([0, 3, 4]))
+def test_an_approved_order_and_the_pending_ones_together_stay_within_every_limit(
+    case, extra, phase
+):
+    request, snapshot, price = case
+    snapshot = replace(
+        snapshot,
+        marks={**snapshot.marks, "SOL-USD": D(150)},
+        pending=extra.draw(pending_orders(max(snapshot.equity, D(1)))),
+    )
+    profile = replace(profile_for(phase), allowed_instruments=None)
+    decision = OversightManager(profile, fee_rate=FEE).review(request, snapshot, price=price)
+    if decision.request is None:
+        return
+    sent = decision.request
+    position = snapshot.positions["BTC-USD"]
+    sign = sent.side.sign
+    value_price = sent.limit_price or price
+    units = (
+        sent.quantity
+        if sent.quantity is not None
+        else sent.quote_quantity / (value_price * (1 + FEE))
+    )
+    base, promised = committed(snapshot)
+    if sent.side is BUY:
+        cost = sent.quote_quantity or sent.quantity * value_price * (1 + FEE)
+        assert promised + cost <= snapshot.cash + D("0.00001")
+    if sign * position < 0 and units <= abs(position):
+        return  # an exit: only the cash holds it back
+    after = (sign * position + base.get(("BTC-USD", sent.side), D(0)) + units) * value_price
+    assert after <= profile.max_position_fraction * snapshot.equity + D("0.00001")
+    limit = profile.max_concurrent_positions
+    if limit is not None:
+        engaged = {s for s, q in snapshot.positions.items() if q}
+        engaged |= {
+            p.instrument
+            for p in snapshot.pending
+            if p.side.sign * snapshot.positions.get(p.instrument, D(0)) >= 0
+        }
+        assert "BTC-USD" in engaged or len(engaged) < limit

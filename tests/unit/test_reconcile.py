@@ -18,7 +18,9 @@ from coinswarm.domain.fill import Fill
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.exchanges.coinbase import ExchangeDataError
+from coinswarm.execution.opening import read_opening
 from coinswarm.execution.reconcile import (
+    AccountHistory,
     DifferenceKind,
     Reconciler,
     ReconcileSettings,
@@ -418,3 +420,61 @@ def test_fills_only_we_have_always_halt_and_are_each_named(fills, data):
     assert report.trading_paused == bool(only_ours)
     assert report.deposits == ()
     assert {f.trade_id for f in ledger.fills} == {f.trade_id for f in fills}
+
+
+# -- an account with a history (a session that starts after others traded) --------------------
+
+
+def _traded_before() -> FakeExchange:
+    """Return an account where someone bought and partly sold before any session."""
+    exchange = FakeExchange(INSTRUMENTS, {"USDT": CASH})
+    exchange.add_fill(fill(1))
+    exchange.add_fill(fill(2, OrderSide.SELL, "0.04", "21000"))
+    return exchange
+
+
+def test_an_account_s_history_is_its_opening_book_neither_back_filled_nor_a_stranger():
+    exchange = _traded_before()
+    opening = read_opening(exchange)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    opening.book(ledger, "USDT", START_NS)
+    report = run(exchange, ledger, history=opening.history)
+    assert report.clean, report.lines()
+    assert ledger.fills == ()
+    assert exchange.lookups == [], "no order of the history was looked up as a stranger"
+    ours = expected_balances(ledger, INSTRUMENTS)
+    theirs = exchange.balances()
+    for currency in set(ours) | set(theirs):
+        assert ours.get(currency, D(0)) == theirs.get(currency, D(0)), currency
+
+
+def test_after_the_history_a_fill_of_an_order_not_ours_still_halts():
+    exchange = _traded_before()
+    opening = read_opening(exchange)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    opening.book(ledger, "USDT", START_NS)
+    exchange.add_order(resting("O3", "someone-else", OrderStatus.CANCELLED))
+    exchange.add_fill(fill(3))  # after the session started, on an order that is not ours
+    report = run(exchange, ledger, history=opening.history)
+    assert K.FOREIGN_ORDER in kinds(report)
+    assert report.trading_paused
+    assert "'someone-else'" in report.pause_reason
+
+
+def test_a_balance_that_moves_after_the_opening_read_is_a_difference():
+    exchange = _traded_before()
+    opening = read_opening(exchange)
+    ledger = Ledger(INSTRUMENTS, "USDT")
+    opening.book(ledger, "USDT", START_NS)
+    exchange.deposit("USDT", D(5))
+    report = run(exchange, ledger, history=opening.history)
+    assert kinds(report) == [K.OUTSIDE_DEPOSIT], "live's start check refuses any difference"
+
+
+@given(ts=st.integers(START_NS - 5, START_NS + 5), listed=st.booleans())
+def test_history_holds_what_is_older_than_its_end_and_what_was_listed_at_it(ts, listed):
+    history = AccountHistory(START_NS, frozenset({"T-listed"}))
+    candidate = replace(fill(0), trade_id="T-listed" if listed else "T-new", ts=ts)
+    assert history.holds(candidate) == (ts < START_NS or (ts == START_NS and listed))
+    assert not AccountHistory().holds(candidate), "an account without fills has no history"
+    assert AccountHistory.from_json(history.to_json()) == history

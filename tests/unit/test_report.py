@@ -16,12 +16,19 @@ from coinswarm.backtest.metrics import buy_and_hold_benchmark, compute_metrics
 from coinswarm.backtest.report import decimate, write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import OrderSide
 from coinswarm.domain.position import RoundTrip
+from coinswarm.domain.slippage import SlippageModel
 
 T0 = 1_704_067_200 * 1_000_000_000  # 2024-01-01 00:00 UTC
 FEE = Decimal("0.001")
+COSTS = FillModel(
+    fees=FeeSchedule(maker_bps=Decimal(4), taker_bps=Decimal(10)),
+    slippage=SlippageModel(floor_bps=Decimal(12), range_share=Decimal("0.2")),
+    max_volume_share=Decimal("0.05"),
+)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -89,6 +96,7 @@ def make_result(n: int = 72, strategy: str = "sma_cross") -> BacktestResult:
         trades=trips,
         fills=fills,
         fees_paid=Decimal("0.1"),
+        costs=COSTS,
         market=market,
     )
 
@@ -137,6 +145,18 @@ def test_report_is_self_contained_and_holds_the_metrics(tmp_path):
         "8,760",
     ):
         assert needle in text
+
+
+def test_report_states_the_cost_assumptions_of_the_run(tmp_path):
+    path, _, _ = write(make_result(), tmp_path / "report.html")
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index("<h2>Costs assumed</h2>") :]
+    section = section[: section.index("</ul>")]
+    assert "maker 4 bps, taker 10 bps" in section
+    # The model's own parameters, not the defaults: the report reads them from the run.
+    assert "model: 12 bps + 0.2 x the bar&#x27;s range" in section
+    assert "100 bps x sqrt(order / bar volume), at most 1000 bps" in section
+    assert "volume cap: 0.05 of each bar&#x27;s volume" in section
 
 
 def test_report_is_byte_identical_across_writes(tmp_path):

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.risk.kill_switch import KillSwitchEventKind
 from coinswarm.risk.profiles import profile_for
 from generators import INSTRUMENTS, bar_series
@@ -95,7 +96,7 @@ def state_at(result, ts):
 
 def config(phase, reset_after=None):
     return BacktestConfig(
-        fill_model=FillModel(fees=FeeSchedule.flat(FEE)),
+        fill_model=FillModel(fees=FeeSchedule.flat(FEE), slippage=FixedSlippage()),
         instruments=INSTRUMENTS,
         risk=profile_for(phase),
         operator_reset_after_ns=reset_after,

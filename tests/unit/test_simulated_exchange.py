@@ -6,9 +6,10 @@ import pytest
 
 from coinswarm.domain.bar import NS_PER_HOUR, Bar
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.order import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
+from coinswarm.domain.slippage import FixedSlippage
 from coinswarm.exchanges.simulated import SimulatedExchange
 from generators import BTC, START_NS
 
@@ -23,7 +24,10 @@ class Market:
         self.exchange = SimulatedExchange(
             {BTC.symbol: BTC},
             self.clock,
-            fill_model=fill_model or FillModel(fees=FeeSchedule(maker_bps=D(10), taker_bps=D(20))),
+            fill_model=fill_model
+            or FillModel(
+                fees=FeeSchedule(maker_bps=D(10), taker_bps=D(20)), slippage=FixedSlippage()
+            ),
             balances={"USDT": D(usdt), "BTC": D(btc)},
         )
         self.hour = 0
@@ -116,7 +120,7 @@ def test_a_stop_limit_triggered_beyond_its_limit_rests_as_a_limit():
 
 
 def test_slippage_moves_the_price_against_the_taker_and_rounds_against_it():
-    m = Market(FillModel(fees=FeeSchedule.flat(D(0)), slippage_bps=D(7)))
+    m = Market(FillModel(fees=FeeSchedule.flat(D(0)), slippage=FixedSlippage(bps=D(7))))
     m.bar(100, 101, 99, 100)
     m.place(quantity=D(1))
     (buy,) = m.bar(100.01, 101, 99, 100)
@@ -127,7 +131,9 @@ def test_slippage_moves_the_price_against_the_taker_and_rounds_against_it():
 
 
 def test_volume_participation_leaves_the_rest_partially_filled():
-    m = Market(FillModel(fees=FeeSchedule.flat(D(0)), max_volume_share=D("0.1")))
+    m = Market(
+        FillModel(fees=FeeSchedule.flat(D(0)), slippage=FixedSlippage(), max_volume_share=D("0.1"))
+    )
     m.bar(100, 101, 99, 100, v=50)
     order = m.place(quantity=D(8))
     (first,) = m.bar(100, 101, 99, 100, v=50)
@@ -139,7 +145,9 @@ def test_volume_participation_leaves_the_rest_partially_filled():
 
 
 def test_ioc_cancels_what_the_first_bar_cannot_fill_and_fok_fills_nothing():
-    m = Market(FillModel(fees=FeeSchedule.flat(D(0)), max_volume_share=D("0.1")))
+    m = Market(
+        FillModel(fees=FeeSchedule.flat(D(0)), slippage=FixedSlippage(), max_volume_share=D("0.1"))
+    )
     m.bar(100, 101, 99, 100, v=50)
     ioc = m.place(quantity=D(8), time_in_force=TimeInForce.IOC)
     fok = m.place(quantity=D(8), time_in_force=TimeInForce.FOK, client_order_id="fok")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from coinswarm.domain.position import RoundTrip
 
 __all__ = [
+    "costs_list",
     "fills_table",
     "format_ts",
     "metrics_json",
@@ -159,6 +160,12 @@ def metrics_json(strategy: Metrics, benchmark: Metrics) -> str:
 def parameters_table(parameters: Mapping[str, str]) -> str:
     """Return the strategy's parameters as a two-column table."""
     return _table(("Parameter", "Value"), sorted(parameters.items()))
+
+
+def costs_list(lines: Iterable[str]) -> str:
+    """Return the run's cost assumptions (fees, slippage, volume cap) as a list."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'<ul class="costs">{items}</ul>\n'
 
 
 def _month_cell(ret: float | None) -> str:

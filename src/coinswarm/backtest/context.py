@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from coinswarm.data.view import MarketView
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.errors import UnknownMarkError
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
 from coinswarm.execution.journal import Journal, MemoryJournal
@@ -87,7 +88,11 @@ class EngineContext:
         return self._limit
 
     def mark(self, instrument: str) -> Decimal:
-        return Decimal(repr(self.closes[instrument]))
+        close = self.closes.get(instrument)
+        if close is None:
+            msg = f"no mark for {instrument}: no bar of it seen yet, and none to start from"
+            raise UnknownMarkError(msg)
+        return Decimal(repr(close))
 
     def marks(self) -> dict[str, Decimal]:
         return {s: Decimal(repr(c)) for s, c in self.closes.items()}

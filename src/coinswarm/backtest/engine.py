@@ -1,9 +1,9 @@
 """The backtest event loop: bars in time order, one strategy, the one door, one ledger.
 
-Each step reveals one bar to the fenced view, lets the simulated exchange match the orders that
-were resting before it, lets the risk layer see the bar, and only then shows the bar to the
-strategy. Whatever the strategy asks for is therefore placed after bar t and can meet bar t+1
-at the earliest.
+Each step shows one bar to the fenced view (the engine holds the series; the view holds only
+what it was shown), lets the simulated exchange match the orders that were resting before it,
+lets the risk layer see the bar, and only then shows the bar to the strategy. Whatever the
+strategy asks for is therefore placed after bar t and can meet bar t+1 at the earliest.
 """
 
 from __future__ import annotations
@@ -21,28 +21,29 @@ from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
-from coinswarm.data.view import GrowingMarket, MarketView, fenced_view
+from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.simulated import SimulatedExchange
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.infra.state import KillSwitchFlag
-from coinswarm.orchestration.door import Door, RiskLayer
-from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.orchestration.door import TRIM_ACTION, Door, RiskLayer
+from coinswarm.risk.account import AccountSnapshot, AccountTracker, pending_requests
 from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.events import RiskNote
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.state_file import StoredRiskState
-from coinswarm.strategies.base import CancelRequest, Intent, Strategy
+from coinswarm.strategies.base import CancelRequest, Intent, Rationale, Strategy
 
 __all__ = [
     "BacktestConfig",
@@ -51,6 +52,7 @@ __all__ = [
     "OperatorFactory",
     "Progress",
     "VenueFactory",
+    "opening_closes",
     "run_backtest",
     "run_live",
     "simulated_venue",
@@ -231,7 +233,8 @@ def _door(
             cash=ledger.cash(),
             positions={s: p.quantity for s, p in ledger.positions.items()},
             marks=marks,
-            open_orders=exchange.open_order_count(),
+            # What is approved but not filled counts toward the limits as if it had filled.
+            pending=pending_requests(exchange.open_orders()),
         )
 
     saved = config.risk_state
@@ -271,7 +274,7 @@ def run_backtest(
     if len(by_symbol) != len(market):
         raise InvalidOrderError("each instrument may appear once in a backtest")
     clock = HistoricalClock(min((int(s.ts[0]) for s in market if len(s)), default=0))
-    view, reveal = fenced_view(by_symbol)
+    view, show = fenced_feed(tuple(by_symbol), tuple(by_symbol.values()))
     instruments = _instruments(by_symbol, config.instruments)
     run = _wire(
         instruments,
@@ -282,7 +285,7 @@ def run_backtest(
         venue=venue,
         operator=operator,
     )
-    loop = _Loop(run, by_symbol, reveal, clock)
+    loop = _Loop(run, by_symbol, show, clock)
     if operator is None:
         with fenced():  # the whole loop: the fence is entered once, not once a bar
             loop.run(strategy, progress, pace, fence=False)
@@ -304,7 +307,8 @@ def _finish(
     if late:
         run.execution.on_fills(late)
     run.journal.checkpoint(run.clock.now_ns(), run.ledger.state())
-    marks = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
+    closes = {s: Decimal(repr(float(b.close[-1]))) for s, b in market.items() if len(b)}
+    marks = run.context.marks() | closes
     fills = run.ledger.fills
     quote = run.ledger.account_currency
     return BacktestResult(
@@ -318,12 +322,22 @@ def _finish(
         trades=run.ledger.round_trips,
         fills=fills,
         fees_paid=run.ledger.fees_paid(),
+        costs=config.fill_model,
         market=market,
         orders=run.execution.orders,
-        rationales=dict(run.context.rationales),
+        rationales={**run.context.rationales, **_trim_rationales(run.door.notes)},
         risk_notes=dict(run.door.notes),
         risk_events=tuple(run.door.events),
     )
+
+
+def _trim_rationales(notes: Mapping[str, RiskNote]) -> dict[str, Rationale]:
+    """Return why each trim was sent: the risk layer, not the strategy, asked for it."""
+    return {
+        cid: Rationale(summary=f"risk layer trim: {note.reason}")
+        for cid, note in notes.items()
+        if note.action == TRIM_ACTION
+    }
 
 
 class _Step:
@@ -383,12 +397,12 @@ class _Loop:
         self,
         run: _Run,
         market: dict[str, BarSeries],
-        reveal: Callable[[int, int], None],
+        show: Show,
         clock: HistoricalClock,
     ) -> None:
         self._run = run
         self._market = market
-        self._reveal = reveal
+        self._show = show
         self._clock = clock
 
     def _schedule(self) -> tuple[list[int], list[int], list[int]]:
@@ -416,7 +430,7 @@ class _Loop:
         ]
         times, which, rows = self._schedule()
         total = len(times)
-        reveal, advance = self._reveal, self._clock.advance_to
+        show, advance = self._show, self._clock.advance_to
         step = _Step(run, strategy, fence=fence)
         now, due = -1, run.checkpoint_every
         for index, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
@@ -429,12 +443,24 @@ class _Loop:
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]
-            reveal(i, r + 1)
-            step(Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r]))
+            bar = Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r])
+            show(i, bar)
+            step(bar)
             if progress is not None and index % PROGRESS_EVERY == 0:
                 progress(index, total)
         if progress is not None:
             progress(total, total)
+
+
+def opening_closes(history: Sequence[BarSeries], ledger: Ledger) -> dict[str, float]:
+    """Return the price each instrument is valued at before its first bar of a live run.
+
+    The warm-up history's last close; for a position without history (none fetched), the
+    price of its latest fill in the ledger: a real trade, the best known until a bar comes.
+    """
+    closes = {s.instrument: float(s.close[-1]) for s in history if len(s)}
+    fill_prices = {f.instrument: float(f.price) for f in ledger.fills}  # the latest wins
+    return fill_prices | closes
 
 
 def run_live(
@@ -472,14 +498,18 @@ def run_live(
         book=book,
         operator=operator,
     )
+    # A position is valued from the first bar on, whichever instrument's bar comes first.
+    run.context.closes.update(opening_closes(history, run.ledger))
     # Only the strategy is fenced: the session's own parts (its venue, its operator reading
     # the risk state file, its journal) do I/O on this thread between two bars.
     step = _Step(run, strategy, fence=True)
     # A historical clock follows the feed (a replay through this loop); a wall clock runs itself.
+    # Live bars of two instruments may come out of time order (each closes when its next
+    # candle arrives): the clock then stays where it is rather than going back.
     follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
     for seen, bar in enumerate(feed, start=1):
         if follow is not None:
-            follow(bar.ts)
+            follow(max(bar.ts, clock.now_ns()))
         growing.append(bar)
         step(bar)
         if seen % run.checkpoint_every == 0:

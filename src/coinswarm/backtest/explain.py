@@ -15,7 +15,7 @@ from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order
-from coinswarm.orchestration.door import RiskNote
+from coinswarm.risk.events import RiskNote
 from coinswarm.strategies.base import Rationale, VoteRecord
 
 __all__ = ["Explanation", "explanations"]

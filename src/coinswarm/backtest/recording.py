@@ -323,7 +323,7 @@ def _start(
         "initial_cash": str(config.initial_cash),
         "maker_bps": str(model.fees.maker_bps),
         "taker_bps": str(model.fees.taker_bps),
-        "slippage_bps": str(model.slippage_bps),
+        "slippage": model.slippage.to_json(),
         "max_volume_share": None if model.max_volume_share is None else str(model.max_volume_share),
         "operator_reset_after_ns": config.operator_reset_after_ns,
         "shared_stop": shared_to_json(config.shared_stop),

@@ -119,6 +119,8 @@ def render_report(
         "<h2>Metrics</h2>\n",
         markup.metrics_table(metrics, benchmark),
         _conventions_note(metrics),
+        "<h2>Costs assumed</h2>\n",
+        markup.costs_list(result.costs.describe()),
         markup.metrics_json(metrics, benchmark),
         "<h2>Equity and drawdown</h2>\n",
         _div(equity, "cs-equity", "640px"),

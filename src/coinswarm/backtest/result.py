@@ -9,10 +9,11 @@ import numpy as np
 import numpy.typing as npt
 
 from coinswarm.domain.bar import BarSeries
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order
 from coinswarm.domain.position import RoundTrip
-from coinswarm.orchestration.door import RiskEvent, RiskNote
+from coinswarm.risk.events import RiskEvent, RiskNote
 from coinswarm.strategies.base import Rationale
 
 __all__ = ["BacktestResult", "EquityCurve"]
@@ -33,7 +34,11 @@ class EquityCurve:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BacktestResult:
-    """Everything a report or a check needs to know about one run."""
+    """Everything a report or a check needs to know about one run.
+
+    `costs` are the fees, slippage and volume cap the simulated fills assumed; every report
+    states them.
+    """
 
     strategy: str
     parameters: dict[str, str]
@@ -45,6 +50,7 @@ class BacktestResult:
     trades: tuple[RoundTrip, ...]
     fills: tuple[Fill, ...]
     fees_paid: Decimal
+    costs: FillModel
     market: dict[str, BarSeries] = field(default_factory=dict)
     orders: tuple[Order, ...] = ()
     rationales: dict[str, Rationale] = field(default_factory=dict)

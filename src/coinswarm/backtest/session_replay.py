@@ -32,12 +32,13 @@ from coinswarm.backtest.recording import (
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
 from coinswarm.domain.order import Order, OrderRequest
+from coinswarm.domain.slippage import FixedSlippage, Slippage, slippage_from_json
 from coinswarm.exchanges.base import Venue
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
 from coinswarm.infra.session_codec import (
     FieldError,
     bar_from_json,
@@ -352,7 +353,7 @@ def read_start(path: Path, record: Record) -> SessionStart:
             fees=FeeSchedule(
                 maker_bps=read("maker_bps", Decimal), taker_bps=read("taker_bps", Decimal)
             ),
-            slippage_bps=read("slippage_bps", Decimal),
+            slippage=_slippage(read, record),
             max_volume_share=read("max_volume_share", decimal_or_none),
         ),
         instruments=read("increments", _instruments),
@@ -412,6 +413,14 @@ def partial_reader(tape: Tape, record: Record) -> Callable[[str, Callable[[Any],
         return tape.read(record, name, parse)
 
     return read
+
+
+def _slippage(read: Callable[[str, Callable[[Any], Any]], Any], record: Record) -> Slippage:
+    """Read the session's slippage; a journal older than the model holds a fixed figure."""
+    if "slippage" in record.data:
+        slippage: Slippage = read("slippage", slippage_from_json)
+        return slippage
+    return FixedSlippage(bps=read("slippage_bps", Decimal))
 
 
 def _risk(path: Path, record: Record, phase: int | None) -> RiskProfile | None:

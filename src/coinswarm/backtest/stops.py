@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from coinswarm.backtest.result import EquityCurve
 from coinswarm.data.timefmt import format_timestamp
-from coinswarm.orchestration.door import RiskEvent
+from coinswarm.risk.events import RiskEvent
 
 __all__ = ["StopRow", "stop_rows", "stops_section", "whole_run_drawdown"]
 

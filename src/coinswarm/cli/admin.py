@@ -7,7 +7,7 @@ import typer
 from coinswarm import bootstrap
 from coinswarm.cli._shared import DbOption, audit_app, db_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.infra.audit import verify
+from coinswarm.infra.audit_anchor import verify
 from coinswarm.infra.storage import resolve_url, upgrade
 
 
@@ -23,12 +23,18 @@ def db_upgrade(db: DbOption = None) -> None:
 
 @audit_app.command("verify")
 def audit_verify(db: DbOption = None) -> None:
-    """Walk the audit chain and report the first broken entry, if any (exit 1 when broken)."""
+    """Walk the audit chain, then check its anchors (exit 1 when broken or an anchor disagrees).
+
+    Each entry's hash and its link to the entry before are checked; then the anchor file and
+    each run's record must still find the entry they anchor, with the hash they hold. Set
+    COINSWARM_AUDIT_KEY to check the anchors' signatures too.
+    """
     try:
         with bootstrap.open_store(db) as store:
             report = verify(store.engine)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    stdout.print(str(report), markup=False, highlight=False, soft_wrap=True)
+    for line in report.lines():
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)

@@ -22,8 +22,9 @@ from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.infra.audit import AuditKind, append
 from coinswarm.infra.state import fail_safe_kill_switch
-from coinswarm.orchestration.door import RiskEvent, describe_event
+from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.events import RiskEvent
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.profiles import profile_for
 from coinswarm.risk.state_file import (

@@ -29,6 +29,7 @@ from coinswarm.cli._shared import (
 )
 from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
+from coinswarm.domain.slippage import MODEL, FixedSlippage, Slippage, SlippageModel
 
 _HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
 
@@ -44,6 +45,21 @@ def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
             continue
         table.add_row(key, _cell(value), _cell(hold.get(key)))
     return table
+
+
+_SLIPPAGE_HELP = (
+    "adverse slippage of a taker fill: 'model' (10 bps, plus 0.1 x the bar's high-low range, "
+    "plus 100 bps x the square root of the order's share of the bar's volume; at most 1000 "
+    "bps) or a fixed number of basis points (0: none, to compare with peers)"
+)
+SlippageOption = Annotated[str, typer.Option("--slippage-bps", help=_SLIPPAGE_HELP)]
+
+
+def slippage_option(text: str) -> Slippage:
+    """Return the slippage `--slippage-bps` asks for: the model, or a fixed figure."""
+    if text.strip().lower() == MODEL:
+        return SlippageModel()
+    return FixedSlippage(bps=decimal_option(text, "--slippage-bps"))
 
 
 def _cell(value: Any) -> str:
@@ -99,6 +115,7 @@ def paper(
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
+    slippage_bps: SlippageOption = MODEL,
     phase: Annotated[str, typer.Option(help="risk phase (1: paper trading)")] = "1",
     db: DbOption = None,
     state: Annotated[
@@ -122,6 +139,7 @@ def paper(
             parameters=parameters(param or []),
             cash=decimal_option(cash, "--cash"),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
+            slippage=slippage_option(slippage_bps),
             phase=phase,
             database=db,
             mode="paper",
@@ -153,7 +171,7 @@ def backtest(
     strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
-    slippage_bps: Annotated[str, typer.Option(help="adverse slippage, basis points")] = "0",
+    slippage_bps: SlippageOption = MODEL,
     max_volume_share: Annotated[
         str | None, typer.Option(help="fill at most this share of a bar's volume")
     ] = None,
@@ -198,7 +216,7 @@ def backtest(
             strategy=strategy,
             parameters=parameters(param or []),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
-            slippage_bps=decimal_option(slippage_bps, "--slippage-bps"),
+            slippage=slippage_option(slippage_bps),
             max_volume_share=None
             if max_volume_share is None
             else decimal_option(max_volume_share, "--max-volume-share"),
@@ -262,6 +280,8 @@ def show_outcome(outcome: bootstrap.BacktestOutcome, *, as_json: bool, report: P
 def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
     phase = "no limits" if outcome.risk is None else f"phase {outcome.risk.phase}"
     stdout.print(f"run: {outcome.run_id} ({phase}, {len(outcome.result.orders)} orders)")
+    for line in outcome.result.costs.describe():
+        stdout.print(f"costs: {line}", markup=False, highlight=False, soft_wrap=True)
     for line in outcome.risk_lines():
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if report is not None:

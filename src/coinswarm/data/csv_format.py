@@ -32,23 +32,69 @@ __all__ = ["COLUMNS", "read_csv", "write_csv"]
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 _CHUNK = 1 << 20
+MAX_LINE_BYTES = 1 << 16  # far above any bar line, below the csv module's field limit
 
 
 def _is_gzip(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 
 
-def _read_gzip(path: Path) -> bytes:
-    chunks: list[bytes] = []
-    try:
+class _TextGuard:
+    """Refuse, chunk by chunk as it is read, what cannot be a bar file: memory stays bounded.
+
+    A NUL byte (a binary or sparse file) or a line longer than `MAX_LINE_BYTES` (a bar line
+    is about a hundred bytes) stops the read at the chunk that shows it, so a 1 GB file that
+    is not a data file costs one chunk of memory, not the whole file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = str(path)
+        self._line = 1
+        self._length = 0  # bytes of the current line so far
+
+    def check(self, chunk: bytes) -> None:
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            msg = "expected UTF-8 text, found a NUL byte: not a bar file (a binary or sparse file?)"
+            raise DataError(msg, path=self._path, line=self._line + chunk.count(b"\n", 0, nul))
+        lengths = [len(part) for part in chunk.split(b"\n")]
+        lengths[0] += self._length
+        if max(lengths) > MAX_LINE_BYTES:
+            first = next(i for i, length in enumerate(lengths) if length > MAX_LINE_BYTES)
+            msg = f"expected bar lines, found one over {MAX_LINE_BYTES:,} bytes: not a bar file"
+            raise DataError(msg, path=self._path, line=self._line + first)
+        self._line += len(lengths) - 1
+        self._length = lengths[-1]
+
+    @property
+    def line(self) -> int:
+        """Return the line the read has reached (1-based)."""
+        return self._line
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """Yield the file's bytes (decompressed when gzipped) in chunks of at most `_CHUNK`."""
+    if _is_gzip(path):
         with gzip.open(path, "rb") as stream:
             while chunk := stream.read1(_CHUNK):
-                chunks.append(chunk)
+                yield chunk
+    else:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                yield chunk
+
+
+def _read_bytes(path: Path) -> bytes:
+    guard = _TextGuard(path)
+    chunks: list[bytes] = []
+    try:
+        for chunk in _chunks(path):
+            guard.check(chunk)
+            chunks.append(chunk)
     except EOFError:
         # The stream stops before gzip's end marker: an interrupted download or copy.
-        line = sum(chunk.count(b"\n") for chunk in chunks) + 1
         msg = "the gzip stream ends early: the file is truncated (download or copy it again)"
-        raise DataError(msg, path=str(path), line=line) from None
+        raise DataError(msg, path=str(path), line=guard.line) from None
     except (gzip.BadGzipFile, zlib.error) as exc:
         msg = f"expected a gzip file (by its .gz suffix), found unreadable data: {exc}"
         raise DataError(msg, path=str(path)) from None
@@ -57,7 +103,7 @@ def _read_gzip(path: Path) -> bytes:
 
 def _read_text(path: Path) -> str:
     try:
-        data = _read_gzip(path) if _is_gzip(path) else path.read_bytes()
+        data = _read_bytes(path)
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) from None
     try:
@@ -98,6 +144,14 @@ def _check_width(path: str, line: int, row: list[str], names: Sequence[str]) -> 
 def _split_rows(path: str, text: str) -> tuple[list[str], list[int], list[list[str]]]:
     """Return the header names, the line of each data row, and the rows as text."""
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _rows(path, reader)
+    except csv.Error as exc:
+        # A quoted field running over many lines, say: csv's own limits, said as a DataError.
+        raise DataError(f"expected CSV, found: {exc}", path=path, line=reader.line_num) from None
+
+
+def _rows(path: str, reader: _CsvReader) -> tuple[list[str], list[int], list[list[str]]]:
     names = _header(path, reader)
     lines: list[int] = []
     rows: list[list[str]] = []

@@ -7,6 +7,7 @@ refused, because its zone would be a guess. A row's "line" is its 1-based row nu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,28 @@ from coinswarm.domain.errors import DataError
 __all__ = ["read_parquet", "write_parquet"]
 
 
+_MAGIC = b"PAR1"
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse a file that does not start and end with Parquet's magic, before reading it.
+
+    The reader would otherwise map or read the whole file first: a 1 GB file that is not
+    Parquet would cost a gigabyte to refuse.
+    """
+    with path.open("rb") as stream:
+        head = stream.read(len(_MAGIC))
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(max(size - len(_MAGIC), 0))
+        tail = stream.read(len(_MAGIC))
+    if head != _MAGIC or tail != _MAGIC or size < 3 * len(_MAGIC):
+        msg = f"expected a Parquet file (it starts and ends with {_MAGIC!r}), found {head!r}"
+        raise DataError(msg + f"...{tail!r}", path=str(path))
+
+
 def _read_frame(path: Path) -> pl.DataFrame:
     try:
+        _check_magic(path)
         frame = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

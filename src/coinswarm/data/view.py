@@ -1,152 +1,195 @@
 """The time-fenced view of the market that strategies read.
 
-A strategy asks for history and gets numpy arrays that end at the latest bar the clock has
-reached. They are read-only views of buffers that hold nothing beyond that bar: later slots are
-NaN until the clock gets there, so even `array.base` shows no future. Buffers are filled lazily,
-so a strategy that never asks for history costs nothing.
+A strategy asks for history and gets read-only numpy arrays that end at the latest bar the
+clock has reached. The view owns its buffers and nothing else: no reference to the series a
+backtest replays, to a file, or to whoever feeds it. The engine shows it each bar as the clock
+reaches that bar, so nothing the strategy can reach from the view, private attributes and
+`array.base` included, holds a bar beyond now. Buffers grow by doubling from a size that
+does not depend on the data, so even their capacity says nothing about what is to come.
+
+Shown bars wait in a short list and reach the numpy buffers when history is asked for (or
+the list is long), so a strategy that never reads history costs one list append per bar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from coinswarm.domain.bar import Bar, BarSeries
 
-__all__ = ["FIELDS", "GrowingMarket", "MarketView", "fenced_view"]
+__all__ = ["FIELDS", "GrowingMarket", "MarketView", "Show", "fenced_feed", "fenced_view"]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 FIRST_CAPACITY = 1024
+# Shown bars kept as objects before they move into the buffers: few, so that they die young
+# instead of burdening the garbage collector.
+SETTLE_EVERY = 64
+
+Show = Callable[[int, Bar], None]
+"""Show the view one more bar of the instrument at a position: only the engine holds one."""
 
 
-class _Columns(Protocol):
-    """What the view reads from: parallel columns, at least as long as the bars reached."""
+class _Columns:
+    """One instrument's bars so far: the buffers, and the bars shown but not moved in yet."""
+
+    __slots__ = ("close", "high", "low", "open", "pending", "stored", "ts", "volume")
+
+    def __init__(self) -> None:
+        self.stored = 0  # bars in the buffers; every slot from here on is NaN (ts: 0)
+        self.pending: list[Bar] = []
+        self.ts = np.zeros(FIRST_CAPACITY, np.int64)
+        self.open, self.high, self.low, self.close, self.volume = (
+            np.full(FIRST_CAPACITY, np.nan) for _ in FIELDS
+        )
 
     @property
-    def ts(self) -> npt.NDArray[np.int64]: ...
-    @property
-    def open(self) -> npt.NDArray[np.float64]: ...
-    @property
-    def high(self) -> npt.NDArray[np.float64]: ...
-    @property
-    def low(self) -> npt.NDArray[np.float64]: ...
-    @property
-    def close(self) -> npt.NDArray[np.float64]: ...
-    @property
-    def volume(self) -> npt.NDArray[np.float64]: ...
+    def count(self) -> int:
+        return self.stored + len(self.pending)
+
+    def settle(self) -> None:
+        """Move the pending bars into the buffers."""
+        pending = self.pending
+        if not pending:
+            return
+        start = self.stored
+        end = start + len(pending)
+        self._make_room(end)
+        if len(pending) == 1:
+            bar = pending[0]
+            self.ts[start], self.open[start], self.high[start] = bar.ts, bar.open, bar.high
+            self.low[start], self.close[start], self.volume[start] = bar.low, bar.close, bar.volume
+        else:
+            self.ts[start:end] = np.array([b.ts for b in pending], np.int64)
+            for field in FIELDS:
+                getattr(self, field)[start:end] = np.array(
+                    [getattr(b, field) for b in pending], np.float64
+                )
+        self.stored = end
+        pending.clear()
+
+    def extend(self, series: BarSeries) -> None:
+        """Append every bar of `series` (a live session's warm-up history) at once."""
+        self.settle()
+        start = self.stored
+        end = start + len(series)
+        self._make_room(end)
+        for field in ("ts", *FIELDS):
+            getattr(self, field)[start:end] = getattr(series, field)
+        self.stored = end
+
+    def settle_from(self, series: BarSeries) -> None:
+        """Move the pending bars in by copying their rows of `series`, which they came from.
+
+        Only rows already shown are copied: the caller holds `series`, the buffers never do.
+        """
+        start, end = self.stored, self.count
+        self._make_room(end)
+        for field in ("ts", *FIELDS):
+            getattr(self, field)[start:end] = getattr(series, field)[start:end]
+        self.stored = end
+        self.pending.clear()
+
+    def _make_room(self, needed: int) -> None:
+        capacity = len(self.ts)
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        n = self.stored
+        ts = np.zeros(capacity, np.int64)
+        ts[:n] = self.ts[:n]
+        self.ts = ts
+        for field in FIELDS:
+            column = np.full(capacity, np.nan)
+            column[:n] = getattr(self, field)[:n]
+            setattr(self, field, column)
 
 
 class MarketView:
     """Bars of every instrument up to the clock's now, and not one bar further."""
 
-    __slots__ = ("_buffers", "_filled", "_index", "_revealed", "_series")
+    __slots__ = ("_columns",)
 
-    def __init__(self, market: Mapping[str, _Columns]) -> None:
-        self._series: dict[str, _Columns] = dict(market)
-        self._index = {symbol: i for i, symbol in enumerate(self._series)}
-        self._revealed = [0] * len(self._series)  # bars the clock has reached, per instrument
-        self._filled = dict.fromkeys(self._series, 0)
-        self._buffers: dict[str, dict[str, npt.NDArray[np.float64] | npt.NDArray[np.int64]]] = {}
+    def __init__(self, instruments: Sequence[str]) -> None:
+        self._columns = {symbol: _Columns() for symbol in instruments}
 
     @property
     def instruments(self) -> tuple[str, ...]:
-        return tuple(self._series)
+        return tuple(self._columns)
 
     def count(self, instrument: str) -> int:
         """Return how many bars of `instrument` the clock has reached."""
-        return self._revealed[self._index[instrument]]
+        return self._columns[instrument].count
 
     def history(
         self, instrument: str, field: str = "close", n: int | None = None
     ) -> npt.NDArray[np.float64]:
         """Return the last `n` values of `field` (all so far when `n` is None), oldest first."""
-        column = self._column(instrument, field)
-        end = self.count(instrument)
-        start = 0 if n is None else max(0, end - n)
-        return column[start:end]  # type: ignore[return-value]
-
-    def timestamps(self, instrument: str, n: int | None = None) -> npt.NDArray[np.int64]:
-        """Return the open times of the last `n` bars so far, in UTC nanoseconds."""
-        column = self._column(instrument, "ts")
-        end = self.count(instrument)
-        start = 0 if n is None else max(0, end - n)
-        return column[start:end]  # type: ignore[return-value]
-
-    def _column(
-        self, instrument: str, field: str
-    ) -> npt.NDArray[np.float64] | npt.NDArray[np.int64]:
         if field not in FIELDS and field != "ts":
             msg = f"expected a field among {(*FIELDS, 'ts')}, found {field!r}"
             raise KeyError(msg)
-        buffers = self._buffers.setdefault(instrument, {})
-        column = buffers.get(field)
-        if column is None:
-            column = buffers[field] = self._new_buffer(instrument, field)
-        self._catch_up(instrument)
-        view = buffers[field][:]  # catching up may have grown the buffer
+        return self._window(instrument, field, n)  # type: ignore[return-value]
+
+    def timestamps(self, instrument: str, n: int | None = None) -> npt.NDArray[np.int64]:
+        """Return the open times of the last `n` bars so far, in UTC nanoseconds."""
+        return self._window(instrument, "ts", n)  # type: ignore[return-value]
+
+    def _window(
+        self, instrument: str, field: str, n: int | None
+    ) -> npt.NDArray[np.float64] | npt.NDArray[np.int64]:
+        columns = self._columns[instrument]
+        columns.settle()
+        end = columns.stored
+        start = 0 if n is None else max(0, end - n)
+        view: npt.NDArray[np.float64] | npt.NDArray[np.int64] = getattr(columns, field)[start:end]
         view.flags.writeable = False
         return view
 
-    def _new_buffer(
-        self, instrument: str, field: str
-    ) -> npt.NDArray[np.float64] | npt.NDArray[np.int64]:
-        source = getattr(self._series[instrument], field)
-        column = np.zeros(len(source), np.int64) if field == "ts" else np.full(len(source), np.nan)
-        filled = self._filled[instrument]
-        column[:filled] = source[:filled]
-        return column
 
-    def _catch_up(self, instrument: str) -> None:
-        end = self.count(instrument)
-        start = self._filled[instrument]
-        if start >= end:
-            return
-        series = self._series[instrument]
-        buffers = self._buffers[instrument]
-        for field in list(buffers):
-            source = getattr(series, field)
-            if len(buffers[field]) < len(source):  # a live market grew: so does its buffer
-                buffers[field] = self._new_buffer(instrument, field)
-            buffers[field][start:end] = source[start:end]
-        self._filled[instrument] = end
+def fenced_feed(
+    instruments: Sequence[str], source: Sequence[BarSeries] = ()
+) -> tuple[MarketView, Show]:
+    """Return an empty view for strategies and the function only the engine uses to fill it.
 
-    def _reveal(self, position: int, count: int) -> None:
-        self._revealed[position] = count
+    The function takes an instrument's position in `instruments` and its next bar. When the
+    bars are the rows of known series (`source`, in the same order, shown from their first
+    row), the function copies shown rows from them in bulk now and then; `source` stays
+    with the function, out of the view's reach.
+    """
+    view = MarketView(instruments)
+    columns = list(view._columns.values())
+    series = list(source)
 
-    def _replace(self, instrument: str, columns: _Columns) -> None:
-        self._series[instrument] = columns
+    def show(position: int, bar: Bar) -> None:
+        target = columns[position]
+        pending = target.pending
+        pending.append(bar)
+        if len(pending) >= SETTLE_EVERY:
+            if series:
+                target.settle_from(series[position])
+            else:
+                target.settle()
+
+    return view, show
 
 
 def fenced_view(market: Mapping[str, BarSeries]) -> tuple[MarketView, Callable[[int, int], None]]:
-    """Return a view for strategies and the function only the engine uses to move its fence.
+    """Return a view of `market` and a function that shows it the bars up to a count.
 
-    The mover takes an instrument's position in `market` and the number of its bars reached.
+    The function takes an instrument's position in `market` and the number of its bars
+    reached; it holds `market`, the view does not.
     """
-    view = MarketView(market)
-    return view, view._reveal  # the engine is the one holder of this capability
+    series = list(market.values())
+    view, show = fenced_feed(tuple(market), series)
 
+    def reveal(position: int, count: int) -> None:
+        for row in range(view.count(series[position].instrument), count):
+            show(position, series[position].bar(row))
 
-class _Growing:
-    """Columns of one instrument that a live feed appends to; NaN beyond the last bar."""
-
-    __slots__ = ("close", "count", "high", "low", "open", "ts", "volume")
-
-    def __init__(self, capacity: int) -> None:
-        self.count = 0
-        self.ts = np.zeros(capacity, np.int64)
-        self.open, self.high, self.low, self.close, self.volume = (
-            np.full(capacity, np.nan) for _ in FIELDS
-        )
-
-    def grown(self) -> _Growing:
-        bigger = _Growing(2 * len(self.ts))
-        bigger.count = self.count
-        for field in ("ts", *FIELDS):
-            getattr(bigger, field)[: self.count] = getattr(self, field)[: self.count]
-        return bigger
+    return view, reveal
 
 
 class GrowingMarket:
@@ -157,51 +200,38 @@ class GrowingMarket:
     """
 
     def __init__(self, instruments: Sequence[str], history: Mapping[str, BarSeries]) -> None:
-        self._columns: dict[str, _Growing] = {}
+        self.view, self._show = fenced_feed(instruments)
+        self._position = {symbol: i for i, symbol in enumerate(instruments)}
         self._intervals: dict[str, int] = {}
+        self._last: dict[str, int] = {}
         for symbol in instruments:
             past = history.get(symbol)
-            columns = _Growing(max(FIRST_CAPACITY, 2 * len(past) if past is not None else 0))
             if past is not None and len(past):
-                for field in ("ts", *FIELDS):
-                    getattr(columns, field)[: len(past)] = getattr(past, field)
-                columns.count = len(past)
+                self.view._columns[symbol].extend(past)
                 self._intervals[symbol] = past.interval_ns
-            self._columns[symbol] = columns
-        self._position = {symbol: i for i, symbol in enumerate(self._columns)}
-        self.view = MarketView(self._columns)
-        for symbol, columns in self._columns.items():
-            self.view._reveal(self._position[symbol], columns.count)
+                self._last[symbol] = int(past.ts[-1])
 
     def count(self, instrument: str) -> int:
-        return self._columns[instrument].count
+        return self.view.count(instrument)
 
     def append(self, bar: Bar) -> None:
         """Add `bar` after the last one of its instrument; refuse one that is not newer."""
-        columns = self._columns.get(bar.instrument)
-        if columns is None:
+        position = self._position.get(bar.instrument)
+        if position is None:
             msg = f"a bar of {bar.instrument!r}, which this session does not trade"
             raise KeyError(msg)
-        if columns.count and bar.ts <= int(columns.ts[columns.count - 1]):
-            msg = (
-                f"{bar.instrument}: expected a bar after {int(columns.ts[columns.count - 1])}, "
-                f"found one at {bar.ts}"
-            )
+        last = self._last.get(bar.instrument)
+        if last is not None and bar.ts <= last:
+            msg = f"{bar.instrument}: expected a bar after {last}, found one at {bar.ts}"
             raise ValueError(msg)
-        if columns.count == len(columns.ts):
-            columns = self._columns[bar.instrument] = columns.grown()
-            self.view._replace(bar.instrument, columns)
-        index = columns.count
-        columns.ts[index] = bar.ts
-        columns.open[index], columns.high[index], columns.low[index] = bar.open, bar.high, bar.low
-        columns.close[index], columns.volume[index] = bar.close, bar.volume
-        columns.count = index + 1
-        self.view._reveal(self._position[bar.instrument], columns.count)
+        self._last[bar.instrument] = bar.ts
+        self._show(position, bar)
 
     def series(self, instrument: str, interval_ns: int) -> BarSeries:
         """Return a copy of the bars so far, as a series for metrics and reports."""
-        columns = self._columns[instrument]
-        n = columns.count
+        columns = self.view._columns[instrument]
+        columns.settle()
+        n = columns.stored
         return BarSeries(
             instrument,
             self._intervals.get(instrument, interval_ns),

@@ -13,6 +13,7 @@ __all__ = [
     "InvalidOrderError",
     "LookAheadError",
     "NonFiniteValueError",
+    "UnknownMarkError",
 ]
 
 
@@ -30,6 +31,10 @@ class InvalidOrderError(CoinswarmError, ValueError):
 
 class IllegalTransitionError(CoinswarmError):
     """An order was asked to move between two states the state machine does not connect."""
+
+
+class UnknownMarkError(CoinswarmError):
+    """A position was to be valued but no price for its instrument is known yet."""
 
 
 class LookAheadError(CoinswarmError):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from coinswarm.domain.order import OrderSide
+from coinswarm.domain.side import OrderSide
 
 __all__ = ["Fill", "Liquidity"]
 

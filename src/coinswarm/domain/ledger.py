@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from coinswarm.domain.errors import InvalidOrderError
+from coinswarm.domain.errors import InvalidOrderError, UnknownMarkError
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.position import Position, RoundTrip
@@ -165,7 +165,11 @@ class Ledger:
             signed -= fill.fee
             fee_in_quote = fill.fee * fill.price
         else:
+            # Paid in a third coin (BNB, say): it leaves that coin's balance and is counted in
+            # its own currency; with no price for that coin, positions and round trips (kept
+            # in the quote currency) do not mix its units into theirs.
             self._cash[fill.fee_currency] = self._cash.get(fill.fee_currency, ZERO) - fill.fee
+            fee_in_quote = ZERO
         self._move_position(fill, signed, fee_in_quote)
 
     def _move_position(self, fill: Fill, signed: Decimal, fee: Decimal) -> None:
@@ -260,16 +264,16 @@ class Ledger:
         return tuple(self._round_trips)
 
     def unrealised_pnl(self, marks: Mapping[str, Decimal]) -> Decimal:
-        return sum(
-            (p.unrealised_pnl(marks[k]) for k, p in self._positions.items() if not p.is_flat),
-            ZERO,
-        )
+        """Return the open positions' gains at `marks`; refuse a position without a mark."""
+        return sum((p.unrealised_pnl(_mark(marks, p)) for p in self.positions.values()), ZERO)
 
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
-        """Return cash plus the value of every open position at `marks`."""
-        return self.cash() + sum(
-            (p.value(marks[k]) for k, p in self._positions.items() if not p.is_flat), ZERO
-        )
+        """Return cash plus the value of every open position at `marks`.
+
+        A position whose instrument has no mark is refused (`UnknownMarkError`): valuing it
+        at nothing would show a loss that is not there, and stops would act on it.
+        """
+        return self.cash() + sum((p.value(_mark(marks, p)) for p in self.positions.values()), ZERO)
 
     def mark(self, marks: Mapping[str, Decimal]) -> Valuation:
         """Value the account at `marks` and move the high-water mark used for drawdown."""
@@ -287,3 +291,14 @@ class Ledger:
             round_trips=tuple(self._round_trips),
             event_count=len(self._events),
         )
+
+
+def _mark(marks: Mapping[str, Decimal], position: Position) -> Decimal:
+    try:
+        return marks[position.instrument]
+    except KeyError:
+        msg = (
+            f"no mark for {position.instrument}: a position of {position.quantity} is held "
+            f"but no price is known for it yet (marks known: {sorted(marks) or 'none'})"
+        )
+        raise UnknownMarkError(msg) from None

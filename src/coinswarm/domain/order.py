@@ -8,10 +8,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from coinswarm.domain.errors import IllegalTransitionError, InvalidOrderError
+from coinswarm.domain.side import OrderSide
 
 if TYPE_CHECKING:
     from coinswarm.domain.fill import Fill
 
+# OrderSide lives in `side` (fills need it too); it stays part of the order vocabulary here.
 __all__ = [
     "Order",
     "OrderRequest",
@@ -22,15 +24,6 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
-
-
-class OrderSide(StrEnum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is OrderSide.BUY else -1
 
 
 class OrderType(StrEnum):

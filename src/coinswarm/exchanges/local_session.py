@@ -29,10 +29,10 @@ from fastapi import FastAPI
 
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.instrument import Instrument
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseConfig, connect, parse_private_key
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.local_coinbase import (
     KeyRing,
     RunningServer,

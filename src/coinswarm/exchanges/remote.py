@@ -123,6 +123,13 @@ class RemoteVenue:
         """Return the client order ids of orders whose placing answer is still unknown."""
         return {o.client_order_id for o in self._unresolved.values()}
 
+    def skip_history(self, until_ts: int | None, trade_ids: Iterable[str] = ()) -> None:
+        """List fills from where the account's history ends: those before `until_ts`, and
+        `trade_ids` at it, were on the account before the session and are never booked."""
+        self._booked.update(trade_ids)
+        if until_ts is not None and (self._since is None or self._since < until_ts):
+            self._since = until_ts
+
     def adopt(self, orders: Iterable[Order], booked: Iterable[Fill]) -> None:
         """Take over a restarted session's orders, and the fills its ledger already holds."""
         for order in orders:
@@ -172,7 +179,8 @@ class RemoteVenue:
             order = self._io("place_order", lambda: self._adapter.place_order(request))
         except CoinswarmError as error:
             return self._in_flight(request, f"place_order: {error}")
-        crash_point("order_sent")  # answered, not yet saved: reliability scenario 6
+        # Answered, not yet saved: reliability scenario 6.
+        crash_point("order_sent", request.instrument)
         if order.client_order_id != request.client_order_id:
             problem = f"expected {request.client_order_id!r}, found {order.client_order_id!r}"
             return self._in_flight(

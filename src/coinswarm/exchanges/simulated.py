@@ -8,16 +8,16 @@ latest can only meet bar t+1 or later, so a decision never fills on the bar that
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import Clock
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderType, TimeInForce
-from coinswarm.exchanges.fill_model import FillModel
 from coinswarm.exchanges.matching import execution_price
 
 __all__ = ["SimulatedExchange"]
@@ -95,6 +95,44 @@ class SimulatedExchange:
         if order.is_live:
             order.cancel(self._clock.now_ns())
             self._release(order)
+        return order.snapshot()
+
+    def amend_order(
+        self, order_id: str, *, quantity: Decimal, limit_price: Decimal, dry_run: bool = False
+    ) -> Order:
+        """Change a resting GTC limit order's size and price, keeping its id and its fills.
+
+        The hold is recomputed for what is left at the new price; an amend the account cannot
+        fund, or one to a size no more than what has filled, raises `InvalidOrderError` and
+        leaves the order as it was. The amended order meets its next bar as a new order would.
+        With `dry_run` every check is made and nothing changes.
+        """
+        order = self._order(order_id)
+        resting = self._resting[order.instrument].get(order_id)
+        request = order.request
+        if resting is None or request.type is not OrderType.LIMIT:
+            raise InvalidOrderError(f"order {order_id} is not a resting limit order")
+        if quantity <= order.filled_quantity:
+            raise InvalidOrderError(
+                f"size {quantity} is not above the filled size {order.filled_quantity}"
+            )
+        amended = replace(request, quantity=quantity, limit_price=limit_price)
+        instrument = self._instruments[order.instrument]
+        problem = instrument.size_problem(quantity, limit_price)
+        if problem:
+            raise InvalidOrderError(problem)
+        left = quantity - order.filled_quantity
+        if order.side is OrderSide.BUY:
+            rate = self.fill_model.fees.rate(Liquidity.TAKER)
+            estimate = self.fill_model.slipped(limit_price, OrderSide.BUY, Liquidity.TAKER)
+            left = left * estimate * (1 + rate)
+        free = self._free(resting.hold_currency) + resting.hold
+        _, hold = self._reserve_from(free, resting.hold_currency, left)
+        if dry_run:
+            return order.snapshot()
+        order.request = amended
+        resting.hold = hold
+        resting.seen_a_bar = False
         return order.snapshot()
 
     def get_order(self, order_id: str) -> Order:
@@ -178,7 +216,10 @@ class SimulatedExchange:
         return Decimal(repr(last))
 
     def _reserve(self, currency: str, amount: Decimal) -> tuple[str, Decimal]:
-        free = self._free(currency)
+        return self._reserve_from(self._free(currency), currency, amount)
+
+    @staticmethod
+    def _reserve_from(free: Decimal, currency: str, amount: Decimal) -> tuple[str, Decimal]:
         if amount > free:
             raise InvalidOrderError(
                 f"insufficient funds: the order needs {amount:.8f} {currency}, "
@@ -226,12 +267,14 @@ class SimulatedExchange:
     ) -> Fill | None:
         order = resting.order
         instrument = self._instruments[order.instrument]
+        rate = self.fill_model.fees.rate(liquidity)
+        bps = self._slippage_bps(resting, bar, _Terms(raw_price, liquidity, rate))
         terms = _Terms(
             instrument.round_fill_price(
-                self.fill_model.slipped(raw_price, order.side, liquidity), order.side
+                self.fill_model.slipped(raw_price, order.side, liquidity, bps=bps), order.side
             ),
             liquidity,
-            self.fill_model.fees.rate(liquidity),
+            rate,
         )
         wanted = self._wanted_quantity(order, instrument, terms)
         quantity = self._capped(wanted, bar, resting, terms)
@@ -243,6 +286,21 @@ class SimulatedExchange:
                 self._release(order)
             return None
         return self._book_fill(resting, quantity, terms, bar.ts)
+
+    def _slippage_bps(self, resting: _Resting, bar: Bar, unslipped: _Terms) -> Decimal:
+        """Return the fill's slippage, sized on what it would fill at the unslipped price.
+
+        The slipped price buys fewer units than the unslipped one, so the share of volume this
+        sizes on is never below the one that fills: the estimate errs toward more slippage.
+        """
+        if unslipped.liquidity is Liquidity.MAKER:
+            return ZERO  # a resting order fills at its own price
+        instrument = self._instruments[resting.order.instrument]
+        quantity = self._wanted_quantity(resting.order, instrument, unslipped)
+        cap = self.fill_model.volume_cap(bar.volume)
+        if cap is not None:
+            quantity = min(quantity, cap)
+        return self.fill_model.slippage_bps(bar, quantity)
 
     @staticmethod
     def _wanted_quantity(order: Order, instrument: Instrument, terms: _Terms) -> Decimal:

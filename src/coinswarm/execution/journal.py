@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from coinswarm.domain.fill import Fill
     from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = ["Journal", "MemoryJournal"]
 

@@ -22,7 +22,7 @@ is still something a person must look at).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -36,6 +36,7 @@ from coinswarm.domain.order import Order, OrderStatus
 from coinswarm.exchanges.base import ExchangeAdapter
 
 __all__ = [
+    "AccountHistory",
     "Difference",
     "DifferenceKind",
     "ExchangeView",
@@ -152,6 +153,52 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountHistory:
+    """Where a session's account history ends: its fills before the session are not ours.
+
+    A session starts on an account that may have traded before (an earlier session, a person):
+    its balances then are the opening book, and its fills then are history, neither ours nor a
+    stranger's. History is every fill older than `until_ts` (the newest fill at the start, in
+    the exchange's own time) and, at `until_ts` itself, the fills in `trade_ids`; a fill that
+    came later is the session's to account for. `until_ts` None: the account had no fill.
+    """
+
+    until_ts: int | None = None
+    trade_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, fills: Iterable[Fill]) -> AccountHistory:
+        """Return the history that ends with the newest of `fills`."""
+        listed = list(fills)
+        if not listed:
+            return cls()
+        newest = max(f.ts for f in listed)
+        return cls(newest, frozenset(f.trade_id for f in listed if f.ts == newest))
+
+    def holds(self, fill: Fill) -> bool:
+        """Return True if `fill` was at the exchange before the session started."""
+        if self.until_ts is None:
+            return False
+        return fill.ts < self.until_ts or (
+            fill.ts == self.until_ts and fill.trade_id in self.trade_ids
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Return the history as plain values, for the run's stored inputs."""
+        return {"until_ts": self.until_ts, "trade_ids": sorted(self.trade_ids)}
+
+    @classmethod
+    def from_json(cls, value: object) -> AccountHistory:
+        """Rebuild a history from `to_json`'s values; anything else (an older run) is none."""
+        if not isinstance(value, Mapping):
+            return cls()
+        until, ids = value.get("until_ts"), value.get("trade_ids")
+        if not isinstance(until, int) or not isinstance(ids, list):
+            return cls()
+        return cls(until, frozenset(str(i) for i in ids))
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeView:
     """What the exchange reported in one steady read: open orders, fills, balances."""
 
@@ -164,17 +211,27 @@ class _UnsteadyError(CoinswarmError):
     """The exchange kept moving while it was being read."""
 
 
-def read_exchange(adapter: ExchangeAdapter, attempts: int) -> ExchangeView:
+def read_exchange(
+    adapter: ExchangeAdapter, attempts: int, history: AccountHistory | None = None
+) -> ExchangeView:
     """Read the exchange so that no fill lands between the fills and the balances read.
 
     A fill between the two reads would show as a balance difference that is not real, so the
     fills are listed again after the balances and the read repeats until both listings agree.
+    Fills of the account's `history` are neither listed (the listing starts where it ends)
+    nor kept.
     """
-    fills = tuple(adapter.list_fills())
+    history = history or AccountHistory()
+
+    def listed() -> tuple[Fill, ...]:
+        found = adapter.list_fills(since_ts=history.until_ts)
+        return tuple(f for f in found if not history.holds(f))
+
+    fills = listed()
     for _ in range(attempts):
         balances = dict(adapter.balances())
         open_orders = tuple(adapter.open_orders())
-        again = tuple(adapter.list_fills())
+        again = listed()
         if {f.trade_id for f in again} == {f.trade_id for f in fills}:
             return ExchangeView(open_orders, again, balances)
         fills = again
@@ -373,17 +430,20 @@ def reconcile(
     ts: int,
     client_order_ids: Collection[str] = (),
     settings: ReconcileSettings | None = None,
+    history: AccountHistory | None = None,
 ) -> ReconciliationReport:
     """Compare once, back-fill and record what the exchange proves, and report the rest.
 
     `orders` (order id to order) is updated in place with adopted orders and the real state
     of orders that ended at the exchange; `ledger` gains back-filled fills and deposits.
     `client_order_ids` are the ids of our intents still in flight, beside those of `orders`.
+    The fills of the account's `history` (before the session) are left out: the ledger's
+    opening book holds what they left on the account.
     """
     settings = settings or ReconcileSettings()
     run = _Run(ts)
     try:
-        view = read_exchange(adapter, settings.read_attempts)
+        view = read_exchange(adapter, settings.read_attempts, history)
         ours = set(client_order_ids) | {o.client_order_id for o in orders.values()}
         # An order whose fill is already in our ledger is one we knew, even if `orders` lost it.
         known = {f.order_id for f in ledger.fills}
@@ -418,8 +478,10 @@ class Reconciler:
         monotonic: Monotonic,
         client_order_ids: Callable[[], Collection[str]] = frozenset,
         settings: ReconcileSettings | None = None,
+        history: AccountHistory | None = None,
     ) -> None:
         self._adapter = adapter
+        self._history = history
         self._ledger = ledger
         self._orders = orders
         self._instruments = dict(instruments)
@@ -456,6 +518,7 @@ class Reconciler:
             ts=self._clock.now_ns(),
             client_order_ids=self._client_order_ids(),
             settings=self.settings,
+            history=self._history,
         )
         self.reports.append(report)
         if report.trading_paused and self._pause_reason is None:

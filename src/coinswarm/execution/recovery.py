@@ -27,7 +27,7 @@ from coinswarm.domain.order import Order, OrderRequest
 from coinswarm.exchanges.base import ExchangeAdapter
 from coinswarm.exchanges.remote import UNRESOLVED_PREFIX, FindsOrders
 from coinswarm.execution.journal import Journal
-from coinswarm.execution.reconcile import ReconciliationReport, reconcile
+from coinswarm.execution.reconcile import AccountHistory, ReconciliationReport, reconcile
 from coinswarm.infra.storage import Store
 
 __all__ = ["NOT_SENT_PREFIX", "Recovered", "journal_report", "recover"]
@@ -68,11 +68,13 @@ def recover(
     account_currency: str,
     ts: int,
     journal: Journal,
+    history: AccountHistory | None = None,
 ) -> Recovered:
     """Rebuild run `run_id` from `store`, settle it against `adapter`, and journal what changed.
 
     The journal gets every adopted, failed or updated order, every back-filled fill and outside
     deposit, and then a checkpoint, so the store holds the recovered record before trading.
+    `history` is where the account's fills before the session end: they are not the run's.
     """
     ledger = store.restore_ledger(run_id, instruments, account_currency)
     stored = store.orders(run_id)
@@ -90,7 +92,13 @@ def recover(
             adopted.append(found)
     ours = {r.client_order_id for r in intents}
     report = reconcile(
-        adapter, ledger, orders, instruments=instruments, ts=ts, client_order_ids=ours
+        adapter,
+        ledger,
+        orders,
+        instruments=instruments,
+        ts=ts,
+        client_order_ids=ours,
+        history=history,
     )
     # Reconciliation may still find one by its fills (an adapter without a lookup).
     found_later = {o.client_order_id for o in report.adopted}

@@ -5,8 +5,9 @@ own fields (sequence number, time, kind, actor, run and payload), so editing a p
 deleting an entry, inserting one or renumbering them breaks the chain where it happened.
 `verify` walks the chain and names the first entry that does not hold.
 
-What a chain cannot show on its own is the loss of its newest entries: keep the `tip_hash`
-that `verify` reports somewhere else (a ticket, a log line) to detect that too.
+What a chain cannot show on its own is the loss of its newest entries, or a chain rewritten
+from some entry on with every later hash recomputed: `infra.audit_anchor` keeps the head
+elsewhere (in each run's record and in an anchor file) and checks it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ __all__ = [
     "AuditReport",
     "BrokenEntry",
     "append",
+    "appended",
     "entries",
     "entry_hash",
+    "head",
     "verify",
 ]
 
@@ -107,6 +110,7 @@ def entry_hash(
 
 
 _TIP = "coinswarm.audit.tip"
+_BASE = "coinswarm.audit.base"
 
 
 def _lock_tip(session: Session) -> None:
@@ -114,6 +118,29 @@ def _lock_tip(session: Session) -> None:
     # lock so that two writers cannot both read the same tip and fork the chain.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+
+def _stored_head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+
+
+def head(session: Session) -> tuple[int, str]:
+    """Return the sequence number and hash of the chain's newest entry as `session` sees it.
+
+    That is the entry this transaction appended last, else the newest stored one; (0, the
+    genesis hash) for an empty chain.
+    """
+    tip = session.info.get(_TIP)
+    return tip if tip is not None else _stored_head(session)
+
+
+def appended(session: Session) -> tuple[tuple[int, str], tuple[int, str]] | None:
+    """Return the head before and after this transaction's appends, or None if it made none."""
+    tip = session.info.get(_TIP)
+    return None if tip is None else (session.info[_BASE], tip)
 
 
 def append(
@@ -131,10 +158,9 @@ def append(
         # The first append of a transaction locks the chain and reads its tip; the lock holds
         # to the end of the transaction, so later appends can follow the tip they wrote.
         _lock_tip(session)
-        tip = session.execute(
-            select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
-        ).first()
-    seq, prev_hash = (tip[0] + 1, tip[1]) if tip is not None else (1, GENESIS_HASH)
+        tip = _stored_head(session)
+        session.info[_BASE] = tip
+    seq, prev_hash = tip[0] + 1, tip[1]
     body = canonical_json(payload)
     digest = entry_hash(
         prev_hash, seq=seq, ts=ts, kind=str(kind), actor=actor, run_id=run_id, payload=body

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.execution.journal import Journal
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = ["BusJournal", "FanoutJournal"]
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from coinswarm.domain.ledger import Deposit, LedgerState
     from coinswarm.domain.order import Order, OrderRequest
     from coinswarm.infra.storage import Store
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = ["DivergenceError", "StoreJournal"]
 
@@ -65,7 +65,7 @@ class StoreJournal:
             # Its own transaction, committed before the order leaves: see the module's note.
             # False: an earlier life of the session claimed it, and may have sent it.
             claimed = self._store.claim_intent(self._run, request, ts)
-            crash_point("intent_saved")
+            crash_point("intent_saved", request.instrument)
             return claimed
         self._writes.append(lambda: self._store.claim_intent(self._run, request, ts))
         return True
@@ -106,6 +106,7 @@ class StoreJournal:
                 self._store.record_verdicts(self._run, verdicts)
             crash_point("checkpoint_before_snapshot")
             self._store.save_snapshot(self._run, ts, state)
+            self._store.anchor_run(self._run)
         self.checkpoints_written += 1
         crash_point("after_checkpoint")
 

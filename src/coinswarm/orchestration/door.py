@@ -15,30 +15,22 @@ from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import Journal, MemoryJournal
 from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
-from coinswarm.risk.circuit_breaker import BreakerEvent, CircuitBreaker
+from coinswarm.risk.circuit_breaker import CircuitBreaker
+from coinswarm.risk.events import RiskEvent, RiskNote
 from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind
 from coinswarm.risk.oversight import OversightManager, Verdict
+from coinswarm.risk.trim import trim_for
 
 __all__ = [
+    "TRIM",
+    "TRIM_ACTION",
     "Door",
-    "RiskEvent",
     "RiskLayer",
-    "RiskNote",
     "describe_event",
     "describe_request",
 ]
 
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class RiskNote:
-    """What the risk layer did with a request: approved, shrunk, rejected or blocked, and why."""
-
-    action: str
-    reason: str
-    requested: str
-    sent: str | None
 
 
 def describe_request(request: OrderRequest) -> str:
@@ -55,9 +47,6 @@ def describe_request(request: OrderRequest) -> str:
         if value is not None
     )
     return f"{request.side} {request.type} {size}{prices} {request.time_in_force}"
-
-
-RiskEvent = BreakerEvent | KillSwitchEvent
 
 
 def describe_event(event: RiskEvent) -> str:
@@ -113,7 +102,8 @@ class Door:
         return self._clock
 
     def on_bar(self, bar: Bar) -> None:
-        """Show the risk layer each bar before the strategy sees it; act on what trips."""
+        """Show the risk layer each bar before the strategy sees it; act on what trips, then
+        trim the bar's instrument if its position has grown past its limit."""
         risk = self.risk
         if risk is None:
             return
@@ -125,6 +115,28 @@ class Door:
             *risk.kill_switch.on_mark(ts, account.equity),
         ]
         self._record(events)
+        # What a stop cancelled or sold is in a fresh snapshot; without events this one holds.
+        self._trim(bar.instrument, risk.account() if events else account)
+
+    def _trim(self, symbol: str, account: AccountSnapshot) -> None:
+        """Sell a position above its limit back under it: a risk-reducing order (risk.trim)."""
+        risk = self.risk
+        assert risk is not None
+        limit = risk.oversight.profile.max_position_fraction
+        trim = trim_for(self._execution.instrument(symbol), account, limit)
+        # A halted kill switch or a person's shared stop lets nothing through; trying on every
+        # bar would only fill the journal with refusals.
+        if trim is None or not risk.kill_switch.allows_any_order(account.ts):
+            return
+        if self._shared_stop is not None:
+            return
+        request = OrderRequest(
+            client_order_id=f"{TRIM}{account.ts}-{symbol}",
+            instrument=symbol,
+            side=OrderSide.SELL,
+            quantity=trim.quantity,
+        )
+        self._judged(request, risk, risk_reducing=True, trim=trim.reason)
 
     def _record(self, events: Sequence[RiskEvent]) -> None:
         cancel = flatten = False
@@ -137,19 +149,33 @@ class Door:
             self.cancel_all()
         if flatten and self.flatten_on_stop:
             self.shutdown(flatten=True)
+        elif cancel:
+            self._retrim()
+
+    def _retrim(self) -> None:
+        """Work the trims out again once the strategy's exits they counted on are cancelled."""
+        risk = self.risk
+        assert risk is not None
+        account = risk.account()
+        for symbol in sorted(account.positions):
+            self._trim(symbol, account)
 
     def shutdown(self, *, flatten: bool) -> list[Order]:
         """Cancel every open order and, if asked, sell every position: the emergency exit.
 
-        The exits of a shutdown are never cancelled by a later one, and positions they already
-        cover are not sold twice.
+        The exits of a shutdown and the trims are never cancelled (they only take risk off),
+        and what they already sell is not sold twice.
         """
         self.cancel_all()
         if not flatten or self.risk is None:
             return []
         account = self.risk.account()
-        covered = {o.instrument for o in self._execution.open_orders() if _is_shutdown(o)}
-        held = {s: q for s, q in account.positions.items() if s not in covered}
+        leaving: dict[str, Decimal] = {}
+        for order in self._execution.open_orders():
+            if _is_risk_exit(order):
+                left = order.remaining_quantity or ZERO
+                leaving[order.instrument] = leaving.get(order.instrument, ZERO) + left
+        held = {s: q - leaving.get(s, ZERO) for s, q in account.positions.items()}
         exits = MasterOrchestrator.shutdown(
             held, flatten=True, client_order_id=f"{SHUTDOWN}{account.ts}"
         )
@@ -167,19 +193,35 @@ class Door:
         risk = self.risk
         if risk is None:
             return self._execution.submit(request)
+        return self._judged(request, risk, risk_reducing=emergency)
+
+    def _judged(
+        self,
+        request: OrderRequest,
+        risk: RiskLayer,
+        *,
+        risk_reducing: bool,
+        trim: str | None = None,
+    ) -> Order:
+        """Review `request`, send what passes; `risk_reducing` orders pass a tripped breaker,
+        and `trim` is the reason of a trim (its note says that, not the oversight's)."""
         account = risk.account()
         price = account.marks[request.instrument]
         decision = risk.oversight.review(request, account, price=price)
         requested = describe_request(request)
         if decision.request is None:
             return self._refuse(request, "rejected", decision.reason, requested)
-        blocked = self._blocked(decision.request, account, emergency=emergency)
+        blocked = self._blocked(decision.request, account, risk_reducing=risk_reducing)
         if blocked is not None:
             return self._refuse(request, "blocked", blocked, requested)
         action = "shrunk" if decision.verdict is Verdict.SHRUNK else "approved"
+        if trim is not None:
+            action = TRIM_ACTION
         self._note(
             request,
-            RiskNote(action, decision.reason, requested, describe_request(decision.request)),
+            RiskNote(
+                action, trim or decision.reason, requested, describe_request(decision.request)
+            ),
         )
         order = self._execution.submit(decision.request)
         if order.status is not OrderStatus.REJECTED:
@@ -217,12 +259,12 @@ class Door:
         self._record([event])
 
     def _blocked(
-        self, request: OrderRequest, account: AccountSnapshot, *, emergency: bool
+        self, request: OrderRequest, account: AccountSnapshot, *, risk_reducing: bool
     ) -> str | None:
         risk = self.risk
         assert risk is not None
         ts = account.ts
-        if not emergency and not risk.breaker.allows_new_orders(ts):
+        if not risk_reducing and not risk.breaker.allows_new_orders(ts):
             return f"circuit breaker: {risk.breaker.state().reason}"
         kill = risk.kill_switch
         if not kill.allows_any_order(ts):
@@ -245,11 +287,12 @@ class Door:
         return self._execution.cancel(order_id)
 
     def cancel_all(self) -> list[Order]:
-        """Cancel every order that can still fill, except the exits of a shutdown."""
+        """Cancel every order that can still fill, except the exits of a shutdown and the
+        trims: risk-reducing orders of the risk layer's own, which a stop must not undo."""
         return [
             self._execution.cancel(o.order_id)
             for o in self._execution.open_orders()
-            if not _is_shutdown(o)
+            if not _is_risk_exit(o)
         ]
 
     def stop(self, ts: int, *, by: str, reason: str) -> None:
@@ -292,10 +335,13 @@ _FLATTENING_STOPS = frozenset(
 
 
 SHUTDOWN = "shutdown-"
+TRIM = "trim-"
+"""The client order id prefix of the risk layer's trims (risk.trim)."""
+TRIM_ACTION = "trim"
 
 
-def _is_shutdown(order: Order) -> bool:
-    return order.client_order_id.startswith(SHUTDOWN)
+def _is_risk_exit(order: Order) -> bool:
+    return order.client_order_id.startswith((SHUTDOWN, TRIM))
 
 
 def _stops(kill: KillSwitch) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-__all__ = ["AccountSnapshot"]
+from coinswarm.domain.order import Order, OrderRequest
+
+__all__ = ["AccountSnapshot", "AccountTracker", "pending_requests"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -16,6 +18,8 @@ class AccountSnapshot:
     `day_start_equity` is the equity at the first mark of the current UTC day;
     `peak_equity` the highest equity marked so far; `trades_today` counts orders sent since
     the start of the UTC day; `open_positions` counts instruments with a non-zero position.
+    `pending` holds what the orders that can still fill have left to trade, one request per
+    order (sized to what remains), so that the limits count what is approved but not filled.
     """
 
     ts: int
@@ -27,7 +31,11 @@ class AccountSnapshot:
     peak_equity: Decimal
     initial_equity: Decimal
     trades_today: int = 0
-    open_orders: int = 0
+    pending: tuple[OrderRequest, ...] = ()
+
+    @property
+    def open_orders(self) -> int:
+        return len(self.pending)
 
     @property
     def open_positions(self) -> int:
@@ -78,7 +86,7 @@ class AccountTracker:
         cash: Decimal,
         positions: Mapping[str, Decimal],
         marks: Mapping[str, Decimal],
-        open_orders: int,
+        pending: tuple[OrderRequest, ...] = (),
     ) -> AccountSnapshot:
         self.mark(ts, equity)
         return AccountSnapshot(
@@ -91,5 +99,23 @@ class AccountTracker:
             peak_equity=self._peak,
             initial_equity=self._initial,
             trades_today=self._trades_today,
-            open_orders=open_orders,
+            pending=pending,
         )
+
+
+def pending_requests(orders: Iterable[Order]) -> tuple[OrderRequest, ...]:
+    """Return, for each order that can still fill, its request sized to what is left of it.
+
+    An order still NEW counts: it may be an order whose placing answer was lost, which the
+    exchange may well hold.
+    """
+    left = []
+    for order in orders:
+        if order.status.is_terminal:
+            continue
+        quantity, quote = order.remaining_quantity, order.remaining_quote
+        if quantity is not None and quantity > 0:
+            left.append(replace(order.request, quantity=quantity))
+        elif quote is not None and quote > 0:
+            left.append(replace(order.request, quote_quantity=quote))
+    return tuple(left)

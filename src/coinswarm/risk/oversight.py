@@ -15,6 +15,15 @@ Conventions:
   a short) is an exit: no loss stop, trade count, instrument list or position limit refuses
   it, because a stopped account must still be able to flatten. A buy is always held to the
   cash in the account, exits included.
+- Orders approved but not yet filled (`AccountSnapshot.pending`) count toward every limit they
+  could breach, as if they had filled: pending orders on the same instrument and in the same
+  direction add to the position the limit sees; the cost of every pending buy (fees included)
+  is taken off the cash; an instrument with a pending order that adds exposure counts as an
+  open position for the concurrent-positions limit; orders sent count toward the trades of
+  the day from the moment they are sent. Pending sells never make room: they may not fill.
+  Whether an order is an exit is judged on the filled position alone, so that a pending exit
+  (a trim, a stop's flattening) never turns the next exit into new exposure; the exchange
+  holds the coins a resting sell may sell, so two exits cannot sell more than is held.
 - Shrunk sizes are rounded down to `quantum`; a size that rounds to zero is rejected. The
   execution agent later rounds to the instrument's increments, downwards too.
 """
@@ -79,6 +88,9 @@ class _Context:
     price: Decimal  # the price the order is valued at
     base_quantity: Decimal  # base units the order would trade
     position: Decimal  # signed base position before the order
+    pending: Decimal  # base units pending on the instrument in the order's direction
+    committed: Decimal  # cash promised to pending buys, fees included
+    engaged: frozenset[str]  # instruments with a position or a pending order adding exposure
 
     @property
     def sign(self) -> int:
@@ -142,7 +154,17 @@ class OversightManager:
         else:
             base = (request.quote_quantity or ZERO) / (value_price * self._fee_factor)
         position = account.positions.get(request.instrument, ZERO)
-        return _Context(request, account, value_price, base, position)
+        pending = _Pending.of(account, self._fee_factor)
+        return _Context(
+            request,
+            account,
+            value_price,
+            base,
+            position,
+            pending.quantity.get((request.instrument, request.side), ZERO),
+            pending.committed,
+            pending.engaged,
+        )
 
     def _refusals(self) -> tuple[Callable[[_Context], str | None], ...]:
         return (
@@ -197,11 +219,11 @@ class OversightManager:
 
     def _concurrency_refusal(self, context: _Context) -> str | None:
         limit = self.profile.max_concurrent_positions
-        held = context.account.open_positions
-        if limit is None or context.position or held < limit:
+        held = len(context.engaged)
+        if limit is None or context.request.instrument in context.engaged or held < limit:
             return None
         return (
-            f"concurrent positions: {held} open, max {limit}; "
+            f"concurrent positions: {held} open or pending, max {limit}; "
             f"{context.request.instrument} would open another"
         )
 
@@ -216,25 +238,27 @@ class OversightManager:
     def _position_cap(self, context: _Context) -> _Cap:
         account, price = context.account, context.price
         limit_value = self.profile.max_position_fraction * account.equity
-        # What the order may add in its own direction; for a crossing order this includes
-        # closing the opposite position first.
-        room_value = limit_value - context.sign * context.position * price
+        # What the order may add in its own direction, after what is pending in that direction;
+        # for a crossing order this includes closing the opposite position first.
+        already = context.sign * context.position + context.pending
+        room_value = limit_value - already * price
         if context.request.quote_quantity is not None:
             size = self._floor(room_value * self._fee_factor)
         else:
             size = self._floor(room_value / price)
-            if (context.sign * context.position + size) * price > limit_value:
+            if (already + size) * price > limit_value:
                 size -= self._quantum  # undo a division that rounded up
-        after = abs(context.position + context.sign * context.base_quantity) * price
+        after = abs(already + context.base_quantity) * price
+        with_pending = " with its pending orders" if context.pending else ""
         note = (
             f"position limit: {context.request.instrument} would be "
-            f"{_pct(after / account.equity)} of equity, "
+            f"{_pct(after / account.equity)} of equity{with_pending}, "
             f"max {_limit(self.profile.max_position_fraction)}"
         )
         return _Cap(max(size, ZERO), note)
 
     def _cash_cap(self, context: _Context) -> _Cap:
-        cash, price = context.account.cash, context.price
+        cash, price = context.account.cash - context.committed, context.price
         if context.request.quote_quantity is not None:
             size = self._floor(cash)
             cost = context.request.quote_quantity
@@ -244,6 +268,8 @@ class OversightManager:
                 size -= self._quantum  # undo a division that rounded up
             cost = context.base_quantity * price * self._fee_factor
         note = f"cash: the buy would cost {_money(cost)} with fees, cash is {_money(cash)}"
+        if context.committed:
+            note += f" after {_money(context.committed)} promised to pending buys"
         return _Cap(max(size, ZERO), note)
 
     def _shrink(self, context: _Context, binding: list[_Cap]) -> OversightDecision:
@@ -276,6 +302,37 @@ class OversightManager:
 
     def _floor(self, value: Decimal) -> Decimal:
         return value.quantize(self._quantum, rounding=ROUND_FLOOR)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What the orders still pending would do if they filled, as the limits count it."""
+
+    quantity: dict[tuple[str, OrderSide], Decimal]  # base units by instrument and side
+    committed: Decimal  # cash the pending buys would spend, fees included
+    engaged: frozenset[str]
+
+    @staticmethod
+    def of(account: AccountSnapshot, fee_factor: Decimal) -> _Pending:
+        quantity: dict[tuple[str, OrderSide], Decimal] = {}
+        committed = ZERO
+        engaged = {s for s, held in account.positions.items() if held}
+        for request in account.pending:
+            # An instrument no bar has priced yet has no market orders: none could be placed.
+            price = _valuation_price(request, account.marks.get(request.instrument, ZERO))
+            if request.quantity is not None:
+                base = request.quantity
+                cost = base * price * fee_factor
+            else:
+                cost = request.quote_quantity or ZERO
+                base = cost / (price * fee_factor) if price else ZERO
+            key = (request.instrument, request.side)
+            quantity[key] = quantity.get(key, ZERO) + base
+            if request.side is OrderSide.BUY:
+                committed += cost
+            if request.side.sign * account.positions.get(request.instrument, ZERO) >= 0:
+                engaged.add(request.instrument)
+        return _Pending(quantity, committed, frozenset(engaged))
 
 
 def _equity_refusal(context: _Context) -> str | None:

@@ -1,12 +1,15 @@
 """The `committee` strategy: agents vote, the committee decides, the orchestrator sizes.
 
 It returns order intents like any strategy; the engine passes them through the risk layer's one
-door. Every verdict is kept with the votes and weights behind it, and every order it asks for
-carries a rationale, so `coinswarm explain` can say why it traded.
+door. Every verdict, with the votes and weights behind it, goes to the run's journal (which
+stores it at the next checkpoint), and every order it asks for carries a rationale holding its
+verdict's votes, so `coinswarm explain` can say why it traded. In memory the strategy keeps only
+the latest verdicts: a session that runs for months must not grow with every bar.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +21,10 @@ from coinswarm.domain.bar import Bar
 from coinswarm.orchestration.orchestrator import MasterOrchestrator, OrchestratorConfig
 from coinswarm.strategies.base import Intent, Rationale, StrategyContext, VoteRecord
 
-__all__ = ["CommitteeStrategy", "CommitteeStrategyConfig"]
+__all__ = ["DEFAULT_VERDICT_WINDOW", "CommitteeStrategy", "CommitteeStrategyConfig"]
+
+DEFAULT_VERDICT_WINDOW = 1024
+"""How many of the latest verdicts a committee keeps in memory (about 1.2 KB each)."""
 
 
 class CommitteeStrategyConfig(BaseModel):
@@ -64,17 +70,29 @@ class CommitteeStrategyConfig(BaseModel):
 
 
 class CommitteeStrategy:
-    """Turn each bar into votes, a verdict and, when the verdict calls for it, one order."""
+    """Turn each bar into votes, a verdict and, when the verdict calls for it, one order.
+
+    `verdicts` holds the latest `verdict_window` verdicts, oldest first; the whole history is
+    the journal's (the store keeps every verdict and vote of a run).
+    """
 
     name = "committee"
 
-    def __init__(self, config: CommitteeStrategyConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: CommitteeStrategyConfig | None = None,
+        *,
+        verdict_window: int = DEFAULT_VERDICT_WINDOW,
+    ) -> None:
+        if verdict_window < 1:
+            msg = f"expected a verdict window of at least 1, found {verdict_window}"
+            raise ValueError(msg)
         self.config = config or CommitteeStrategyConfig()
         self.agents: tuple[Agent, ...] = tuple(
             build_agent(name) for name in self.config.agents.split(",")
         )
         self.committee = Committee(self.config.committee())
-        self.verdicts: list[Verdict] = []
+        self.verdicts: deque[Verdict] = deque(maxlen=verdict_window)
         self._orchestrator: MasterOrchestrator | None = None
 
     def on_bar(self, bar: Bar, context: StrategyContext) -> Sequence[Intent]:

@@ -41,10 +41,14 @@ class OrderSource(Protocol):
 class OrderSync:
     """Apply stream events and REST answers to one `OrderState`."""
 
-    def __init__(self, source: OrderSource, state: OrderState | None = None) -> None:
+    def __init__(
+        self, source: OrderSource, state: OrderState | None = None, *, since_ts: int | None = None
+    ) -> None:
+        """`since_ts`: fills before it are the account's history, never listed."""
         self.source = source
         self.state = state or OrderState()
         self._gap_pending = False
+        self._floor = since_ts
 
     def on_event(self, event: StreamEvent) -> list[OrderAlert]:
         """Take one stream event; return what could not be applied."""
@@ -92,6 +96,8 @@ class OrderSync:
 
     def _fetch_fills(self, why: str, *, since_ts: int | None = None) -> list[OrderAlert]:
         since = self.state.last_fill_ts() if since_ts is None else since_ts
+        if self._floor is not None:
+            since = self._floor if since is None else max(since, self._floor)
         try:
             fills = self.source.list_fills(since_ts=since)
         except CoinswarmError as error:

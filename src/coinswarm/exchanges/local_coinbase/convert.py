@@ -10,18 +10,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from coinswarm.domain.bar import NS_PER_SECOND, Bar
+from coinswarm.domain.costs import FeeSchedule
 from coinswarm.domain.errors import CoinswarmError, InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from coinswarm.domain.order import TimeInForce as Tif
-from coinswarm.exchanges.fill_model import FeeSchedule
 from coinswarm.exchanges.local_coinbase import schemas as s
 
 __all__ = [
+    "GRID_PRECISION",
     "PORTFOLIO_UUID",
     "USER_ID",
     "OrderFacts",
@@ -42,6 +43,10 @@ __all__ = [
 USER_ID = "local-coinbase-user"
 PORTFOLIO_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "coinswarm/local-coinbase/portfolio"))
 ZERO = Decimal(0)
+
+GRID_PRECISION = 80
+"""Digits for exact work on an amount: a bounded amount (`amounts`) over the finest increment
+needs about 40; the default 28 would make `%` raise for a large size on a fine grid."""
 
 _STATUS = {
     OrderStatus.NEW: "PENDING",
@@ -83,7 +88,8 @@ def decimal_text(value: Decimal) -> str:
     """Return a decimal as plain text without exponent or trailing zeros."""
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    with localcontext(prec=GRID_PRECISION):  # normalize() would round a long amount to 28 digits
+        return format(value.normalize(), "f")
 
 
 def rfc3339(ts_ns: int) -> str:
@@ -118,7 +124,8 @@ def _amount(text: str, name: str) -> Decimal:
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
-    return value % increment == 0
+    with localcontext(prec=GRID_PRECISION):
+        return value % increment == 0
 
 
 def _base_size(text: str, instrument: Instrument) -> Decimal:

@@ -1,17 +1,21 @@
 """The JSON of Coinbase Advanced Trade REST, as frozen pydantic models with Coinbase's names.
 
-Prices, sizes and amounts stay strings here, as on the wire; `convert` turns them into
-`Decimal` and domain objects. Request models ignore fields they do not know, as a server
-must for clients newer than itself; response models are what this server promises to send.
+Prices, sizes and amounts stay strings here, as on the wire, checked by `amounts` (a bad one
+is an HTTP 400 naming the field); `convert` turns them into `Decimal` and domain objects.
+Request models ignore fields they do not know, as a server must for clients newer than itself;
+response models are what this server promises to send.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from coinswarm.exchanges.local_coinbase.amounts import Amount, Identifier
 
 __all__ = [
+    "MAX_CANCELS",
     "Account",
     "Balance",
     "CancelOrdersRequest",
@@ -23,6 +27,7 @@ __all__ = [
     "CreateOrderRequest",
     "CreateOrderResponse",
     "CreateOrderSuccess",
+    "EditOrderRequest",
     "ErrorBody",
     "FeeTier",
     "FillRecord",
@@ -36,12 +41,16 @@ __all__ = [
     "MarketMarketIoc",
     "OrderConfiguration",
     "OrderRecord",
+    "PreviewOrderRequest",
     "Product",
     "ServerTime",
     "TransactionSummary",
 ]
 
 Side = Literal["BUY", "SELL"]
+
+MAX_CANCELS = 100
+"""The most orders one `POST /orders/batch_cancel` may name."""
 
 
 class _Request(BaseModel):
@@ -58,15 +67,15 @@ class _Response(BaseModel):
 class MarketMarketIoc(_Request):
     """A market order: `quote_size` to spend (buys) or `base_size` to trade."""
 
-    quote_size: str | None = None
-    base_size: str | None = None
+    quote_size: Amount | None = None
+    base_size: Amount | None = None
 
 
 class LimitLimitGtc(_Request):
     """A limit order that rests until filled or cancelled."""
 
-    base_size: str
-    limit_price: str
+    base_size: Amount
+    limit_price: Amount
     post_only: bool = False
 
 
@@ -86,16 +95,32 @@ class OrderConfiguration(BaseModel):
 class CreateOrderRequest(_Request):
     """The body of `POST /orders`."""
 
-    client_order_id: str
-    product_id: str
+    client_order_id: Identifier
+    product_id: Identifier
     side: Side
     order_configuration: OrderConfiguration
 
 
-class CancelOrdersRequest(_Request):
-    """The body of `POST /orders/batch_cancel`."""
+class PreviewOrderRequest(_Request):
+    """The body of `POST /orders/preview`: an order without its client order id."""
 
-    order_ids: list[str]
+    product_id: Identifier
+    side: Side
+    order_configuration: OrderConfiguration
+
+
+class EditOrderRequest(_Request):
+    """The body of `POST /orders/edit` and `/orders/edit_preview`; a missing field is kept."""
+
+    order_id: Identifier
+    size: Amount | None = None
+    price: Amount | None = None
+
+
+class CancelOrdersRequest(_Request):
+    """The body of `POST /orders/batch_cancel`: at most `MAX_CANCELS` ids, as on Coinbase."""
+
+    order_ids: list[Identifier] = Field(max_length=MAX_CANCELS)
 
 
 # -- orders: responses ------------------------------------------------------------------------

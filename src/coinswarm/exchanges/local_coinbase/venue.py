@@ -17,12 +17,14 @@ from decimal import Decimal
 
 from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.clock import HistoricalClock
+from coinswarm.domain.costs import FeeSchedule, FillModel
+from coinswarm.domain.errors import InvalidOrderError
 from coinswarm.domain.fill import Fill, Liquidity
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.order import Order, OrderSide, OrderStatus
-from coinswarm.exchanges.fill_model import FeeSchedule, FillModel
-from coinswarm.exchanges.local_coinbase import convert
+from coinswarm.exchanges.local_coinbase import convert, editing
 from coinswarm.exchanges.local_coinbase import schemas as s
+from coinswarm.exchanges.local_coinbase.book import Book, order_book
 from coinswarm.exchanges.local_coinbase.listing import Page, PageRequest, newest_first
 from coinswarm.exchanges.simulated import SimulatedExchange
 
@@ -235,6 +237,38 @@ class Venue:
             return CancelOutcome(order_id, False, "INVALID_CANCEL_REQUEST")
         self._engine.cancel_order(order_id)
         return CancelOutcome(order_id, True)
+
+    def edit(
+        self, order_id: str, size: str | None, price: str | None, *, commit: bool
+    ) -> tuple[Order, editing.EditTerms]:
+        """Edit a resting GTC limit order (or only check the edit); raise `EditRefusalError`."""
+        with self._lock:
+            # A refused order left no order a client can see, so it cannot be edited either.
+            if self.order(order_id) is None:
+                msg = f"order {order_id} not found"
+                raise editing.EditRefusalError("ORDER_NOT_FOUND", editing.UNKNOWN_PREVIEW, msg)
+            order = self._engine.get_order(order_id)
+            terms = editing.edited_terms(order, self._instruments[order.instrument], size, price)
+            try:
+                amended = self._engine.amend_order(
+                    order_id, quantity=terms.size, limit_price=terms.price, dry_run=not commit
+                )
+            except InvalidOrderError as refusal:
+                raise editing.engine_refusal(str(refusal)) from None
+            if commit:
+                self._configs[order_id] = editing.edited_configuration(
+                    self._configs[order_id], terms
+                )
+            return amended, terms
+
+    def book(self, product_id: str) -> Book | None:
+        """Return a product's book now, or None for an unknown product."""
+        with self._lock:
+            instrument = self._instruments.get(product_id)
+            if instrument is None:
+                return None
+            resting = self._engine.open_orders(product_id)
+            return order_book(instrument, self.last_bar(product_id), resting, now_ns=self.now_ns)
 
     def order(self, order_id: str) -> s.OrderRecord | None:
         """Return one order as Coinbase shows it; None for an unknown or refused one."""

@@ -28,7 +28,7 @@ from coinswarm.infra.storage.records import PatternRecord, RiskRecord
 
 if TYPE_CHECKING:
     from coinswarm.execution.session_guard import GuardEvent
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = ["DecisionsStore"]
 

@@ -14,7 +14,7 @@ from coinswarm.infra.storage.types import canonical_json, from_json
 from coinswarm.risk.circuit_breaker import BreakerEvent
 
 if TYPE_CHECKING:
-    from coinswarm.orchestration.door import RiskEvent, RiskNote
+    from coinswarm.risk.events import RiskEvent, RiskNote
 
 __all__ = [
     "OVERSIGHT",

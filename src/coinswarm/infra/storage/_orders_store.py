@@ -271,7 +271,7 @@ class OrdersStore(Transactional):
                 # The ledger number taken above is left unused; numbers order, they do not count.
                 self._seen(session, run_id, venue, fill)
                 return False
-            crash_point("storage_after_fill_row")
+            crash_point("storage_after_fill_row", fill.instrument)
             if not adopted:
                 self._update_order(session, row, order, actor)
             audit.append(

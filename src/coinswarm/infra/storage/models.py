@@ -93,6 +93,11 @@ class RunRow(Base):
     ledger_events: Mapped[int] = mapped_column(default=0)
     created_ts: Mapped[int]
     updated_ts: Mapped[int]
+    # The audit chain's head when the run last checkpointed or finished (`infra.audit_anchor`):
+    # its sequence number, its hash and, with a key, their signature.
+    audit_seq: Mapped[int | None]
+    audit_hash: Mapped[str | None] = mapped_column(String(64))
+    audit_mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class IntentRow(Base):

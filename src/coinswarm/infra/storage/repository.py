@@ -6,13 +6,16 @@ records of `records`), mapped field by field in the `_map_*` modules.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from sqlalchemy import URL, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-# Imported as a module, not by name: `audit` imports the models, which import this package.
-from coinswarm.infra import audit
+# Imported as modules, not by name: `audit` imports the models, which import this package.
+from coinswarm.infra import audit, audit_anchor
 from coinswarm.infra.storage._decisions_store import DecisionsStore
 from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
@@ -50,6 +53,24 @@ class Store(LedgerStore, DecisionsStore):
             engine.dispose()
             raise
         return cls(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Run the block in one transaction (see `Transactional`); then, if it appended to the
+        audit chain, move the anchor file forward to the head it committed."""
+        if self._session is not None:
+            yield self._session
+            return
+        with super().transaction() as session:
+            yield session
+            appended = audit.appended(session)
+        if appended is not None:
+            audit_anchor.after_commit(self.engine, appended[1])
+
+    def anchor_run(self, run_id: str) -> None:
+        """Record the audit chain's head in the run's record (see `infra.audit_anchor`)."""
+        with self.transaction() as session:
+            audit_anchor.anchor_run(session, run_id)
 
     def close(self) -> None:
         """Close every connection of the store."""
@@ -104,13 +125,40 @@ class Store(LedgerStore, DecisionsStore):
         with self.transaction() as session:
             return [run_from_row(row) for row in session.scalars(query)]
 
-    def set_run_status(self, run_id: str, status: str, ts: int) -> None:
-        """Record a run's new status (for example running, finished, failed)."""
+    def set_run_status(
+        self, run_id: str, status: str, ts: int, *, reason: str | None = None
+    ) -> None:
+        """Record a run's new status (for example running, finished, failed).
+
+        A `reason` (why a run failed) goes into the audit log with the status, where
+        `status_reason` finds it.
+        """
         statement = update(RunRow).where(RunRow.id == run_id).values(status=status, updated_ts=ts)
         with self.transaction() as session:
             if session.execute(statement.returning(RunRow.id)).first() is None:
                 msg = f"expected a stored run {run_id!r}, found none"
                 raise StorageError(msg)
+            if reason is not None:
+                audit.append(
+                    session,
+                    ts=ts,
+                    kind=audit.AuditKind.RUN,
+                    actor="engine",
+                    payload={"status": status, "reason": reason},
+                    run_id=run_id,
+                )
+            audit_anchor.anchor_run(session, run_id)  # after the reason: the head includes it
+
+    def status_reason(self, run_id: str) -> str | None:
+        """Return the reason given with the run's latest status change, or None."""
+        with self.transaction() as session:
+            found = [
+                e.data()
+                for e in audit.entries(session)
+                if e.run_id == run_id and e.kind == audit.AuditKind.RUN
+            ]
+        reasons = [p["reason"] for p in found if "status" in p and "reason" in p]
+        return reasons[-1] if reasons else None
 
     def delete_run(self, run_id: str, *, ts: int, actor: str) -> bool:
         """Delete a run and everything recorded under it (not its audit entries)."""

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import private_home
+from absent import absent
 
 # Before any test module is imported or any fixture runs: see tests/private_home.py.
 private_home.enter()
@@ -26,7 +27,7 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "binance-spot-1h"
 def shared_data() -> Path:
     """Return the folder of real Binance hourly candles, or skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real market data not found at {SHARED_DATA} (only on development machines)")
+        absent(f"real market data not found at {SHARED_DATA} (only on development machines)")
     return SHARED_DATA
 
 
@@ -34,7 +35,7 @@ def shared_data() -> Path:
 def btc_file(shared_data: Path) -> Path:
     path = shared_data / "BTC_USDT-1h.csv.gz"
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        absent(f"{path} not found")
     return path
 
 

@@ -3,10 +3,13 @@
 The exchange does not reveal bars by itself; `replaying` reveals one every few milliseconds
 while a session runs, as the exchange's own clock would, and `Lockstep` reveals each once the
 session has handled the one before, so a slow machine slows the replay instead of racing it.
+`journal_paced` is that lockstep for any session, even one in another process: it reads how
+far the session got from the session's own journal.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +56,7 @@ class Exchange:
     key: CdpKey
     ca_file: Path
     ws_faults: WsFaultPlan
+    times: tuple[int, ...] = ()  # the open times of PRODUCT's bars, revealed or not
 
     @property
     def url(self) -> str:
@@ -91,7 +95,8 @@ def serve(
     if requests is not None:
         app.add_middleware(RequestLogMiddleware, log=requests)
     with serve_in_thread(app, tls=tls) as server:
-        yield Exchange(server, venue, key, tls.ca_cert, app.state.stream.faults)
+        times = next((tuple(int(t) for t in m.ts) for m in market if m.instrument == PRODUCT), ())
+        yield Exchange(server, venue, key, tls.ca_cert, app.state.stream.faults, times)
 
 
 def flat_hourly_market(price: float, lows: npt.NDArray[np.float64]) -> BarSeries:
@@ -255,3 +260,70 @@ class Lockstep:
             # The replay's failure (a person's command refused) is the cause of any other.
             if self.error is not None:
                 raise self.error
+
+
+class JournalBars:
+    """The bar times a session stepped, read from its journal as the session writes it.
+
+    `journal` is the journal file, or a folder where the session will make its only one (a
+    session in another process names its journal after its run id). Each look reads only
+    what was appended since the last, and only whole lines.
+    """
+
+    def __init__(self, journal: Path) -> None:
+        self._journal = journal
+        self._stream: IO[bytes] | None = None
+        self._partial = b""
+        self._seen: list[int] = []
+
+    def _open(self) -> IO[bytes] | None:
+        if self._stream is None:
+            found = (
+                next(iter(sorted(self._journal.glob("*.jsonl"))), None)
+                if self._journal.is_dir()
+                else self._journal
+                if self._journal.exists()
+                else None
+            )
+            self._stream = None if found is None else found.open("rb")
+        return self._stream
+
+    def started(self) -> bool:
+        """Return whether the session has opened its journal."""
+        return self._open() is not None
+
+    @property
+    def seen(self) -> Sequence[int]:
+        stream = self._open()
+        if stream is None:
+            return self._seen
+        *lines, self._partial = (self._partial + stream.read()).split(b"\n")
+        for line in lines:
+            if b'"kind":"bar"' in line:
+                record = json.loads(line)
+                if record["instrument"] == PRODUCT:
+                    self._seen.append(int(record["ts"]))
+        return self._seen
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+@contextmanager
+def journal_paced(exchange: Exchange, journal: Path, *, warm_up_s: float = 0.2) -> Iterator[None]:
+    """Reveal the exchange's bars as fast as the session, whose journal is `journal`, takes them.
+
+    Nothing is revealed until the session opens its journal; then one bar every `warm_up_s`
+    until the journal shows its first stepped bar (time to subscribe), then bar j once the
+    session stepped bar j-2 (see `Lockstep`). A loaded machine slows the replay, never races it.
+    """
+    bars = JournalBars(journal)
+    replay = Lockstep(
+        exchange.venue, exchange.times, bars, warm_up_s=warm_up_s, gate=lambda _: bars.started()
+    )
+    try:
+        with replay.running():
+            yield
+    finally:
+        bars.close()

@@ -102,3 +102,15 @@ def test_a_chain_rewritten_and_rehashed_fails_verify(finished, tmp_path):
     assert code == 1
     assert len(lines) == 3
     assert all(line.endswith("the chain was rewritten") for line in lines[1:])
+
+
+def test_a_database_moved_without_its_anchor_file_is_named_until_re_anchored(finished, tmp_path):
+    database = copy_of(finished, tmp_path)
+    Path(f"{database}.audit-anchor").unlink()
+    code, lines = verify(database)
+    assert code == 1
+    assert lines[1].startswith(f"anchor file {database}.audit-anchor disagrees: it is missing")
+    anchored = coinswarm("audit", "anchor", "--db", f"sqlite:///{database}", home=tmp_path)
+    assert anchored.returncode == 0, anchored.stderr
+    assert anchored.stdout.startswith(f"anchor file written at entry {finished[2]}, hash ")
+    assert verify(database)[0] == 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from absent import absent
 from coinswarm.infra.bus import (
     Bus,
     BusError,
@@ -93,7 +94,7 @@ class Backend:
 @pytest.fixture(params=["memory", "nats"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "nats" and not nats_reachable():
-        pytest.skip(f"no NATS server with JetStream answers on {NATS_HOST}:{NATS_PORT}")
+        absent(f"no NATS server with JetStream answers on {NATS_HOST}:{NATS_PORT}")
     return Backend(request.param)
 
 
@@ -312,7 +313,7 @@ def test_many_events_arrive_complete_and_in_order(backend: Backend) -> None:
 @pytest.fixture
 def nats_backend() -> Backend:
     if not nats_reachable():
-        pytest.skip(f"no NATS server with JetStream answers on {NATS_HOST}:{NATS_PORT}")
+        absent(f"no NATS server with JetStream answers on {NATS_HOST}:{NATS_PORT}")
     return Backend("nats")
 
 

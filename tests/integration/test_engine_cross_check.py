@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
-from coinswarm.backtest.vectorized import sma_cross_trades
+from coinswarm.backtest.vectorized import SweepSlippage, sma_cross_trades
 from coinswarm.data import load_bars
 from coinswarm.domain.costs import FeeSchedule, FillModel
 from coinswarm.domain.slippage import FixedSlippage
@@ -132,3 +132,23 @@ def test_the_vectorised_sweep_equals_the_event_driven_engine(btc, fast, slow):
     assert entries == vectorised.entry_index[: len(exits)].tolist()
     assert exits == vectorised.exit_index.tolist()
     assert float(result.final_equity) == pytest.approx(vectorised.final_equity, rel=1e-6)
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(20, 50), (50, 200)])
+def test_the_sweep_with_the_slippage_model_equals_the_engine_s_default(btc, fast, slow):
+    """The engine's default costs (the slippage model), priced in float64 by the sweep."""
+    vectorised = sma_cross_trades(
+        btc.open, btc.close, fast, slow, FEE, slippage=SweepSlippage.of(btc)
+    )
+    config = BacktestConfig(fill_model=FillModel(fees=FeeSchedule.flat(Decimal(10))))
+    result = run_backtest([btc], SmaCross(SmaCrossConfig(fast=fast, slow=slow)), config)
+    closed = len(result.trades)
+    assert closed == vectorised.round_trips
+    entries = np.array([float(t.entry_price) for t in result.trades])
+    exits = np.array([float(t.exit_price) for t in result.trades])
+    # Fill prices are the engine's rounded to the tick (0.01), the sweep's are not.
+    np.testing.assert_allclose(entries, vectorised.entry_price[:closed], rtol=0, atol=0.01)
+    np.testing.assert_allclose(exits, vectorised.exit_price, rtol=0, atol=0.01)
+    assert float(result.final_equity) == pytest.approx(vectorised.final_equity, rel=1e-4)
+    frictionless = sma_cross_trades(btc.open, btc.close, fast, slow, FEE)
+    assert vectorised.final_equity < frictionless.final_equity

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from absent import absent
 from coinswarm.infra.bus import IdempotentHandler, NatsBus, NatsBusConfig
 
 NATS = "nats://127.0.0.1:4222"
@@ -31,7 +32,10 @@ def nats_is_up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not nats_is_up(), reason="no NATS server on 127.0.0.1:4222")
+@pytest.fixture(autouse=True)
+def _needs_nats() -> None:
+    if not nats_is_up():
+        absent("no NATS server on 127.0.0.1:4222")
 
 
 @pytest.fixture

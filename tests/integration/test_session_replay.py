@@ -37,7 +37,7 @@ from coinswarm.risk.state_file import (
     load_risk_state,
     save_risk_state,
 )
-from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
+from session_harness import PRODUCT, Exchange, journal_paced, serve, use_keys
 
 
 def _paper(
@@ -190,7 +190,9 @@ def _session(
         journal_path=journal,
         state_file=state_file,
     )
-    with replaying(exchange.venue):
+    # Paced by the session's own journal: a loaded machine slows the bars, never races them.
+    folder = Path(os.environ["COINSWARM_HOME"]) / "sessions"
+    with journal_paced(exchange, journal or folder):
         return sessions.run_session(request).run_id
 
 

@@ -22,7 +22,7 @@ import pytest
 from coinswarm import preflight, sessions
 from coinswarm.execution.recovery import NOT_SENT_PREFIX
 from coinswarm.infra.storage import Store
-from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
+from session_harness import PRODUCT, Exchange, journal_paced, serve, use_keys
 
 SECOND_ORDER = 2
 
@@ -57,7 +57,8 @@ def _killed_session(
         "--state", str(tmp_path / "risk-state.json"), "--db", database,
         *(live if mode == preflight.LIVE else []),
     ]  # fmt: skip
-    with replaying(exchange.venue):
+    # The session runs in another process: its journal, in its home, says how far it got.
+    with journal_paced(exchange, tmp_path / "home" / "sessions"):
         done = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=240, check=False
         )
@@ -88,7 +89,7 @@ def _resume(
         journal_path=tmp_path / "resumed.jsonl",
         resume=run_id,
     )
-    with replaying(exchange.venue):
+    with journal_paced(exchange, tmp_path / "resumed.jsonl"):
         return sessions.run_session(request)
 
 

@@ -15,6 +15,8 @@ import sys
 import pytest
 import redis
 
+from absent import absent
+
 REDIS = "redis://127.0.0.1:6379/0"
 RUN = ["backtest", "--strategy", "committee", "--bars", "1500", "--quiet", "--json"]
 
@@ -27,7 +29,10 @@ def redis_is_up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not redis_is_up(), reason="no Redis server on 127.0.0.1:6379")
+@pytest.fixture(autouse=True)
+def _needs_redis() -> None:
+    if not redis_is_up():
+        absent("no Redis server on 127.0.0.1:6379")
 
 
 @pytest.fixture

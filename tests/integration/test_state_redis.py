@@ -22,6 +22,7 @@ from decimal import Decimal
 import pytest
 import redis
 
+from absent import absent
 from coinswarm.infra.state import (
     HotState,
     MemoryHotState,
@@ -70,7 +71,7 @@ def _memory_state() -> Iterator[HotState]:
 def redis_reachable() -> None:
     reason = _unreachable_reason()
     if reason:
-        pytest.skip(reason)
+        absent(reason)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])

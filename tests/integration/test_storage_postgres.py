@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from absent import absent
 from coinswarm.infra import audit
 from coinswarm.infra.storage import Store
 from storage_contract import *  # noqa: F403  (the contract's tests, collected here for PostgreSQL)
@@ -35,7 +36,7 @@ def _admin() -> tuple[psycopg.Connection[tuple[object, ...]], str]:
             reasons.append(f"{user}: {str(exc).strip().splitlines()[0]}")
             continue
         return connection, user
-    pytest.skip(f"no PostgreSQL server usable on {SERVER} ({'; '.join(reasons)})")
+    return absent(f"no PostgreSQL server usable on {SERVER} ({'; '.join(reasons)})")
 
 
 @pytest.fixture

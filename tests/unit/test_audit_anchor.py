@@ -187,3 +187,24 @@ def test_a_forger_without_the_key_cannot_re_anchor_a_cut_chain(
     assert [p.partition(" disagrees: ")[2] for p in problems] == [
         "it is unsigned, but COINSWARM_AUDIT_KEY is set: forged, or written without the key"
     ] * 2
+
+
+def test_a_lost_file_is_written_afresh_only_when_the_rest_checks_out(
+    store: Store, database: Path
+) -> None:
+    run_id = new_run(store)
+    for n in range(4):
+        change(store, n)
+    store.set_run_status(run_id, "finished", 9)
+    file = anchor_file(database)
+    file.path.write_text("")  # lost in a disk fault
+    assert not audit_anchor.verify(store.engine).ok
+    head = audit.verify(store.engine)
+    assert audit_anchor.reanchor(store.engine) == Anchor(head.entries, head.tip_hash)
+    assert file.read() == Anchor(head.entries, head.tip_hash)
+    assert audit_anchor.verify(store.engine).ok
+    raw(store, "DELETE FROM audit_log WHERE seq > 3")
+    file.path.unlink()
+    with pytest.raises(audit_anchor.AuditMismatchError, match=f"run {run_id} disagrees: .*cut"):
+        audit_anchor.reanchor(store.engine)
+    assert not file.exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from absent import absent
 from coinswarm.backtest.engine import BacktestConfig, VenueFactory, run_live, simulated_venue
 from coinswarm.backtest.recording import HISTORICAL, Recorder
 from coinswarm.backtest.result import BacktestResult
@@ -169,7 +170,7 @@ def test_a_session_filled_worse_shows_the_gap_the_journals_shadow_shows(tmp_path
 def test_on_real_hourly_candles_the_live_and_the_journal_shadows_agree(tmp_path: Path) -> None:
     source = REAL_DATA / "BTC_USDT-1h.csv.gz"
     if not source.exists():
-        pytest.skip(f"real market data is absent ({source}); see ../shared/data/README.md")
+        absent(f"real market data is absent ({source}); see ../shared/data/README.md")
     series: BarSeries = load_bars(source, instrument="BTC-USDT")
     # 2021-05-19, one of the flash crashes, with a week on either side.
     crash = series.between(1_620_864_000 * 10**9, 1_622_073_600 * 10**9)

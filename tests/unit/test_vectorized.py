@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinswarm.backtest.vectorized import sma_cross_sweep, sma_cross_trades
+from coinswarm.backtest.vectorized import SweepSlippage, sma_cross_sweep, sma_cross_trades
+from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError, NonFiniteValueError
+from coinswarm.domain.slippage import SlippageModel
 from reference_sma_cross import ReferenceResult, reference_sma_cross
 
 FEES = st.sampled_from([0.0, 0.0005, 0.001, 0.0025])
@@ -163,3 +166,47 @@ def test_bad_inputs_say_what_was_expected():
         sma_cross_trades([1.0, 2.0], [1.0, 2.0], 2, 2, 0.0)
     with pytest.raises(ValueError, match="fee rate"):
         sma_cross_trades([1.0, 2.0], [1.0, 2.0], 1, 2, 1.5)
+
+
+def _series(opens, closes, volume=50.0):
+    n = len(opens)
+    high = np.maximum(opens, closes) * 1.01
+    low = np.minimum(opens, closes) * 0.99
+    ts = np.arange(n, dtype=np.int64) * NS_PER_HOUR
+    return BarSeries("X-USDT", NS_PER_HOUR, ts, np.array(opens), high, low, np.array(closes),
+                     np.full(n, volume))  # fmt: skip
+
+
+@settings(max_examples=50, deadline=None)
+@given(path=random_walks(), fee=FEES)
+def test_with_the_slippage_model_every_fill_is_worse_and_the_sweep_agrees(path, fee):
+    opens, closes = path
+    slippage = SweepSlippage.of(_series(opens, closes))
+    sweep = sma_cross_sweep(opens, closes, [1, 3], [2, 5], fee_rate=fee, slippage=slippage)
+    for row in range(len(sweep)):
+        fast, slow = int(sweep.fast[row]), int(sweep.slow[row])
+        slipped = sma_cross_trades(opens, closes, fast, slow, fee, slippage=slippage)
+        plain = sma_cross_trades(opens, closes, fast, slow, fee)
+        assert sweep.final_equity[row] == slipped.final_equity
+        assert slipped.entry_index.tolist() == plain.entry_index.tolist()
+        # At least the 10 bps floor on every fill, always against us.
+        assert (slipped.entry_price >= plain.entry_price * 1.001 * (1 - 1e-12)).all()
+        assert (slipped.exit_price <= plain.exit_price * 0.999 * (1 + 1e-12)).all()
+        if len(plain.entry_index):
+            assert slipped.final_equity < plain.final_equity
+
+
+def test_a_model_of_no_slippage_gives_the_plain_answer():
+    closes = DIRECTION_CLOSES
+    none = SlippageModel(floor_bps=Decimal(0), range_share=Decimal(0), impact_bps=Decimal(0))
+    slippage = SweepSlippage.of(_series(DIRECTION_OPENS, closes), none)
+    slipped = sma_cross_trades(DIRECTION_OPENS, closes, 1, 2, 0.001, slippage=slippage)
+    plain = sma_cross_trades(DIRECTION_OPENS, closes, 1, 2, 0.001)
+    assert slipped.final_equity == pytest.approx(plain.final_equity, rel=1e-12)
+    assert slipped.entry_price.tolist() == plain.entry_price.tolist()
+
+
+def test_slippage_over_other_bars_is_refused():
+    slippage = SweepSlippage.of(_series([1.0, 2.0], [1.0, 2.0]))
+    with pytest.raises(DataError, match="slippage over the 3 bars"):
+        sma_cross_trades([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 1, 2, 0.0, slippage=slippage)

@@ -10,7 +10,10 @@ the engine is every decision, bar for bar, so the spec is repeated here:
 * a cross below (fast_t < slow_t and fast_{t-1} >= slow_{t-1}) while long sells everything at
   the open of bar t+1, proceeds = quantity * open * (1 - fee);
 * a position still open at the end is valued at the last close with no exit fee; a signal on
-  the last bar never fills.
+  the last bar never fills;
+* with `slippage` (the engine's default model, `SweepSlippage`), every fill moves against us by
+  the model's figure on its bar, sized on the quantity the cash buys at the unslipped open, as
+  the simulated exchange does; without it there is none (the peers' terms).
 
 Averages come from a float64 prefix sum, which can differ from a correctly rounded window sum in
 the last few bits. A crossing decided on those bits would differ from the engine's, so every bar
@@ -28,9 +31,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.errors import DataError, NonFiniteValueError
+from coinswarm.domain.slippage import SlippageModel
 
-__all__ = ["SmaCrossTrades", "SweepResult", "sma_cross_sweep", "sma_cross_trades"]
+__all__ = [
+    "SmaCrossTrades",
+    "SweepResult",
+    "SweepSlippage",
+    "sma_cross_sweep",
+    "sma_cross_trades",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -40,6 +51,31 @@ _UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 # Covers the bound's own rounding and the reference's fsum-then-divide (two roundings): being
 # generous only sends a few more bars to the exact path, never a wrong sign past it.
 _SAFETY = 2.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SweepSlippage:
+    """The slippage model (`domain.slippage.SlippageModel`) in float64 over one series' bars."""
+
+    range_bps: FloatArray  # floor + range part of each bar, before impact and ceiling
+    volume: FloatArray
+    impact_bps: float
+    ceiling_bps: float
+
+    @classmethod
+    def of(cls, series: BarSeries, model: SlippageModel | None = None) -> SweepSlippage:
+        """Return `model` (by default the engine's default) priced on `series`' bars."""
+        model = model or SlippageModel()
+        spread = (series.high - series.low) / series.open
+        range_bps = float(model.floor_bps) + float(model.range_share) * spread * 10_000
+        return cls(range_bps, series.volume, float(model.impact_bps), float(model.ceiling_bps))
+
+    def rate(self, bar: int, quantity: float) -> float:
+        """Return the adverse slippage of a fill of `quantity` on `bar`, as a fraction."""
+        volume = float(self.volume[bar])
+        share = 1.0 if volume <= 0 else min(1.0, quantity / volume)
+        bps = float(self.range_bps[bar]) + self.impact_bps * math.sqrt(share)
+        return min(bps, self.ceiling_bps) / 10_000
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -100,13 +136,21 @@ def sma_cross_trades(
     fee_rate: float,
     *,
     initial_cash: float = 10_000.0,
+    slippage: SweepSlippage | None = None,
 ) -> SmaCrossTrades:
     """Run `sma-cross` for one combination and return its fills and final equity."""
     opens, closes = _validated_prices(open_, close)
     _check_money(fee_rate, initial_cash)
     _check_windows(fast, slow)
+    _check_slippage(slippage, opens)
     cache = _SmaCache(closes)
     entries, exits = _fill_bars(cache, fast, slow)
+    if slippage is not None:
+        run = _Slipped(opens, closes, fee_rate, slippage)
+        equity = run.final_equity(entries, exits, initial_cash)
+        return SmaCrossTrades(
+            fast, slow, entries, run.entry_prices(), exits, run.exit_prices(), equity
+        )
     equity = _final_equity(
         opens,
         closes,
@@ -134,13 +178,17 @@ def sma_cross_sweep(
     *,
     fee_rate: float,
     initial_cash: float = 10_000.0,
+    slippage: SweepSlippage | None = None,
 ) -> SweepResult:
     """Run `sma-cross` for every combination with fast < slow and return one row for each.
 
     Each distinct window's average is computed once and shared by every combination using it.
+    With `slippage`, each combination's round trips are compounded one by one (a fill's impact
+    depends on the cash it spends), which is slower than the product without it.
     """
     opens, closes = _validated_prices(open_, close)
     _check_money(fee_rate, initial_cash)
+    _check_slippage(slippage, opens)
     fasts, slows = list(fast_windows), list(slow_windows)  # either may be a one-shot iterator
     combos = [(f, s) for s in slows for f in fasts if f < s]
     for fast, slow in combos:
@@ -150,14 +198,18 @@ def sma_cross_sweep(
     trips = np.empty(len(combos), dtype=np.int64)
     for row, (fast, slow) in enumerate(combos):
         entries, exits = _fill_bars(cache, fast, slow)
-        equity[row] = _final_equity(
-            opens,
-            closes,
-            entries,
-            exits,
-            fee_rate=fee_rate,
-            initial_cash=initial_cash,
-        )
+        if slippage is not None:
+            run = _Slipped(opens, closes, fee_rate, slippage)
+            equity[row] = run.final_equity(entries, exits, initial_cash)
+        else:
+            equity[row] = _final_equity(
+                opens,
+                closes,
+                entries,
+                exits,
+                fee_rate=fee_rate,
+                initial_cash=initial_cash,
+            )
         trips[row] = len(exits)
     return SweepResult(
         np.array([f for f, _ in combos], dtype=np.int64),
@@ -195,6 +247,12 @@ def _check_money(fee_rate: float, initial_cash: float) -> None:
     if not (math.isfinite(initial_cash) and initial_cash > 0):
         msg = f"expected positive finite initial cash, found {initial_cash}"
         raise ValueError(msg)
+
+
+def _check_slippage(slippage: SweepSlippage | None, opens: FloatArray) -> None:
+    if slippage is not None and slippage.range_bps.shape != opens.shape:
+        msg = f"expected slippage over the {len(opens)} bars, found {slippage.range_bps.shape}"
+        raise DataError(msg)
 
 
 def _check_windows(fast: int, slow: int) -> None:
@@ -299,3 +357,43 @@ def _final_equity(
     if len(entries) > closed:
         equity *= float(closes[-1]) / (float(opens[entries[-1]]) * (1 + fee_rate))
     return equity
+
+
+class _Slipped:
+    """All-in round trips compounded one by one, each fill slipped by the model on its bar."""
+
+    def __init__(
+        self, opens: FloatArray, closes: FloatArray, fee_rate: float, slippage: SweepSlippage
+    ) -> None:
+        self._opens, self._closes, self._fee, self._slippage = opens, closes, fee_rate, slippage
+        self._entry_prices: list[float] = []
+        self._exit_prices: list[float] = []
+
+    def entry_prices(self) -> FloatArray:
+        return np.array(self._entry_prices, dtype=np.float64)
+
+    def exit_prices(self) -> FloatArray:
+        return np.array(self._exit_prices, dtype=np.float64)
+
+    def final_equity(self, entries: IntArray, exits: IntArray, initial_cash: float) -> float:
+        """Return the equity at the end; an open position is valued at the last close."""
+        cash, quantity = initial_cash, 0.0
+        for k, entry in enumerate(entries.tolist()):
+            quantity = self._buy(entry, cash)
+            if k < len(exits):
+                cash = self._sell(int(exits[k]), quantity)
+                quantity = 0.0
+        return cash if quantity == 0.0 else quantity * float(self._closes[-1])
+
+    def _buy(self, bar: int, cash: float) -> float:
+        # Sized, as the simulated exchange does, on what the cash buys at the unslipped open.
+        opened = float(self._opens[bar])
+        wanted = cash / (opened * (1 + self._fee))
+        price = opened * (1 + self._slippage.rate(bar, wanted))
+        self._entry_prices.append(price)
+        return cash / (price * (1 + self._fee))
+
+    def _sell(self, bar: int, quantity: float) -> float:
+        price = float(self._opens[bar]) * (1 - self._slippage.rate(bar, quantity))
+        self._exit_prices.append(price)
+        return quantity * price * (1 - self._fee)

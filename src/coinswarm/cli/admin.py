@@ -7,7 +7,7 @@ import typer
 from coinswarm import bootstrap
 from coinswarm.cli._shared import DbOption, audit_app, db_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.infra.audit_anchor import verify
+from coinswarm.infra.audit_anchor import reanchor, verify
 from coinswarm.infra.storage import resolve_url, upgrade
 
 
@@ -38,3 +38,18 @@ def audit_verify(db: DbOption = None) -> None:
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(db: DbOption = None) -> None:
+    """Write the anchor file afresh at the chain's head (after a lost or damaged file).
+
+    Refused (exit 2) unless the chain holds and every run's anchor agrees with it.
+    """
+    try:
+        with bootstrap.open_store(db) as store:
+            anchor = reanchor(store.engine)
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
+    line = f"anchor file written at entry {anchor.seq}, hash {anchor.hash}"
+    stdout.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -24,7 +24,8 @@ A missing anchor file is a first use (or a database older than anchors) while no
 holds an anchor; once one does, the file is created before that run anchor commits, so from
 then on a missing file means it was deleted, or the database was copied without it: `verify`
 says so, and no process recreates it (that would hide the deletion). Copy the file along with
-the database, or point `COINSWARM_AUDIT_ANCHOR` at it.
+the database, or point `COINSWARM_AUDIT_ANCHOR` at it; or, once the chain and every run's
+anchor check out, write it afresh with `coinswarm audit anchor` (`reanchor`).
 
 What anchors cannot catch: someone who can write both the database and the anchor file (and,
 with a key, knows it) can rewrite everything consistently. Keep the file, or a copy of it,
@@ -64,6 +65,7 @@ __all__ = [
     "anchor_run",
     "check_anchors",
     "key_from_environment",
+    "reanchor",
     "require_intact",
     "sign",
     "verify",
@@ -164,10 +166,12 @@ class AnchorFile:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def advance(self, anchor: Anchor, *, create: bool) -> None:
+    def advance(self, anchor: Anchor, *, create: bool, replace: bool = False) -> None:
         """Write `anchor` unless the file already holds this entry or a newer one.
 
-        A missing file is written only with `create`; a garbled one is left for `verify`.
+        A missing file is written only with `create`; a garbled one is left for `verify`;
+        `replace` writes whatever the file holds (`reanchor`, a person's decision).
+
         The writing runs on a thread of its own: a backtest fences the thread that runs the
         strategy against opening files (`backtest.fence`, a per-thread audit hook), and the
         store writes its checkpoints from that thread. The database's own files are opened by
@@ -177,7 +181,7 @@ class AnchorFile:
 
         def write() -> None:
             try:
-                self._advance(anchor, create=create)
+                self._advance(anchor, create=create, replace=replace)
             except BaseException as exc:  # re-raised on the caller's thread
                 failure.append(exc)
 
@@ -187,22 +191,26 @@ class AnchorFile:
         if failure:
             raise failure[0]
 
-    def _advance(self, anchor: Anchor, *, create: bool) -> None:
+    def _advance(self, anchor: Anchor, *, create: bool, replace: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            try:
-                current = self.read()
-            except ValueError:
-                return
-            if (current is None and not create) or (current and current.seq >= anchor.seq):
-                return
-            body = {"seq": anchor.seq, "hash": anchor.hash, "mac": anchor.mac}
-            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-            with partial.open("w", encoding="utf-8") as handle:
-                handle.write(json.dumps(body, sort_keys=True) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            partial.replace(self.path)
+            if replace or self._behind(anchor, create=create):
+                self._write(anchor)
+
+    def _behind(self, anchor: Anchor, *, create: bool) -> bool:
+        try:
+            current = self.read()
+        except ValueError:
+            return False
+        return create if current is None else current.seq < anchor.seq
+
+    def _write(self, anchor: Anchor) -> None:
+        body = {"seq": anchor.seq, "hash": anchor.hash, "mac": anchor.mac}
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        # Not fsynced: after a power cut the file may hold an older anchor, which is still
+        # true; an fsync per commit would halve the rate of one-fill transactions.
+        partial.write_text(json.dumps(body, sort_keys=True) + "\n", encoding="utf-8")
+        partial.replace(self.path)
 
 
 def _runs_anchored(session: Session) -> bool:
@@ -373,6 +381,31 @@ def verify(engine: Engine) -> IntegrityReport:
     return IntegrityReport(
         audit.verify(engine), check_anchors(engine), key_from_environment() is not None
     )
+
+
+def reanchor(engine: Engine) -> Anchor:
+    """Write the anchor file afresh at the chain's head, once everything else checks out.
+
+    For a file that was lost or damaged (a moved database, a disk fault): the chain must hold
+    and every run's anchor agree with it, so a cut tail or a rewrite is not hidden this way.
+    Return the anchor written.
+    """
+    file = AnchorFile.for_url(engine.url)
+    if file is None:
+        msg = f"{engine.url.render_as_string(hide_password=True)}: nothing to anchor in memory"
+        raise AuditMismatchError(msg)
+    report = verify(engine)
+    others = [c for c in report.disagreements if c.where != f"anchor file {file.path}"]
+    faults = ([] if report.chain.ok else [str(report.chain)]) + [
+        f"{c.where} disagrees: {c.problem}" for c in others
+    ]
+    if faults:
+        msg = f"the anchor file is not rewritten: {faults[0]}"
+        raise AuditMismatchError(msg)
+    with Session(engine) as session:
+        anchor = _anchor(*audit.head(session), key_from_environment())
+    file.advance(anchor, create=True, replace=True)
+    return anchor
 
 
 def require_intact(engine: Engine, what: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from absent import absent
 from cli_harness import coinswarm
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -89,7 +90,7 @@ def _redis_up() -> bool:
 @pytest.fixture
 def namespace(monkeypatch: pytest.MonkeyPatch) -> str:
     if not _redis_up():
-        pytest.skip("no Redis server on 127.0.0.1:6379")
+        absent("no Redis server on 127.0.0.1:6379")
     name = f"test-{secrets.token_hex(6)}"
     monkeypatch.setenv("COINSWARM_STATE_NAMESPACE", name)
     return name

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from absent import absent
 from coinswarm import bootstrap
 from coinswarm.backtest.session_replay import ReplayDivergenceError, replay_journal
 from coinswarm.backtest.stops import stop_rows
@@ -175,7 +176,7 @@ def _redis_up() -> bool:
 @pytest.fixture
 def hot(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisHotState]:
     if not _redis_up():
-        pytest.skip("no Redis server on 127.0.0.1:6379")
+        absent("no Redis server on 127.0.0.1:6379")
     namespace = f"test-{secrets.token_hex(6)}"
     monkeypatch.setenv("COINSWARM_STATE_NAMESPACE", namespace)
     state = RedisHotState(REDIS, namespace=namespace)

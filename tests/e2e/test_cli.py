@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,12 @@ def test_paper_on_replayed_bars_trades_like_the_backtest_of_the_same_bars(tmp_pa
     paper_summary, backtest_summary = json.loads(paper.stdout), json.loads(backtest.stdout)
     for key in ("final_equity", "trades", "orders", "fees_paid", "sharpe"):
         assert paper_summary[key] == backtest_summary[key], key
+    # The default paper journal, over the exchange, replays byte for byte (it once diverged
+    # where the backtest's simulated operator reset a stop that the replay never reset).
+    journal = Path(os.environ["COINSWARM_HOME"]) / "sessions" / f"{paper_summary['run']}.jsonl"
+    replayed = coinswarm("replay", str(journal), "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert json.loads(replayed.stdout)["equal"] is True
     assert paper_summary["risk_phase"] == 1
 
 
@@ -236,6 +243,12 @@ def test_paper_through_the_local_exchange_trades_like_the_backtest(tmp_path):
     paper_summary, backtest_summary = json.loads(paper.stdout), json.loads(backtest.stdout)
     for key in ("final_equity", "trades", "orders", "fees_paid", "sharpe"):
         assert paper_summary[key] == backtest_summary[key], key
+    # The default paper journal, over the exchange, replays byte for byte (it once diverged
+    # where the backtest's simulated operator reset a stop that the replay never reset).
+    journal = Path(os.environ["COINSWARM_HOME"]) / "sessions" / f"{paper_summary['run']}.jsonl"
+    replayed = coinswarm("replay", str(journal), "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert json.loads(replayed.stdout)["equal"] is True
     unknown = coinswarm("paper", "--exchange", "nowhere", "--speed", "max", "--quiet")
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error:")

@@ -115,7 +115,8 @@ class StoreJournal:
         if stored is not None and stored.state != state:
             msg = (
                 f"run {self._run}: the replay's ledger at checkpoint {ts} differs from the "
-                "stored one; the data, the code or the settings changed since the run began"
+                "stored one; the data, the code or the settings changed since the run began "
+                "(to run it afresh, give another --db)"
             )
             raise DivergenceError(msg)
         self.checkpoints_replayed += 1

@@ -91,7 +91,7 @@ def _kinds(outcome: bootstrap.BacktestOutcome) -> list[str]:
     return [str(e.kind) for e in outcome.result.risk_events]
 
 
-@pytest.mark.parametrize("exchange", ["simulated", "local"])
+@pytest.mark.parametrize("exchange", ["simulated", "local", "local-ccxt"])
 def test_a_paper_run_with_a_person_s_stops_and_resets_replays_byte_for_byte(
     tmp_path: Path, exchange: str
 ) -> None:

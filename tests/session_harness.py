@@ -10,6 +10,7 @@ far the session got from the session's own journal.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -311,14 +312,18 @@ class JournalBars:
 
 
 @contextmanager
-def journal_paced(exchange: Exchange, journal: Path, *, warm_up_s: float = 0.2) -> Iterator[None]:
+def journal_paced(
+    exchange: Exchange, journal: Path | None = None, *, warm_up_s: float = 0.2
+) -> Iterator[None]:
     """Reveal the exchange's bars as fast as the session, whose journal is `journal`, takes them.
+
+    By default the journal is the one the session makes in the data folder's `sessions`.
 
     Nothing is revealed until the session opens its journal; then one bar every `warm_up_s`
     until the journal shows its first stepped bar (time to subscribe), then bar j once the
     session stepped bar j-2 (see `Lockstep`). A loaded machine slows the replay, never races it.
     """
-    bars = JournalBars(journal)
+    bars = JournalBars(journal or Path(os.environ["COINSWARM_HOME"]) / "sessions")
     replay = Lockstep(
         exchange.venue, exchange.times, bars, warm_up_s=warm_up_s, gate=lambda _: bars.started()
     )

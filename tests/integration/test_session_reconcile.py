@@ -27,7 +27,7 @@ from session_harness import (
     PRODUCT,
     Exchange,
     after_bars,
-    replaying,
+    journal_paced,
     sandbox_request,
     serve,
     use_keys,
@@ -50,7 +50,7 @@ def test_an_outside_deposit_is_noticed_booked_journalled_and_replayed(
     request = sandbox_request(exchange, tmp_path, reconcile_every_s=0.001)  # every bar
     gift = after_bars(journal, 5, then=lambda: exchange.venue.deposit("USD", GIFT))
     told: list[str] = []
-    with replaying(exchange.venue):
+    with journal_paced(exchange, journal):
         outcome = sessions.run_session(request, say=told.append)
     gift.join(timeout=5.0)
 
@@ -112,7 +112,7 @@ def test_a_stranger_s_order_halts_trading_until_a_person_resets(
 
     after_bars(journal, 5, lambda: stranger.append(_stranger_order(exchange)))
     after_bars(journal, 18, clean_up_and_reset)
-    with replaying(exchange.venue):
+    with journal_paced(exchange, journal):
         outcome = sessions.run_session(request)
 
     orders = outcome.result.orders

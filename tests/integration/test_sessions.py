@@ -22,7 +22,7 @@ from coinswarm.infra.storage import Store
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.profiles import profile_for
 from coinswarm.risk.state_file import StoredRiskState, save_risk_state
-from session_harness import PRODUCT, Exchange, replaying, serve, use_keys
+from session_harness import PRODUCT, Exchange, journal_paced, serve, use_keys
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_a_sandbox_session_trades_over_the_wire_and_books_the_exchange_s_fills(
     exchange: Exchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_keys(monkeypatch, exchange.key, live=False)
-    with replaying(exchange.venue):
+    with journal_paced(exchange):
         outcome = sessions.run_session(_sandbox(exchange))
     result = outcome.result
     sent = [o for o in result.orders if not o.order_id.startswith("LOCAL-REJECT")]
@@ -181,7 +181,7 @@ def test_live_starts_on_an_account_with_a_history_its_balances_the_opening_book(
     assert coins > 0
     use_keys(monkeypatch, exchange.key, live=True)
     database = f"sqlite:///{tmp_path / 'live.db'}"
-    with replaying(exchange.venue):
+    with journal_paced(exchange):
         outcome = sessions.run_session(_live(exchange, tmp_path, database=database))
 
     assert history.trade_id not in {f.trade_id for f in outcome.result.fills}
@@ -201,7 +201,7 @@ def test_live_starts_when_every_check_passes(
     exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     use_keys(monkeypatch, exchange.key, live=True)
-    with replaying(exchange.venue):
+    with journal_paced(exchange):
         outcome = sessions.run_session(_live(exchange, tmp_path))
     assert outcome.risk is not None
     assert outcome.risk.phase == 3

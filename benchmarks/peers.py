@@ -54,11 +54,12 @@ class Bars:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    tz_aware: bool = False  # the index peers get; see `frame`
 
     def __len__(self) -> int:
         return len(self.ts)
 
-    def frame(self, *, tz_aware: bool = False):
+    def frame(self):
         """Return a pandas frame indexed by bar time, with the column names peers expect.
 
         The index holds UTC times without a time zone (datetime64[ns]) unless `tz_aware`: all
@@ -75,7 +76,7 @@ class Bars:
                 "Close": self.close,
                 "Volume": self.volume,
             },
-            index=index if tz_aware else index.tz_convert(None),
+            index=index if self.tz_aware else index.tz_convert(None),
         )
 
 

@@ -177,7 +177,7 @@ def _spawn(name: str, path: Path, repeat: int, tz_aware: bool) -> dict:
     return {"name": name, "skipped": f"{name} failed (exit {done.returncode}): {tail}"}
 
 
-def _print_table(rows: list[dict], expected: tuple[float, int] | None) -> None:
+def _print_table(rows: list[dict], expected: tuple[float, int] | None, index: str) -> None:
     ran = [row for row in rows if "skipped" not in row]
     base = next((row for row in ran if row["name"] == "coinswarm"), None)
     base_name = "coinswarm" if base else "backtrader"
@@ -204,7 +204,10 @@ def _print_table(rows: list[dict], expected: tuple[float, int] | None) -> None:
     print("configurations (each runner's fastest that we know of) and what one run computes:")
     for row in rows:
         setup = peers.SETUPS[row["name"]]
-        print(f"  {row['name']}: {setup.configuration}")
+        given = (
+            setup.configuration if row["name"] == "coinswarm" else f"{setup.configuration}; {index}"
+        )
+        print(f"  {row['name']}: {given}")
         print(f"  {'':{len(row['name'])}}  computes {setup.computes}")
 
 
@@ -244,10 +247,10 @@ def main() -> int:
             f"spec answer (coinswarm vectorised): equity {expected[0]:.2f}, "
             f"{expected[1]} round trips"
         )
-    index = "tz-aware UTC (not their best)" if args.tz_aware else "tz-naive UTC"
-    print(f"peers' index: {index}; times in CPU seconds of each runner's process")
+    index = "tz-aware UTC index (not their best)" if args.tz_aware else "tz-naive UTC index"
+    print(f"peers get a {index}; times in CPU seconds of each runner's process")
     rows = [_spawn(name, args.data, args.repeat, args.tz_aware) for name in RUNNERS]
-    _print_table(rows, expected)
+    _print_table(rows, expected, index)
     return 0
 
 

@@ -146,7 +146,7 @@ def main() -> int:
         f"(best {best:.3f} s, cold {cold:.3f} s, cold includes numba compilation)"
     )
     setup = peers.SETUPS["vectorbt"]
-    print(f"  configuration: {setup.configuration}")
+    print(f"  configuration: {setup.configuration}; tz-naive UTC index")
     print(f"  computes {setup.computes}")
     print(
         f"ratio coinswarm / vectorbt: {ours_rate / theirs_rate:.1f}x, for final equity and"

@@ -290,16 +290,16 @@ SETUPS = {
         "every order, fill and round trip in a Decimal ledger, the equity curve, fees",
     ),
     "backtesting.py": Setup(
-        "FractionalBacktest, tz-naive UTC index, SMAs precomputed by pandas in init()",
+        "FractionalBacktest, SMAs precomputed by pandas in init()",
         "trades, the equity curve and its ~30 statistics (Backtest.run always computes them)",
     ),
     "backtrader": Setup(
-        "Cerebro(stdstats=False, preload=True, runonce=True), tz-naive UTC index, no analyzers",
+        "Cerebro(stdstats=False, preload=True, runonce=True), no analyzers",
         "orders, fills and trades in its broker; final value (no equity curve kept)",
     ),
     "vectorbt": Setup(
-        "Portfolio.from_signals on a tz-naive UTC index, freq='1h'; numba kernels compiled"
-        " in the untimed warm-up (the cold time shows the compilation)",
+        "Portfolio.from_signals, freq='1h'; numba kernels compiled in the untimed warm-up"
+        " (the cold time shows the compilation)",
         "order records and the final value; trades derived from the records",
     ),
 }

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from coinswarm.backtest.collector import long_lived_frozen
 from coinswarm.backtest.context import EngineContext
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.fence import fenced
@@ -286,12 +287,14 @@ def run_backtest(
         operator=operator,
     )
     loop = _Loop(run, by_symbol, show, clock)
-    if operator is None:
-        with fenced():  # the whole loop: the fence is entered once, not once a bar
-            loop.run(strategy, progress, pace, fence=False)
-    else:
-        # A person's operator reads the risk state file between bars: fence only the strategy.
-        loop.run(strategy, progress, pace, fence=True)
+    with long_lived_frozen():
+        if operator is None:
+            with fenced():  # the whole loop: the fence is entered once, not once a bar
+                loop.run(strategy, progress, pace, fence=False)
+        else:
+            # A person's operator reads the risk state file between bars: fence only the
+            # strategy.
+            loop.run(strategy, progress, pace, fence=True)
     return _finish(run, strategy, config, by_symbol)
 
 
@@ -507,12 +510,13 @@ def run_live(
     # Live bars of two instruments may come out of time order (each closes when its next
     # candle arrives): the clock then stays where it is rather than going back.
     follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
-    for seen, bar in enumerate(feed, start=1):
-        if follow is not None:
-            follow(max(bar.ts, clock.now_ns()))
-        growing.append(bar)
-        step(bar)
-        if seen % run.checkpoint_every == 0:
-            run.journal.checkpoint(bar.ts, run.ledger.state())
+    with long_lived_frozen():
+        for seen, bar in enumerate(feed, start=1):
+            if follow is not None:
+                follow(max(bar.ts, clock.now_ns()))
+            growing.append(bar)
+            step(bar)
+            if seen % run.checkpoint_every == 0:
+                run.journal.checkpoint(bar.ts, run.ledger.state())
     market = {s: growing.series(s, interval_ns) for s in instruments}
     return _finish(run, strategy, config, market)

@@ -95,13 +95,20 @@ def test_every_verdict_streams_to_the_journal_and_the_window_keeps_the_latest() 
     assert len(tape.verdicts) == len(series)
     assert [v.ts for v in tape.verdicts] == series.ts.tolist()
     assert list(strategy.verdicts) == tape.verdicts[-1:]
-    # Each order's explanation keeps its own verdict's votes, however small the window.
-    assert result.orders
+    # Each committee order's explanation keeps its own verdict's votes, however small the
+    # window (the risk layer's own orders, trims, carry the risk layer's reasons instead).
     by_ts = {v.ts: v for v in tape.verdicts}
-    for order in result.orders:
-        rationale = result.rationales[order.client_order_id]
+    decided = [
+        (order, result.rationales[order.client_order_id])
+        for order in result.orders
+        if result.rationales[order.client_order_id].summary.startswith("committee verdict")
+    ]
+    assert len(decided) > 10
+    for order, rationale in decided:
         verdict = by_ts[order.created_ts]  # decided at the close of the bar opening then
+        assert rationale.summary.startswith(f"committee verdict {verdict.direction.name}")
         assert [r.agent for r in rationale.votes] == [v.agent for v in verdict.votes]
+        assert [r.weight for r in rationale.votes] == list(verdict.weights)
 
 
 def test_the_default_window_is_bounded_and_a_window_below_one_is_refused() -> None:

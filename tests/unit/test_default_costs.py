@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
 
 from coinswarm import bootstrap
+from coinswarm.backtest import recording
+from coinswarm.backtest.engine import BacktestConfig
+from coinswarm.backtest.session_replay import read_start
+from coinswarm.domain.bar import NS_PER_HOUR
+from coinswarm.domain.costs import FillModel
 from coinswarm.domain.order import OrderSide
 from coinswarm.domain.slippage import FixedSlippage, SlippageModel
+from coinswarm.infra.session_journal import Record
 
 BARS = 3000
 REQUEST = bootstrap.BacktestRequest(
@@ -79,3 +86,34 @@ def test_a_run_stored_before_the_model_resumes_with_its_fixed_figure_and_id():
     # The run id of a fixed figure is the one it had then: "0" as the slippage's identity.
     old_inputs = bootstrap._run_inputs(request, dict(REQUEST.parameters), None)
     assert old_inputs["slippage_bps"] == "0"
+
+
+def _start_record(config: BacktestConfig) -> Record:
+    data = recording._start(
+        mode="paper",
+        strategy="sma-cross",
+        config=config,
+        instruments=["BTC-USDT"],
+        interval_ns=NS_PER_HOUR,
+        clock=recording.HISTORICAL,
+        run_id="r",
+        resumed=False,
+        book=False,
+    )
+    return Record(1, "start", json.loads(json.dumps(data)))
+
+
+def test_a_session_journal_replays_with_the_slippage_it_recorded(tmp_path):
+    model = SlippageModel(floor_bps=Decimal(15))
+    config = BacktestConfig(fill_model=FillModel(slippage=model), parameters={})
+    start = read_start(tmp_path / "j.jsonl", _start_record(config))
+    assert start.config.fill_model.slippage == model
+
+
+def test_a_journal_recorded_before_the_model_replays_with_its_fixed_figure(tmp_path):
+    record = _start_record(BacktestConfig(parameters={}))
+    data = dict(record.data)
+    del data["slippage"]
+    data["slippage_bps"] = "0"  # how journals were written when the default was no slippage
+    start = read_start(tmp_path / "j.jsonl", Record(1, "start", data))
+    assert start.config.fill_model.slippage == FixedSlippage()

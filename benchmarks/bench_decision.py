@@ -135,7 +135,6 @@ def decision_latencies(series: BarSeries) -> tuple[list[int], list[int]]:
                 cash=ledger.cash(),
                 positions={},
                 marks=marks,
-                open_orders=0,
             )
             for request in intents:
                 oversight.review(request, account, price=marks[bar.instrument])  # type: ignore[arg-type]

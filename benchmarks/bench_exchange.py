@@ -77,7 +77,7 @@ from coinswarm.exchanges.remote import RemoteVenue
 from coinswarm.execution.agent import ExecutionAgent
 from coinswarm.execution.journal import MemoryJournal
 from coinswarm.orchestration.door import Door, RiskLayer
-from coinswarm.risk.account import AccountSnapshot, AccountTracker
+from coinswarm.risk.account import AccountSnapshot, AccountTracker, pending_requests
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.oversight import OversightManager
@@ -330,7 +330,7 @@ def wire_engine(venue: RemoteVenue, clock: Clock) -> Engine:
             cash=ledger.cash(),
             positions={s: p.quantity for s, p in ledger.positions.items()},
             marks=marks,
-            open_orders=stamped.open_order_count(),  # as the engine's door counts them
+            pending=pending_requests(stamped.open_orders()),  # as the engine's door does
         )
 
     fee_rate = FillModel().fees.rate(Liquidity.TAKER)

@@ -182,7 +182,9 @@ def test_a_crash_trips_the_breaker_which_survives_a_restart_until_a_person_reset
     assert any(" TRIP: BTC-USD moved -12.0%" in line for line in stored.log)
     with bootstrap.open_store(_database(tmp_path)) as store:
         (record,) = store.runs()
-    assert record.status == "running"  # it died: a person may resume it
+        reason = store.status_reason(record.run_id) or ""
+    assert record.status == "failed"  # it died, and says why: a person may resume it
+    assert reason.startswith("SessionDiedError")
     run = record.run_id
 
     # -- second life: resumed from the database and the file, blocked until a reset -------

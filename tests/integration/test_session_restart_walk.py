@@ -59,24 +59,36 @@ def exchange(tmp_path: Path) -> Iterator[Exchange]:
     yield from serve(tmp_path, market=two_products(), balances=balances)
 
 
-def _killed_session(exchange: Exchange, tmp_path: Path, crash_at: str, database: str) -> str:
-    """Run `coinswarm sandbox` on both products until it kills itself at `crash_at`;
-    return the id of the run it left `running`."""
+LIVE_KEYS = ("COINSWARM_COINBASE_KEY_NAME", "COINSWARM_COINBASE_PRIVATE_KEY")
+SANDBOX_KEYS = (preflight.SANDBOX_KEY_NAME, preflight.SANDBOX_PRIVATE_KEY)
+
+
+def _killed_session(
+    exchange: Exchange,
+    tmp_path: Path,
+    crash_at: str,
+    database: str,
+    mode: str = preflight.SANDBOX,
+) -> str:
+    """Run `coinswarm MODE` on both products until it kills itself at `crash_at`; return the
+    id of the run it left `running`. Live runs on the local exchange as its stand-in."""
     with Store.open(database, upgrade=True) as store:
         before = {r.run_id for r in store.runs()}
     env = {
         **os.environ,
-        preflight.SANDBOX_KEY_NAME: exchange.key.name,
-        preflight.SANDBOX_PRIVATE_KEY: exchange.key.private_key_pem,
+        (LIVE_KEYS if mode == preflight.LIVE else SANDBOX_KEYS)[0]: exchange.key.name,
+        (LIVE_KEYS if mode == preflight.LIVE else SANDBOX_KEYS)[1]: exchange.key.private_key_pem,
         "COINSWARM_HOME": str(tmp_path / "home"),
         "COINSWARM_CRASH_AT": crash_at,
     }
     products = [arg for product in PRODUCTS for arg in ("--product", product)]
+    live = ["--phase", "3", "--confirm", preflight.confirmation_text(exchange.url)]
     command = [
-        sys.executable, "-m", "coinswarm", "sandbox", "--url", exchange.url, *products,
+        sys.executable, "-m", "coinswarm", mode, "--url", exchange.url, *products,
         "--strategy", "sma-cross", "--param", "fast=2", "--param", "slow=5",
         "--bars", str(KILLED_BARS), "--ca-file", str(exchange.ca_file),
         "--state", str(tmp_path / "risk-state.json"), "--db", database,
+        *(live if mode == preflight.LIVE else []),
     ]  # fmt: skip
     with replaying(exchange.venue):
         done = subprocess.run(
@@ -104,12 +116,20 @@ def _assert_killed_at_its_first_order_of(
 
 
 def _session(
-    exchange: Exchange, tmp_path: Path, database: str, name: str, **changes: object
+    exchange: Exchange,
+    tmp_path: Path,
+    database: str,
+    name: str,
+    mode: str = preflight.SANDBOX,
+    **changes: object,
 ) -> sessions.bootstrap.BacktestOutcome:
-    """Run a sandbox session on both products in this process; its journal is `name`.jsonl."""
+    """Run a session on both products in this process; its journal is `name`.jsonl."""
+    live = {"phase": "3", "confirm": preflight.confirmation_text(exchange.url)}
     request = sandbox_request(
         exchange,
         tmp_path,
+        mode=mode,
+        **(live if mode == preflight.LIVE else {}),
         products=PRODUCTS,
         database=database,
         state_file=tmp_path / "risk-state.json",
@@ -165,18 +185,28 @@ def test_a_two_instrument_session_killed_at_its_second_instrument_s_first_order_
     _assert_settled(exchange, database, run_id)
 
 
-@pytest.mark.parametrize("point", POINTS)
+# The whole walk in the sandbox; live (the local exchange as its stand-in) where it differs:
+# its start check reconciles the account as it stands, history and all.
+HISTORY_WALK = [
+    *((preflight.SANDBOX, point) for point in POINTS),
+    (preflight.LIVE, "order_sent"),
+]
+
+
+@pytest.mark.parametrize(("mode", "point"), HISTORY_WALK)
 def test_a_second_session_on_an_account_with_history_is_killed_and_resumes(
-    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, point: str
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'sandbox.db'}"
-    use_keys(monkeypatch, exchange.key, live=False)
-    first = _session(exchange, tmp_path, database, "first", bars=60)
+    database = f"sqlite:///{tmp_path / f'{mode}.db'}"
+    use_keys(monkeypatch, exchange.key, live=mode == preflight.LIVE)
+    first = _session(exchange, tmp_path, database, "first", mode, bars=60)
     assert first.result.fills, "the first session traded: the account has a history"
 
-    run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database)
+    run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database, mode)
     _assert_killed_at_its_first_order_of(SECOND, point, database, run_id)
-    outcome = _session(exchange, tmp_path, database, "resumed", resume=run_id, bars=RESUMED_BARS)
+    outcome = _session(
+        exchange, tmp_path, database, "resumed", mode, resume=run_id, bars=RESUMED_BARS
+    )
 
     assert outcome.run_id == run_id
     history = {f.trade_id for f in first.result.fills}

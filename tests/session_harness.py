@@ -283,7 +283,7 @@ class JournalBars:
                 next(iter(sorted(self._journal.glob("*.jsonl"))), None)
                 if self._journal.is_dir()
                 else self._journal
-                if self._journal.exists()
+                if self._journal.is_file()  # a folder made since is_dir() is looked at next time
                 else None
             )
             self._stream = None if found is None else found.open("rb")

@@ -29,7 +29,7 @@ from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.instrument import instrument_from_symbol
 from coinswarm.execution.reconcile import expected_balances
 from coinswarm.infra.storage import Store
-from session_harness import Exchange, replaying, sandbox_request, serve, use_keys
+from session_harness import Exchange, journal_paced, sandbox_request, serve, use_keys
 
 PRODUCTS = ("BTC-USD", "ETH-USD")
 SECOND = PRODUCTS[1]
@@ -38,8 +38,9 @@ KILLED_BARS = 80  # both products' bars: the first ETH-USD order comes well befo
 RESUMED_BARS = 10
 
 
-# Calm enough that no session trips the circuit breaker (bars come every 30 ms of wall time,
-# so its five minutes span the whole market), noisy enough that the averages cross often.
+# Calm enough that no session trips the circuit breaker (bars come as fast as the session
+# takes them, so its five minutes of wall time span the whole market), noisy enough that the
+# averages cross often.
 CALM = MarketModel(
     calm_volatility=0.001, storm_volatility=0.002, jump_probability=0.0, crashes_per_bar=0.0
 )
@@ -90,7 +91,8 @@ def _killed_session(
         "--state", str(tmp_path / "risk-state.json"), "--db", database,
         *(live if mode == preflight.LIVE else []),
     ]  # fmt: skip
-    with replaying(exchange.venue):
+    # The session runs in another process: its journal, in its home, says how far it got.
+    with journal_paced(exchange, tmp_path / "home" / "sessions"):
         done = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=240, check=False
         )
@@ -121,9 +123,11 @@ def _session(
     database: str,
     name: str,
     mode: str = preflight.SANDBOX,
+    state: str = "risk-state.json",
     **changes: object,
 ) -> sessions.bootstrap.BacktestOutcome:
-    """Run a session on both products in this process; its journal is `name`.jsonl."""
+    """Run a session on both products in this process; its journal is `name`.jsonl, its
+    risk state file `state` (the killed session's by default)."""
     live = {"phase": "3", "confirm": preflight.confirmation_text(exchange.url)}
     request = sandbox_request(
         exchange,
@@ -132,11 +136,11 @@ def _session(
         **(live if mode == preflight.LIVE else {}),
         products=PRODUCTS,
         database=database,
-        state_file=tmp_path / "risk-state.json",
+        state_file=tmp_path / state,
         journal_path=tmp_path / f"{name}.jsonl",
         **changes,
     )
-    with replaying(exchange.venue):
+    with journal_paced(exchange, tmp_path / f"{name}.jsonl"):
         return sessions.run_session(request)
 
 
@@ -199,7 +203,9 @@ def test_a_second_session_on_an_account_with_history_is_killed_and_resumes(
 ) -> None:
     database = f"sqlite:///{tmp_path / f'{mode}.db'}"
     use_keys(monkeypatch, exchange.key, live=mode == preflight.LIVE)
-    first = _session(exchange, tmp_path, database, "first", mode, bars=60)
+    # Its own risk state: its fees alone, minutes ago in wall time, would trip the breaker of
+    # the next session on hourly bars replayed this fast.
+    first = _session(exchange, tmp_path, database, "first", mode, "first-risk.json", bars=60)
     assert first.result.fills, "the first session traded: the account has a history"
 
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database, mode)

@@ -134,10 +134,12 @@ def test_a_position_is_valued_before_its_instrument_s_first_bar() -> None:
     assert result.final_equity == Decimal(100_000) - 2 * 1400 + 2 * last_eth_close
 
 
-def test_opening_closes_fall_back_on_the_latest_fill_without_history() -> None:
-    instruments = {"ETH-USD": instrument_from_symbol("ETH-USD")}
+def test_a_position_without_a_bar_or_history_is_valued_at_its_latest_fill() -> None:
+    """The ETH order adopted at a restart fills on BTC's bar, with no ETH bar or warm-up."""
+    btc = synthetic_market(instrument="BTC-USD", bars=3, seed=5)
+    instruments = {s: instrument_from_symbol(s) for s in ("BTC-USD", "ETH-USD")}
     ledger = Ledger(instruments, "USD")
-    ledger.deposit("USD", Decimal(100_000), 0)
+    ledger.deposit("USD", Decimal(100_000), 0, "initial cash")
     for n, price in enumerate(("1400", "1450")):
         ledger.record(
             Fill(
@@ -153,4 +155,14 @@ def test_opening_closes_fall_back_on_the_latest_fill_without_history() -> None:
                 ts=n,
             )
         )
-    assert opening_closes([], ledger) == {"ETH-USD": 1450.0}
+    result = run_live(
+        iter([btc.bar(0)]),
+        CommitteeStrategy(),
+        BacktestConfig(risk=profile_for(2), initial_cash=Decimal(100_000)),
+        instruments=["BTC-USD", "ETH-USD"],
+        clock=HistoricalClock(int(btc.ts[0])),
+        venue=simulated_venue,
+        book=Book(ledger),
+    )
+    assert result.final_equity == Decimal(100_000) - 1400 - 1450 + 2 * 1450
+    assert opening_closes([btc]) == {"BTC-USD": float(btc.close[-1])}

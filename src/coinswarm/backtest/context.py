@@ -88,14 +88,34 @@ class EngineContext:
         return self._limit
 
     def mark(self, instrument: str) -> Decimal:
+        """Return the latest close, else the price of the latest fill; refuse if neither."""
         close = self.closes.get(instrument)
-        if close is None:
-            msg = f"no mark for {instrument}: no bar of it seen yet, and none to start from"
+        if close is not None:
+            return Decimal(repr(close))
+        traded = self._last_fill_price(instrument)
+        if traded is None:
+            msg = f"no mark for {instrument}: no bar of it seen yet, and no fill of it"
             raise UnknownMarkError(msg)
-        return Decimal(repr(close))
+        return traded
 
     def marks(self) -> dict[str, Decimal]:
-        return {s: Decimal(repr(c)) for s, c in self.closes.items()}
+        """Return a mark for every instrument with a close, and for every position.
+
+        A live position can come before its instrument's first bar (an order adopted at a
+        restart, a fill reconciliation booked): the price of its latest fill, a real trade,
+        values it until a bar does.
+        """
+        marks = {s: Decimal(repr(c)) for s, c in self.closes.items()}
+        for symbol in self._ledger.positions:
+            if symbol not in marks:
+                traded = self._last_fill_price(symbol)
+                if traded is not None:
+                    marks[symbol] = traded
+        return marks
+
+    def _last_fill_price(self, instrument: str) -> Decimal | None:
+        fills = self._ledger.fills
+        return next((f.price for f in reversed(fills) if f.instrument == instrument), None)
 
     def equity(self) -> Decimal:
         held = self._ledger.positions

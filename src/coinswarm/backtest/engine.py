@@ -455,15 +455,10 @@ class _Loop:
             progress(total, total)
 
 
-def opening_closes(history: Sequence[BarSeries], ledger: Ledger) -> dict[str, float]:
-    """Return the price each instrument is valued at before its first bar of a live run.
-
-    The warm-up history's last close; for a position without history (none fetched), the
-    price of its latest fill in the ledger: a real trade, the best known until a bar comes.
-    """
-    closes = {s.instrument: float(s.close[-1]) for s in history if len(s)}
-    fill_prices = {f.instrument: float(f.price) for f in ledger.fills}  # the latest wins
-    return fill_prices | closes
+def opening_closes(history: Sequence[BarSeries]) -> dict[str, float]:
+    """Return the price each instrument is valued at before its first bar of a live run: the
+    warm-up history's last close (`EngineContext.mark` falls back on the latest fill)."""
+    return {s.instrument: float(s.close[-1]) for s in history if len(s)}
 
 
 def run_live(
@@ -502,7 +497,7 @@ def run_live(
         operator=operator,
     )
     # A position is valued from the first bar on, whichever instrument's bar comes first.
-    run.context.closes.update(opening_closes(history, run.ledger))
+    run.context.closes.update(opening_closes(history))
     # Only the strategy is fenced: the session's own parts (its venue, its operator reading
     # the risk state file, its journal) do I/O on this thread between two bars.
     step = _Step(run, strategy, fence=True)

@@ -27,7 +27,10 @@ def timeline(market: Mapping[str, BarSeries]) -> npt.NDArray[np.int64]:
 
 
 def _marks(series: BarSeries, times: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Return the latest close at or before each time (0 before the first bar)."""
+    """Return the latest close at or before each time (0 before the first bar, and for an
+    instrument a live session held without ever seeing its bar)."""
+    if not len(series):
+        return np.zeros(len(times))
     index = np.searchsorted(series.ts, times, side="right") - 1
     marks = series.close[np.clip(index, 0, None)].astype(np.float64)
     marks[index < 0] = 0.0

@@ -266,26 +266,28 @@ class Lockstep:
 class JournalBars:
     """The bar times a session stepped, read from its journal as the session writes it.
 
-    `journal` is the journal file, or a folder where the session will make its only one (a
-    session in another process names its journal after its run id). Each look reads only
-    what was appended since the last, and only whole lines.
+    `journal` is the journal file, or a folder where the session will make a new one (a
+    session in another process names its journal after its run id; journals already there
+    belong to sessions before it). Each look reads only what was appended since the last,
+    and only whole lines.
     """
 
     def __init__(self, journal: Path) -> None:
         self._journal = journal
+        self._folder = journal.suffix != ".jsonl"  # decided once: the folder may not exist yet
+        self._before = set(journal.glob("*.jsonl")) if self._folder else set()
         self._stream: IO[bytes] | None = None
         self._partial = b""
         self._seen: list[int] = []
 
+    def _find(self) -> Path | None:
+        if self._folder:
+            return next(iter(sorted(set(self._journal.glob("*.jsonl")) - self._before)), None)
+        return self._journal if self._journal.is_file() else None
+
     def _open(self) -> IO[bytes] | None:
         if self._stream is None:
-            found = (
-                next(iter(sorted(self._journal.glob("*.jsonl"))), None)
-                if self._journal.is_dir()
-                else self._journal
-                if self._journal.is_file()  # a folder made since is_dir() is looked at next time
-                else None
-            )
+            found = self._find()
             self._stream = None if found is None else found.open("rb")
         return self._stream
 

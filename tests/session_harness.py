@@ -315,7 +315,11 @@ class JournalBars:
 
 @contextmanager
 def journal_paced(
-    exchange: Exchange, journal: Path | None = None, *, warm_up_s: float = 0.2
+    exchange: Exchange,
+    journal: Path | None = None,
+    *,
+    warm_up_s: float = 0.2,
+    bars: int | None = None,
 ) -> Iterator[None]:
     """Reveal the exchange's bars as fast as the session, whose journal is `journal`, takes them.
 
@@ -324,13 +328,21 @@ def journal_paced(
     Nothing is revealed until the session opens its journal; then one bar every `warm_up_s`
     until the journal shows its first stepped bar (time to subscribe), then bar j once the
     session stepped bar j-2 (see `Lockstep`). A loaded machine slows the replay, never races it.
+    With `bars` (the session's own count), no bar is revealed past the one that closes the
+    session's last: what fills, fills while the session is still stepping bars, never after.
     """
-    bars = JournalBars(journal or Path(os.environ["COINSWARM_HOME"]) / "sessions")
-    replay = Lockstep(
-        exchange.venue, exchange.times, bars, warm_up_s=warm_up_s, gate=lambda _: bars.started()
-    )
+    stepped = JournalBars(journal or Path(os.environ["COINSWARM_HOME"]) / "sessions")
+    times = list(exchange.times)
+
+    def gate(j: int) -> bool:
+        if not stepped.started():
+            return False
+        seen = stepped.seen
+        return bars is None or not seen or j <= times.index(seen[0]) + bars
+
+    replay = Lockstep(exchange.venue, times, stepped, warm_up_s=warm_up_s, gate=gate)
     try:
         with replay.running():
             yield
     finally:
-        bars.close()
+        stepped.close()

@@ -192,7 +192,7 @@ def _session(
     )
     # Paced by the session's own journal: a loaded machine slows the bars, never races them.
     folder = Path(os.environ["COINSWARM_HOME"]) / "sessions"
-    with journal_paced(exchange, journal or folder):
+    with journal_paced(exchange, journal or folder, bars=request.bars):
         return sessions.run_session(request).run_id
 
 

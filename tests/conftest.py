@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from hypothesis import HealthCheck, settings
 
 import private_home
 from absent import absent
+from redis_harness import REDIS, redis_is_up
 
 # Before any test module is imported or any fixture runs: see tests/private_home.py.
 private_home.enter()
@@ -51,3 +55,16 @@ def _private_home(
     monkeypatch.setenv("COINSWARM_HOME", str(tmp_path_factory.mktemp("coinswarm-home")))
     for variable in private_home.CLEARED_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def redis_namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Give the test (and the processes it starts) a namespace of its own; remove its keys."""
+    if not redis_is_up():
+        absent("no Redis server on 127.0.0.1:6379")
+    namespace = f"test-{secrets.token_hex(6)}"
+    monkeypatch.setenv("COINSWARM_STATE_NAMESPACE", namespace)
+    yield namespace
+    client = redis.Redis.from_url(REDIS)
+    for key in client.scan_iter(f"{namespace}:*"):
+        client.delete(key)

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
 from pathlib import Path
 
-import pytest
-
-from absent import absent
 from cli_harness import coinswarm
+from redis_harness import REDIS
 
-REDIS = "redis://127.0.0.1:6379/0"
 SANDBOX = ("sandbox", "--bars", "25", "--bar-seconds", "0.05", "--strategy", "sma-cross",
            "--param", "fast=2", "--param", "slow=5", "--json")  # fmt: skip
 PAPER = ("paper", "--speed", "max", "--bars", "400", "--strategy", "sma-cross",
@@ -79,25 +74,8 @@ def test_a_stop_for_one_mode_leaves_the_others_alone(tmp_path: Path) -> None:
     assert bad.stderr.startswith("error: --mode")
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def namespace(monkeypatch: pytest.MonkeyPatch) -> str:
-    if not _redis_up():
-        absent("no Redis server on 127.0.0.1:6379")
-    name = f"test-{secrets.token_hex(6)}"
-    monkeypatch.setenv("COINSWARM_STATE_NAMESPACE", name)
-    return name
-
-
 def test_the_shared_stop_is_shown_obeyed_and_never_poisons_a_run_id(
-    tmp_path: Path, namespace: str
+    tmp_path: Path, redis_namespace: str
 ) -> None:
     backtest = ("backtest", "--strategy", "sma-cross", "--param", "fast=3", "--param", "slow=8",
                 "--bars", "400", "--phase", "1", "--state-url", REDIS, "--json")  # fmt: skip
@@ -123,4 +101,4 @@ def test_the_shared_stop_is_shown_obeyed_and_never_poisons_a_run_id(
     assert again["run"] == clean["run"]
     resumed = _json(coinswarm("resume", blocked["run"], "--json"))
     assert resumed["refused_orders"] == blocked["refused_orders"]
-    assert os.environ["COINSWARM_STATE_NAMESPACE"] == namespace
+    assert os.environ["COINSWARM_STATE_NAMESPACE"] == redis_namespace

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from absent import absent
 from coinswarm import bootstrap
 from coinswarm.backtest.session_replay import ReplayDivergenceError, replay_journal
 from coinswarm.backtest.stops import stop_rows
 from coinswarm.infra.session_journal import GENESIS, read_journal
 from coinswarm.infra.state import RedisHotState
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, update_risk_state
-
-REDIS = "redis://127.0.0.1:6379/0"
+from redis_harness import REDIS
 
 
 def _paper_request(*, bars: int, exchange: str = "simulated", **extra: object):
@@ -165,23 +161,9 @@ def test_with_the_default_no_reset_a_total_loss_stop_ends_trading(tmp_path: Path
     assert all(f.side == "SELL" for f in later)
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def hot(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisHotState]:
-    if not _redis_up():
-        absent("no Redis server on 127.0.0.1:6379")
-    namespace = f"test-{secrets.token_hex(6)}"
-    monkeypatch.setenv("COINSWARM_STATE_NAMESPACE", namespace)
-    state = RedisHotState(REDIS, namespace=namespace)
-    yield state
-    state.clear_kill_switch("test", 1)
+def hot(redis_namespace: str) -> RedisHotState:
+    return RedisHotState(REDIS, namespace=redis_namespace)
 
 
 def test_a_paper_run_follows_the_shared_kill_switch_and_replays(

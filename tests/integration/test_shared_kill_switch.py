@@ -16,17 +16,9 @@ import pytest
 import redis
 
 from absent import absent
+from redis_harness import REDIS, redis_is_up
 
-REDIS = "redis://127.0.0.1:6379/0"
 RUN = ["backtest", "--strategy", "committee", "--bars", "1500", "--quiet", "--json"]
-
-
-def redis_is_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,10 @@
 The local exchange sends candles whose high is below their low (`crossed_candle`); the session's
 candle feed quarantines them at ingestion, so the strategy never sees those bars and no order
 is decided on them, while the session goes on trading on the good ones.
+
+The exchange reveals a bar once the session stepped the bar before last (`Lockstep`, read from
+the session's journal); a spoiled bar never reaches the journal, so it counts as stepped the
+moment it is revealed. A loaded machine slows the replay, never races it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,27 @@ from coinswarm.exchanges.local_coinbase.wsfaults import WsFault
 from session_harness import (
     PRODUCT,
     Exchange,
-    after_bars,
-    replaying,
+    JournalBars,
+    Lockstep,
     sandbox_request,
     serve,
     use_keys,
 )
 
 SPOILED = 3
+SPOIL_AFTER = 5  # stepped bars before the first spoiled one
+
+
+class SteppedOrSpoiled:
+    """The bars the session stepped (its journal) and those spoiled, which it never steps."""
+
+    def __init__(self, stepped: JournalBars) -> None:
+        self._stepped = stepped
+        self.spoiled: list[int] = []
+
+    @property
+    def seen(self) -> list[int]:
+        return sorted({*self._stepped.seen, *self.spoiled})
 
 
 @pytest.fixture
@@ -39,11 +56,25 @@ def test_crossed_candles_are_quarantined_and_the_session_trades_on(
     use_keys(monkeypatch, exchange.key, live=False)
     request = sandbox_request(exchange, tmp_path)
     journal = tmp_path / "session.jsonl"
-    crossed = WsFault(kind="crossed_candle", channel="candles", times=SPOILED)
-    spoil = after_bars(journal, 5, then=lambda: exchange.ws_faults.set([crossed]))
-    with replaying(exchange.venue):
+    stepped = JournalBars(journal)
+    shown = SteppedOrSpoiled(stepped)
+    times = list(exchange.times)
+
+    def spoil(j: int) -> None:
+        # The next candles message carries bar j alone: crossed, it is never stepped.
+        steps = stepped.seen
+        if len(steps) >= SPOIL_AFTER and len(shown.spoiled) < SPOILED:
+            exchange.ws_faults.set([WsFault(kind="crossed_candle", channel="candles", times=1)])
+            shown.spoiled.append(times[j])
+
+    def gate(j: int) -> bool:
+        steps = stepped.seen
+        return stepped.started() and (not steps or j <= times.index(steps[0]) + 30 + SPOILED)
+
+    replay = Lockstep(exchange.venue, times, shown, warm_up_s=0.2, gate=gate, before=spoil)
+    with replay.running():
         outcome = sessions.run_session(request)
-    spoil.join(timeout=5.0)
+    stepped.close()
     assert exchange.ws_faults.take("crossed_candle", "candles") is False, "all spoiled were sent"
 
     seen = outcome.result.market[PRODUCT]

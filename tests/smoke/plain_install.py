@@ -130,6 +130,7 @@ def backtests(smoke: Smoke, data: Path) -> None:
     else:
         smoke.run("explain", run, "NONE", "--runs-dir", str(runs), code=2)
     smoke.run("audit", "verify", "--db", smoke.db)
+    smoke.run("audit", "anchor", "--db", smoke.db)
     smoke.run("db", "upgrade", "--db", f"sqlite:///{smoke.folder / 'fresh.db'}")
     smoke.run("demo", "--data", str(data), "--quiet")
     paper = ("paper", "--data", str(data), "--speed", "max", "--quiet")
@@ -199,8 +200,9 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
-    ("audit", "verify"), ("backtest",), ("data", "download"), ("data", "inspect"),
-    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",), ("paper",),
+    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("data", "download"),
+    ("data", "inspect"), ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",),
+    ("live",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("sandbox",), ("version",),
 }  # fmt: skip

@@ -82,6 +82,8 @@ def test_the_shared_stop_is_shown_obeyed_and_never_poisons_a_run_id(
     stop = coinswarm("risk", "stop", "--by", "alice", "--reason", "outage", "--state-url", REDIS)
     assert "shared kill switch" in stop.stdout
     status = coinswarm("risk", "status", "--state-url", REDIS).stdout
+    secret = coinswarm("risk", "status", "--state-url", "redis://:hunter2@127.0.0.1:6379/0")
+    assert "hunter2" not in secret.stdout + secret.stderr, "a status never shows a password"
     assert "shared kill switch" in status
     assert "set by alice" in status
     assert "outage" in status

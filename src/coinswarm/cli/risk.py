@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -60,6 +61,14 @@ def _state_files(state: Path | None, mode: str | None) -> list[tuple[str, Path]]
 def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
     profile = profile_for(0)
     return KillSwitch(profile, stored.kill_switch), CircuitBreaker(profile.breaker, stored.breaker)
+
+
+def _in_force(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
+    """Return the machines as a session will see them: with the actions it has yet to apply."""
+    kill, breaker = _risk_machines(stored)
+    for each in stored.pending:
+        _apply(each, kill, breaker)
+    return kill, breaker
 
 
 def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> None:
@@ -139,10 +148,11 @@ def risk_status(
     stopped = [m for m, _p, stored in files if _show_file(m, _p, stored)]
     if shared is not None:
         if flag is None:
-            _say(f"shared kill switch ({state_url}): clear")
+            _say(f"shared kill switch ({_where(state_url)}): clear")
         else:
             when = format_timestamp(flag.ts_ns)
-            _say(f"shared kill switch ({state_url}): set by {flag.by} at {when}: {flag.reason}")
+            where = _where(state_url)
+            _say(f"shared kill switch ({where}): set by {flag.by} at {when}: {flag.reason}")
             stopped = [m for m, _p, _s in files]
     if stopped:
         _say(
@@ -155,9 +165,7 @@ def risk_status(
 
 def _show_file(mode: str, path: Path, stored: StoredRiskState) -> bool:
     """Print one file's stops; return True when they stop trading."""
-    kill, breaker = _risk_machines(stored)
-    for each in stored.pending:  # asked for, not yet applied by a running session
-        _apply(each, kill, breaker)
+    kill, breaker = _in_force(stored)
     stops = kill.stops
     _say(f"{mode}: {path}")
     if not stops and not breaker.tripped:
@@ -176,10 +184,7 @@ def warn_if_stopped(mode: str, path: Path) -> None:
     """Tell on stderr, before a run starts, that a stop in `path` will block it, and how to
     lift it: a run that only refuses orders must never look like one that chose not to trade.
     """
-    stored = load_risk_state(path)
-    kill, breaker = _risk_machines(stored)
-    for each in stored.pending:
-        _apply(each, kill, breaker)
+    kill, breaker = _in_force(load_risk_state(path))
     why = [f"{kind}: {reason}" for kind, reason in sorted(kill.stops.items())]
     if breaker.latched:
         why.append(f"circuit breaker latched: {breaker.state().reason}")
@@ -193,6 +198,12 @@ def warn_if_stopped(mode: str, path: Path) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _where(url: str | None) -> str:
+    """Return the server of `url` without its password: a status line is no place for one."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
 
 
 def _say(line: str) -> None:

@@ -176,10 +176,15 @@ def _session(
     monkeypatch: pytest.MonkeyPatch,
     journal: Path | None,
     state_file: Path | None = None,
+    mode: str = preflight.SANDBOX,
 ) -> str:
-    use_keys(monkeypatch, exchange.key, live=False)
+    live = mode == preflight.LIVE
+    use_keys(monkeypatch, exchange.key, live=live)
     request = sessions.SessionRequest(
-        mode=preflight.SANDBOX,
+        mode=mode,
+        # Live trades under phase 3 with the typed confirmation; otherwise the same session.
+        phase="3" if live else None,
+        confirm=preflight.confirmation_text(exchange.url) if live else None,
         url=exchange.server.base_url,
         products=(PRODUCT,),
         strategy="sma-cross",
@@ -226,8 +231,9 @@ def test_a_sandbox_session_journal_defaults_to_the_data_folder(
     assert replay_journal(path).equal
 
 
+@pytest.mark.parametrize("mode", [preflight.SANDBOX, preflight.LIVE])
 def test_a_person_s_stop_and_reset_during_a_session_are_journalled_and_replayed(
-    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
 ) -> None:
     # Asked for before the session's first bar and not yet applied: the session applies both
     # on that bar, through its door, exactly as it would a stop typed while it runs.
@@ -237,8 +243,8 @@ def test_a_person_s_stop_and_reset_during_a_session_are_journalled_and_replayed(
         PersonAction(kind="reset", by="ada", reason="feed is fine", ts=2),
     )
     save_risk_state(state, StoredRiskState(actions=actions, applied=0))
-    path = tmp_path / "sandbox.jsonl"
-    _session(exchange, monkeypatch, path, state)
+    path = tmp_path / f"{mode}.jsonl"
+    _session(exchange, monkeypatch, path, state, mode)
     people = [r for r in read_journal(path) if r.kind == "person"]
     done = [(r.data["action"]["kind"], r.data["action"]["by"]) for r in people]
     assert done == [("stop", "ada"), ("reset", "ada")]

@@ -207,6 +207,9 @@ def test_a_second_session_on_an_account_with_history_is_killed_and_resumes(
     # the next session on hourly bars replayed this fast.
     first = _session(exchange, tmp_path, database, "first", mode, "first-risk.json", bars=60)
     assert first.result.fills, "the first session traded: the account has a history"
+    # One more bar fills what the first session sent last: its history is settled before the
+    # next session reads the account (an order left open across sessions is a stranger's).
+    exchange.venue.advance(1)
 
     run_id = _killed_session(exchange, tmp_path, f"{point}@{SECOND}:1", database, mode)
     _assert_killed_at_its_first_order_of(SECOND, point, database, run_id)

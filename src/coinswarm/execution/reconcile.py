@@ -104,6 +104,9 @@ class ReconciliationReport:
     backfilled: tuple[Fill, ...] = ()
     adopted: tuple[Order, ...] = ()
     updated: tuple[Order, ...] = ()
+    # Confirmed orders that are not ours: never traded on, but the record of any fill of theirs
+    # the ledger books (it must equal the exchange's, whoever traded).
+    foreign: tuple[Order, ...] = ()
     deposits: tuple[Deposit, ...] = ()
 
     @property
@@ -271,6 +274,7 @@ class _Run:
     backfilled: list[Fill] = field(default_factory=list)
     adopted: list[Order] = field(default_factory=list)
     updated: list[Order] = field(default_factory=list)
+    foreign: list[Order] = field(default_factory=list)
     deposits: list[Deposit] = field(default_factory=list)
 
     def note(self, kind: DifferenceKind, subject: str, line: str) -> None:
@@ -286,6 +290,7 @@ class _Run:
             backfilled=tuple(self.backfilled),
             adopted=tuple(self.adopted),
             updated=tuple(self.updated),
+            foreign=tuple(self.foreign),
             deposits=tuple(self.deposits),
         )
 
@@ -364,6 +369,7 @@ def _reconcile_unknown_orders(
                 f"{confirmed.client_order_id!r}, which is not ours ({confirmed.status}, "
                 f"{confirmed.side} {confirmed.instrument})"
             )
+            run.foreign.append(confirmed)
             run.note(DifferenceKind.FOREIGN_ORDER, order_id, line)
 
 

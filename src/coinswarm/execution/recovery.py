@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
 from coinswarm.domain.order import Order, OrderRequest
@@ -34,6 +35,10 @@ __all__ = ["NOT_SENT_PREFIX", "Recovered", "journal_report", "recover"]
 
 NOT_SENT_PREFIX = "NOT-SENT-"
 """The id of the record of an intent the exchange never received: failed at restart."""
+
+
+class UnknownOrderFillError(CoinswarmError):
+    """A fill was booked for an order that is neither ours nor adopted: a person must look."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +126,23 @@ def journal_report(
 ) -> None:
     """Journal what a reconciliation changed in our record: orders, back-filled fills, deposits.
 
-    `orders` (by order id) holds the order of every back-filled fill, as `reconcile` leaves it.
+    `orders` (by order id) holds the orders the caller knew; a back-filled fill's order is
+    there or among those the reconciliation adopted, updated or found to be a stranger's (an
+    order left by an earlier session that filled during this one is recorded as what it is).
     """
-    for order in (*report.adopted, *report.updated):
-        journal.order(order)
+    changed = (*report.adopted, *report.updated, *report.foreign)
+    for each in changed:
+        journal.order(each)
+    known = {**orders, **{o.order_id: o for o in changed}}
     for fill in report.backfilled:
-        journal.fill(fill, orders[fill.order_id])
+        order = known.get(fill.order_id)
+        if order is None:
+            msg = (
+                f"reconciliation booked fill {fill.trade_id} of order {fill.order_id}, which "
+                "is neither ours nor adopted: a person must look at the account"
+            )
+            raise UnknownOrderFillError(msg)
+        journal.fill(fill, order)
     for deposit in report.deposits:
         journal.deposit(deposit)
 

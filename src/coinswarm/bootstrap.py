@@ -67,7 +67,7 @@ from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, default_phase
+from coinswarm.strategies import build_strategy, default_phase, pin_strategy
 
 __all__ = [
     "BacktestOutcome",
@@ -333,6 +333,9 @@ def run(
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
     """
+    # Pinned: a user's file by its content digest, so the run id changes when the file does
+    # and `resume` or `replay` refuse a file edited since.
+    request = replace(request, strategy=pin_strategy(request.strategy))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request)

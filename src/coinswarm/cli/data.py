@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from coinswarm.cli._shared import data_app, fail, stdout
-from coinswarm.data import inspect_series, load_bars
 from coinswarm.domain.errors import CoinswarmError
 
 
@@ -18,6 +17,8 @@ def data_inspect(
     top: Annotated[int, typer.Option(help="how many of the largest moves to list")] = 10,
 ) -> None:
     """Print a file's coverage, its gaps and its largest one-bar moves."""
+    from coinswarm.data import inspect_series, load_bars  # noqa: PLC0415 - polars
+
     try:
         inspection = inspect_series(load_bars(file), top=top)
     except (CoinswarmError, OSError) as error:

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coinswarm.cli._shared import decimal_option, exchange_app, fail, stdout
+from coinswarm.domain.errors import CoinswarmError
 
 if TYPE_CHECKING:
     from coinswarm.domain.bar import BarSeries
     from coinswarm.exchanges.local_coinbase import Venue
+
+# The local exchange (fastapi, uvicorn, cryptography) loads when it is served, not for `--help`.
 
 # The products the README's examples trade (`sandbox --url URL --product BTC-USD`), at price
 # levels like theirs, so that a copied command finds its product.
@@ -86,7 +89,6 @@ def serve(
 
     Without --data it replays a synthetic market of BTC-USD and ETH-USD hourly bars.
     """
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
     from coinswarm.exchanges.local_coinbase import (  # noqa: PLC0415
         KeyRing,
         create_app,

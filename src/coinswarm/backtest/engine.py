@@ -18,8 +18,8 @@ import numpy as np
 
 from coinswarm.backtest.collector import long_lived_frozen
 from coinswarm.backtest.context import EngineContext
+from coinswarm.backtest.defaults import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.equity import equity_curve
-from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.progress import Progress, RunProgress
 from coinswarm.backtest.result import BacktestResult
@@ -46,6 +46,7 @@ from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.state_file import StoredRiskState
 from coinswarm.strategies.base import CancelRequest, Intent, Rationale, Strategy
+from coinswarm.strategies.fence import fenced
 
 __all__ = [
     "BacktestConfig",
@@ -76,7 +77,6 @@ PROGRESS_EVERY = 4096
 """Bars between two progress reports of a backtest at full speed (a paced one reports each
 timestamp: it waits for the wall clock anyway)."""
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
-DEFAULT_CHECKPOINT_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -541,7 +541,7 @@ def run_live(
     The result covers the bars the feed delivered, not the history: its equity curve,
     metrics and buy-and-hold are those of the session.
     """
-    growing = GrowingMarket(instruments, {s.instrument: s for s in history})
+    growing = GrowingMarket(instruments, {s.instrument: s for s in history}, interval_ns)
     run = _wire(
         _instruments(instruments, config.instruments),
         growing.view,

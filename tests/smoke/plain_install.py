@@ -192,7 +192,22 @@ def serve_and_download(smoke: Smoke) -> None:
         raise SmokeError(f"exchange serve ended with {process.returncode}: {stderr[-2000:]}")
 
 
+def configuration(smoke: Smoke) -> None:
+    """Start a configuration file, set one value in it, and see it where it came from."""
+    smoke.run("config", "init")
+    smoke.run("config", "init", code=2)  # never overwrites
+    path = smoke.folder / "coinswarm.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "[backtest]\nfee_bps = 12\n", "utf-8")
+    shown = smoke.json("config", "show", "--command", "backtest")
+    commands = shown["commands"]
+    assert isinstance(commands, dict)
+    if commands["backtest"]["fee_bps"]["value"] != "12":
+        raise SmokeError(f"config show does not show the file's fee: {commands['backtest']}")
+    path.unlink()  # the other steps run on the built-in defaults
+
+
 STEPS: dict[str, Callable[[Smoke], None]] = {
+    "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
     "exchange and download": serve_and_download,
@@ -200,7 +215,8 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
-    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("data", "download"),
+    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
+    ("config", "show"), ("data", "download"),
     ("data", "inspect"), ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",),
     ("live",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),

@@ -8,13 +8,14 @@ import typer
 
 from coinswarm import __version__
 from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli import admin, data, exchange, replay, risk, runs, sessions
+from coinswarm.cli import admin, config, data, exchange, replay, risk, runs, sessions
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
 
 _COMMANDS = (
     admin,
+    config,
     data,
     exchange,
     replay,

@@ -39,6 +39,7 @@ from coinswarm.backtest.runs import (
     save_run,
 )
 from coinswarm.data import load_bars, synthetic_market
+from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.costs import FeeSchedule, FillModel
@@ -66,7 +67,7 @@ from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, default_phase
+from coinswarm.strategies import build_strategy, default_phase, pin_strategy
 
 __all__ = [
     "BacktestOutcome",
@@ -121,10 +122,14 @@ class BacktestRequest:
     `slippage` is by default the slippage model (at least 10 bps a taker fill, more on a
     turbulent bar or for a large share of its volume); `FixedSlippage` is a flat figure, 0
     for cross-checks against peers that assume none.
+
+    `timeframe` ('4h', '1d', ...) resamples every series after loading, as `coinswarm data
+    resample` would; None trades the bars as they are.
     """
 
     data: tuple[Path, ...] = ()
     pair: str | None = None
+    timeframe: str | None = None
     start_ns: int | None = None
     end_ns: int | None = None
     strategy: str = "sma-cross"
@@ -152,6 +157,8 @@ class BacktestRequest:
         if self.exchange not in EXCHANGES:
             msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
             raise DataError(msg)
+        if self.timeframe is not None:
+            timeframe_ns(self.timeframe)  # an unknown label is refused before any work
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,10 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
                 seed=request.seed,
             )
         ]
+    if request.timeframe is not None:
+        # Resampled before the period is cut, so that a file resampled first gives the same run.
+        interval = timeframe_ns(request.timeframe)
+        market = [on_timeframe(series, interval) for series in market]
     market = [series.between(request.start_ns, request.end_ns) for series in market]
     for series in market:
         if len(series) < 2:
@@ -285,6 +296,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     inputs = {
         "data": data,
         "pair": request.pair,
+        **({} if request.timeframe is None else {"timeframe": request.timeframe}),
         "start": request.start_ns,
         "end": request.end_ns,
         "strategy": request.strategy,
@@ -321,6 +333,9 @@ def run(
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
     """
+    # Pinned: a user's file by its content digest, so the run id changes when the file does
+    # and `resume` or `replay` refuse a file edited since.
+    request = replace(request, strategy=pin_strategy(request.strategy))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request)

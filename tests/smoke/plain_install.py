@@ -119,6 +119,7 @@ def write_bars(path: Path) -> None:
 def backtests(smoke: Smoke, data: Path) -> None:
     smoke.run("version")
     smoke.run("data", "inspect", str(data))
+    smoke.run("data", "resample", str(data), "--to", "4h", "--out", str(smoke.folder / "4h.csv"))
     runs = smoke.folder / "runs"
     args = ("--data", str(data), "--strategy", "committee", "--runs-dir", str(runs))
     summary = smoke.json("backtest", *args, "--db", smoke.db, "--quiet")
@@ -216,9 +217,8 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
     ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
-    ("config", "show"), ("data", "download"),
-    ("data", "inspect"), ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",),
-    ("live",), ("paper",),
+    ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
+    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("sandbox",), ("version",),
 }  # fmt: skip

@@ -62,6 +62,13 @@ DbOption = Annotated[
         help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)",
     ),
 ]
+TimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="trade bars of this interval (4h, 1d, ...), resampled in memory from the data's "
+        "finer bars as `coinswarm data resample` would"
+    ),
+]
 
 
 class UsageError(CoinswarmError, ValueError):

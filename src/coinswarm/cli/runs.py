@@ -19,6 +19,7 @@ from coinswarm.cli._shared import (
     DbOption,
     LazyProgress,
     SharedOption,
+    TimeframeOption,
     UsageError,
     app,
     bound,
@@ -111,6 +112,7 @@ def paper(
             "exchange, reached through ccxt's coinbase class"
         ),
     ] = bootstrap.SIMULATED,
+    timeframe: TimeframeOption = None,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
@@ -135,6 +137,7 @@ def paper(
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
             synthetic_bars=bars,
+            timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
             cash=decimal_option(cash, "--cash"),
@@ -166,6 +169,7 @@ def backtest(
         ),
     ] = None,
     pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
+    timeframe: TimeframeOption = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
@@ -213,6 +217,7 @@ def backtest(
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
             pair=pair,
+            timeframe=timeframe,
             start_ns=bound(start, "--start"),
             end_ns=bound(end, "--end"),
             strategy=strategy,

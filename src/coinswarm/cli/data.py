@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from coinswarm.cli._shared import UsageError, data_app, fail, stdout
+from coinswarm.domain.errors import CoinswarmError
 
 PairOption = Annotated[
     str | None,
@@ -34,8 +35,7 @@ def data_inspect(
     pair: PairOption = None,
 ) -> None:
     """Print a file's coverage, its gaps and its largest one-bar moves."""
-    from coinswarm.data import inspect_series, load_bars  # noqa: PLC0415
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
+    from coinswarm.data import inspect_series, load_bars  # noqa: PLC0415 - polars
 
     try:
         inspection = inspect_series(load_bars(file, instrument=_pair(pair)), top=top)

@@ -8,25 +8,24 @@ import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm import bootstrap
 from coinswarm.cli._shared import decimal_option, exchange_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.domain.instrument import instrument_from_symbol
-from coinswarm.exchanges.local_coinbase import (
-    KeyRing,
-    Venue,
-    create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
-)
+
+if TYPE_CHECKING:
+    from coinswarm.exchanges.local_coinbase import Venue
+
+# The local exchange (fastapi, uvicorn, cryptography) loads when it is served, not for `--help`.
 
 
 def _venue(data: list[Path], cash: Decimal) -> Venue:
+    from coinswarm import bootstrap  # noqa: PLC0415
+    from coinswarm.domain.instrument import instrument_from_symbol  # noqa: PLC0415
+    from coinswarm.exchanges.local_coinbase import Venue  # noqa: PLC0415
+
     market = bootstrap.load_market(bootstrap.BacktestRequest(data=tuple(data)))
     instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
     quotes = {i.quote for i in instruments.values()}
@@ -65,6 +64,14 @@ def serve(
     control: Annotated[bool, typer.Option(help="enable the test-only control API")] = False,
 ) -> None:
     """Serve a Coinbase Advanced Trade compatible exchange over HTTPS until stopped."""
+    from coinswarm.exchanges.local_coinbase import (  # noqa: PLC0415
+        KeyRing,
+        create_app,
+        generate_key,
+        make_tls_files,
+        serve_in_thread,
+    )
+
     stop = threading.Event()
     folder = Path(tempfile.mkdtemp(prefix="coinswarm-exchange-"))
     try:

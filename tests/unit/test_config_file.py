@@ -3,29 +3,67 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import typer
+from test_cli_startup import HEAVY, REPORT, RUN
 from typer.testing import CliRunner
 
-from coinswarm.cli import app
+from coinswarm import bootstrap
+from coinswarm.cli import app, runs
 from coinswarm.cli._config import (
-    CommandSpec,
     ConfigError,
-    describe,
+    _date,
+    _phase,
+    _slippage,
+    _speed,
     find_config,
     load_config,
 )
+from coinswarm.cli._options import CommandSpec, describe
+from coinswarm.cli._shared import UsageError, bound
 from coinswarm.cli._toml_lines import key_lines
 from coinswarm.cli.config import TEMPLATE
+from coinswarm.domain.errors import CoinswarmError
 
 
 @pytest.fixture(scope="module")
 def commands() -> dict[tuple[str, ...], CommandSpec]:
+    return describe(app)
+
+
+def built_options(group: typer.core.TyperGroup, path: tuple[str, ...] = ()):
+    """Yield every command's options as typer builds them for click."""
+    context = typer.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if isinstance(command, typer.core.TyperGroup):
+            yield from built_options(command, (*path, name))
+        elif command is not None:
+            for param in command.params:
+                if isinstance(param, typer.core.TyperOption) and "--help" not in param.opts:
+                    yield (*path, name), param
+
+
+def test_the_options_read_from_the_functions_are_those_typer_builds(commands):
     group = typer.main.get_command(app)
     assert isinstance(group, typer.core.TyperGroup)
-    return describe(group, typer.Context(group))
+    built = list(built_options(group))
+    assert len(built) > 100
+    assert {path for path, _ in built} <= set(commands)
+    for path, param in built:
+        (option,) = [o for o in commands[path].options.values() if o.name == param.name]
+        assert option.flag in param.opts, (path, param.name)
+        assert option.undoable == (not param.is_flag or bool(param.secondary_opts)), path
+        assert option.many == bool(param.multiple), (path, param.name)
+        assert option.envvar == param.envvar, (path, param.name)
+        assert (option.low, option.high) == (param.min, param.max), (path, param.name)
+        assert option.default == param.default, (path, param.name)
+    assert sum(len(spec.options) for spec in commands.values()) == len(built)
 
 
 def write(folder: Path, text: str, name: str = "coinswarm.toml") -> Path:
@@ -277,3 +315,64 @@ def test_the_readme_example_is_a_file_the_commands_accept(tmp_path, commands):
     loaded = load_config(write(tmp_path, example), commands)
     assert loaded.values[("backtest",)]["strategy"] == "committee"
     assert loaded.values[("risk", "status")]["mode"] == "paper"
+
+
+def test_reading_a_file_loads_none_of_the_heavy_modules(tmp_path):
+    # The file is read before every command, `coinswarm version` included: reading it must not
+    # undo the lazy start-up (tests/unit/test_cli_startup.py).
+    path = write(
+        tmp_path,
+        "[defaults]\ndb = 'sqlite:///x.db'\nfee_bps = 10\n[backtest]\nstart = '2021-01-01'\n"
+        "data = ['a.csv']\n[backtest.params]\nfast = 3\n[paper]\nspeed = 'max'\n",
+    )
+    probe = RUN.format(args=["version"]) + REPORT.format(heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "COINSWARM_CONFIG": str(path), "COINSWARM_HOME": str(tmp_path)},
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2021-01-01", "2021-01-01T05:00", "2021-01-01 05:00", "2021-01-01T05:00:00+00:00",
+     "2021-01-01T05:00:00+02:00", "2021-01-01T05:00:00Z", "yesterday", "2021-13-01", ""],
+)  # fmt: skip
+def test_the_file_checks_a_date_as_the_flag_does(text):
+    def outcome(check):
+        try:
+            check(text, "--start")
+        except UsageError as error:
+            return str(error)
+        return "accepted"
+
+    assert outcome(_date) == outcome(bound)
+
+
+def refusal(check, text):
+    try:
+        check(text)
+    except (UsageError, CoinswarmError) as error:
+        return str(error)
+    return "accepted"
+
+
+@pytest.mark.parametrize("text", ["max", "60", "0.5", "0", "-1", "nan", "inf", "fast", ""])
+def test_the_file_checks_a_speed_as_the_flag_does(text):
+    assert refusal(lambda t: _speed(t, "--speed"), text) == refusal(runs._speed, text)
+
+
+@pytest.mark.parametrize("text", ["model", "MODEL", "0", "12.5", "-1", "nan", "lots"])
+def test_the_file_checks_a_slippage_as_the_flag_does(text):
+    ours = refusal(lambda t: _slippage(t, "--slippage-bps"), text)
+    assert ours == refusal(runs.slippage_option, text)
+
+
+@pytest.mark.parametrize("text", ["0", "3", "5", "6", "-1", "x", "03"])
+def test_the_file_checks_a_phase_as_the_flag_does(text):
+    ours = refusal(lambda t: _phase(t, "--phase"), text)
+    assert ours == refusal(bootstrap._phase_number, text)

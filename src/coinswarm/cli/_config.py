@@ -30,35 +30,28 @@ The merged values become the click context's `default_map`, so a flag and an opt
 from __future__ import annotations
 
 import difflib
-import inspect
-import os
 import re
 import tomllib
-import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlsplit
 
-import typer
-from typer.core import TyperGroup, TyperOption
-
-from coinswarm.cli._shared import UsageError, bound, decimal_option
+from coinswarm.cli._options import PARAMS, CommandPath, CommandSpec, OptionSpec
+from coinswarm.cli._shared import UsageError, decimal_option
 from coinswarm.cli._toml_lines import key_lines
 
 __all__ = [
     "CONFIG_FILE",
+    "CONFIG_VARIABLE",
     "DEFAULTS",
-    "PARAMS",
     "SECRET_KEY",
-    "CommandSpec",
     "ConfigError",
     "ConfigFile",
-    "OptionSpec",
     "Origin",
-    "describe",
     "find_config",
     "load_config",
 ]
@@ -66,45 +59,13 @@ __all__ = [
 CONFIG_FILE = "coinswarm.toml"
 CONFIG_VARIABLE = "COINSWARM_CONFIG"
 DEFAULTS = "defaults"
-PARAMS = "params"  # the file's table for the repeated `--param KEY=VALUE`
-_PARAM_OPTION = "param"
 
 SECRET_KEY = re.compile(r"private_?key|secret|password|passphrase|token|api_?key|key_name", re.I)
 _SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/|:memory:)(.+)$")
 
-CommandPath = tuple[str, ...]
-
 
 class ConfigError(UsageError):
     """The configuration file cannot be used: it names the file, the line and the key."""
-
-
-@dataclass(frozen=True, slots=True)
-class OptionSpec:
-    """One option of a command as the file may set it."""
-
-    name: str  # the command function's parameter: the key of click's default_map
-    key: str  # how the file spells it
-    flag: str
-    kind: type | None  # str, int, float, bool or Path; None: taken as text
-    many: bool
-    low: float | None
-    high: float | None
-    envvar: str | None
-    default: Any
-    undoable: bool  # a flag can give back what the file set: False for a lone switch
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    """A leaf command and its options, by the key the file uses."""
-
-    path: CommandPath
-    options: Mapping[str, OptionSpec]
-
-    @property
-    def title(self) -> str:
-        return "coinswarm " + " ".join(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,73 +105,6 @@ def find_config(explicit: Path | None, folder: Path | None = None) -> Path | Non
         return explicit
     candidate = Path(CONFIG_FILE) if folder is None else folder / CONFIG_FILE
     return candidate if candidate.is_file() else None
-
-
-def describe(root: TyperGroup, ctx: typer.Context) -> dict[CommandPath, CommandSpec]:
-    """Return every leaf command under `root` with the options the file may set."""
-    return {path: _spec(path, command) for path, command in _leaves(root, ctx, ())}
-
-
-def _leaves(
-    group: TyperGroup, ctx: typer.Context, path: CommandPath
-) -> Iterator[tuple[CommandPath, Any]]:
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        if isinstance(command, TyperGroup):
-            yield from _leaves(command, ctx, (*path, name))
-        elif command is not None:
-            yield (*path, name), command
-
-
-def _spec(path: CommandPath, command: Any) -> CommandSpec:
-    hints = _hints(command.callback)
-    options: dict[str, OptionSpec] = {}
-    for param in command.params:
-        if not isinstance(param, TyperOption) or param.name is None:
-            continue
-        flag = next((opt for opt in param.opts if opt.startswith("--")), None)
-        if flag is None or flag == "--help":
-            continue
-        kind, many = _kind(hints.get(param.name))
-        key = _normal(flag[2:])
-        envvar = param.envvar if isinstance(param.envvar, str) else None
-        options[PARAMS if param.name == _PARAM_OPTION else key] = OptionSpec(
-            name=param.name,
-            key=PARAMS if param.name == _PARAM_OPTION else key,
-            flag=flag,
-            kind=kind,
-            many=many or bool(param.multiple),
-            low=getattr(param, "min", None),
-            high=getattr(param, "max", None),
-            envvar=envvar,
-            default=param.default,
-            undoable=not (kind is bool and not param.secondary_opts),
-        )
-    return CommandSpec(path, options)
-
-
-def _hints(callback: Callable[..., Any] | None) -> dict[str, Any]:
-    if callback is None:
-        return {}
-    try:
-        return typing.get_type_hints(inspect.unwrap(callback))
-    except (NameError, TypeError):  # an annotation that cannot be resolved: take text
-        return {}
-
-
-def _kind(annotation: Any) -> tuple[type | None, bool]:
-    """Return the option's value type (None: unknown, taken as text) and whether it repeats."""
-    many = False
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        annotation = rest[0] if len(rest) == 1 else None
-    if typing.get_origin(annotation) is list:
-        many, annotation = True, (typing.get_args(annotation) or (None,))[0]
-    if isinstance(annotation, type) and issubclass(annotation, Path):
-        return Path, many
-    if annotation in (str, int, float, bool):
-        return annotation, many
-    return None, many
 
 
 def _normal(key: str) -> str:
@@ -464,6 +358,18 @@ def _refuse_secret_value(option: OptionSpec, value: Any) -> None:
             )
 
 
+def _date(text: str, flag: str) -> None:
+    """Check a date as `_shared.bound` reads it, without loading `coinswarm.data` to do it."""
+    stamp = text if "T" in text or " " in text else f"{text}T00:00:00Z"
+    stamp = stamp if stamp.endswith(("Z", "+00:00")) else f"{stamp}Z"
+    try:
+        offset = datetime.fromisoformat(stamp).utcoffset()
+    except ValueError:
+        offset = None
+    if offset != timedelta(0):
+        raise UsageError(f"{flag}: expected a UTC date like 2021-01-31, found {text!r}")
+
+
 def _slippage(text: str, flag: str) -> None:
     if text.strip().lower() != "model":
         decimal_option(text, flag)
@@ -494,8 +400,8 @@ _TEXT_CHECKS: dict[str, Callable[[str, str], object]] = {
     "cash": decimal_option,
     "max_volume_share": decimal_option,
     "slippage_bps": _slippage,
-    "start": bound,
-    "end": bound,
+    "start": _date,
+    "end": _date,
     "phase": _phase,
     "speed": _speed,
 }
@@ -509,10 +415,3 @@ def _check_text(option: OptionSpec, text: str) -> None:
         check(text, option.flag)
     except UsageError as error:
         raise UsageError(str(error).removeprefix(f"{option.flag}: ")) from None
-
-
-def environment_value(option: OptionSpec) -> str | None:
-    """Return the option's `COINSWARM_*` variable when it is set (click ignores it if empty)."""
-    if option.envvar is None:
-        return None
-    return os.environ.get(option.envvar) or None

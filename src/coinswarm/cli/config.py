@@ -21,15 +21,12 @@ from coinswarm.cli._config import (
     CONFIG_FILE,
     CONFIG_VARIABLE,
     SECRET_KEY,
-    CommandPath,
-    CommandSpec,
     ConfigError,
     ConfigFile,
-    OptionSpec,
-    describe,
     find_config,
     load_config,
 )
+from coinswarm.cli._options import CommandPath, CommandSpec, OptionSpec, describe
 from coinswarm.cli._shared import UsageError, app, config_app, fail, stdout
 
 _LOADED = "coinswarm.config"  # the key of the checked file in the context's shared `meta`
@@ -93,15 +90,11 @@ def configure(
     if path is None:
         return
     try:
-        loaded = load_config(path, describe(_root(ctx), ctx))
+        loaded = load_config(path, describe(app))
     except ConfigError as error:
         raise fail(error) from None
     ctx.default_map = loaded.default_map()
     ctx.meta[_LOADED] = loaded
-
-
-def _root(ctx: typer.Context) -> Any:
-    return ctx.find_root().command
 
 
 @config_app.command("show")
@@ -117,7 +110,7 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Print the values a command would use and where each comes from (no secrets)."""
-    commands = describe(_root(ctx), ctx)
+    commands = describe(app)
     loaded: ConfigFile | None = ctx.meta.get(_LOADED)
     try:
         chosen = _chosen(commands, command)

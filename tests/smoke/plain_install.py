@@ -10,6 +10,7 @@ run for real, briefly, with COINSWARM_HOME in a temporary folder. Exit 0 when al
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -124,9 +125,10 @@ def backtests(smoke: Smoke, data: Path) -> None:
     summary = smoke.json("backtest", *args, "--db", smoke.db, "--quiet")
     run = str(summary["run"])
     smoke.json("resume", run, "--db", smoke.db, "--runs-dir", str(runs), "--quiet")
-    explanations = json.loads((runs / run / "explanations.json").read_text(encoding="utf-8"))
+    with gzip.open(runs / run / "explanations.jsonl.gz", "rt", encoding="utf-8") as kept:
+        explanations = [json.loads(line)["order_id"] for line in kept]
     if explanations:
-        smoke.run("explain", run, next(iter(explanations)), "--runs-dir", str(runs))
+        smoke.run("explain", run, explanations[0], "--runs-dir", str(runs))
     else:
         smoke.run("explain", run, "NONE", "--runs-dir", str(runs), code=2)
     smoke.run("audit", "verify", "--db", smoke.db)

@@ -95,6 +95,10 @@ exchange_app = typer.Typer(no_args_is_help=True, help="Run a local Coinbase-comp
 app.add_typer(exchange_app, name="exchange")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
+config_app = typer.Typer(
+    no_args_is_help=True, help="See the configuration file's values, or start one."
+)
+app.add_typer(config_app, name="config")
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -118,7 +122,10 @@ SharedOption = Annotated[
 ]
 DbOption = Annotated[
     str | None,
-    typer.Option(help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)"),
+    typer.Option(
+        envvar="COINSWARM_DATABASE_URL",
+        help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)",
+    ),
 ]
 TimeframeOption = Annotated[
     str | None,

@@ -247,7 +247,9 @@ def backtest(
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
     ] = SYNTHETIC_BARS,
-    phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
+    phase: Annotated[
+        str, typer.Option(envvar="COINSWARM_PHASE", help="risk phase 0-5, 'none' or 'default'")
+    ] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
         int,

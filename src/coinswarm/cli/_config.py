@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from coinswarm.cli._options import PARAMS, CommandPath, CommandSpec, OptionSpec
-from coinswarm.cli._shared import UsageError, decimal_option
+from coinswarm.cli._shared import UsageError, decimal_option, replay_speed
 from coinswarm.cli._toml_lines import key_lines
 
 __all__ = [
@@ -381,16 +381,7 @@ def _phase(text: str, flag: str) -> None:
 
 
 def _speed(text: str, flag: str) -> None:
-    if text == "max":
-        return
-    try:
-        ok = float(text) > 0
-    except ValueError:
-        ok = False
-    if not ok:
-        raise UsageError(
-            f"{flag}: expected a number above 0 (60: an hour a minute) or max, found {text!r}"
-        )
+    replay_speed(text, flag)  # the flag's own rule
 
 
 # The options the commands take as text and parse themselves: the file's value is checked by

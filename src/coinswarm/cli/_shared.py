@@ -198,6 +198,23 @@ def decimal_option(text: str, option: str) -> Decimal:
     return value
 
 
+def replay_speed(text: str, option: str = "--speed") -> float | None:
+    """Return a paper run's replay speed, a multiple of real time; None for `max` (no pacing)."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = float("nan")
+    if not speed > 0:  # NaN too
+        msg = (
+            f"{option}: expected a multiple of real time above 0 (60: an hour of bars a "
+            f"minute) or max, found {text!r}"
+        )
+        raise UsageError(msg)
+    return speed
+
+
 def parameters(pairs: list[str]) -> dict[str, str]:
     parameters: dict[str, str] = {}
     for pair in pairs:

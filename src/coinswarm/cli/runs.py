@@ -24,12 +24,12 @@ from coinswarm.cli._shared import (
     ReportOption,
     SharedOption,
     TimeframeOption,
-    UsageError,
     app,
     bound,
     decimal_option,
     fail,
     parameters,
+    replay_speed,
     report_path,
     stdout,
     stop_on_interrupt,
@@ -128,18 +128,12 @@ SPEED_HELP = (
 )
 
 
-def _speed(text: str, stop: threading.Event) -> ReplayPacer | None:
+def _speed(text: str, stop: threading.Event | None = None) -> ReplayPacer | None:
     """Return the pacer `--speed` asks for; its wait ends early when `stop` is set (Ctrl-C)."""
-    if text.strip().lower() == "max":
+    speed = replay_speed(text)
+    if speed is None:
         return None
-    try:
-        return ReplayPacer(float(text), sleep=stop.wait)
-    except ValueError:
-        msg = (
-            "--speed: expected a multiple of real time above 0 (60: an hour of bars a minute) "
-            f"or max, found {text!r}"
-        )
-        raise UsageError(msg) from None
+    return ReplayPacer(speed) if stop is None else ReplayPacer(speed, sleep=stop.wait)
 
 
 def stopped_note(stop: threading.Event, mode: str) -> list[str]:

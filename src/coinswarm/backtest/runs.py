@@ -41,8 +41,11 @@ def file_digest(path: Path) -> str:
 
 def _write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:  # about `path`: the temporary name means nothing to a person
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def save_run(

@@ -26,9 +26,12 @@ from coinswarm.cli._shared import (
     UsageError,
     app,
     bound,
+    data_files,
     decimal_option,
     fail,
     parameters,
+    report_path,
+    runs_folder,
     stdout,
 )
 from coinswarm.cli.risk import warn_if_stopped
@@ -151,12 +154,12 @@ def paper(
 
     try:
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             phase=phase,
@@ -167,6 +170,7 @@ def paper(
             shared_state=state_url,
         )
         pace = _speed(speed)
+        runs_folder(runs_dir)
         warn_if_stopped("paper", state or risk_state_path("paper"))
         outcome = _run(request, quiet=quiet or as_json, pace=pace)
         outcome.save(runs_dir or default_runs_dir())
@@ -230,8 +234,10 @@ def backtest(
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
     try:
+        report = report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             pair=pair,
             timeframe=timeframe,
             start_ns=bound(start, "--start"),
@@ -243,7 +249,7 @@ def backtest(
             max_volume_share=None
             if max_volume_share is None
             else decimal_option(max_volume_share, "--max-volume-share"),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             seed=seed,
             synthetic_bars=bars,
             phase=phase,
@@ -280,8 +286,10 @@ def demo(
 
     try:
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()), strategy="committee", database=db
+            data=data_files(data), strategy="committee", database=db
         )
+        report_path(report)
+        runs_folder(runs_dir)
         outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
         outcome.save(runs_dir or default_runs_dir())
@@ -327,6 +335,7 @@ def resume(
 
     progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
     try:
+        runs_folder(runs_dir)
         outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:

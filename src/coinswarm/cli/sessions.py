@@ -6,6 +6,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +17,9 @@ from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
 from coinswarm.cli._shared import (
     DbOption,
     SharedOption,
+    UsageError,
     app,
+    data_files,
     decimal_option,
     fail,
     parameters,
@@ -140,9 +143,9 @@ def sandbox(
             url=url,
             ws_url=ws_url,
             products=tuple(product or ()),
-            data=tuple(data or ()),
+            data=data_files(data),
             bar_seconds=bar_seconds,
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             strategy=strategy,
             parameters=parameters(param or []),
             phase=phase,
@@ -191,29 +194,40 @@ def live(
     transfer funds, or an exchange that does not reconcile with a flat book.
     """
     from coinswarm.preflight import confirmation_text  # noqa: PLC0415
-    from coinswarm.sessions import SessionRequest  # noqa: PLC0415
+    from coinswarm.sessions import SessionRequest, check_request  # noqa: PLC0415
 
-    expected = confirmation_text(url)
+    try:
+        request = SessionRequest(
+            mode=LIVE,
+            url=url,
+            ws_url=ws_url,
+            products=tuple(product or ()),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            phase=phase,
+            bars=bars,
+            confirm=confirm,
+            database=db,
+            state_file=_state_file(LIVE, state),
+            shared_state=state_url,
+            ca_file=ca_file,
+            resume=resume,
+            warmup_bars=warmup,
+            reconcile_every_s=reconcile_every,
+            shadow_every=shadow_every,
+        )
+        # The phase, the URL, the key and all else that needs no network, before a person is
+        # asked to type anything: a sentence typed for a session that cannot start is wasted.
+        check_request(request)
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
     if confirm is None:
+        expected = confirmation_text(url)
         stdout.print(f"To trade real money, type: {expected}")
-        confirm = typer.prompt("confirmation", default="", show_default=False)
-    request = SessionRequest(
-        mode=LIVE,
-        url=url,
-        ws_url=ws_url,
-        products=tuple(product or ()),
-        strategy=strategy,
-        parameters=parameters(param or []),
-        phase=phase,
-        bars=bars,
-        confirm=confirm,
-        database=db,
-        state_file=_state_file(LIVE, state),
-        shared_state=state_url,
-        ca_file=ca_file,
-        resume=resume,
-        warmup_bars=warmup,
-        reconcile_every_s=reconcile_every,
-        shadow_every=shadow_every,
-    )
+        try:
+            typed = typer.prompt("confirmation", default="", show_default=False)
+        except typer.Abort:  # end of input: nobody there to type it
+            msg = f"live: no confirmation was typed; type {expected!r} or pass --confirm"
+            raise fail(UsageError(msg)) from None
+        request = replace(request, confirm=typed)
     _session(request, as_json=as_json)

@@ -63,7 +63,6 @@ def data_resample(
     source bar gives no bar; an unfinished last bucket (the data ends inside it) is dropped.
     """
     from coinswarm.data.resample_file import plan_resample, write_resampled  # noqa: PLC0415
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
 
     try:
         plan = plan_resample(file, to=to, out=out, pair=_pair(pair), force=force)
@@ -92,7 +91,6 @@ def data_download(
 ) -> None:
     """Download candles into a file `coinswarm backtest --data` reads; a rerun resumes it."""
     from coinswarm.cli import _download  # noqa: PLC0415 - ccxt takes long to import
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
 
     try:
         result = _download.download(

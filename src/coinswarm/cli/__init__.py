@@ -8,7 +8,7 @@ import typer
 
 from coinswarm import __version__
 from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli import admin, data, exchange, replay, risk, runs, sessions
+from coinswarm.cli import admin, data, exchange, replay, risk, runs, sessions, strategy
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
@@ -21,6 +21,7 @@ _COMMANDS = (
     risk,
     runs,
     sessions,
+    strategy,
 )  # imported for their commands, which register on `app`
 
 

@@ -17,8 +17,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from coinswarm.backtest.engine import (
+from coinswarm.backtest.defaults import (
     DEFAULT_CHECKPOINT_EVERY,
+    EXCHANGES,
+    LOCAL,
+    LOCAL_CCXT,
+    PERSON_MODES,
+    SIMULATED,
+    SYNTHETIC_BARS,
+    SYNTHETIC_SEED,
+    risk_state_path,
+)
+from coinswarm.backtest.engine import (
     BacktestConfig,
     OperatorFactory,
     Progress,
@@ -33,7 +43,6 @@ from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import (
     RunNotFoundError,
-    default_runs_dir,
     file_digest,
     run_id,
     save_run,
@@ -53,7 +62,8 @@ from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
-from coinswarm.infra.state import HotState, KillSwitchFlag, RedisHotState
+from coinswarm.infra.state import HotState, KillSwitchFlag
+from coinswarm.infra.state import shared_state as open_shared_state
 from coinswarm.infra.storage import (
     DATABASE_URL_VARIABLE,
     RunRecord,
@@ -70,6 +80,10 @@ from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_s
 from coinswarm.strategies import build_strategy, default_phase, pin_strategy
 
 __all__ = [
+    "PERSON_MODES",
+    "SIMULATED",
+    "SYNTHETIC_BARS",
+    "SYNTHETIC_SEED",
     "BacktestOutcome",
     "BacktestRequest",
     "load_market",
@@ -81,19 +95,11 @@ __all__ = [
     "run",
 ]
 
-SYNTHETIC_SEED = 7
-SYNTHETIC_BARS = 2 * 365 * 24
 DEFAULT_PHASE = "default"
 NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
-SIMULATED = "simulated"
-LOCAL = "local"
-LOCAL_CCXT = "local-ccxt"
-EXCHANGES = (SIMULATED, LOCAL, LOCAL_CCXT)
 # The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
 _LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
-PERSON_MODES = ("paper", "sandbox", "live")
-"""The modes a person watches: each obeys `coinswarm risk stop` through its risk state file."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -402,13 +408,6 @@ def _read_shared_stop(request: BacktestRequest) -> BacktestRequest:
     return replace(request, shared_stop=hot.kill_switch())
 
 
-def risk_state_path(mode: str) -> Path:
-    """Return the risk state file `mode` obeys and saves: each mode keeps its own stops, so a
-    sandbox's breaker trip cannot block live trading (`coinswarm risk stop` sets them all)."""
-    name = "risk-state.json" if mode == "live" else f"risk-state-{mode}.json"
-    return default_runs_dir().parent / name
-
-
 def person(
     recorder: Recorder,
     path: Path,
@@ -517,15 +516,9 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
         yield local
 
 
-STATE_NAMESPACE = "coinswarm"
-
-
 def shared_state(url: str | None) -> HotState | None:
     """Return the shared hot state at `url` (Redis), or None when there is none."""
-    if url is None:
-        return None
-    namespace = os.environ.get("COINSWARM_STATE_NAMESPACE", STATE_NAMESPACE)
-    return RedisHotState(url, namespace=namespace)
+    return open_shared_state(url)
 
 
 def request_to_json(request: BacktestRequest) -> dict[str, Any]:

@@ -185,9 +185,9 @@ def serve_and_download(smoke: Smoke) -> None:
             base = found.group(1) if found else None
         if base is None:
             raise SmokeError("exchange serve printed no REST address")
-        out = smoke.folder / "SYN_USDT-1h.csv"
+        out = smoke.folder / "BTC_USD-1h.csv"
         smoke.run(
-            "data", "download", "coinbase", "SYN/USDT", "1h", "--since", "2022-01-01",
+            "data", "download", "coinbase", "BTC/USD", "1h", "--since", "2022-01-01",
             "--until", "2022-01-02", "--url", base, "--ca-file", str(ca), "--out", str(out),
         )  # fmt: skip
         smoke.run("data", "inspect", str(out))

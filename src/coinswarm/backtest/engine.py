@@ -18,6 +18,7 @@ import numpy as np
 
 from coinswarm.backtest.collector import long_lived_frozen
 from coinswarm.backtest.context import EngineContext
+from coinswarm.backtest.defaults import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
@@ -74,7 +75,6 @@ OperatorFactory = Callable[[Door], Operator]
 """Build the run's operator around its door: the simulated one, or a person's commands."""
 PROGRESS_EVERY = 4096
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
-DEFAULT_CHECKPOINT_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from coinswarm.cli._shared import UsageError, data_app, fail, stdout
+from coinswarm.domain.errors import CoinswarmError
 
 PairOption = Annotated[
     str | None,
@@ -34,8 +35,7 @@ def data_inspect(
     pair: PairOption = None,
 ) -> None:
     """Print a file's coverage, its gaps and its largest one-bar moves."""
-    from coinswarm.data import inspect_series, load_bars  # noqa: PLC0415
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
+    from coinswarm.data import inspect_series, load_bars  # noqa: PLC0415 - polars
 
     try:
         inspection = inspect_series(load_bars(file, instrument=_pair(pair)), top=top)
@@ -63,7 +63,6 @@ def data_resample(
     source bar gives no bar; an unfinished last bucket (the data ends inside it) is dropped.
     """
     from coinswarm.data.resample_file import plan_resample, write_resampled  # noqa: PLC0415
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
 
     try:
         plan = plan_resample(file, to=to, out=out, pair=_pair(pair), force=force)
@@ -92,7 +91,6 @@ def data_download(
 ) -> None:
     """Download candles into a file `coinswarm backtest --data` reads; a rerun resumes it."""
     from coinswarm.cli import _download  # noqa: PLC0415 - ccxt takes long to import
-    from coinswarm.domain.errors import CoinswarmError  # noqa: PLC0415
 
     try:
         result = _download.download(

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from coinswarm import bootstrap
-from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
+from coinswarm.backtest.defaults import (
+    DEFAULT_CHECKPOINT_EVERY,
+    SIMULATED,
+    SYNTHETIC_BARS,
+    default_runs_dir,
+    risk_state_path,
+)
 from coinswarm.backtest.replay import ReplayPacer
-from coinswarm.backtest.runs import default_runs_dir, find_explanation
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
@@ -32,10 +35,19 @@ from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.slippage import MODEL, FixedSlippage, Slippage, SlippageModel
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from coinswarm import bootstrap
+
+# Only stdlib, typer and light modules load here: bootstrap (numpy, polars, the database) loads
+# inside the commands that run something, so `coinswarm --help` answers at once.
 _HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
 
 
 def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
+    from rich.table import Table  # noqa: PLC0415 - only a finished run prints one
+
     ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
     table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
     table.add_column("metric")
@@ -77,6 +89,8 @@ def _run(
     quiet: bool,
     pace: Callable[[int], None] | None = None,
 ) -> bootstrap.BacktestOutcome:
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     progress = LazyProgress(f"{request.mode} {request.strategy}", quiet=quiet)
     try:
         return bootstrap.run(request, progress=progress, pace=pace)
@@ -103,7 +117,7 @@ def paper(
     speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
-    ] = bootstrap.SYNTHETIC_BARS,
+    ] = SYNTHETIC_BARS,
     exchange: Annotated[
         str,
         typer.Option(
@@ -111,7 +125,7 @@ def paper(
             "Coinbase-compatible exchange replaying the same bars; local-ccxt: the same "
             "exchange, reached through ccxt's coinbase class"
         ),
-    ] = bootstrap.SIMULATED,
+    ] = SIMULATED,
     timeframe: TimeframeOption = None,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
@@ -133,6 +147,8 @@ def paper(
 
     A person stops and resets it with `coinswarm risk stop|reset`, as a live session.
     """
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
@@ -151,7 +167,7 @@ def paper(
             shared_state=state_url,
         )
         pace = _speed(speed)
-        warn_if_stopped("paper", state or bootstrap.risk_state_path("paper"))
+        warn_if_stopped("paper", state or risk_state_path("paper"))
         outcome = _run(request, quiet=quiet or as_json, pace=pace)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
@@ -183,7 +199,7 @@ def backtest(
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
-    ] = bootstrap.SYNTHETIC_BARS,
+    ] = SYNTHETIC_BARS,
     phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
@@ -211,6 +227,8 @@ def backtest(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Run a backtest and print its metrics (or, with --json, one JSON object)."""
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
@@ -258,6 +276,8 @@ def demo(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Backtest the committee in the phase-0 profile, print its metrics, write the report."""
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()), strategy="committee", database=db
@@ -303,6 +323,8 @@ def resume(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Finish a run that was killed, from its last checkpoint; a finished one is re-checked."""
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
     try:
         outcome = bootstrap.resume(run, database=db, progress=progress)
@@ -321,6 +343,8 @@ def explain(
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
 ) -> None:
     """Print why an order was placed: the bar, the votes, the verdict, risk and fills."""
+    from coinswarm.backtest.runs import find_explanation  # noqa: PLC0415
+
     try:
         lines = find_explanation(runs_dir or default_runs_dir(), run, order_id)
     except (CoinswarmError, OSError) as error:

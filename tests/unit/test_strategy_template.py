@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from coinswarm.strategies import build_strategy
-from coinswarm.strategies.template import (
+from coinswarm.cli._template import (
     STRATEGY,
     TEST,
     TemplateError,
     class_name,
     write_template,
 )
+from coinswarm.strategies import build_strategy
 
 
 @pytest.mark.parametrize(

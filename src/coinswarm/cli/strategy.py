@@ -24,7 +24,7 @@ def new_strategy(
 ) -> None:
     """Write NAME.py (an example strategy to edit) and test_NAME.py; never overwrite."""
     # The template module is light, but the command line imports only what a command uses.
-    from coinswarm.strategies.template import write_template  # noqa: PLC0415
+    from coinswarm.cli._template import write_template  # noqa: PLC0415
 
     try:
         made = write_template(name, directory)

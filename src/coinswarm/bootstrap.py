@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,14 @@ from coinswarm.backtest.engine import (
     simulated_venue,
 )
 from coinswarm.backtest.explain import Explanation, explanations
-from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
+from coinswarm.backtest.metrics import (
+    Metrics,
+    buy_and_hold_benchmark,
+    compute_metrics,
+    no_bars_metrics,
+)
 from coinswarm.backtest.recording import HISTORICAL, Recorder, journal_path, shared_to_json
-from coinswarm.backtest.report import write_report
+from coinswarm.backtest.report import RunHeading, write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import (
     RunNotFoundError,
@@ -100,6 +106,8 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
 # The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
 _LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
+EXCHANGE_MODES = ("sandbox", "live")
+"""The modes whose fills and fees are an exchange's own, not the simulated costs'."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,7 +177,10 @@ class BacktestRequest:
 
 @dataclass(frozen=True, slots=True)
 class BacktestOutcome:
-    """A finished run, its metrics, buy-and-hold over the same bars, and its explanations."""
+    """A finished run, its metrics, buy-and-hold over the same bars, and its explanations.
+
+    `mode` is what ran: a backtest, or a paper, sandbox or live session (the same engine).
+    """
 
     run_id: str
     result: BacktestResult
@@ -178,14 +189,26 @@ class BacktestOutcome:
     benchmark_curve: EquityCurve
     explanations: tuple[Explanation, ...]
     risk: RiskProfile | None
+    mode: str = "backtest"
 
-    def write_report(self, path: Path) -> Path:
-        """Write the self-contained HTML report of this run to `path`."""
+    def write_report(self, path: Path, *, notes: Sequence[str] = ()) -> Path:
+        """Write the self-contained HTML report of this run to `path`.
+
+        Every mode writes the same report; `notes` are said under its title (how a session
+        ended, say).
+        """
+        heading = RunHeading(
+            mode=self.mode,
+            run_id=self.run_id,
+            notes=tuple(notes),
+            exchange_costs=self.mode in EXCHANGE_MODES,
+        )
         return write_report(
             self.result,
             self.metrics,
             self.benchmark,
             path,
+            heading=heading,
             benchmark_curve=self.benchmark_curve,
             explanations={e.client_order_id: e.render() for e in self.explanations},
             total_loss_limit=None
@@ -332,12 +355,15 @@ def run(
     progress: Progress | None = None,
     pace: Callable[[int], None] | None = None,
     journal_path: Path | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
     `pace` replays the bars at a chosen speed instead of as fast as possible. A paper session
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
+    `progress` hears how far the run got; once `stopped` says so (Ctrl-C), the run ends
+    before its next timestamp and the outcome covers the bars stepped until then.
     """
     # Pinned: a user's file by its content digest, so the run id changes when the file does
     # and `resume` or `replay` refuse a file edited since.
@@ -365,8 +391,9 @@ def run(
         risk_state=load_risk_state(state_file) if watched else None,
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
+    end = _RunEnd()
     with (
-        _journal(request, identifier, parameters, market) as journal,
+        _journal(request, identifier, parameters, market, end) as journal,
         _venue(request, market) as served,
         _recorder(request, identifier, config, market, journal_path) as recorder,
     ):
@@ -388,10 +415,21 @@ def run(
             pace=pace,
             venue=venue,
             operator=operator,
+            stopped=stopped,
         )
+        curve = result.curve.ts
+        end.ts = int(curve[-1]) if len(curve) else min(int(s.ts[0]) for s in market)
         if recorder is not None:
             recorder.finish(result)
-    return outcome(identifier, result, fee_rate=fill_model.fees.rate(Liquidity.TAKER), risk=risk)
+    fee_rate = fill_model.fees.rate(Liquidity.TAKER)
+    return outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+
+
+@dataclass(slots=True)
+class _RunEnd:
+    """The time of a run's last bar, once it ran: before its market's end if it was stopped."""
+
+    ts: int | None = None
 
 
 def _read_shared_stop(request: BacktestRequest) -> BacktestRequest:
@@ -445,9 +483,28 @@ def person(
 
 
 def outcome(
-    identifier: str, result: BacktestResult, *, fee_rate: Decimal, risk: RiskProfile | None
+    identifier: str,
+    result: BacktestResult,
+    *,
+    fee_rate: Decimal,
+    risk: RiskProfile | None,
+    mode: str = "backtest",
 ) -> BacktestOutcome:
-    """Return a finished run with its metrics, buy-and-hold beside it and its explanations."""
+    """Return a finished run with its metrics, buy-and-hold beside it and its explanations.
+
+    `mode` is what ran ("backtest", "paper", "sandbox", "live"): the report says so.
+    """
+    explained = tuple(explanations(result, result.rationales, result.risk_notes))
+    if not len(result.curve.ts):  # stopped before its first bar: nothing to measure
+        empty = partial(no_bars_metrics, bar_interval_ns=result.bar_interval_ns)
+        start = result.initial_cash
+        metrics = empty(
+            initial_cash=start, final_equity=result.final_equity, fees_paid=result.fees_paid
+        )
+        benchmark = empty(initial_cash=start, final_equity=start, fees_paid=Decimal(0))
+        return BacktestOutcome(
+            identifier, result, metrics, benchmark, result.curve, explained, risk, mode
+        )
     metrics = compute_metrics(
         result.curve,
         result.trades,
@@ -456,8 +513,9 @@ def outcome(
         bar_interval_ns=result.bar_interval_ns,
     )
     hold_curve, benchmark = buy_and_hold_benchmark(result, fee_rate=fee_rate)
-    explained = tuple(explanations(result, result.rationales, result.risk_notes))
-    return BacktestOutcome(identifier, result, metrics, benchmark, hold_curve, explained, risk)
+    return BacktestOutcome(
+        identifier, result, metrics, benchmark, hold_curve, explained, risk, mode
+    )
 
 
 @contextmanager
@@ -571,10 +629,14 @@ def open_store(url: str | None, *, mode: str = "backtest") -> Store:
 
 @contextmanager
 def _journal(
-    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+    request: BacktestRequest,
+    identifier: str,
+    parameters: dict[str, str],
+    market: list[BarSeries],
+    end: _RunEnd,
 ) -> Iterator[Journal | None]:
     """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none."""
-    with _stored(request, identifier, parameters, market) as stored:
+    with _stored(request, identifier, parameters, market, end) as stored:
         if request.bus is None:
             yield stored
             return
@@ -602,7 +664,11 @@ def _published(url: str, identifier: str) -> Iterator[BusJournal]:
 
 @contextmanager
 def _stored(
-    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+    request: BacktestRequest,
+    identifier: str,
+    parameters: dict[str, str],
+    market: list[BarSeries],
+    end: _RunEnd,
 ) -> Iterator[StoreJournal | None]:
     """Yield the journal of a persisted run (resuming a stored one), or None."""
     if not request.persist:
@@ -636,7 +702,7 @@ def _stored(
             store.restore_ledger(identifier, instruments, quote)
         yield StoreJournal(store, identifier, resume_after_ts=resume_after)
         if stored is None or stored.status != "finished":
-            store.set_run_status(identifier, "finished", last)
+            store.set_run_status(identifier, "finished", last if end.ts is None else end.ts)
 
 
 def resume(

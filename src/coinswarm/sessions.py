@@ -29,6 +29,7 @@ import httpx
 
 from coinswarm import bootstrap, preflight
 from coinswarm.backtest.engine import BacktestConfig, Book, OperatorFactory, run_live
+from coinswarm.backtest.progress import Progress
 from coinswarm.backtest.recording import WALL, Recorder, journal_path
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.backtest.shadow_live import LiveShadow
@@ -187,11 +188,13 @@ def run_session(
     *,
     stop: threading.Event | None = None,
     say: Callable[[str], None] = logger.info,
+    progress: Progress | None = None,
 ) -> bootstrap.BacktestOutcome:
     """Run a sandbox or live session until its bars are done or `stop` is set.
 
     `say` receives what a person watching should read: the guard's pauses and the shadow
-    backtest's gap.
+    backtest's gap. `progress` hears how far the session got after every bar. The outcome
+    covers the bars the session traded (not its warm-up), also when `stop` ended it.
     """
     preflight.check_mode(request.mode, request.url)
     profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
@@ -230,10 +233,12 @@ def run_session(
                 risk_state=risk_state,
             )
             live = _Live(request, exchange, adapter, start, store)
-            result = _trade(live, strategy, config, stop=stop, say=say)
+            result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
             store.set_run_status(start.run_id, "finished", WallClock().now_ns())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
-    return bootstrap.outcome(start.run_id, result, fee_rate=fee_rate, risk=profile)
+    return bootstrap.outcome(
+        start.run_id, result, fee_rate=fee_rate, risk=profile, mode=request.mode
+    )
 
 
 @contextmanager
@@ -271,6 +276,7 @@ def _trade(
     *,
     stop: threading.Event | None,
     say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Trade bar by bar until the feed ends, with the guard, the person and the shadow beside."""
     request, exchange, adapter, start = live.request, live.exchange, live.adapter, live.start
@@ -325,6 +331,8 @@ def _trade(
             journal=shadow.watch(start.journal),
             book=start.book,
             operator=_operator(live, recorder, config.risk_state, guard),
+            progress=progress,
+            total=request.bars,
         )
         recorder.finish(result)
         say(shadow.summary())

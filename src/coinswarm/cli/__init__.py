@@ -14,13 +14,14 @@ from typer.models import CommandInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
-from coinswarm.cli import admin, data, exchange, replay, risk, runs, sessions, strategy
+from coinswarm.cli import admin, config, data, exchange, replay, risk, runs, sessions, strategy
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
 
 _COMMANDS = (
     admin,
+    config,
     data,
     exchange,
     replay,

@@ -14,7 +14,7 @@ from typer.models import CommandInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
-from coinswarm.cli import admin, config, data, exchange, replay, risk, runs, sessions
+from coinswarm.cli import admin, config, data, exchange, replay, risk, runs, sessions, strategy
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ _COMMANDS = (
     risk,
     runs,
     sessions,
+    strategy,
 )  # imported for their commands, which register on `app`
 
 

@@ -73,9 +73,11 @@ from coinswarm.infra.state import shared_state as open_shared_state
 from coinswarm.infra.storage import (
     DATABASE_URL_VARIABLE,
     RunRecord,
+    StorageError,
     Store,
     default_sqlite_path,
     resolve_url,
+    sqlite_path,
 )
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
@@ -168,11 +170,44 @@ class BacktestRequest:
     shared_stop: KillSwitchFlag | None = None
 
     def __post_init__(self) -> None:
+        # Everything a request can get wrong is refused here, before a bar is loaded or a run
+        # stored: a run must never be done (or half done) only to fail at its end.
         if self.exchange not in EXCHANGES:
             msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
             raise DataError(msg)
+        _check_request_figures(self)
+        repeated = [p for i, p in enumerate(self.data) if p in self.data[:i]]
+        if repeated:
+            raise DataError(f"--data: {repeated[0]} is given twice (each file may appear once)")
         if self.timeframe is not None:
             timeframe_ns(self.timeframe)  # an unknown label is refused before any work
+
+
+def _check_request_figures(request: BacktestRequest) -> None:
+    problems = [
+        (request.cash.is_finite() and request.cash > 0, "--cash", "a number above 0"),
+        (request.fee_bps.is_finite() and request.fee_bps >= 0, "--fee-bps", "0 or more"),
+        (request.synthetic_bars >= 2, "--bars", "2 or more"),
+        (request.checkpoint_every >= 1, "--checkpoint-every", "1 or more"),
+        ((request.reset_after_days or 0) >= 0, "--reset-after-days", "0 or more"),
+    ]
+    share = request.max_volume_share
+    if share is not None:
+        problems.append((share.is_finite() and 0 < share <= 1, "--max-volume-share", "(0, 1]"))
+    for fine, option, expected in problems:
+        if not fine:
+            value = getattr(request, _FIELD_OF[option])
+            raise DataError(f"{option}: expected {expected}, found {value}")
+
+
+_FIELD_OF = {
+    "--cash": "cash",
+    "--fee-bps": "fee_bps",
+    "--bars": "synthetic_bars",
+    "--checkpoint-every": "checkpoint_every",
+    "--reset-after-days": "reset_after_days",
+    "--max-volume-share": "max_volume_share",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +320,12 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
         interval = timeframe_ns(request.timeframe)
         market = [on_timeframe(series, interval) for series in market]
     market = [series.between(request.start_ns, request.end_ns) for series in market]
+    names = [series.instrument for series in market]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # Before the run is stored: the engine would refuse it only once it is marked running.
+        msg = f"--data: {', '.join(twice)} is in more than one file (each may appear once)"
+        raise DataError(msg)
     for series in market:
         if len(series) < 2:
             raise DataError(
@@ -635,13 +676,20 @@ def _journal(
     market: list[BarSeries],
     end: _RunEnd,
 ) -> Iterator[Journal | None]:
-    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none."""
-    with _stored(request, identifier, parameters, market, end) as stored:
-        if request.bus is None:
+    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none.
+
+    The bus connects first: a server that cannot be reached refuses the run before it is
+    stored, rather than leaving a stored run that never started.
+    """
+    if request.bus is None:
+        with _stored(request, identifier, parameters, market, end) as stored:
             yield stored
-            return
-        with _published(request.bus, identifier) as published:
-            yield FanoutJournal([stored or MemoryJournal(), published])
+        return
+    with (
+        _published(request.bus, identifier) as published,
+        _stored(request, identifier, parameters, market, end) as stored,
+    ):
+        yield FanoutJournal([stored or MemoryJournal(), published])
 
 
 @contextmanager
@@ -700,7 +748,18 @@ def _stored(
             instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
             quote = next(iter(instruments.values())).quote
             store.restore_ledger(identifier, instruments, quote)
-        yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+        try:
+            yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+        except Exception as error:
+            # A run left `running` would look alive (or merely killed) to a person: it ends
+            # `failed` with its reason in the audit log, and may be resumed once that is fixed.
+            # An interrupt (not an Exception) leaves it running, to resume like a killed run.
+            reason = f"{type(error).__name__}: {error}"
+            try:
+                store.set_run_status(identifier, "failed", WallClock().now_ns(), reason=reason)
+            except StorageError as unrecorded:  # the database itself may be what failed
+                error.add_note(f"the run could not be marked failed: {unrecorded}")
+            raise
         if stored is None or stored.status != "finished":
             store.set_run_status(identifier, "finished", last if end.ts is None else end.ts)
 
@@ -713,6 +772,11 @@ def resume(
     Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
     run is not continued on top of a history that was cut or rewritten.
     """
+    embedded = sqlite_path(resolve_url(database))
+    if embedded is not None and not embedded.exists():
+        # Opening would create the database only to find it empty: say so, write nothing.
+        msg = f"no run {identifier!r}: no database at {embedded}"
+        raise RunNotFoundError(msg)
     with open_store(database) as store:
         require_intact(store.engine, f"run {identifier} cannot be resumed")
         stored = store.get_run(identifier)

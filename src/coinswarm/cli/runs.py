@@ -27,11 +27,13 @@ from coinswarm.cli._shared import (
     TimeframeOption,
     app,
     bound,
+    data_files,
     decimal_option,
     fail,
     parameters,
     replay_speed,
     report_path,
+    runs_folder,
     stdout,
     stop_on_interrupt,
     tell,
@@ -190,12 +192,12 @@ def paper(
     try:
         report = report_path(report)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             phase=phase,
@@ -205,6 +207,7 @@ def paper(
             state_file=state,
             shared_state=state_url,
         )
+        runs_folder(runs_dir)
         with stop_on_interrupt(tell) as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
@@ -275,8 +278,9 @@ def backtest(
 
     try:
         report = report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             pair=pair,
             timeframe=timeframe,
             start_ns=bound(start, "--start"),
@@ -288,7 +292,7 @@ def backtest(
             max_volume_share=None
             if max_volume_share is None
             else decimal_option(max_volume_share, "--max-volume-share"),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             seed=seed,
             synthetic_bars=bars,
             phase=phase,
@@ -325,8 +329,9 @@ def demo(
 
     try:
         report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()), strategy="committee", database=db
+            data=data_files(data), strategy="committee", database=db
         )
         outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
@@ -374,6 +379,7 @@ def resume(
 
     progress = RunProgressView(f"resume {run}", quiet=quiet or as_json)
     try:
+        runs_folder(runs_dir)
         outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:

@@ -110,6 +110,10 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 DEFAULT_REPORT = Path("coinswarm-report.html")
+STRATEGY_HELP = (
+    "strategy: sma-cross, committee, one an installed package declares, or your own class "
+    "as path/to/file.py:ClassName (coinswarm new-strategy NAME writes one)"
+)
 ReportOption = Annotated[
     Path | None,
     typer.Option(

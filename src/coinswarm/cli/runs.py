@@ -20,6 +20,7 @@ from coinswarm.backtest.defaults import (
 from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
+    STRATEGY_HELP,
     DbOption,
     ReportOption,
     SharedOption,
@@ -164,7 +165,7 @@ def paper(
         ),
     ] = SIMULATED,
     timeframe: TimeframeOption = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
@@ -232,7 +233,7 @@ def backtest(
     timeframe: TimeframeOption = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,

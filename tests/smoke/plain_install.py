@@ -139,6 +139,11 @@ def backtests(smoke: Smoke, data: Path) -> None:
     paper = ("paper", "--data", str(data), "--speed", "max", "--quiet")
     smoke.json(*paper)
     smoke.json(*paper, "--exchange", "local")
+    # A user's own strategy from the template, through the same engine and risk layer.
+    smoke.run("new-strategy", "breakout", "--dir", "mine")
+    mine = ("--strategy", "mine/breakout.py:Breakout", "--data", str(data), "--quiet")
+    smoke.json("backtest", *mine, "--db", smoke.db)
+    smoke.run("new-strategy", "breakout", "--dir", "mine", code=2)  # never overwrites
 
 
 def risk(smoke: Smoke) -> None:
@@ -195,7 +200,22 @@ def serve_and_download(smoke: Smoke) -> None:
         raise SmokeError(f"exchange serve ended with {process.returncode}: {stderr[-2000:]}")
 
 
+def configuration(smoke: Smoke) -> None:
+    """Start a configuration file, set one value in it, and see it where it came from."""
+    smoke.run("config", "init")
+    smoke.run("config", "init", code=2)  # never overwrites
+    path = smoke.folder / "coinswarm.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "[backtest]\nfee_bps = 12\n", "utf-8")
+    shown = smoke.json("config", "show", "--command", "backtest")
+    commands = shown["commands"]
+    assert isinstance(commands, dict)
+    if commands["backtest"]["fee_bps"]["value"] != "12":
+        raise SmokeError(f"config show does not show the file's fee: {commands['backtest']}")
+    path.unlink()  # the other steps run on the built-in defaults
+
+
 STEPS: dict[str, Callable[[Smoke], None]] = {
+    "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
     "exchange and download": serve_and_download,
@@ -203,9 +223,10 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
-    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("data", "download"),
-    ("data", "inspect"), ("data", "resample"), ("db", "upgrade"), ("demo",),
-    ("exchange", "serve"), ("explain",), ("live",), ("paper",),
+    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
+    ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
+    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",),
+    ("new-strategy",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("sandbox",), ("version",),
 }  # fmt: skip

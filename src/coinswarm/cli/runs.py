@@ -13,6 +13,8 @@ import typer
 from coinswarm.backtest.defaults import (
     DEFAULT_CHECKPOINT_EVERY,
     SIMULATED,
+    STORE_FULL,
+    STORE_NONE,
     SYNTHETIC_BARS,
     default_runs_dir,
     risk_state_path,
@@ -269,6 +271,14 @@ def backtest(
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
+    store: Annotated[
+        str,
+        typer.Option(
+            help="what the run keeps: full (everything, in checkpoints; resumable), summary "
+            "(the run, its orders, fills, metrics and explanations, written at the end; not "
+            "resumable) or none (nothing: the metrics are printed, --report still written)"
+        ),
+    ] = STORE_FULL,
     report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -300,13 +310,15 @@ def backtest(
             reset_after_days=reset_after_days,
             database=db,
             checkpoint_every=checkpoint_every,
+            store=store,
             shared_state=state_url,
             bus=bus,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
-        outcome.save(runs_dir or default_runs_dir())
+        if request.store != STORE_NONE:
+            outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
@@ -362,7 +374,10 @@ def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if report is not None:  # a path is never wrapped: it is copied from the terminal
         stdout.print(f"report: {report}", markup=False, highlight=False, soft_wrap=True)
-    stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+    if outcome.store == STORE_NONE:
+        stdout.print("why did it trade: not kept (--store none); --store summary keeps it")
+    else:
+        stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
 
 
 @app.command()

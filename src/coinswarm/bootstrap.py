@@ -25,9 +25,14 @@ from coinswarm.backtest.defaults import (
     LOCAL_CCXT,
     PERSON_MODES,
     SIMULATED,
+    STORE_FULL,
+    STORE_LEVELS,
+    STORE_NONE,
+    STORE_SUMMARY,
     SYNTHETIC_BARS,
     SYNTHETIC_SEED,
     risk_state_path,
+    store_level,
 )
 from coinswarm.backtest.engine import (
     BacktestConfig,
@@ -58,7 +63,7 @@ from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.costs import FeeSchedule, FillModel
-from coinswarm.domain.errors import DataError
+from coinswarm.domain.errors import CoinswarmError, DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.slippage import FixedSlippage, Slippage, SlippageModel, slippage_from_json
@@ -73,9 +78,11 @@ from coinswarm.infra.state import shared_state as open_shared_state
 from coinswarm.infra.storage import (
     DATABASE_URL_VARIABLE,
     RunRecord,
+    StorageError,
     Store,
     default_sqlite_path,
     resolve_url,
+    sqlite_path,
 )
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
@@ -92,6 +99,7 @@ __all__ = [
     "SYNTHETIC_SEED",
     "BacktestOutcome",
     "BacktestRequest",
+    "NotResumableError",
     "load_market",
     "open_store",
     "person",
@@ -114,9 +122,14 @@ EXCHANGE_MODES = ("sandbox", "live")
 class BacktestRequest:
     """A backtest as a user asks for it: where the data is and how to trade it.
 
-    With `persist`, the run is written to the database at `database` (a URL; by default the
-    embedded SQLite file) in checkpoints, and a run that was killed resumes where its last
-    checkpoint left it.
+    `store` is what the run keeps in the database at `database` (a URL; by default the
+    embedded SQLite file) and in its folder of the runs folder. "full": everything, written in
+    checkpoints, so a run that was killed resumes where its last checkpoint left it.
+    "summary": the run and its inputs, orders with their history, fills, deposits and the
+    final ledger (no verdicts, votes, risk decisions or intermediate snapshots), written once
+    when it ends; its folder keeps the metrics and every order's explanation. It cannot be
+    resumed. "none": nothing at all. What is kept does not change what the run does, so it is
+    not part of the run's id; a full run replaces a summary stored under the same id.
 
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
@@ -158,7 +171,7 @@ class BacktestRequest:
     risk_file: Path | None = None
     reset_after_days: int | None = 0
     database: str | None = None
-    persist: bool = True
+    store: str = STORE_FULL
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     shared_state: str | None = None
     bus: str | None = None
@@ -168,11 +181,47 @@ class BacktestRequest:
     shared_stop: KillSwitchFlag | None = None
 
     def __post_init__(self) -> None:
+        # Everything a request can get wrong is refused here, before a bar is loaded or a run
+        # stored: a run must never be done (or half done) only to fail at its end.
         if self.exchange not in EXCHANGES:
             msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
             raise DataError(msg)
+        _check_request_figures(self)
+        repeated = [p for i, p in enumerate(self.data) if p in self.data[:i]]
+        if repeated:
+            raise DataError(f"--data: {repeated[0]} is given twice (each file may appear once)")
         if self.timeframe is not None:
             timeframe_ns(self.timeframe)  # an unknown label is refused before any work
+        if self.store not in STORE_LEVELS:
+            msg = f"--store: expected one of {', '.join(STORE_LEVELS)}, found {self.store!r}"
+            raise DataError(msg)
+
+
+def _check_request_figures(request: BacktestRequest) -> None:
+    problems = [
+        (request.cash.is_finite() and request.cash > 0, "--cash", "a number above 0"),
+        (request.fee_bps.is_finite() and request.fee_bps >= 0, "--fee-bps", "0 or more"),
+        (request.synthetic_bars >= 2, "--bars", "2 or more"),
+        (request.checkpoint_every >= 1, "--checkpoint-every", "1 or more"),
+        ((request.reset_after_days or 0) >= 0, "--reset-after-days", "0 or more"),
+    ]
+    share = request.max_volume_share
+    if share is not None:
+        problems.append((share.is_finite() and 0 < share <= 1, "--max-volume-share", "(0, 1]"))
+    for fine, option, expected in problems:
+        if not fine:
+            value = getattr(request, _FIELD_OF[option])
+            raise DataError(f"{option}: expected {expected}, found {value}")
+
+
+_FIELD_OF = {
+    "--cash": "cash",
+    "--fee-bps": "fee_bps",
+    "--bars": "synthetic_bars",
+    "--checkpoint-every": "checkpoint_every",
+    "--reset-after-days": "reset_after_days",
+    "--max-volume-share": "max_volume_share",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +239,7 @@ class BacktestOutcome:
     explanations: tuple[Explanation, ...]
     risk: RiskProfile | None
     mode: str = "backtest"
+    store: str = STORE_FULL
 
     def write_report(self, path: Path, *, notes: Sequence[str] = ()) -> Path:
         """Write the self-contained HTML report of this run to `path`.
@@ -231,6 +281,7 @@ class BacktestOutcome:
             "refused_orders": len(self.refused()),
             "fills": len(result.fills),
             "costs": result.costs.to_json(),
+            "store": self.store,
             "buy_and_hold": self.benchmark.to_dict(),
         }
 
@@ -285,6 +336,12 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
         interval = timeframe_ns(request.timeframe)
         market = [on_timeframe(series, interval) for series in market]
     market = [series.between(request.start_ns, request.end_ns) for series in market]
+    names = [series.instrument for series in market]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # Before the run is stored: the engine would refuse it only once it is marked running.
+        msg = f"--data: {', '.join(twice)} is in more than one file (each may appear once)"
+        raise DataError(msg)
     for series in market:
         if len(series) < 2:
             raise DataError(
@@ -422,7 +479,8 @@ def run(
         if recorder is not None:
             recorder.finish(result)
     fee_rate = fill_model.fees.rate(Liquidity.TAKER)
-    return outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+    done = outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+    return replace(done, store=request.store)
 
 
 @dataclass(slots=True)
@@ -601,6 +659,7 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
 def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     """Rebuild a request stored by `request_to_json`."""
     data = dict(values)
+    data.pop("persist", None)  # stored before `store`: such runs were always kept in full
     data["data"] = tuple(Path(p) for p in data["data"])
     data["risk_file"] = None if data["risk_file"] is None else Path(data["risk_file"])
     state_file, shared_stop = data.get("state_file"), data.get("shared_stop")
@@ -635,13 +694,20 @@ def _journal(
     market: list[BarSeries],
     end: _RunEnd,
 ) -> Iterator[Journal | None]:
-    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none."""
-    with _stored(request, identifier, parameters, market, end) as stored:
-        if request.bus is None:
+    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none.
+
+    The bus connects first: a server that cannot be reached refuses the run before it is
+    stored, rather than leaving a stored run that never started.
+    """
+    if request.bus is None:
+        with _stored(request, identifier, parameters, market, end) as stored:
             yield stored
-            return
-        with _published(request.bus, identifier) as published:
-            yield FanoutJournal([stored or MemoryJournal(), published])
+        return
+    with (
+        _published(request.bus, identifier) as published,
+        _stored(request, identifier, parameters, market, end) as stored,
+    ):
+        yield FanoutJournal([stored or MemoryJournal(), published])
 
 
 @contextmanager
@@ -670,15 +736,18 @@ def _stored(
     market: list[BarSeries],
     end: _RunEnd,
 ) -> Iterator[StoreJournal | None]:
-    """Yield the journal of a persisted run (resuming a stored one), or None."""
-    if not request.persist:
+    """Yield the journal of a stored run (resuming a stored one), or None if nothing is kept.
+
+    A run ends by marking itself finished; a summary run writes everything it kept then, in the
+    same transaction, so a killed one leaves just its `running` record.
+    """
+    if request.store == STORE_NONE:
         yield None
         return
     first = min(int(s.ts[0]) for s in market)
     last = max(int(s.ts[-1]) for s in market)
     with open_store(request.database, mode=request.mode) as store:
-        stored = store.get_run(identifier)
-        resume_after = None
+        stored = _kept_before(store, request, identifier)
         if stored is None:
             store.create_run(
                 RunRecord(
@@ -693,16 +762,68 @@ def _stored(
                     updated_ts=first,
                 )
             )
-        else:
-            snapshot = store.latest_snapshot(identifier)
-            resume_after = None if snapshot is None else snapshot.ts
-            # The stored fills must still add up to the stored snapshot before anything resumes.
-            instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
-            quote = next(iter(instruments.values())).quote
-            store.restore_ledger(identifier, instruments, quote)
-        yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+        elif request.store == STORE_SUMMARY and (
+            store_level(stored.inputs) == STORE_FULL or stored.status == "finished"
+        ):
+            # Already kept in full, or this summary already written: nothing to add.
+            yield None
+            return
+        journal = _journal_of(store, request, identifier, market, stored)
+        try:
+            yield journal
+        except Exception as error:
+            # A run left `running` would look alive (or merely killed) to a person: it ends
+            # `failed` with its reason in the audit log, and may be resumed once that is fixed.
+            # An interrupt (not an Exception) leaves it running, to resume like a killed run.
+            reason = f"{type(error).__name__}: {error}"
+            try:
+                store.set_run_status(identifier, "failed", WallClock().now_ns(), reason=reason)
+            except StorageError as unrecorded:  # the database itself may be what failed
+                error.add_note(f"the run could not be marked failed: {unrecorded}")
+            raise
         if stored is None or stored.status != "finished":
-            store.set_run_status(identifier, "finished", last if end.ts is None else end.ts)
+            journal.finish(last if end.ts is None else end.ts)
+
+
+def _kept_before(store: Store, request: BacktestRequest, identifier: str) -> RunRecord | None:
+    """Return the run stored under `identifier`, unless this run replaces it (then None).
+
+    A summary keeps part of what a full run of the same inputs writes, so a full run replaces
+    it; the deletion is in the audit log.
+    """
+    stored = store.get_run(identifier)
+    if stored is None or request.store != STORE_FULL:
+        return stored
+    if store_level(stored.inputs) != STORE_SUMMARY:
+        return stored
+    store.delete_run(identifier, ts=WallClock().now_ns(), actor="engine")
+    return None
+
+
+def _journal_of(
+    store: Store,
+    request: BacktestRequest,
+    identifier: str,
+    market: list[BarSeries],
+    stored: RunRecord | None,
+) -> StoreJournal:
+    """Return the journal that writes the run, resuming a full run stored before."""
+    if request.store == STORE_SUMMARY:
+        # A summary stored before and not finished was killed before its one write.
+        return StoreJournal(store, identifier, summary=True)
+    resume_after = None
+    if stored is not None:
+        snapshot = store.latest_snapshot(identifier)
+        resume_after = None if snapshot is None else snapshot.ts
+        # The stored fills must still add up to the stored snapshot before anything resumes.
+        instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+        quote = next(iter(instruments.values())).quote
+        store.restore_ledger(identifier, instruments, quote)
+    return StoreJournal(store, identifier, resume_after_ts=resume_after)
+
+
+class NotResumableError(CoinswarmError):
+    """The run asked for was stored without the checkpoints a resume replays against."""
 
 
 def resume(
@@ -713,13 +834,26 @@ def resume(
     Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
     run is not continued on top of a history that was cut or rewritten.
     """
+    embedded = sqlite_path(resolve_url(database))
+    if embedded is not None and not embedded.exists():
+        # Opening would create the database only to find it empty: say so, write nothing.
+        msg = f"no run {identifier!r}: no database at {embedded}"
+        raise RunNotFoundError(msg)
     with open_store(database) as store:
         require_intact(store.engine, f"run {identifier} cannot be resumed")
         stored = store.get_run(identifier)
     if stored is None:
         msg = f"no run {identifier!r} in the database"
         raise RunNotFoundError(msg)
-    request = replace(request_from_json(stored.inputs), database=database, persist=True)
+    kept = store_level(stored.inputs)
+    if kept != STORE_FULL:
+        msg = (
+            f"run {identifier} was stored with --store {kept}, which keeps no checkpoints: it "
+            "cannot be resumed or re-checked; run the backtest again (with --store full to "
+            "be able to resume it)"
+        )
+        raise NotResumableError(msg)
+    request = replace(request_from_json(stored.inputs), database=database)
     outcome = run(request, progress=progress)
     if outcome.run_id != identifier:
         msg = (

@@ -139,6 +139,11 @@ def backtests(smoke: Smoke, data: Path) -> None:
     paper = ("paper", "--data", str(data), "--speed", "max", "--quiet")
     smoke.json(*paper)
     smoke.json(*paper, "--exchange", "local")
+    # A user's own strategy from the template, through the same engine and risk layer.
+    smoke.run("new-strategy", "breakout", "--dir", "mine")
+    mine = ("--strategy", "mine/breakout.py:Breakout", "--data", str(data), "--quiet")
+    smoke.json("backtest", *mine, "--db", smoke.db)
+    smoke.run("new-strategy", "breakout", "--dir", "mine", code=2)  # never overwrites
 
 
 def risk(smoke: Smoke) -> None:
@@ -220,7 +225,8 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 RUN_FOR_REAL = {
     ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
     ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
-    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",), ("paper",),
+    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",),
+    ("new-strategy",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("sandbox",), ("version",),
 }  # fmt: skip

@@ -389,7 +389,17 @@ def _conventions_note(metrics: Metrics) -> str:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    """Write `text` beside `target`, then move it into place in one step."""
+    """Write `text` beside `target`, then move it into place in one step.
+
+    A failure names `target`, the file the user asked for, never the temporary file.
+    """
+    try:
+        _replace(target, text)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(target)) from None
+
+
+def _replace(target: Path, text: str) -> None:
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
     )

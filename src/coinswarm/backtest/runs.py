@@ -58,8 +58,11 @@ def file_digest(path: Path) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as error:  # about `path`: the temporary name means nothing to a person
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def _record(explanation: Explanation) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class OneLineErrors(TyperGroup):
             code = super().main(args, prog, complete_var, False, windows_expand_args, **extra)
         except _CLICK_ERROR as error:
             _exit_on_usage_error(error)
+        except CoinswarmError as error:  # from a parse-time check (--db), or one not caught
+            raise SystemExit(fail(error).exit_code) from None
         except typer.Abort:  # end of input at a prompt
             stderr.print("error: aborted: no answer was typed", markup=False, highlight=False)
             sys.exit(2)
@@ -61,8 +63,12 @@ class OneLineErrors(TyperGroup):
 
 def _exit_on_usage_error(error: Exception) -> NoReturn:
     context = getattr(error, "ctx", None)
-    if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
-        typer.echo(context.get_help())  # `coinswarm data`: the group's commands, as --help
+    if type(error).__name__ == "NoArgsIsHelpError":
+        # `coinswarm data`: the group's commands, as --help shows them. Rich help is printed
+        # as the error is made; plain help is the error's message.
+        shown = str(getattr(error, "message", "") or "")
+        if shown.strip():
+            typer.echo(shown)
         sys.exit(2)
     format_message = getattr(error, "format_message", None)
     text = format_message() if callable(format_message) else str(error)
@@ -104,6 +110,10 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 DEFAULT_REPORT = Path("coinswarm-report.html")
+STRATEGY_HELP = (
+    "strategy: sma-cross, committee, one an installed package declares, or your own class "
+    "as path/to/file.py:ClassName (coinswarm new-strategy NAME writes one)"
+)
 ReportOption = Annotated[
     Path | None,
     typer.Option(
@@ -120,11 +130,27 @@ SharedOption = Annotated[
         help="Redis URL of the kill switch shared by every process",
     ),
 ]
+DATABASE_URL_VARIABLE = "COINSWARM_DATABASE_URL"  # infra.storage's, without its sqlalchemy
+
+
+def database_option(url: str | None) -> str | None:
+    """Check `--db` (or COINSWARM_DATABASE_URL) when the command line is parsed, before any
+    work: a URL that names no database Coinswarm can open is one `error:` line, not a
+    traceback from deep in sqlalchemy once the run is done."""
+    if url is None and not os.environ.get(DATABASE_URL_VARIABLE):
+        return None  # the embedded SQLite file: nothing to check, and no sqlalchemy to load
+    from coinswarm.infra.storage import resolve_url  # noqa: PLC0415 - the command needs it
+
+    resolve_url(url)  # raises StorageError, which `OneLineErrors` prints as one line
+    return url
+
+
 DbOption = Annotated[
     str | None,
     typer.Option(
-        envvar="COINSWARM_DATABASE_URL",
+        envvar=DATABASE_URL_VARIABLE,
         help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)",
+        callback=database_option,
     ),
 ]
 TimeframeOption = Annotated[
@@ -188,11 +214,14 @@ def tell(line: str) -> None:
     stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def decimal_option(text: str, option: str) -> Decimal:
+def decimal_option(text: str, option: str, *, positive: bool = False) -> Decimal:
+    """Return `text` as a finite number of 0 or more (above 0 when `positive`: cash)."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise UsageError(f"{option}: expected a number, found {text!r}") from None
+    if positive and (not value.is_finite() or value <= 0):
+        raise UsageError(f"{option}: expected a number above 0, found {text!r}")
     if not value.is_finite() or value < 0:
         raise UsageError(f"{option}: expected a finite number of 0 or more, found {text!r}")
     return value
@@ -213,6 +242,27 @@ def replay_speed(text: str, option: str = "--speed") -> float | None:
         )
         raise UsageError(msg)
     return speed
+
+
+def runs_folder(path: Path | None) -> Path | None:
+    """Return `--runs-dir` if a run can be kept there (a folder, or none yet), checked before
+    the run: a run done and stored must not then fail to be kept."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise UsageError(f"--runs-dir: {path} is not a folder")
+    return path
+
+
+def data_files(paths: list[Path] | None, option: str = "--data") -> tuple[Path, ...]:
+    """Return the `--data` files, each an existing file given once, checked before any work."""
+    seen: dict[Path, Path] = {}
+    for path in paths or ():
+        if not path.is_file():
+            found = "a folder" if path.is_dir() else "nothing"
+            raise UsageError(f"{option}: expected a data file, found {found} at {path}")
+        same = seen.setdefault(path.resolve(), path)
+        if same is not path:
+            raise UsageError(f"{option}: {path} is given twice (each file may appear once)")
+    return tuple(paths or ())
 
 
 def parameters(pairs: list[str]) -> dict[str, str]:
@@ -238,5 +288,16 @@ def bound(text: str | None, option: str) -> int | None:
 
 
 def fail(error: Exception) -> typer.Exit:
-    stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+    """Print `error` as one `error:` line on stderr; return the exit (code 2) to raise."""
+    stderr.print(f"error: {one_line(error)}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def one_line(error: BaseException) -> str:
+    """Return what went wrong on one line: a file error says which file (the one the user
+    named, never a temporary one), a message of several lines (a driver's) is joined."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

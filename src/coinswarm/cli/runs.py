@@ -13,6 +13,8 @@ import typer
 from coinswarm.backtest.defaults import (
     DEFAULT_CHECKPOINT_EVERY,
     SIMULATED,
+    STORE_FULL,
+    STORE_NONE,
     SYNTHETIC_BARS,
     default_runs_dir,
     risk_state_path,
@@ -20,17 +22,20 @@ from coinswarm.backtest.defaults import (
 from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
+    STRATEGY_HELP,
     DbOption,
     ReportOption,
     SharedOption,
     TimeframeOption,
     app,
     bound,
+    data_files,
     decimal_option,
     fail,
     parameters,
     replay_speed,
     report_path,
+    runs_folder,
     stdout,
     stop_on_interrupt,
     tell,
@@ -162,7 +167,7 @@ def paper(
         ),
     ] = SIMULATED,
     timeframe: TimeframeOption = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
@@ -189,12 +194,12 @@ def paper(
     try:
         report = report_path(report)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             phase=phase,
@@ -204,6 +209,7 @@ def paper(
             state_file=state,
             shared_state=state_url,
         )
+        runs_folder(runs_dir)
         with stop_on_interrupt(tell) as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
@@ -229,7 +235,7 @@ def backtest(
     timeframe: TimeframeOption = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
@@ -265,6 +271,14 @@ def backtest(
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
+    store: Annotated[
+        str,
+        typer.Option(
+            help="what the run keeps: full (everything, in checkpoints; resumable), summary "
+            "(the run, its orders, fills, metrics and explanations, written at the end; not "
+            "resumable) or none (nothing: the metrics are printed, --report still written)"
+        ),
+    ] = STORE_FULL,
     report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -274,8 +288,9 @@ def backtest(
 
     try:
         report = report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             pair=pair,
             timeframe=timeframe,
             start_ns=bound(start, "--start"),
@@ -287,7 +302,7 @@ def backtest(
             max_volume_share=None
             if max_volume_share is None
             else decimal_option(max_volume_share, "--max-volume-share"),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             seed=seed,
             synthetic_bars=bars,
             phase=phase,
@@ -295,13 +310,15 @@ def backtest(
             reset_after_days=reset_after_days,
             database=db,
             checkpoint_every=checkpoint_every,
+            store=store,
             shared_state=state_url,
             bus=bus,
         )
         outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
-        outcome.save(runs_dir or default_runs_dir())
+        if request.store != STORE_NONE:
+            outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
@@ -324,8 +341,9 @@ def demo(
 
     try:
         report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()), strategy="committee", database=db
+            data=data_files(data), strategy="committee", database=db
         )
         outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
@@ -356,7 +374,10 @@ def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if report is not None:  # a path is never wrapped: it is copied from the terminal
         stdout.print(f"report: {report}", markup=False, highlight=False, soft_wrap=True)
-    stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+    if outcome.store == STORE_NONE:
+        stdout.print("why did it trade: not kept (--store none); --store summary keeps it")
+    else:
+        stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
 
 
 @app.command()
@@ -373,6 +394,7 @@ def resume(
 
     progress = RunProgressView(f"resume {run}", quiet=quiet or as_json)
     try:
+        runs_folder(runs_dir)
         outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:

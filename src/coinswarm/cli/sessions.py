@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,10 +10,13 @@ import typer
 
 from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
 from coinswarm.cli._shared import (
+    STRATEGY_HELP,
     DbOption,
     ReportOption,
     SharedOption,
+    UsageError,
     app,
+    data_files,
     decimal_option,
     fail,
     parameters,
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
 # every other command (and every test that runs the command line) starts faster without them.
 SANDBOX, LIVE = "sandbox", "live"
 
-StrategyOption = Annotated[str, typer.Option(help="strategy name")]
+StrategyOption = Annotated[str, typer.Option(help=STRATEGY_HELP)]
 ParamOption = Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")]
 ProductOption = Annotated[
     list[str] | None, typer.Option("--product", help="product to trade, e.g. BTC-USD; repeat")
@@ -134,9 +138,9 @@ def sandbox(
             url=url,
             ws_url=ws_url,
             products=tuple(product or ()),
-            data=tuple(data or ()),
+            data=data_files(data),
             bar_seconds=bar_seconds,
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             strategy=strategy,
             parameters=parameters(param or []),
             phase=phase,
@@ -188,33 +192,41 @@ def live(
     session after its current bar; its --report covers it until then.
     """
     from coinswarm.preflight import confirmation_text  # noqa: PLC0415
-    from coinswarm.sessions import SessionRequest  # noqa: PLC0415
+    from coinswarm.sessions import SessionRequest, check_request  # noqa: PLC0415
 
     try:
         report = report_path(report)  # before the confirmation is asked for
-    except CoinswarmError as error:
+        request = SessionRequest(
+            mode=LIVE,
+            url=url,
+            ws_url=ws_url,
+            products=tuple(product or ()),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            phase=phase,
+            bars=bars,
+            confirm=confirm,
+            database=db,
+            state_file=_state_file(LIVE, state),
+            shared_state=state_url,
+            ca_file=ca_file,
+            resume=resume,
+            warmup_bars=warmup,
+            reconcile_every_s=reconcile_every,
+            shadow_every=shadow_every,
+        )
+        # The phase, the URL, the key and all else that needs no network, before a person is
+        # asked to type anything: a sentence typed for a session that cannot start is wasted.
+        check_request(request)
+    except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    expected = confirmation_text(url)
     if confirm is None:
+        expected = confirmation_text(url)
         stdout.print(f"To trade real money, type: {expected}")
-        confirm = typer.prompt("confirmation", default="", show_default=False)
-    request = SessionRequest(
-        mode=LIVE,
-        url=url,
-        ws_url=ws_url,
-        products=tuple(product or ()),
-        strategy=strategy,
-        parameters=parameters(param or []),
-        phase=phase,
-        bars=bars,
-        confirm=confirm,
-        database=db,
-        state_file=_state_file(LIVE, state),
-        shared_state=state_url,
-        ca_file=ca_file,
-        resume=resume,
-        warmup_bars=warmup,
-        reconcile_every_s=reconcile_every,
-        shadow_every=shadow_every,
-    )
+        try:
+            typed = typer.prompt("confirmation", default="", show_default=False)
+        except typer.Abort:  # end of input: nobody there to type it
+            msg = f"live: no confirmation was typed; type {expected!r} or pass --confirm"
+            raise fail(UsageError(msg)) from None
+        request = replace(request, confirm=typed)
     _session(request, as_json=as_json, quiet=quiet, report=report)

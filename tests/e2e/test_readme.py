@@ -211,6 +211,50 @@ def _committee(folder: Folder, command: str) -> None:
     assert "why did it trade: coinswarm explain" in said
 
 
+@case("coinswarm backtest --strategy committee --timeframe 4h --param trend.fast=12")
+def _committee_on_4h(folder: Folder, command: str) -> None:
+    summary = folder.json(command, "--json")
+    assert summary["periods_per_year"] == 2190
+    assert "trend.fast" in json.dumps(summary["parameters"])
+
+
+def _template(folder: Folder) -> None:
+    """Write the README's strategy template afresh (new-strategy never overwrites)."""
+    for name in ("breakout.py", "test_breakout.py"):
+        (folder.path / name).unlink(missing_ok=True)
+    said = folder.run("coinswarm new-strategy breakout").stdout
+    assert "--strategy breakout.py:Breakout" in said
+
+
+@case("coinswarm new-strategy breakout")
+def _new_strategy(folder: Folder, command: str) -> None:
+    _template(folder)
+    assert "class Breakout" in (folder.path / "breakout.py").read_text(encoding="utf-8")
+    assert "def test_" in (folder.path / "test_breakout.py").read_text(encoding="utf-8")
+    again = folder.run(command, code=2)
+    assert again.stderr.startswith("error:")
+
+
+@case(
+    "coinswarm backtest --strategy breakout.py:Breakout --param lookback=48",
+    "coinswarm backtest --strategy breakout.py:Breakout --data BTC_USDT-1h.csv.gz "
+    "--param lookback=48",
+)
+def _own_strategy(folder: Folder, command: str) -> None:
+    _template(folder)
+    summary = folder.json(command, "--json")
+    assert summary["strategy"] == "breakout"
+    assert summary["orders"] > 0
+
+
+@case("coinswarm paper --strategy breakout.py:Breakout --speed max")
+def _own_strategy_on_paper(folder: Folder, command: str) -> None:
+    _template(folder)
+    summary = folder.json(command, "--bars", "400", "--json")
+    assert summary["bars"] == 400
+    assert summary["strategy"] == "breakout"
+
+
 @case("coinswarm explain RUN ORDER_ID")
 def _explain(folder: Folder, command: str) -> None:
     said = folder.run("coinswarm backtest --strategy committee --data BTC_USDT-1h.csv.gz").stdout
@@ -412,7 +456,9 @@ def test_the_quick_start_is_make_demo_then_make_test() -> None:
     assert re.search(r"^test:.*\n\t\$\(BIN\)/python -m pytest$", makefile, flags=re.MULTILINE)
 
 
-@pytest.mark.parametrize("command", readme_commands(README.read_text(encoding="utf-8")))
+@pytest.mark.parametrize(
+    "command", list(dict.fromkeys(readme_commands(README.read_text(encoding="utf-8"))))
+)
 def test_the_readme_command_does_what_the_readme_says(folder: Folder, command: str) -> None:
     check = CASES.get(command)
     if check is None:

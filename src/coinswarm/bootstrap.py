@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
@@ -53,13 +53,8 @@ from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
 from coinswarm.infra.state import HotState, KillSwitchFlag, RedisHotState
-from coinswarm.infra.storage import (
-    DATABASE_URL_VARIABLE,
-    RunRecord,
-    Store,
-    default_sqlite_path,
-    resolve_url,
-)
+from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.infra.storage.database import describe, mode_url, sqlite_path
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
@@ -71,6 +66,8 @@ from coinswarm.strategies import build_strategy, default_phase
 __all__ = [
     "BacktestOutcome",
     "BacktestRequest",
+    "RunInterrupted",
+    "find_resumable",
     "load_market",
     "open_store",
     "person",
@@ -121,6 +118,10 @@ class BacktestRequest:
     `slippage` is by default the slippage model (at least 10 bps a taker fill, more on a
     turbulent bar or for a large share of its volume); `FixedSlippage` is a flat figure, 0
     for cross-checks against peers that assume none.
+
+    `started_ns` is when a paper run started, by the wall clock (None: now). It is part of a
+    paper run's identity, since a person may act on the run while it runs; stored with the
+    request, it lets `resume` find the same run again.
     """
 
     data: tuple[Path, ...] = ()
@@ -147,6 +148,7 @@ class BacktestRequest:
     exchange: str = SIMULATED
     state_file: Path | None = None
     shared_stop: KillSwitchFlag | None = None
+    started_ns: int | None = None
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
@@ -304,7 +306,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     if request.mode in PERSON_MODES:
         # A person may stop and reset a paper run while it runs: two are never the same run.
         inputs["mode"] = request.mode
-        inputs["started"] = WallClock().now_ns()
+        inputs["started"] = request.started_ns
     return inputs
 
 
@@ -326,6 +328,8 @@ def run(
     market = load_market(request)
     request = _read_shared_stop(request)
     watched = request.mode in PERSON_MODES
+    if watched and request.started_ns is None:
+        request = replace(request, started_ns=WallClock().now_ns())
     state_file = request.state_file or risk_state_path(request.mode)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
@@ -529,6 +533,8 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     for name in ("fee_bps", "max_volume_share", "cash"):
         values[name] = None if values[name] is None else str(values[name])
     values["slippage"] = request.slippage.to_json()
+    if request.started_ns is None:  # a backtest: its stored request stays as it was
+        del values["started_ns"]
     return values
 
 
@@ -555,9 +561,7 @@ def open_store(url: str | None, *, mode: str = "backtest") -> Store:
     Each mode but the backtest keeps its own embedded file (`paper.db`, ...), so that paper
     money and research runs can never be mistaken for each other.
     """
-    if url is None and mode != "backtest" and DATABASE_URL_VARIABLE not in os.environ:
-        url = f"sqlite:///{default_sqlite_path().with_name(f'{mode}.db')}"
-    resolved = resolve_url(url)
+    resolved = mode_url(mode, url)
     return Store.open(resolved, upgrade=resolved.drivername.startswith("sqlite"))
 
 
@@ -596,39 +600,120 @@ def _published(url: str, identifier: str) -> Iterator[BusJournal]:
 def _stored(
     request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
 ) -> Iterator[StoreJournal | None]:
-    """Yield the journal of a persisted run (resuming a stored one), or None."""
+    """Yield the journal of a persisted run (resuming a stored one), or None.
+
+    The run is held (`RunLocks`) while it runs, so that a second process cannot run it at
+    the same time and `coinswarm runs` can tell it from a run whose process died. Ctrl-C (or
+    SIGTERM, which the command line turns into one) marks it `interrupted` and raises
+    RunInterrupted, which names it for `coinswarm resume`.
+    """
     if not request.persist:
         yield None
         return
     first = min(int(s.ts[0]) for s in market)
     last = max(int(s.ts[-1]) for s in market)
-    with open_store(request.database, mode=request.mode) as store:
-        stored = store.get_run(identifier)
-        resume_after = None
-        if stored is None:
-            store.create_run(
-                RunRecord(
-                    run_id=identifier,
-                    mode=request.mode,
-                    venue=f"{request.exchange}:{identifier}",
-                    strategy=request.strategy,
-                    parameters=parameters,
-                    inputs=request_to_json(request),
-                    status="running",
-                    created_ts=first,
-                    updated_ts=first,
-                )
+    with (
+        open_store(request.database, mode=request.mode) as store,
+        store.locks().hold(identifier),
+    ):
+        try:
+            stored, resume_after = _open_run(store, request, identifier, parameters, market)
+            yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+            if stored is None or stored.status != "finished":
+                store.set_run_status(identifier, "finished", last)
+        except KeyboardInterrupt as interrupted:
+            if store.get_run(identifier) is None:
+                raise
+            _mark_interrupted(store, identifier, first)
+            raise RunInterrupted(identifier, request.mode) from interrupted
+
+
+def _open_run(
+    store: Store,
+    request: BacktestRequest,
+    identifier: str,
+    parameters: dict[str, str],
+    market: list[BarSeries],
+) -> tuple[RunRecord | None, int | None]:
+    """Create the run, or check a stored one; return it (None if new) and where it resumes."""
+    stored = store.get_run(identifier)
+    if stored is None:
+        first = min(int(s.ts[0]) for s in market)
+        store.create_run(
+            RunRecord(
+                run_id=identifier,
+                mode=request.mode,
+                venue=f"{request.exchange}:{identifier}",
+                strategy=request.strategy,
+                parameters=parameters,
+                inputs=request_to_json(request),
+                status="running",
+                created_ts=first,
+                updated_ts=first,
             )
-        else:
-            snapshot = store.latest_snapshot(identifier)
-            resume_after = None if snapshot is None else snapshot.ts
-            # The stored fills must still add up to the stored snapshot before anything resumes.
-            instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
-            quote = next(iter(instruments.values())).quote
-            store.restore_ledger(identifier, instruments, quote)
-        yield StoreJournal(store, identifier, resume_after_ts=resume_after)
-        if stored is None or stored.status != "finished":
-            store.set_run_status(identifier, "finished", last)
+        )
+        return None, None
+    snapshot = store.latest_snapshot(identifier)
+    # The stored fills must still add up to the stored snapshot before anything resumes.
+    instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+    quote = next(iter(instruments.values())).quote
+    store.restore_ledger(identifier, instruments, quote)
+    return stored, None if snapshot is None else snapshot.ts
+
+
+def _mark_interrupted(store: Store, identifier: str, first: int) -> None:
+    # A second Ctrl-C while this writes leaves the run `running`, which `coinswarm runs`
+    # shows as killed once this process is gone: resumable all the same, so it may.
+    with suppress(KeyboardInterrupt):
+        snapshot = store.latest_snapshot(identifier)
+        ts = first if snapshot is None else snapshot.ts
+        store.set_run_status(identifier, "interrupted", ts)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A stored run stopped by Ctrl-C (or SIGTERM): `coinswarm resume` finishes it."""
+
+    def __init__(self, run_id: str, mode: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.mode = mode
+
+
+_RESUMABLE_MODES = ("backtest", "paper")
+
+
+def find_resumable(identifier: str, database: str | None = None) -> RunRecord:
+    """Return the stored backtest or paper run `identifier`, looked up where it can be.
+
+    With `database`, only there; otherwise in the backtest's database, then in paper's
+    (`paper.db`, unless one URL serves every mode). RunNotFoundError names where it looked;
+    a sandbox or live session found instead is refused with the command that resumes it.
+    Refused (AuditMismatchError) unless the audit chain of its database holds and agrees with
+    its anchors: a run is not continued on top of a history that was cut or rewritten.
+    """
+    looked: list[str] = []
+    for url in dict.fromkeys(mode_url(mode, database) for mode in _RESUMABLE_MODES):
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            looked.append(f"{describe(url)} (no such file)")
+            continue
+        looked.append(describe(url))
+        with Store.open(url, upgrade=path is not None) as store:
+            stored = store.get_run(identifier)
+            if stored is not None:
+                require_intact(store.engine, f"run {identifier} cannot be resumed")
+                break
+    else:
+        msg = f"no run {identifier!r} in {' or '.join(looked)}"
+        raise RunNotFoundError(msg)
+    if stored.mode not in _RESUMABLE_MODES:
+        msg = (
+            f"run {identifier} is a {stored.mode} session: resume it with "
+            f"`coinswarm {stored.mode} ... --resume {identifier}` "
+            f"(`coinswarm runs show {identifier}` gives the whole command)"
+        )
+        raise RunNotFoundError(msg)
+    return stored
 
 
 def resume(
@@ -636,16 +721,16 @@ def resume(
 ) -> BacktestOutcome:
     """Resume (or re-check) the stored run `identifier` from its last checkpoint.
 
-    Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
-    run is not continued on top of a history that was cut or rewritten.
+    A backtest or a paper run, found by `find_resumable`; a paper run resumes at full speed.
     """
-    with open_store(database) as store:
-        require_intact(store.engine, f"run {identifier} cannot be resumed")
-        stored = store.get_run(identifier)
-    if stored is None:
-        msg = f"no run {identifier!r} in the database"
-        raise RunNotFoundError(msg)
+    stored = find_resumable(identifier, database)
     request = replace(request_from_json(stored.inputs), database=database, persist=True)
+    if request.mode in PERSON_MODES and request.started_ns is None:
+        msg = (
+            f"run {identifier} cannot be resumed: it is a {request.mode} run stored before "
+            "such runs recorded when they started, which is part of their identity"
+        )
+        raise RunNotFoundError(msg)
     outcome = run(request, progress=progress)
     if outcome.run_id != identifier:
         msg = (

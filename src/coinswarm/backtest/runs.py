@@ -18,7 +18,18 @@ from platformdirs import user_data_path
 from coinswarm.backtest.explain import Explanation
 from coinswarm.domain.errors import CoinswarmError
 
-__all__ = ["RunNotFoundError", "default_runs_dir", "find_explanation", "run_id", "save_run"]
+__all__ = [
+    "REPORT_NOTE",
+    "RunNotFoundError",
+    "default_runs_dir",
+    "find_explanation",
+    "note_report",
+    "run_id",
+    "save_run",
+]
+
+REPORT_NOTE = "report.json"
+"""A file in a run's folder naming the HTML report written for it elsewhere (`--report`)."""
 
 
 class RunNotFoundError(CoinswarmError, LookupError):
@@ -66,6 +77,11 @@ def save_run(
     _write(folder / "explanations.json", json.dumps(records, sort_keys=True, default=str))
     _write(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str))
     return folder
+
+
+def note_report(folder: Path, report: Path) -> None:
+    """Record in a run's folder where its HTML report was written, for `coinswarm runs show`."""
+    _write(folder / REPORT_NOTE, json.dumps({"path": str(report.resolve())}))
 
 
 def find_explanation(runs_dir: Path, identifier: str, order_id: str) -> list[str]:

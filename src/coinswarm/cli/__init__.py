@@ -8,7 +8,7 @@ import typer
 
 from coinswarm import __version__
 from coinswarm.backtest.runs import default_runs_dir
-from coinswarm.cli import admin, data, exchange, replay, risk, runs, sessions
+from coinswarm.cli import admin, data, exchange, replay, risk, run_book, runs, sessions
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
@@ -19,6 +19,7 @@ _COMMANDS = (
     exchange,
     replay,
     risk,
+    run_book,
     runs,
     sessions,
 )  # imported for their commands, which register on `app`

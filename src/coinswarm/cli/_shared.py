@@ -37,6 +37,10 @@ exchange_app = typer.Typer(no_args_is_help=True, help="Run a local Coinbase-comp
 app.add_typer(exchange_app, name="exchange")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
+runs_app = typer.Typer(
+    no_args_is_help=True, help="List, show, compare, delete and prune the stored runs."
+)
+app.add_typer(runs_app, name="runs")
 
 stdout = Console()
 stderr = Console(stderr=True)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shlex
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +17,7 @@ from rich.table import Table
 from coinswarm import bootstrap
 from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.replay import ReplayPacer
-from coinswarm.backtest.runs import default_runs_dir, find_explanation
+from coinswarm.backtest.runs import default_runs_dir, find_explanation, note_report
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
@@ -25,6 +29,7 @@ from coinswarm.cli._shared import (
     decimal_option,
     fail,
     parameters,
+    stderr,
     stdout,
 )
 from coinswarm.cli.risk import warn_if_stopped
@@ -93,6 +98,46 @@ def _speed(text: str) -> ReplayPacer | None:
         raise UsageError(msg) from None
 
 
+def _as_interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _interruptible(
+    *, db: str | None, runs_dir: Path | None, as_json: bool = False
+) -> Iterator[None]:
+    """Run the block with SIGTERM taken as Ctrl-C; an interrupted run ends with its id and the
+    exact command that resumes it (exit 130, as a shell reports Ctrl-C)."""
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt as interrupted:
+        raise _interrupted(interrupted, db=db, runs_dir=runs_dir, as_json=as_json) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(
+    interrupted: KeyboardInterrupt, *, db: str | None, runs_dir: Path | None, as_json: bool
+) -> typer.Exit:
+    run_id = getattr(interrupted, "run_id", None)  # a bootstrap.RunInterrupted once stored
+    if run_id is None:
+        stderr.print("interrupted before the run was stored: there is nothing to resume")
+        return typer.Exit(130)
+    words = ["coinswarm", "resume", run_id]
+    words += [] if db is None else ["--db", db]
+    words += [] if runs_dir is None else ["--runs-dir", str(runs_dir)]
+    command = shlex.join(words)
+    if as_json:
+        typer.echo(json.dumps({"run": run_id, "status": "interrupted", "resume": command}))
+    for line in (
+        f"interrupted: run {run_id} stopped before its end; its last checkpoint is kept",
+        f"resume it with: {command}",
+    ):
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(130)
+
+
 @app.command()
 def paper(
     *,
@@ -149,7 +194,8 @@ def paper(
         )
         pace = _speed(speed)
         warn_if_stopped("paper", state or bootstrap.risk_state_path("paper"))
-        outcome = _run(request, quiet=quiet or as_json, pace=pace)
+        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
+            outcome = _run(request, quiet=quiet or as_json, pace=pace)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
@@ -231,10 +277,13 @@ def backtest(
             shared_state=state_url,
             bus=bus,
         )
-        outcome = _run(request, quiet=quiet or as_json)
+        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
+            outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
-        outcome.save(runs_dir or default_runs_dir())
+        folder = outcome.save(runs_dir or default_runs_dir())
+        if report is not None:
+            note_report(folder, report)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
@@ -257,9 +306,10 @@ def demo(
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()), strategy="committee", database=db
         )
-        outcome = _run(request, quiet=quiet)
+        with _interruptible(db=db, runs_dir=runs_dir):
+            outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
-        outcome.save(runs_dir or default_runs_dir())
+        note_report(outcome.save(runs_dir or default_runs_dir()), written)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())
@@ -297,10 +347,15 @@ def resume(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Finish a run that was killed, from its last checkpoint; a finished one is re-checked."""
+    """Finish a backtest or paper run that was killed or interrupted, from its last checkpoint.
+
+    The run is looked up in the backtest's database, then in paper's (unless --db names
+    one); a paper run resumes at full speed. A finished run is re-checked.
+    """
     progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
     try:
-        outcome = bootstrap.resume(run, database=db, progress=progress)
+        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
+            outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None

@@ -67,17 +67,43 @@ def _state_file(mode: str, state: Path | None) -> Path:
 
 @contextmanager
 def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """Yield an event that Ctrl-C sets, so the session finishes its bar and ends cleanly."""
+    """Yield an event that Ctrl-C (or SIGTERM, from a service manager) sets, so the session
+    finishes its bar and ends cleanly."""
     stop = threading.Event()
 
     def interrupted(_signal: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, interrupted) for number in stopping}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _tell_resume(request: SessionRequest, run_id: str) -> None:
+    """Tell a person who stopped a session its run id and the command that continues it."""
+    from coinswarm.backtest.catalog import session_resume_command  # noqa: PLC0415
+
+    _tell(f"interrupted: session {run_id} stopped after its current bar")
+    if request.url is None:
+        _tell("it ran on the default local exchange, which ended with it: start a new session")
+        return
+    command = session_resume_command(
+        request.mode,
+        run_id,
+        url=request.url,
+        products=request.products,
+        strategy=request.strategy,
+        parameters=request.parameters,
+        phase=request.phase,
+        database=request.database,
+        ws_url=request.ws_url,
+        ca_file=request.ca_file,
+    )
+    _tell(f"resume it with: {command}")
 
 
 def _tell(line: str) -> None:
@@ -97,6 +123,8 @@ def _session(request: SessionRequest, *, as_json: bool) -> None:
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=None)
+    if stop.is_set():
+        _tell_resume(request, outcome.run_id)
 
 
 @app.command()

@@ -6,9 +6,10 @@ records of `records`), mapped field by field in the `_map_*` modules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import URL, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 # Imported as modules, not by name: `audit` imports the models, which import this package.
 from coinswarm.infra import audit, audit_anchor
+from coinswarm.infra.storage._catalog_store import CatalogStore
 from coinswarm.infra.storage._decisions_store import DecisionsStore
 from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
@@ -29,7 +31,7 @@ from coinswarm.infra.storage.records import RunRecord
 __all__ = ["Store"]
 
 
-class Store(LedgerStore, DecisionsStore):
+class Store(LedgerStore, DecisionsStore, CatalogStore):
     """Read and write one Coinswarm database.
 
     Each method runs in its own transaction unless called inside `transaction()`, where it
@@ -160,8 +162,15 @@ class Store(LedgerStore, DecisionsStore):
         reasons = [p["reason"] for p in found if "status" in p and "reason" in p]
         return reasons[-1] if reasons else None
 
-    def delete_run(self, run_id: str, *, ts: int, actor: str) -> bool:
-        """Delete a run and everything recorded under it (not its audit entries)."""
+    def delete_run(
+        self, run_id: str, *, ts: int, actor: str, details: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Delete a run and everything recorded under it, but not its audit entries.
+
+        The audit chain is tamper-evident: taking a run's entries out of it would break it
+        where they stood. They stay, and the deletion itself is appended (with `details`:
+        what was deleted, and why), so the chain still verifies and says what happened.
+        """
         with self.transaction() as session:
             deleted = session.execute(
                 delete(RunRow).where(RunRow.id == run_id).returning(RunRow.id)
@@ -173,7 +182,7 @@ class Store(LedgerStore, DecisionsStore):
                 ts=ts,
                 kind=audit.AuditKind.RUN,
                 actor=actor,
-                payload={"deleted": True},
+                payload={**(details or {}), "deleted": True},
                 run_id=run_id,
             )
         self._venues.pop(run_id, None)

@@ -14,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from coinswarm.agents.base import Agent, Vote
-from coinswarm.backtest.fence import fenced
 from coinswarm.data.view import MarketView, fenced_view
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
+from coinswarm.strategies.fence import fenced
 
 START_NS = 1_577_836_800 * 1_000_000_000  # 2020-01-01T00:00:00Z
 

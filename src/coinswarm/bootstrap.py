@@ -17,8 +17,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from coinswarm.backtest.engine import (
+from coinswarm.backtest.defaults import (
     DEFAULT_CHECKPOINT_EVERY,
+    EXCHANGES,
+    LOCAL,
+    LOCAL_CCXT,
+    PERSON_MODES,
+    SIMULATED,
+    SYNTHETIC_BARS,
+    SYNTHETIC_SEED,
+    risk_state_path,
+)
+from coinswarm.backtest.engine import (
     BacktestConfig,
     OperatorFactory,
     Progress,
@@ -33,12 +43,12 @@ from coinswarm.backtest.report import write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import (
     RunNotFoundError,
-    default_runs_dir,
     file_digest,
     run_id,
     save_run,
 )
 from coinswarm.data import load_bars, synthetic_market
+from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.costs import FeeSchedule, FillModel
@@ -52,7 +62,8 @@ from coinswarm.infra.audit_anchor import require_intact
 from coinswarm.infra.bus import NatsBus, NatsBusConfig
 from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
-from coinswarm.infra.state import HotState, KillSwitchFlag, RedisHotState
+from coinswarm.infra.state import HotState, KillSwitchFlag
+from coinswarm.infra.state import shared_state as open_shared_state
 from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.infra.storage.database import describe, mode_url, sqlite_path
 from coinswarm.orchestration.door import Door, describe_event
@@ -61,9 +72,13 @@ from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, default_phase
+from coinswarm.strategies import build_strategy, default_phase, pin_strategy
 
 __all__ = [
+    "PERSON_MODES",
+    "SIMULATED",
+    "SYNTHETIC_BARS",
+    "SYNTHETIC_SEED",
     "BacktestOutcome",
     "BacktestRequest",
     "RunInterrupted",
@@ -77,19 +92,11 @@ __all__ = [
     "run",
 ]
 
-SYNTHETIC_SEED = 7
-SYNTHETIC_BARS = 2 * 365 * 24
 DEFAULT_PHASE = "default"
 NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
-SIMULATED = "simulated"
-LOCAL = "local"
-LOCAL_CCXT = "local-ccxt"
-EXCHANGES = (SIMULATED, LOCAL, LOCAL_CCXT)
 # The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
 _LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
-PERSON_MODES = ("paper", "sandbox", "live")
-"""The modes a person watches: each obeys `coinswarm risk stop` through its risk state file."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +126,9 @@ class BacktestRequest:
     turbulent bar or for a large share of its volume); `FixedSlippage` is a flat figure, 0
     for cross-checks against peers that assume none.
 
+    `timeframe` ('4h', '1d', ...) resamples every series after loading, as `coinswarm data
+    resample` would; None trades the bars as they are.
+
     `started_ns` is when a paper run started, by the wall clock (None: now). It is part of a
     paper run's identity, since a person may act on the run while it runs; stored with the
     request, it lets `resume` find the same run again.
@@ -126,6 +136,7 @@ class BacktestRequest:
 
     data: tuple[Path, ...] = ()
     pair: str | None = None
+    timeframe: str | None = None
     start_ns: int | None = None
     end_ns: int | None = None
     strategy: str = "sma-cross"
@@ -154,6 +165,8 @@ class BacktestRequest:
         if self.exchange not in EXCHANGES:
             msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
             raise DataError(msg)
+        if self.timeframe is not None:
+            timeframe_ns(self.timeframe)  # an unknown label is refused before any work
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +259,10 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
                 seed=request.seed,
             )
         ]
+    if request.timeframe is not None:
+        # Resampled before the period is cut, so that a file resampled first gives the same run.
+        interval = timeframe_ns(request.timeframe)
+        market = [on_timeframe(series, interval) for series in market]
     market = [series.between(request.start_ns, request.end_ns) for series in market]
     for series in market:
         if len(series) < 2:
@@ -287,6 +304,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     inputs = {
         "data": data,
         "pair": request.pair,
+        **({} if request.timeframe is None else {"timeframe": request.timeframe}),
         "start": request.start_ns,
         "end": request.end_ns,
         "strategy": request.strategy,
@@ -323,6 +341,9 @@ def run(
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
     """
+    # Pinned: a user's file by its content digest, so the run id changes when the file does
+    # and `resume` or `replay` refuse a file edited since.
+    request = replace(request, strategy=pin_strategy(request.strategy))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request)
@@ -389,13 +410,6 @@ def _read_shared_stop(request: BacktestRequest) -> BacktestRequest:
     if hot is None:
         return request
     return replace(request, shared_stop=hot.kill_switch())
-
-
-def risk_state_path(mode: str) -> Path:
-    """Return the risk state file `mode` obeys and saves: each mode keeps its own stops, so a
-    sandbox's breaker trip cannot block live trading (`coinswarm risk stop` sets them all)."""
-    name = "risk-state.json" if mode == "live" else f"risk-state-{mode}.json"
-    return default_runs_dir().parent / name
 
 
 def person(
@@ -506,15 +520,9 @@ def _venue(request: BacktestRequest, market: list[BarSeries]) -> Iterator[VenueF
         yield local
 
 
-STATE_NAMESPACE = "coinswarm"
-
-
 def shared_state(url: str | None) -> HotState | None:
     """Return the shared hot state at `url` (Redis), or None when there is none."""
-    if url is None:
-        return None
-    namespace = os.environ.get("COINSWARM_STATE_NAMESPACE", STATE_NAMESPACE)
-    return RedisHotState(url, namespace=namespace)
+    return open_shared_state(url)
 
 
 def request_to_json(request: BacktestRequest) -> dict[str, Any]:

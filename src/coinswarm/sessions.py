@@ -70,7 +70,7 @@ from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy
+from coinswarm.strategies import build_strategy, pin_strategy
 from coinswarm.strategies.base import Strategy
 
 __all__ = [
@@ -195,6 +195,7 @@ def run_session(
     """
     preflight.check_mode(request.mode, request.url)
     profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
+    request = replace(request, strategy=pin_strategy(request.strategy))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     with (
         _exchange(request) as exchange,

@@ -119,6 +119,7 @@ def write_bars(path: Path) -> None:
 def backtests(smoke: Smoke, data: Path) -> None:
     smoke.run("version")
     smoke.run("data", "inspect", str(data))
+    smoke.run("data", "resample", str(data), "--to", "4h", "--out", str(smoke.folder / "4h.csv"))
     runs = smoke.folder / "runs"
     args = ("--data", str(data), "--strategy", "committee", "--runs-dir", str(runs))
     summary = smoke.json("backtest", *args, "--db", smoke.db, "--quiet")
@@ -179,9 +180,9 @@ def serve_and_download(smoke: Smoke) -> None:
             base = found.group(1) if found else None
         if base is None:
             raise SmokeError("exchange serve printed no REST address")
-        out = smoke.folder / "SYN_USDT-1h.csv"
+        out = smoke.folder / "BTC_USD-1h.csv"
         smoke.run(
-            "data", "download", "coinbase", "SYN/USDT", "1h", "--since", "2022-01-01",
+            "data", "download", "coinbase", "BTC/USD", "1h", "--since", "2022-01-01",
             "--until", "2022-01-02", "--url", base, "--ca-file", str(ca), "--out", str(out),
         )  # fmt: skip
         smoke.run("data", "inspect", str(out))
@@ -216,8 +217,8 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
     ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("data", "download"),
-    ("data", "inspect"), ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",),
-    ("live",), ("paper",),
+    ("data", "inspect"), ("data", "resample"), ("db", "upgrade"), ("demo",),
+    ("exchange", "serve"), ("explain",), ("live",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
     ("runs", "show"), ("sandbox",), ("version",),

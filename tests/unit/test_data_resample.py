@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinswarm.data import resample
+from coinswarm.data import resample, to_timeframe
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 
 DAY = 24 * NS_PER_HOUR
@@ -120,3 +120,66 @@ def test_resampling_in_steps_equals_resampling_at_once(series: BarSeries) -> Non
     for name in ("ts", "open", "high", "low", "close"):
         np.testing.assert_array_equal(getattr(stepped, name), getattr(direct, name))
     np.testing.assert_allclose(stepped.volume, direct.volume, rtol=1e-12)
+
+
+def test_an_unfinished_last_bucket_is_dropped_only_when_asked():
+    series = hourly(list(range(10)))  # 00:00 .. 09:00: the 08:00 4h bucket ends at 12:00
+    assert (resample(series, 4 * NS_PER_HOUR).ts // NS_PER_HOUR).tolist() == [0, 4, 8]
+    kept = resample(series, 4 * NS_PER_HOUR, drop_unfinished=True)
+    assert (kept.ts // NS_PER_HOUR).tolist() == [0, 4]
+
+
+def test_to_timeframe_reports_gaps_and_the_dropped_bucket():
+    result = to_timeframe(hourly([0, 1, 2, 3, 4, 6, 7, 8, 9]), 4 * NS_PER_HOUR)
+    assert (result.series.ts // NS_PER_HOUR).tolist() == [0, 4]
+    assert result.source_bars == 9
+    assert result.incomplete == 1  # the 04:00 bucket misses 05:00
+    assert result.unfinished_ts == 8 * NS_PER_HOUR
+
+
+def test_a_last_bucket_that_ends_with_the_data_is_kept():
+    result = to_timeframe(hourly(list(range(8))), 4 * NS_PER_HOUR)
+    assert len(result.series) == 2
+    assert result.unfinished_ts is None
+    assert result.incomplete == 0
+
+
+def test_a_last_bucket_whose_final_bars_are_missing_counts_as_unfinished():
+    # The data ends at 05:00: nobody can tell a gap at 06:00-07:00 from data not yet closed.
+    result = to_timeframe(hourly([0, 1, 2, 3, 4, 5]), 4 * NS_PER_HOUR)
+    assert result.unfinished_ts == 4 * NS_PER_HOUR
+    assert len(result.series) == 1
+
+
+def bucket_members(series: BarSeries, out: BarSeries) -> list[np.ndarray]:
+    """Return, for each resampled bar, the source rows whose open time falls in its bucket."""
+    return [
+        np.flatnonzero((series.ts >= start) & (series.ts < start + out.interval_ns))
+        for start in out.ts.tolist()
+    ]
+
+
+@given(series=random_hourly(), factor=st.sampled_from([2, 4, 6, 24]))
+def test_each_bar_bounds_every_source_bar_of_its_bucket(series: BarSeries, factor: int) -> None:
+    target = factor * NS_PER_HOUR
+    result = to_timeframe(series, target)
+    out = result.series
+    buckets = np.unique(series.ts // target)
+    dropped = 0 if result.unfinished_ts is None else 1
+    assert len(out) == len(buckets) - dropped
+    for row, members in enumerate(bucket_members(series, out)):
+        assert len(members) > 0  # no bar is invented for an empty bucket
+        assert (out.high[row] >= series.high[members]).all()
+        assert (out.low[row] <= series.low[members]).all()
+        assert out.high[row] == series.high[members].max()
+        assert out.open[row] == series.open[members[0]]
+        assert out.close[row] == series.close[members[-1]]
+        assert out.volume[row] == pytest.approx(series.volume[members].sum(), rel=1e-12, abs=1e-9)
+    kept = np.concatenate([*bucket_members(series, out), np.empty(0, dtype=np.int64)])
+    assert out.volume.sum() == pytest.approx(series.volume[kept].sum(), rel=1e-12, abs=1e-9)
+    full = [len(m) == factor for m in bucket_members(series, out)]
+    assert result.incomplete == full.count(False)
+    if dropped:
+        last = int(series.ts[-1])
+        assert result.unfinished_ts == last // target * target
+        assert last + NS_PER_HOUR < result.unfinished_ts + target

@@ -8,10 +8,13 @@ objection, and the committee's record is not filled with one empty vote per bar.
 The rules:
 
 * **volatility**: the sample standard deviation of the last `volatility_period` log returns
-  is at or above `max_volatility`. The figure is per bar, not annualised, so the threshold
-  must suit the bar interval (the default, 2%, is for hourly bars, where crypto usually moves
-  well under 1% a bar); annualising would need the number of bars a year, which a gap-ridden
-  feed cannot tell reliably.
+  is at or above the limit. `max_volatility` is stated per bar of `volatility_interval` (the
+  default, 2% per hourly bar, where crypto usually moves well under 1% an hour); on bars of
+  another interval the limit scales by the square root of the ratio, as the deviation of a
+  random walk does (2% an hour is 4% on 4-hour bars, 9.8% on daily ones), so the agent does
+  not veto every bar of a daily market. `volatility_interval` "bar" keeps the limit as given
+  on any bars. The bar interval is `interval_ns` when given, else the market view's (the
+  feed's timeframe), else the smallest step seen so far.
 * **exposure**: the absolute exposure to the instrument (either side of flat) is at or above
   `max_exposure`, as a fraction of equity; at the maximum, any addition would exceed it.
 * **gross exposure**: the account's gross exposure is at or above `max_gross_exposure`.
@@ -29,15 +32,20 @@ Market rules start once their indicator is warm; the exposure rules apply from t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coinswarm.agents.base import AgentContext, Direction, Vote
 from coinswarm.data.indicators.streaming import SMA, RollingVolatility
+from coinswarm.data.timefmt import parse_interval
 from coinswarm.domain.bar import NS_PER_HOUR, NS_PER_SECOND, Bar
 
-__all__ = ["RiskAgent", "RiskConfig"]
+__all__ = ["PER_BAR", "RiskAgent", "RiskConfig"]
 
 _NS_PER_MINUTE = 60 * NS_PER_SECOND
+PER_BAR = "bar"
+"""`volatility_interval` that keeps `max_volatility` as given on bars of any interval."""
 
 
 class RiskConfig(BaseModel):
@@ -52,7 +60,13 @@ class RiskConfig(BaseModel):
         default=0.02,
         ge=0.0,
         le=10.0,
-        description="per-bar volatility of log returns at or above which the agent vetoes",
+        description="volatility of log returns per bar of `volatility_interval` at or above "
+        "which the agent vetoes",
+    )
+    volatility_interval: str = Field(
+        default="1h",
+        description="bar interval `max_volatility` is stated for (1m ... 1d); on other bars the "
+        "limit scales by the square root of the ratio; 'bar': never scaled",
     )
     max_exposure: float = Field(
         default=0.25,
@@ -85,6 +99,21 @@ class RiskConfig(BaseModel):
         description="nominal bar interval in nanoseconds; None: the smallest step seen so far",
     )
 
+    @field_validator("volatility_interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        if value != PER_BAR:
+            parse_interval(value)  # a ValueError names the intervals it knows
+        return value
+
+    def volatility_limit(self, interval_ns: int | None) -> float:
+        """Return the per-bar volatility limit on bars of `interval_ns` (None: unknown)."""
+        if not interval_ns or self.volatility_interval == PER_BAR:
+            return self.max_volatility
+        return self.max_volatility * math.sqrt(
+            interval_ns / parse_interval(self.volatility_interval)
+        )
+
 
 class _RiskState:
     """The market-side memory of one instrument: volatility, volume and the last step."""
@@ -94,13 +123,16 @@ class _RiskState:
         "_gap_left",
         "_gap_step",
         "_last_ts",
+        "_limit",
         "_min_step",
         "_volatility",
         "_volume",
     )
 
-    def __init__(self, config: RiskConfig) -> None:
+    def __init__(self, config: RiskConfig, interval_ns: int | None) -> None:
         self._config = config
+        # Known from the feed, the limit is fixed; else it follows the smallest step seen.
+        self._limit = None if interval_ns is None else config.volatility_limit(interval_ns)
         self._volatility = RollingVolatility(config.volatility_period)
         self._volume = SMA(config.volume_period)
         self._last_ts: int | None = None
@@ -116,10 +148,11 @@ class _RiskState:
         if gap:
             found.append(gap)
         volatility = self._volatility.update(bar.close)
-        if volatility >= config.max_volatility:  # False while warming up: NaN compares False
-            found.append(
-                f"volatility {volatility:.2%} per bar at or above max {config.max_volatility:.2%}"
-            )
+        limit = self._limit
+        if limit is None:
+            limit = config.volatility_limit(self._min_step or None)
+        if volatility >= limit:  # False while warming up: NaN compares False
+            found.append(f"volatility {volatility:.2%} per bar at or above max {limit:.2%}")
         average = self._volume.value  # the average before this bar, NaN while warming up
         self._volume.update(bar.volume)
         if bar.volume < config.min_volume_ratio * average:
@@ -163,7 +196,8 @@ class RiskAgent:
         """Check `bar` and the account against every rule; veto if one fires, else None."""
         state = self._states.get(bar.instrument)
         if state is None:
-            state = self._states[bar.instrument] = _RiskState(self.config)
+            interval = self.config.interval_ns or context.market.interval_ns(bar.instrument)
+            state = self._states[bar.instrument] = _RiskState(self.config, interval)
         found = state.findings(bar)
         self._check_exposure(bar.instrument, context, found)
         if not found:

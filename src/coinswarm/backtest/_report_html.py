@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from coinswarm.domain.money import display_amount
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -261,7 +263,7 @@ def fills_table(
             str(fill.side),
             str(fill.quantity),
             str(fill.price),
-            f"{fill.fee} {fill.fee_currency}",
+            f"{display_amount(fill.fee)} {fill.fee_currency}",
             fill.client_order_id,
         ]
         row = [html.escape(c) for c in row]

@@ -18,8 +18,8 @@ import numpy as np
 
 from coinswarm.backtest.collector import long_lived_frozen
 from coinswarm.backtest.context import EngineContext
+from coinswarm.backtest.defaults import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.equity import equity_curve
-from coinswarm.backtest.fence import fenced
 from coinswarm.backtest.operator import SimulatedOperator
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
@@ -45,6 +45,7 @@ from coinswarm.risk.oversight import OversightManager
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.state_file import StoredRiskState
 from coinswarm.strategies.base import CancelRequest, Intent, Rationale, Strategy
+from coinswarm.strategies.fence import fenced
 
 __all__ = [
     "BacktestConfig",
@@ -74,7 +75,6 @@ OperatorFactory = Callable[[Door], Operator]
 """Build the run's operator around its door: the simulated one, or a person's commands."""
 PROGRESS_EVERY = 4096
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
-DEFAULT_CHECKPOINT_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,7 +485,7 @@ def run_live(
     reconciles. `operator` stands for the person watching the risk layer (by default the
     simulated one of a backtest).
     """
-    growing = GrowingMarket(instruments, {s.instrument: s for s in history})
+    growing = GrowingMarket(instruments, {s.instrument: s for s in history}, interval_ns)
     run = _wire(
         _instruments(instruments, config.instruments),
         growing.view,

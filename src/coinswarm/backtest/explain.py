@@ -14,6 +14,7 @@ from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.fill import Fill
+from coinswarm.domain.money import display_amount
 from coinswarm.domain.order import Order
 from coinswarm.risk.events import RiskNote
 from coinswarm.strategies.base import Rationale, VoteRecord
@@ -57,7 +58,7 @@ class Explanation:
             lines.append(f"rejected: {self.reject_reason}")
         lines.extend(
             f"fill {f.trade_id} at {format_timestamp(f.ts)}: {f.side} {f.quantity} @ {f.price}, "
-            f"fee {f.fee} {f.fee_currency} ({f.liquidity})"
+            f"fee {display_amount(f.fee)} {f.fee_currency} ({f.liquidity})"
             for f in self.fills
         )
         if not self.fills:

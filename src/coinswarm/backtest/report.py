@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 from coinswarm.backtest import _report_html as markup
 from coinswarm.backtest.metrics import drawdown_series, monthly_returns
 from coinswarm.backtest.stops import stop_rows, stops_section
+from coinswarm.domain.money import display_amount
 from coinswarm.domain.order import OrderSide
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def _price_figure(series: BarSeries, fills: Sequence[Fill], max_points: int) -> 
 def _fill_markers(fills: Sequence[Fill], side: OrderSide, symbol: str, colour: str) -> Any:
     text = [
         f"{markup.format_ts(f.ts)}<br>{f.side} {f.quantity} @ {f.price}<br>"
-        f"fee {f.fee} {f.fee_currency}<br>{html.escape(f.client_order_id)}"
+        f"fee {display_amount(f.fee)} {f.fee_currency}<br>{html.escape(f.client_order_id)}"
         for f in fills
     ]
     return go.Scattergl(

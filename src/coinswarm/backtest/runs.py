@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_path
-
+from coinswarm.backtest.defaults import default_runs_dir
 from coinswarm.backtest.explain import Explanation
 from coinswarm.domain.errors import CoinswarmError
 
@@ -34,13 +33,6 @@ REPORT_NOTE = "report.json"
 
 class RunNotFoundError(CoinswarmError, LookupError):
     """No stored run, or no order in it, has the id asked for."""
-
-
-def default_runs_dir() -> Path:
-    """Return `$COINSWARM_HOME/runs`, or the user's data directory for Coinswarm."""
-    home = os.environ.get("COINSWARM_HOME")
-    base = Path(home) if home else user_data_path("coinswarm", appauthor=False)
-    return base / "runs"
 
 
 def run_id(inputs: Mapping[str, Any]) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import sys
+from io import TextIOWrapper
+from pathlib import Path
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
 from coinswarm import __version__
-from coinswarm.backtest.runs import default_runs_dir
+from coinswarm.backtest.defaults import data_home
 from coinswarm.cli import admin, data, exchange, replay, risk, run_book, runs, sessions
 from coinswarm.cli._shared import app
 
@@ -31,19 +37,65 @@ def version() -> None:
     typer.echo(__version__)
 
 
+class _LogFile(logging.FileHandler):
+    """coinswarm.log, opened (and its folder made) by the first record, not at start-up: a
+    command that logs nothing, `--help` or a refused option, writes nothing."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self) -> TextIOWrapper:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        # A log file that cannot be written must not print tracebacks over our output: say so
+        # once and stop logging to it.
+        error = sys.exc_info()[1]
+        sys.stderr.write(f"warning: cannot write {self.baseFilename}: {error}\n")
+        logging.getLogger().removeHandler(self)
+
+
 def _log_to_file() -> None:
     """Send library log records to coinswarm.log in the data folder, not over our errors."""
-    folder = default_runs_dir().parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(folder / "coinswarm.log", encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
+    handler = _LogFile(data_home() / "coinswarm.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def _only_the_command(args: list[str]) -> typer.Typer:
+    """Return the app with just the command `args` name, when it names one.
+
+    Typer turns every command's signature into options before it parses anything, which costs
+    more than all our imports together; `coinswarm risk status` needs only the risk commands.
+    `coinswarm`, `coinswarm --help` and an unknown command get the whole app, which lists them.
+    """
+    if not args or args[0].startswith("-"):
+        return app
+    name = args[0]
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    narrowed = copy.copy(app)
+    narrowed.registered_commands, narrowed.registered_groups = commands, groups
+    if narrowed.registered_callback is None:
+        # A group, not a lone command: typer runs a lone command without its name.
+        narrowed.callback()(_no_options)
+    return narrowed
+
+
+def _command_name(command: CommandInfo) -> str | None:
+    if command.name is not None:
+        return command.name
+    return None if command.callback is None else get_command_name(command.callback.__name__)
+
+
+def _no_options() -> None:
+    """Coinswarm (no options before the command)."""
 
 
 def main() -> None:
     """Run the command line."""
     _log_to_file()
-    app()
+    _only_the_command(sys.argv[1:])()

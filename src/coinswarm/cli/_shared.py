@@ -6,20 +6,77 @@ starts with `error:` and exit code 2, and nothing is written.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
 
-from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.domain.errors import CoinswarmError
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+PROG = "coinswarm"
+
+# What a command-line mistake raises: click's ClickException, the base of typer.BadParameter
+# (typer up to 0.28 re-exports click's; from 0.29 it carries its own copy of click).
+_CLICK_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class OneLineErrors(TyperGroup):
+    """The top group: a mistake on the command line (an unknown option or command, a missing or
+    bad value) is one `error:` line and exit 2, like every other error a user can cause, not
+    click's box of several lines. Also `coinswarm`, not `python -m coinswarm`, in messages."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        prog = prog_name or PROG
+        if not standalone_mode:
+            return super().main(args, prog, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog, complete_var, False, windows_expand_args, **extra)
+        except _CLICK_ERROR as error:
+            _exit_on_usage_error(error)
+        except typer.Abort:  # end of input at a prompt
+            stderr.print("error: aborted: no answer was typed", markup=False, highlight=False)
+            sys.exit(2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_on_usage_error(error: Exception) -> NoReturn:
+    context = getattr(error, "ctx", None)
+    if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+        typer.echo(context.get_help())  # `coinswarm data`: the group's commands, as --help
+        sys.exit(2)
+    format_message = getattr(error, "format_message", None)
+    text = format_message() if callable(format_message) else str(error)
+    message = " ".join(str(text).split()).rstrip(".")  # one line, whatever click wrapped
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    if context is not None:
+        message = f"{message} (see {context.command_path} --help)"
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 app = typer.Typer(
-    name="coinswarm",
+    name=PROG,
+    cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,6 +116,13 @@ DbOption = Annotated[
     str | None,
     typer.Option(help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)"),
 ]
+TimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="trade bars of this interval (4h, 1d, ...), resampled in memory from the data's "
+        "finer bars as `coinswarm data resample` would"
+    ),
+]
 
 
 class UsageError(CoinswarmError, ValueError):
@@ -81,6 +145,13 @@ class LazyProgress:
         if self._bar is None:
             if time.monotonic() - self._started < 1.0:
                 return
+            from rich.progress import (  # noqa: PLC0415 - only a long run shows a bar
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -123,6 +194,8 @@ def parameters(pairs: list[str]) -> dict[str, str]:
 def bound(text: str | None, option: str) -> int | None:
     if text is None:
         return None
+    from coinswarm.data.timefmt import parse_timestamp  # noqa: PLC0415 - loads coinswarm.data
+
     stamp = text if "T" in text or " " in text else f"{text}T00:00:00Z"
     try:
         return parse_timestamp(stamp if stamp.endswith(("Z", "+00:00")) else f"{stamp}Z")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from coinswarm import bootstrap
 from coinswarm.cli._shared import DbOption, audit_app, db_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.infra.audit_anchor import reanchor, verify
-from coinswarm.infra.storage import resolve_url, upgrade
+
+# The database (sqlalchemy, alembic) loads inside each command: `--help` needs none of it.
 
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Bring the database to the newest migration (creating it if it is empty)."""
+    from coinswarm.infra.storage import resolve_url, upgrade  # noqa: PLC0415
+
     try:
         revision = upgrade(resolve_url(db))
     except (CoinswarmError, OSError) as error:
@@ -29,6 +30,9 @@ def audit_verify(db: DbOption = None) -> None:
     each run's record must still find the entry they anchor, with the hash they hold. Set
     COINSWARM_AUDIT_KEY to check the anchors' signatures too.
     """
+    from coinswarm import bootstrap  # noqa: PLC0415
+    from coinswarm.infra.audit_anchor import verify  # noqa: PLC0415
+
     try:
         with bootstrap.open_store(db) as store:
             report = verify(store.engine)
@@ -46,6 +50,9 @@ def audit_anchor(db: DbOption = None) -> None:
 
     Refused (exit 2) unless the chain holds and every run's anchor agrees with it.
     """
+    from coinswarm import bootstrap  # noqa: PLC0415
+    from coinswarm.infra.audit_anchor import reanchor  # noqa: PLC0415
+
     try:
         with bootstrap.open_store(db) as store:
             anchor = reanchor(store.engine)

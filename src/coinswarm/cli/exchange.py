@@ -8,26 +8,47 @@ import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm import bootstrap
 from coinswarm.cli._shared import decimal_option, exchange_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.domain.instrument import instrument_from_symbol
-from coinswarm.exchanges.local_coinbase import (
-    KeyRing,
-    Venue,
-    create_app,
-    generate_key,
-    make_tls_files,
-    serve_in_thread,
-)
+
+if TYPE_CHECKING:
+    from coinswarm.domain.bar import BarSeries
+    from coinswarm.exchanges.local_coinbase import Venue
+
+# The local exchange (fastapi, uvicorn, cryptography) loads when it is served, not for `--help`.
+
+# The products the README's examples trade (`sandbox --url URL --product BTC-USD`), at price
+# levels like theirs, so that a copied command finds its product.
+DEMO_PRODUCTS = {"BTC-USD": 20_000.0, "ETH-USD": 1_500.0}
+
+
+def _say(line: str) -> None:
+    # soft_wrap: a key name or a path longer than the terminal stays on one line, whole, so
+    # that copying it copies all of it.
+    stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _market(data: list[Path]) -> list[BarSeries]:
+    from coinswarm import bootstrap  # noqa: PLC0415 - keep start-up light
+    from coinswarm.data import synthetic_universe  # noqa: PLC0415
+
+    if data:
+        return bootstrap.load_market(bootstrap.BacktestRequest(data=tuple(data)))
+    universe = synthetic_universe(
+        DEMO_PRODUCTS, bars=bootstrap.SYNTHETIC_BARS, seed=bootstrap.SYNTHETIC_SEED
+    )
+    return list(universe)
 
 
 def _venue(data: list[Path], cash: Decimal) -> Venue:
-    market = bootstrap.load_market(bootstrap.BacktestRequest(data=tuple(data)))
+    from coinswarm.domain.instrument import instrument_from_symbol  # noqa: PLC0415
+    from coinswarm.exchanges.local_coinbase import Venue  # noqa: PLC0415
+
+    market = _market(data)
     instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
     quotes = {i.quote for i in instruments.values()}
     return Venue(instruments, market, balances=dict.fromkeys(quotes, cash))
@@ -64,7 +85,18 @@ def serve(
     ] = 1.0,
     control: Annotated[bool, typer.Option(help="enable the test-only control API")] = False,
 ) -> None:
-    """Serve a Coinbase Advanced Trade compatible exchange over HTTPS until stopped."""
+    """Serve a Coinbase Advanced Trade compatible exchange over HTTPS until stopped.
+
+    Without --data it replays a synthetic market of BTC-USD and ETH-USD hourly bars.
+    """
+    from coinswarm.exchanges.local_coinbase import (  # noqa: PLC0415
+        KeyRing,
+        create_app,
+        generate_key,
+        make_tls_files,
+        serve_in_thread,
+    )
+
     stop = threading.Event()
     folder = Path(tempfile.mkdtemp(prefix="coinswarm-exchange-"))
     try:
@@ -72,24 +104,32 @@ def serve(
         key = generate_key()
         keys = KeyRing()
         keys.add(key)
-        _write_secret(key_out, key.to_json())
         tls = make_tls_files(folder)
-        shutil.copyfile(tls.ca_cert, cert_out)
+        # Listen first: a port in use then leaves no key file and no certificate behind.
         server = serve_in_thread(create_app(venue, keys, control_api=control), port=port, tls=tls)
     except (CoinswarmError, OSError, RuntimeError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise fail(error) from None
+    try:
+        _write_secret(key_out, key.to_json())
+        shutil.copyfile(tls.ca_cert, cert_out)
+    except OSError as error:
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
         raise fail(error) from None
     replay = threading.Thread(target=_replay, args=(venue, bar_seconds, stop), daemon=True)
     replay.start()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a service manager
         signal.signal(stop_signal, lambda *_: stop.set())
-    stdout.print(f"REST: {server.base_url}/api/v3/brokerage", markup=False, highlight=False)
-    stdout.print(f"key: {key_out} (name {key.name})", markup=False, highlight=False)
-    stdout.print(f"trust: {cert_out}", markup=False, highlight=False)
-    stdout.print("serving until stopped (Ctrl-C)", markup=False, highlight=False)
+    _say(f"REST: {server.base_url}/api/v3/brokerage")
+    _say(f"products: {', '.join(i.symbol for i in venue.instruments())}")
+    _say(f"key: {key_out}")
+    _say(f"key name: {key.name}")
+    _say(f"trust: {cert_out}")
+    _say("serving until stopped (Ctrl-C)")
     try:
         stop.wait()
-        stdout.print("stopping", markup=False, highlight=False)
+        _say("stopping")
     finally:
         stop.set()
         server.stop()

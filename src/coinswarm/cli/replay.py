@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coinswarm.backtest.session_replay import ReplayDivergenceError, ReplayReport, replay_journal
-from coinswarm.backtest.shadow import ShadowReport, shadow_journal
 from coinswarm.cli._shared import app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
+
+if TYPE_CHECKING:
+    from coinswarm.backtest.session_replay import ReplayDivergenceError, ReplayReport
+    from coinswarm.backtest.shadow import ShadowReport
 
 __all__ = ["replay"]
 
@@ -35,6 +37,13 @@ def replay(
     Prints the digest of every order and fill of the session and of the replay. A replay that
     asks for something the journal does not hold next is a divergence, named by journal line.
     """
+    # The engine loads here, not with the command line: `--help` needs none of it.
+    from coinswarm.backtest.session_replay import (  # noqa: PLC0415
+        ReplayDivergenceError,
+        replay_journal,
+    )
+    from coinswarm.backtest.shadow import shadow_journal  # noqa: PLC0415
+
     try:
         report = replay_journal(journal)
         gap = shadow_journal(journal) if shadow else None

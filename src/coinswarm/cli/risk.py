@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 
-from coinswarm import bootstrap
+from coinswarm.backtest.defaults import PERSON_MODES, risk_state_path
 from coinswarm.cli._shared import (
     DbOption,
     SharedOption,
@@ -18,14 +18,9 @@ from coinswarm.cli._shared import (
     stderr,
     stdout,
 )
-from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.infra.audit import AuditKind, append
-from coinswarm.infra.state import fail_safe_kill_switch
-from coinswarm.orchestration.door import describe_event
 from coinswarm.risk.circuit_breaker import CircuitBreaker
-from coinswarm.risk.events import RiskEvent
 from coinswarm.risk.kill_switch import KillSwitch
 from coinswarm.risk.profiles import profile_for
 from coinswarm.risk.state_file import (
@@ -34,6 +29,14 @@ from coinswarm.risk.state_file import (
     load_risk_state,
     update_risk_state,
 )
+
+if TYPE_CHECKING:
+    from coinswarm.infra.state import HotState, KillSwitchFlag
+    from coinswarm.risk.events import RiskEvent
+
+# `risk status` is what a person runs when something is wrong: it reads the state files with
+# the risk layer alone. The database, Redis and the engine load only for the commands (or the
+# --state-url) that need them.
 
 StateOption = Annotated[
     Path | None, typer.Option("--state", help="one risk state file (default: every mode's)")
@@ -51,11 +54,11 @@ def _state_files(state: Path | None, mode: str | None) -> list[tuple[str, Path]]
     if state is not None:
         return [("file", state)]
     if mode is None:
-        return [(m, bootstrap.risk_state_path(m)) for m in bootstrap.PERSON_MODES]
-    if mode not in bootstrap.PERSON_MODES:
-        expected = ", ".join(bootstrap.PERSON_MODES)
+        return [(m, risk_state_path(m)) for m in PERSON_MODES]
+    if mode not in PERSON_MODES:
+        expected = ", ".join(PERSON_MODES)
         raise UsageError(f"--mode: expected one of {expected}, found {mode!r}")
-    return [(mode, bootstrap.risk_state_path(mode))]
+    return [(mode, risk_state_path(mode))]
 
 
 def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
@@ -82,6 +85,8 @@ def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> N
 
 def _act(path: Path, action: PersonAction) -> list[RiskEvent]:
     """Apply a person's stop or reset to the state file; a running session follows it."""
+    from coinswarm.orchestration.door import describe_event  # noqa: PLC0415
+
     events: list[RiskEvent] = []
 
     def change(stored: StoredRiskState) -> StoredRiskState:
@@ -101,6 +106,9 @@ def _act(path: Path, action: PersonAction) -> list[RiskEvent]:
 
 def _audit(db: str | None, events: list[tuple[Path, RiskEvent]]) -> None:
     # Every manual stop and reset is also in the tamper-evident audit log.
+    from coinswarm import bootstrap  # noqa: PLC0415
+    from coinswarm.infra.audit import AuditKind, append  # noqa: PLC0415
+
     with bootstrap.open_store(db) as store, store.transaction() as session:
         for path, event in events:
             kind = AuditKind.RESET if event.kind == "RESET" else AuditKind.MANUAL_STOP
@@ -122,7 +130,7 @@ def _everywhere(
         done.extend((path, event) for event in _act(path, action))
     _audit(db, done)
     where = [mode for mode, _path in files]
-    shared = bootstrap.shared_state(state_url)
+    shared = _shared_state(state_url)
     if shared is not None:
         if action.kind == "stop":
             shared.set_kill_switch(action.reason, action.by, action.ts)
@@ -132,6 +140,20 @@ def _everywhere(
     return where
 
 
+def _shared_state(url: str | None) -> HotState | None:
+    if url is None:
+        return None
+    from coinswarm.infra.state import shared_state  # noqa: PLC0415 - Redis only when asked for
+
+    return shared_state(url)
+
+
+def _shared_flag(shared: HotState) -> KillSwitchFlag | None:
+    from coinswarm.infra.state import fail_safe_kill_switch  # noqa: PLC0415
+
+    return fail_safe_kill_switch(shared, now_ns=WallClock().now_ns())
+
+
 @risk_app.command("status")
 def risk_status(
     *, state: StateOption = None, mode: ModeOption = None, state_url: SharedOption = None
@@ -139,10 +161,8 @@ def risk_status(
     """Print every stop a running mode would obey: each mode's file and the shared switch."""
     try:
         files = [(m, p, load_risk_state(p)) for m, p in _state_files(state, mode)]
-        shared = bootstrap.shared_state(state_url)
-        flag = (
-            None if shared is None else fail_safe_kill_switch(shared, now_ns=WallClock().now_ns())
-        )
+        shared = _shared_state(state_url)
+        flag = None if shared is None else _shared_flag(shared)
     except CoinswarmError as error:
         raise fail(error) from None
     stopped = [m for m, _p, stored in files if _show_file(m, _p, stored)]
@@ -150,6 +170,8 @@ def risk_status(
         if flag is None:
             _say(f"shared kill switch ({_where(state_url)}): clear")
         else:
+            from coinswarm.data.timefmt import format_timestamp  # noqa: PLC0415
+
             when = format_timestamp(flag.ts_ns)
             where = _where(state_url)
             _say(f"shared kill switch ({where}): set by {flag.by} at {when}: {flag.reason}")
@@ -190,7 +212,7 @@ def warn_if_stopped(mode: str, path: Path) -> None:
         why.append(f"circuit breaker latched: {breaker.state().reason}")
     if not why:
         return
-    where = "" if path == bootstrap.risk_state_path(mode) else f" --state {path}"
+    where = "" if path == risk_state_path(mode) else f" --state {path}"
     stderr.print(
         f"warning: {mode} trading is stopped ({'; '.join(why)}); new orders will be refused "
         f"until a person runs `coinswarm risk reset --mode {mode}{where} --by NAME --reason TEXT`",

@@ -9,20 +9,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from coinswarm import bootstrap
-from coinswarm.backtest.engine import DEFAULT_CHECKPOINT_EVERY
+from coinswarm.backtest.defaults import (
+    DEFAULT_CHECKPOINT_EVERY,
+    SIMULATED,
+    SYNTHETIC_BARS,
+    default_runs_dir,
+    risk_state_path,
+)
 from coinswarm.backtest.replay import ReplayPacer
-from coinswarm.backtest.runs import default_runs_dir, find_explanation, note_report
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
     LazyProgress,
     SharedOption,
+    TimeframeOption,
     UsageError,
     app,
     bound,
@@ -36,10 +40,19 @@ from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.slippage import MODEL, FixedSlippage, Slippage, SlippageModel
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from coinswarm import bootstrap
+
+# Only stdlib, typer and light modules load here: bootstrap (numpy, polars, the database) loads
+# inside the commands that run something, so `coinswarm --help` answers at once.
 _HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days beside it
 
 
 def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
+    from rich.table import Table  # noqa: PLC0415 - only a finished run prints one
+
     ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
     table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
     table.add_column("metric")
@@ -81,6 +94,8 @@ def _run(
     quiet: bool,
     pace: Callable[[int], None] | None = None,
 ) -> bootstrap.BacktestOutcome:
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     progress = LazyProgress(f"{request.mode} {request.strategy}", quiet=quiet)
     try:
         return bootstrap.run(request, progress=progress, pace=pace)
@@ -147,7 +162,7 @@ def paper(
     speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
-    ] = bootstrap.SYNTHETIC_BARS,
+    ] = SYNTHETIC_BARS,
     exchange: Annotated[
         str,
         typer.Option(
@@ -155,7 +170,8 @@ def paper(
             "Coinbase-compatible exchange replaying the same bars; local-ccxt: the same "
             "exchange, reached through ccxt's coinbase class"
         ),
-    ] = bootstrap.SIMULATED,
+    ] = SIMULATED,
+    timeframe: TimeframeOption = None,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
@@ -176,10 +192,13 @@ def paper(
 
     A person stops and resets it with `coinswarm risk stop|reset`, as a live session.
     """
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
             synthetic_bars=bars,
+            timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
             cash=decimal_option(cash, "--cash"),
@@ -193,7 +212,7 @@ def paper(
             shared_state=state_url,
         )
         pace = _speed(speed)
-        warn_if_stopped("paper", state or bootstrap.risk_state_path("paper"))
+        warn_if_stopped("paper", state or risk_state_path("paper"))
         with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
             outcome = _run(request, quiet=quiet or as_json, pace=pace)
         outcome.save(runs_dir or default_runs_dir())
@@ -212,6 +231,7 @@ def backtest(
         ),
     ] = None,
     pair: Annotated[str | None, typer.Option(help="instrument name, e.g. BTC-USDT")] = None,
+    timeframe: TimeframeOption = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
     strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
@@ -225,7 +245,7 @@ def backtest(
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
-    ] = bootstrap.SYNTHETIC_BARS,
+    ] = SYNTHETIC_BARS,
     phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
@@ -253,10 +273,13 @@ def backtest(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Run a backtest and print its metrics (or, with --json, one JSON object)."""
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()),
             pair=pair,
+            timeframe=timeframe,
             start_ns=bound(start, "--start"),
             end_ns=bound(end, "--end"),
             strategy=strategy,
@@ -283,6 +306,8 @@ def backtest(
             outcome.write_report(report)
         folder = outcome.save(runs_dir or default_runs_dir())
         if report is not None:
+            from coinswarm.backtest.runs import note_report  # noqa: PLC0415
+
             note_report(folder, report)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
@@ -302,6 +327,8 @@ def demo(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Backtest the committee in the phase-0 profile, print its metrics, write the report."""
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     try:
         request = bootstrap.BacktestRequest(
             data=tuple(data or ()), strategy="committee", database=db
@@ -309,6 +336,8 @@ def demo(
         with _interruptible(db=db, runs_dir=runs_dir):
             outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
+        from coinswarm.backtest.runs import note_report  # noqa: PLC0415
+
         note_report(outcome.save(runs_dir or default_runs_dir()), written)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
@@ -352,6 +381,8 @@ def resume(
     The run is looked up in the backtest's database, then in paper's (unless --db names
     one); a paper run resumes at full speed. A finished run is re-checked.
     """
+    from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+
     progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
     try:
         with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
@@ -371,6 +402,8 @@ def explain(
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
 ) -> None:
     """Print why an order was placed: the bar, the votes, the verdict, risk and fills."""
+    from coinswarm.backtest.runs import find_explanation  # noqa: PLC0415
+
     try:
         lines = find_explanation(runs_dir or default_runs_dir(), run, order_id)
     except (CoinswarmError, OSError) as error:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm import bootstrap
-from coinswarm.backtest.runs import default_runs_dir
+from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
 from coinswarm.cli._shared import (
     DbOption,
     SharedOption,
@@ -31,8 +30,8 @@ from coinswarm.domain.errors import CoinswarmError
 if TYPE_CHECKING:
     from coinswarm.sessions import SessionRequest
 
-# The exchange clients and the local exchange load only when a session starts: every other
-# command (and every test that runs the command line) starts faster without them.
+# The engine, the exchange clients and the local exchange load only when a session starts:
+# every other command (and every test that runs the command line) starts faster without them.
 SANDBOX, LIVE = "sandbox", "live"
 
 StrategyOption = Annotated[str, typer.Option(help="strategy name")]
@@ -62,7 +61,7 @@ ShadowOption = Annotated[
 
 
 def _state_file(mode: str, state: Path | None) -> Path:
-    return state or bootstrap.risk_state_path(mode)
+    return state or risk_state_path(mode)
 
 
 @contextmanager

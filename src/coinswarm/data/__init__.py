@@ -10,7 +10,7 @@ from coinswarm.data.gaps import Gap, find_gaps
 from coinswarm.data.inspect import Inspection, Move, inspect_series
 from coinswarm.data.loader import LoadResult, load_bars, load_bars_with_quarantine, write_bars
 from coinswarm.data.naming import FileName, data_file_name, parse_file_name
-from coinswarm.data.resample import resample
+from coinswarm.data.resample import Resampled, resample, to_timeframe
 from coinswarm.data.synthetic import MarketModel, synthetic_market, synthetic_universe
 from coinswarm.data.timefmt import (
     INTERVALS,
@@ -30,6 +30,7 @@ __all__ = [
     "MarketModel",
     "Move",
     "QuarantinedRow",
+    "Resampled",
     "data_file_name",
     "find_gaps",
     "format_interval",
@@ -43,5 +44,6 @@ __all__ = [
     "resample",
     "synthetic_market",
     "synthetic_universe",
+    "to_timeframe",
     "write_bars",
 ]

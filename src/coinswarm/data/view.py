@@ -111,14 +111,25 @@ class _Columns:
 class MarketView:
     """Bars of every instrument up to the clock's now, and not one bar further."""
 
-    __slots__ = ("_columns",)
+    __slots__ = ("_columns", "_intervals")
 
-    def __init__(self, instruments: Sequence[str]) -> None:
+    def __init__(
+        self, instruments: Sequence[str], intervals: Mapping[str, int] | None = None
+    ) -> None:
         self._columns = {symbol: _Columns() for symbol in instruments}
+        self._intervals = dict(intervals or {})
 
     @property
     def instruments(self) -> tuple[str, ...]:
         return tuple(self._columns)
+
+    def interval_ns(self, instrument: str) -> int | None:
+        """Return the nominal bar interval of `instrument` in nanoseconds, None if unknown.
+
+        A property of the feed (the file's or the session's timeframe), not of the bars to
+        come: a strategy may scale its windows and limits by it.
+        """
+        return self._intervals.get(instrument)
 
     def count(self, instrument: str) -> int:
         """Return how many bars of `instrument` the clock has reached."""
@@ -150,16 +161,20 @@ class MarketView:
 
 
 def fenced_feed(
-    instruments: Sequence[str], source: Sequence[BarSeries] = ()
+    instruments: Sequence[str],
+    source: Sequence[BarSeries] = (),
+    intervals: Mapping[str, int] | None = None,
 ) -> tuple[MarketView, Show]:
     """Return an empty view for strategies and the function only the engine uses to fill it.
 
     The function takes an instrument's position in `instruments` and its next bar. When the
     bars are the rows of known series (`source`, in the same order, shown from their first
     row), the function copies shown rows from them in bulk now and then; `source` stays
-    with the function, out of the view's reach.
+    with the function, out of the view's reach. The view knows each instrument's bar
+    interval from `intervals`, else from its `source` series.
     """
-    view = MarketView(instruments)
+    known = {s.instrument: s.interval_ns for s in source} | dict(intervals or {})
+    view = MarketView(instruments, known)
     columns = list(view._columns.values())
     series = list(source)
 
@@ -199,8 +214,16 @@ class GrowingMarket:
     not in the buffers because it has not happened yet.
     """
 
-    def __init__(self, instruments: Sequence[str], history: Mapping[str, BarSeries]) -> None:
-        self.view, self._show = fenced_feed(instruments)
+    def __init__(
+        self,
+        instruments: Sequence[str],
+        history: Mapping[str, BarSeries],
+        interval_ns: int | None = None,
+    ) -> None:
+        """`interval_ns` is the session's bar interval, for instruments without history."""
+        known = {s: interval_ns for s in instruments if interval_ns is not None}
+        known.update({s: past.interval_ns for s, past in history.items() if len(past)})
+        self.view, self._show = fenced_feed(instruments, intervals=known)
         self._position = {symbol: i for i, symbol in enumerate(instruments)}
         self._intervals: dict[str, int] = {}
         self._last: dict[str, int] = {}

@@ -7,7 +7,10 @@ from decimal import Decimal, InvalidOperation
 
 from coinswarm.domain.errors import CoinswarmError, NonFiniteValueError
 
-__all__ = ["Money", "to_decimal", "to_price", "to_quantity"]
+__all__ = ["Money", "display_amount", "to_decimal", "to_price", "to_quantity"]
+
+DISPLAY_DIGITS = 6
+"""Significant digits `display_amount` keeps: a fee of 59.6421 USDT, 0.0000359872 BTC."""
 
 
 def to_decimal(value: str | Decimal | int | float, *, what: str = "value") -> Decimal:
@@ -43,6 +46,22 @@ def to_quantity(value: str | Decimal | int | float) -> Decimal:
         msg = f"quantity: expected zero or more, found {value!r}"
         raise NonFiniteValueError(msg)
     return quantity
+
+
+def display_amount(value: Decimal) -> str:
+    """Return `value` rounded for a person to read, for display only: never for the ledger.
+
+    A fee is the product of a price, a quantity and a rate, so it carries their decimals added
+    up (14 to 20 of them); a person needs six significant digits at most, and two decimals.
+    """
+    if not value.is_finite():
+        return str(value)
+    if value == 0:
+        return "0"  # not 0E-8, which a fee with no fee rate can be
+    places = max(2, DISPLAY_DIGITS - 1 - value.adjusted())
+    text = f"{value.quantize(Decimal(1).scaleb(-places)):f}"
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 class CurrencyMismatchError(CoinswarmError, TypeError):

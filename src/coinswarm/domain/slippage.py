@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coinswarm.domain.bar import Bar
 from coinswarm.domain.errors import InvalidOrderError
+
+if TYPE_CHECKING:  # a type only: bars bring numpy, which `--help` must not load
+    from coinswarm.domain.bar import Bar
 
 __all__ = ["MODEL", "FixedSlippage", "Slippage", "SlippageModel", "slippage_from_json"]
 

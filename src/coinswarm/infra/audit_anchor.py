@@ -173,7 +173,7 @@ class AnchorFile:
         `replace` writes whatever the file holds (`reanchor`, a person's decision).
 
         The writing runs on a thread of its own: a backtest fences the thread that runs the
-        strategy against opening files (`backtest.fence`, a per-thread audit hook), and the
+        strategy against opening files (`strategies.fence`, a per-thread audit hook), and the
         store writes its checkpoints from that thread. The database's own files are opened by
         SQLite's C code, which that hook never sees; this keeps the anchor file alike.
         """

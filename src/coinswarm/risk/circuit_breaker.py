@@ -36,10 +36,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from coinswarm.domain.bar import Bar
 from coinswarm.risk.errors import RiskInputError, RiskStateError
 from coinswarm.risk.profiles import NS_PER_DAY, NS_PER_SECOND, BreakerSettings
+
+if TYPE_CHECKING:  # a type only: numpy comes with bars, and `risk status` needs none
+    from coinswarm.domain.bar import Bar
 
 __all__ = ["BreakerEvent", "BreakerEventKind", "BreakerState", "CircuitBreaker"]
 

@@ -10,13 +10,13 @@ the latest verdicts: a session that runs for months must not grow with every bar
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coinswarm.agents.base import Agent, Direction, Vote
 from coinswarm.agents.committee import Committee, CommitteeConfig, Verdict
-from coinswarm.agents.registry import agent_names, build_agent
+from coinswarm.agents.registry import AGENTS, agent_names, build_agent
 from coinswarm.domain.bar import Bar
 from coinswarm.orchestration.orchestrator import MasterOrchestrator, OrchestratorConfig
 from coinswarm.strategies.base import Intent, Rationale, StrategyContext, VoteRecord
@@ -28,7 +28,12 @@ DEFAULT_VERDICT_WINDOW = 1024
 
 
 class CommitteeStrategyConfig(BaseModel):
-    """The committee strategy's parameters, flat so that each is one `--param KEY=VALUE`."""
+    """The committee strategy's parameters, each one `--param KEY=VALUE`.
+
+    An agent's own parameters are `--param AGENT.KEY=VALUE` (`trend.fast=12`,
+    `mean_reversion.band_period=30`, `risk.max_volatility=0.03`): `from_parameters` routes
+    them to `agent_parameters`, checked against that agent's config, for agents in `agents`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,6 +47,44 @@ class CommitteeStrategyConfig(BaseModel):
     strategy_cap: float = OrchestratorConfig.model_fields["strategy_cap"].default
     volatility_window: int = OrchestratorConfig.model_fields["volatility_window"].default
     rebalance_band: float = OrchestratorConfig.model_fields["rebalance_band"].default
+    agent_parameters: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="per agent, its parameters as given (AGENT.KEY)"
+    )
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str]) -> CommitteeStrategyConfig:
+        """Build the config from `--param` text, routing each `AGENT.KEY` to its agent.
+
+        Raise ValueError naming the valid keys for an unknown agent or key, an agent not on
+        the committee, or a value its agent refuses.
+        """
+        flat: dict[str, str] = {}
+        routed: dict[str, dict[str, str]] = {}
+        for key, value in parameters.items():
+            agent, dot, name = key.partition(".")
+            if dot:
+                routed.setdefault(agent, {})[name] = value
+            elif key == "agent_parameters":
+                msg = "agent_parameters: give each as AGENT.KEY=VALUE, e.g. trend.fast=12"
+                raise ValueError(msg)
+            else:
+                flat[key] = value
+        config = cls.model_validate(flat)
+        return config.model_copy(update={"agent_parameters": _checked(config, routed)})
+
+    @classmethod
+    def accepted(cls) -> str:
+        """Name every parameter the committee takes, for an error message."""
+        own = [name for name in cls.model_fields if name != "agent_parameters"]
+        return f"{', '.join(own)}, or AGENT.KEY for {', '.join(agent_names())}"
+
+    def resolved(self) -> dict[str, str]:
+        """Return every committee parameter, and the agent parameters given, as text."""
+        text = {k: str(v) for k, v in self.model_dump(exclude={"agent_parameters"}).items()}
+        for agent, given in sorted(self.agent_parameters.items()):
+            config = AGENTS[agent].config_type.model_validate(given)
+            text.update({f"{agent}.{key}": str(getattr(config, key)) for key in sorted(given)})
+        return text
 
     @field_validator("agents")
     @classmethod
@@ -69,6 +112,39 @@ class CommitteeStrategyConfig(BaseModel):
         )
 
 
+def _checked(
+    config: CommitteeStrategyConfig, routed: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Return `routed` once every agent and key in it is known and every value accepted."""
+    members = config.agents.split(",")
+    for agent, given in routed.items():
+        entry = AGENTS.get(agent)
+        if entry is None:
+            msg = (
+                f"unknown agent {agent!r} in {agent}.{next(iter(given))}; expected "
+                f"AGENT.KEY with AGENT one of {', '.join(agent_names())}"
+            )
+            raise ValueError(msg)
+        if agent not in members:
+            msg = f"{agent}.{next(iter(given))}: agent {agent} is not in agents={config.agents}"
+            raise ValueError(msg)
+        fields = entry.config_type.model_fields
+        unknown = sorted(set(given) - set(fields))
+        if unknown:
+            valid = ", ".join(f"{agent}.{name}" for name in fields)
+            msg = f"unknown parameter {agent}.{unknown[0]}; {agent} takes {valid}"
+            raise ValueError(msg)
+        try:
+            entry.config_type.model_validate(dict(given))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{agent}.{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(problems) from None
+    return {agent: dict(given) for agent, given in routed.items()}
+
+
 class CommitteeStrategy:
     """Turn each bar into votes, a verdict and, when the verdict calls for it, one order.
 
@@ -89,7 +165,8 @@ class CommitteeStrategy:
             raise ValueError(msg)
         self.config = config or CommitteeStrategyConfig()
         self.agents: tuple[Agent, ...] = tuple(
-            build_agent(name) for name in self.config.agents.split(",")
+            build_agent(name, self.config.agent_parameters.get(name))
+            for name in self.config.agents.split(",")
         )
         self.committee = Committee(self.config.committee())
         self.verdicts: deque[Verdict] = deque(maxlen=verdict_window)

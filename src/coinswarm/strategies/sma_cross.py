@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from coinswarm.data.indicators.streaming import SMA
 from coinswarm.domain.bar import Bar
 from coinswarm.domain.order import OrderRequest, OrderSide
-from coinswarm.strategies.base import Intent, StrategyContext
+from coinswarm.strategies.base import Intent, Rationale, StrategyContext
 
 __all__ = ["SmaCross", "SmaCrossConfig"]
 
@@ -63,6 +63,22 @@ class _Crossing:
         return 0
 
 
+def _rationale(crossing: _Crossing, config: SmaCrossConfig, signal: int, bar: Bar) -> Rationale:
+    """Return why the cross just seen (`signal`, from `update`) asks for an order."""
+    fast, slow = crossing.fast.value, crossing.slow.value
+    direction, before = ("above", "at or below") if signal > 0 else ("below", "at or above")
+    action = (
+        "buy with the cash shared equally among the flat instruments, at the next open"
+        if signal > 0
+        else "sell the whole position at the next open"
+    )
+    return Rationale(
+        summary=f"fast SMA({config.fast}) {fast:.8g} crossed {direction} slow "
+        f"SMA({config.slow}) {slow:.8g} at the close {bar.close:.8g}",
+        details=(f"on the bar before, the fast average was {before} the slow one", action),
+    )
+
+
 class SmaCross:
     """Trade the crossings of a fast and a slow simple moving average of close."""
 
@@ -80,10 +96,11 @@ class SmaCross:
         if not signal or context.has_open_orders(bar.instrument):
             return ()
         held = context.position(bar.instrument)
+        intents: tuple[OrderRequest, ...]
         if signal > 0 and not held:
-            return self._buy(bar.instrument, context)
-        if signal < 0 and held > 0:
-            return (
+            intents = self._buy(bar.instrument, context)
+        elif signal < 0 and held > 0:
+            intents = (
                 OrderRequest(
                     client_order_id=context.next_client_order_id(bar.instrument),
                     instrument=bar.instrument,
@@ -91,9 +108,14 @@ class SmaCross:
                     quantity=held,
                 ),
             )
-        return ()
+        else:
+            return ()
+        # Only on a cross that orders (a few hundred bars in 50,000): the hot path stays as is.
+        for intent in intents:
+            context.explain(intent.client_order_id, _rationale(crossing, self.config, signal, bar))
+        return intents
 
-    def _buy(self, instrument: str, context: StrategyContext) -> Sequence[Intent]:
+    def _buy(self, instrument: str, context: StrategyContext) -> tuple[OrderRequest, ...]:
         flat = sum(1 for s in context.market.instruments if not context.position(s))
         cash = context.cash() / max(flat, 1)
         if cash <= 0:

@@ -14,7 +14,7 @@ from coinswarm.infra.state.base import (
     fail_safe_kill_switch,
 )
 from coinswarm.infra.state.memory import MemoryHotState
-from coinswarm.infra.state.redis import DEFAULT_REDIS_URL, RedisHotState
+from coinswarm.infra.state.redis import DEFAULT_REDIS_URL, RedisHotState, shared_state
 
 __all__ = [
     "DEFAULT_REDIS_URL",
@@ -26,4 +26,5 @@ __all__ = [
     "RedisHotState",
     "StateUnavailableError",
     "fail_safe_kill_switch",
+    "shared_state",
 ]

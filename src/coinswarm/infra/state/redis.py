@@ -18,6 +18,7 @@ missing or different generation raises `StateUnavailableError`, so the run stops
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -43,9 +44,10 @@ from coinswarm.infra.state.base import (
     _check_ts,
 )
 
-__all__ = ["DEFAULT_REDIS_URL", "RedisHotState"]
+__all__ = ["DEFAULT_REDIS_URL", "STATE_NAMESPACE", "RedisHotState", "shared_state"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+STATE_NAMESPACE = "coinswarm"
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _LOST_MARK = "COINSWARM_STATE_LOST"
@@ -412,3 +414,14 @@ def _flag(values: Sequence[Any]) -> KillSwitchFlag | None:
     if reason is None or by is None:
         raise _UnreadableError(f"a flag with a reason and a setter, found {reason!r}, {by!r}")
     return KillSwitchFlag(reason=reason, by=by, ts_ns=_join(ts_s, ts_ns))
+
+
+def shared_state(url: str | None) -> RedisHotState | None:
+    """Return the shared hot state at `url` (Redis), or None when there is none.
+
+    Keys live under COINSWARM_STATE_NAMESPACE (default "coinswarm"), so tests share a server.
+    """
+    if url is None:
+        return None
+    namespace = os.environ.get("COINSWARM_STATE_NAMESPACE", STATE_NAMESPACE)
+    return RedisHotState(url, namespace=namespace)

@@ -1,10 +1,11 @@
-"""A fence around strategy code: during a backtest it may not read files or reach the network.
+"""A fence around strategy code: while it decides, it may not read files or reach the network.
 
-The market view already ends at the clock's now; this closes the side doors. A strategy that
-opens the data file to read tomorrow's close, lists a folder, connects a socket or starts a
-process is stopped with `LookAheadError`. It uses a CPython audit hook, installed once per
-process and active only on the thread that runs the fenced block, so a progress bar drawing
-from another thread is not affected.
+The market view already ends at the clock's now; this closes the side doors, for our
+strategies and a user's alike (a user's is built fenced; every strategy decides fenced, in
+every mode). A strategy that opens the data file to read tomorrow's close, lists a folder,
+connects a socket or starts a process is stopped with `LookAheadError`. It uses a CPython
+audit hook, installed once per process and active only on the thread that runs the fenced
+block, so a progress bar drawing from another thread is not affected.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event == "open" and _is_library_file(target):
         return
     msg = (
-        f"a strategy tried '{event}' on {target!r} during a backtest; strategies see market "
-        "data only through the time-fenced view"
+        f"a strategy tried '{event}' on {target!r}; strategies see market data only through "
+        "the time-fenced view, and may not open files or sockets or start processes"
     )
     raise LookAheadError(msg)
 

@@ -330,3 +330,17 @@ def test_a_run_that_started_again_meanwhile_is_not_deleted(tmp_path: Path) -> No
         assert report.busy == ("run-busy",)
         assert report.removed == ()
         assert store.get_run("run-busy") is not None
+
+
+def test_show_gives_why_a_run_failed_and_its_last_checkpoint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with Store.open(url, upgrade=True) as store:
+        store.create_run(_record("run-f", status="running"))
+        store.set_run_status("run-f", "failed", 1, reason="ValueError: no mark for BTC-USD")
+    where = [Place(resolve_url(url))]
+    (entry,) = catalog.find_runs(where, ["run-f"], tmp_path)
+    shown = catalog.details(entry, tmp_path / "sessions").to_json()
+    assert shown["status"] == "failed"
+    assert shown["reason"] == "ValueError: no mark for BTC-USD"
+    assert shown["last_checkpoint"] is None
+    assert shown["resume"] == "coinswarm resume run-f"

@@ -474,7 +474,9 @@ def details(entry: RunEntry, sessions_dir: Path) -> RunDetails:
     with opened(entry.place) as store:
         assert store is not None  # the entry was read from it
         rows = store.row_counts(entry.run_id)
-        reason = store.status_reason(entry.run_id)
+        # The reason of the latest status change that gave one: a failure or an interruption.
+        stopped = entry.record.status in (FAILED, INTERRUPTED)
+        reason = store.status_reason(entry.run_id) if stopped else None
         snapshot = store.latest_snapshot(entry.run_id)
     note = None if entry.folder is None else _read_json(entry.folder / REPORT_NOTE)
     report = Path(note["path"]) if isinstance(note, dict) and "path" in note else None

@@ -25,8 +25,9 @@ from coinswarm.infra.storage.database import connect, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import RunExistsError, StorageError
 from coinswarm.infra.storage.migrate import ensure_current
 from coinswarm.infra.storage.migrate import upgrade as migrate_upgrade
-from coinswarm.infra.storage.models import RunRow
+from coinswarm.infra.storage.models import AuditRow, RunRow
 from coinswarm.infra.storage.records import RunRecord
+from coinswarm.infra.storage.types import from_json
 
 __all__ = ["Store"]
 
@@ -153,12 +154,13 @@ class Store(LedgerStore, DecisionsStore, CatalogStore):
 
     def status_reason(self, run_id: str) -> str | None:
         """Return the reason given with the run's latest status change, or None."""
+        query = (
+            select(AuditRow.payload)
+            .where(AuditRow.run_id == run_id, AuditRow.kind == str(audit.AuditKind.RUN))
+            .order_by(AuditRow.seq)
+        )
         with self.transaction() as session:
-            found = [
-                e.data()
-                for e in audit.entries(session)
-                if e.run_id == run_id and e.kind == audit.AuditKind.RUN
-            ]
+            found = [from_json(payload) for payload in session.scalars(query)]
         reasons = [p["reason"] for p in found if "status" in p and "reason" in p]
         return reasons[-1] if reasons else None
 

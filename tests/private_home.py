@@ -5,7 +5,8 @@ under the platform's user data folder. A per-test fixture cannot guard what runs
 module-scoped fixture that starts `coinswarm backtest` does), so the whole session, and every
 process it starts, gets a temporary COINSWARM_HOME and XDG_DATA_HOME before any test module is
 even imported; the variables that would point elsewhere (a database URL, a Redis URL, a risk
-phase) are cleared.
+phase) are cleared. COINSWARM_CONFIG names an empty configuration file, so a `coinswarm.toml`
+the developer keeps in the folder the tests run from cannot change what the tests run.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-__all__ = ["CLEARED_VARIABLES", "PrivateHome", "enter", "leave", "real_data_folder"]
+__all__ = [
+    "CLEARED_VARIABLES",
+    "CONFIG_VARIABLE",
+    "PrivateHome",
+    "enter",
+    "leave",
+    "real_data_folder",
+]
 
 CLEARED_VARIABLES = ("COINSWARM_PHASE", "COINSWARM_REDIS_URL", "COINSWARM_DATABASE_URL")
+CONFIG_VARIABLE = "COINSWARM_CONFIG"
 
 
 def real_data_folder() -> Path:
@@ -53,6 +62,8 @@ def enter() -> PrivateHome:
     os.environ["XDG_DATA_HOME"] = str(private.base / "xdg-data")  # platformdirs' default
     for variable in CLEARED_VARIABLES:
         os.environ.pop(variable, None)
+    private.base.joinpath("coinswarm.toml").write_text("", encoding="utf-8")
+    os.environ[CONFIG_VARIABLE] = str(private.base / "coinswarm.toml")
     SESSION.append(private)
     return private
 

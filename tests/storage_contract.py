@@ -40,6 +40,15 @@ from coinswarm.infra.storage import (
     head_revision,
     upgrade,
 )
+from coinswarm.infra.storage.batch import (
+    Claimed,
+    Deposited,
+    Entry,
+    Filled,
+    Happened,
+    Noted,
+    Ordered,
+)
 from coinswarm.infra.storage.database import connect
 from coinswarm.infra.storage.models import Base
 from coinswarm.risk.circuit_breaker import BreakerEvent, BreakerEventKind
@@ -49,6 +58,8 @@ from generators import INSTRUMENTS, START_NS, fill_sequences
 
 __all__ = [
     "store",
+    "test_a_bulk_checkpoint_refuses_what_the_per_row_methods_refuse",
+    "test_a_bulk_checkpoint_writes_what_the_per_row_methods_write",
     "test_a_contradicting_fill_is_refused",
     "test_a_database_from_a_newer_migration_is_refused",
     "test_a_fill_and_its_order_change_commit_together",
@@ -655,3 +666,122 @@ def test_audit_verify_detects_an_entry_rewritten_with_its_own_hash_recomputed(
     assert (report.first_broken.seq, report.entries) == (5, 4)
     assert "prev_hash" in report.first_broken.reason
     assert not audit_anchor.verify(store.engine).ok
+
+
+# -- checkpoints in bulk -----------------------------------------------------------------------
+
+
+def _checkpoints() -> list[list[Entry]]:
+    """Return two checkpoints' events touching every case the bulk writer has to get right.
+
+    A claimed order placed, filled in two parts (one in the next checkpoint, on a row stored
+    by the first), a fill reported twice, an order adopted through its fill alone, a refused
+    order, a deposit, risk decisions and events in between.
+    """
+    first = open_order("c1", "1")
+    part = fill_of(first, "t1", "0.4", "100")
+    after_part = filled(first, part)
+    rest = fill_of(after_part, "t2", "0.6", "101")
+    done = filled(after_part, rest)
+    adopted = open_order("c2", "2", side=SELL)
+    stranger = fill_of(adopted, "t3", "2", "99")
+    refused = Order("LOCAL-REJECT-1", open_order("c3", "5").request, START_NS)
+    refused.reject("too big", START_NS)
+    note = RiskNote("shrunk", "25% cap", "BUY MARKET 2 BTC GTC", "BUY MARKET 1 BTC GTC")
+    trip = BreakerEvent(ts=START_NS + 5, kind=BreakerEventKind.TRIP, reason="10% in 60 s")
+    stop = KillSwitchEvent(
+        ts=START_NS + 6, kind=KillSwitchEventKind.MANUAL_STOP, reason="lunch", by="ada"
+    )
+    return [
+        [
+            Deposited(Deposit("USDT", Decimal(10_000), START_NS, "initial cash")),
+            Noted("c1", note, START_NS),
+            Claimed(first.request, START_NS),
+            Ordered(first),
+            Filled(part, after_part),
+            Filled(part, after_part),  # the same trade again: changes nothing
+            Noted("c3", RiskNote("rejected", "too big", "BUY MARKET 5 BTC GTC", None), START_NS),
+            Ordered(refused),
+            Happened(trip),
+        ],
+        [
+            Filled(rest, done),
+            Ordered(done),  # no change: no history row, no audit entry
+            Filled(stranger, filled(adopted, stranger)),
+            Deposited(Deposit("USDT", Decimal("-1.5"), START_NS + 9, "withdrawal")),
+            Happened(stop),
+        ],
+    ]
+
+
+def _write_each(store: Store, run_id: str, entries: list[Entry]) -> None:
+    with store.transaction():
+        for entry in entries:
+            if isinstance(entry, Ordered):
+                store.record_order(run_id, entry.order)
+            elif isinstance(entry, Filled):
+                store.record_fill(run_id, entry.fill, entry.order)
+            elif isinstance(entry, Claimed):
+                store.claim_intent(run_id, entry.request, entry.ts)
+            elif isinstance(entry, Noted):
+                store.record_risk_note(
+                    run_id, entry.note, ts=entry.ts, client_order_id=entry.client_order_id
+                )
+            elif isinstance(entry, Happened):
+                store.record_risk_event(run_id, entry.event)
+            else:
+                store.record_deposit(run_id, entry.deposit)
+
+
+def _held(store: Store, run_id: str) -> tuple[object, ...]:
+    orders = store.orders(run_id)
+    histories = [store.order_history(run_id, o.client_order_id) for o in orders]
+    entries = [  # the run's id is in its venue's name, which payloads name
+        (e.ts, e.kind, e.actor, e.payload.replace(run_id, "RUN"))
+        for e in audit.entries(store.engine)
+        if e.run_id == run_id
+    ]
+    return (
+        [(o.order_id, o.status, o.filled_quantity, o.updated_ts) for o in orders],
+        histories,
+        store.fills(run_id),
+        store.ledger_events(run_id),
+        store.risk_events(run_id),
+        store.open_intents(run_id),
+        entries,
+    )
+
+
+def test_a_bulk_checkpoint_writes_what_the_per_row_methods_write(store: Store) -> None:
+    by_rows, in_bulk = new_run(store, "by-rows"), new_run(store, "in-bulk")
+    for entries in _checkpoints():
+        _write_each(store, by_rows, entries)
+        store.write_batch(in_bulk, entries)
+    held = _held(store, in_bulk)
+    assert held == _held(store, by_rows)
+    orders, histories, fills, events, risk, _, entries = held
+    assert [o[1] for o in orders] == ["FILLED", "REJECTED", "FILLED"]
+    assert [len(h) for h in histories] == [3, 1, 1]  # placed, part, rest; refused; adopted
+    assert [f.trade_id for f in fills] == ["t1", "t2", "t3"]
+    assert len(events) == 5  # two deposits and three fills share one ledger sequence
+    assert [r.kind for r in risk] == ["shrunk", "rejected", "TRIP", "MANUAL_STOP"]
+    assert len(entries) == 15  # the run, then every change, fill, deposit and risk record
+    assert audit.verify(store.engine).ok
+
+
+def test_a_bulk_checkpoint_refuses_what_the_per_row_methods_refuse(store: Store) -> None:
+    run_id = new_run(store)
+    [first, _] = _checkpoints()
+    store.write_batch(run_id, first)
+    before = _held(store, run_id)
+    order = store.orders(run_id)[0]
+    [part] = store.fills(run_id)[:1]
+    other = replace(part, price=part.price + 1)
+    with pytest.raises(FillConflictError):
+        store.write_batch(run_id, [Ordered(order), Filled(other, filled(order, other))])
+    cancelled = order.snapshot()
+    cancelled.status = OrderStatus.CANCELLED
+    refilled = open_order("c3", "5")  # the refused order's client id, now with another id
+    with pytest.raises(StorageError):
+        store.write_batch(run_id, [Ordered(cancelled), Ordered(refilled)])
+    assert _held(store, run_id) == before  # nothing of a refused checkpoint is stored

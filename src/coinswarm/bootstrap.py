@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,14 @@ from coinswarm.backtest.engine import (
     simulated_venue,
 )
 from coinswarm.backtest.explain import Explanation, explanations
-from coinswarm.backtest.metrics import Metrics, buy_and_hold_benchmark, compute_metrics
+from coinswarm.backtest.metrics import (
+    Metrics,
+    buy_and_hold_benchmark,
+    compute_metrics,
+    no_bars_metrics,
+)
 from coinswarm.backtest.recording import HISTORICAL, Recorder, journal_path, shared_to_json
-from coinswarm.backtest.report import write_report
+from coinswarm.backtest.report import RunHeading, write_report
 from coinswarm.backtest.result import BacktestResult, EquityCurve
 from coinswarm.backtest.runs import (
     RunNotFoundError,
@@ -64,8 +70,8 @@ from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
 from coinswarm.infra.state import HotState, KillSwitchFlag
 from coinswarm.infra.state import shared_state as open_shared_state
-from coinswarm.infra.storage import RunRecord, Store
-from coinswarm.infra.storage.database import describe, mode_url, sqlite_path
+from coinswarm.infra.storage import RunRecord, StorageError, Store, sqlite_path
+from coinswarm.infra.storage.database import describe, mode_url
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
@@ -97,6 +103,8 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 NO_LIMITS = "none"
 # The client each lockstep choice reaches the local exchange through (local_session.CLIENTS).
 _LOCKSTEP_CLIENTS = {LOCAL: "coinbase", LOCAL_CCXT: "ccxt"}
+EXCHANGE_MODES = ("sandbox", "live")
+"""The modes whose fills and fees are an exchange's own, not the simulated costs'."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,16 +170,52 @@ class BacktestRequest:
     started_ns: int | None = None
 
     def __post_init__(self) -> None:
+        # Everything a request can get wrong is refused here, before a bar is loaded or a run
+        # stored: a run must never be done (or half done) only to fail at its end.
         if self.exchange not in EXCHANGES:
             msg = f"exchange: expected one of {', '.join(EXCHANGES)}, found {self.exchange!r}"
             raise DataError(msg)
+        _check_request_figures(self)
+        repeated = [p for i, p in enumerate(self.data) if p in self.data[:i]]
+        if repeated:
+            raise DataError(f"--data: {repeated[0]} is given twice (each file may appear once)")
         if self.timeframe is not None:
             timeframe_ns(self.timeframe)  # an unknown label is refused before any work
 
 
+def _check_request_figures(request: BacktestRequest) -> None:
+    problems = [
+        (request.cash.is_finite() and request.cash > 0, "--cash", "a number above 0"),
+        (request.fee_bps.is_finite() and request.fee_bps >= 0, "--fee-bps", "0 or more"),
+        (request.synthetic_bars >= 2, "--bars", "2 or more"),
+        (request.checkpoint_every >= 1, "--checkpoint-every", "1 or more"),
+        ((request.reset_after_days or 0) >= 0, "--reset-after-days", "0 or more"),
+    ]
+    share = request.max_volume_share
+    if share is not None:
+        problems.append((share.is_finite() and 0 < share <= 1, "--max-volume-share", "(0, 1]"))
+    for fine, option, expected in problems:
+        if not fine:
+            value = getattr(request, _FIELD_OF[option])
+            raise DataError(f"{option}: expected {expected}, found {value}")
+
+
+_FIELD_OF = {
+    "--cash": "cash",
+    "--fee-bps": "fee_bps",
+    "--bars": "synthetic_bars",
+    "--checkpoint-every": "checkpoint_every",
+    "--reset-after-days": "reset_after_days",
+    "--max-volume-share": "max_volume_share",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class BacktestOutcome:
-    """A finished run, its metrics, buy-and-hold over the same bars, and its explanations."""
+    """A finished run, its metrics, buy-and-hold over the same bars, and its explanations.
+
+    `mode` is what ran: a backtest, or a paper, sandbox or live session (the same engine).
+    """
 
     run_id: str
     result: BacktestResult
@@ -180,14 +224,26 @@ class BacktestOutcome:
     benchmark_curve: EquityCurve
     explanations: tuple[Explanation, ...]
     risk: RiskProfile | None
+    mode: str = "backtest"
 
-    def write_report(self, path: Path) -> Path:
-        """Write the self-contained HTML report of this run to `path`."""
+    def write_report(self, path: Path, *, notes: Sequence[str] = ()) -> Path:
+        """Write the self-contained HTML report of this run to `path`.
+
+        Every mode writes the same report; `notes` are said under its title (how a session
+        ended, say).
+        """
+        heading = RunHeading(
+            mode=self.mode,
+            run_id=self.run_id,
+            notes=tuple(notes),
+            exchange_costs=self.mode in EXCHANGE_MODES,
+        )
         return write_report(
             self.result,
             self.metrics,
             self.benchmark,
             path,
+            heading=heading,
             benchmark_curve=self.benchmark_curve,
             explanations={e.client_order_id: e.render() for e in self.explanations},
             total_loss_limit=None
@@ -264,6 +320,12 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
         interval = timeframe_ns(request.timeframe)
         market = [on_timeframe(series, interval) for series in market]
     market = [series.between(request.start_ns, request.end_ns) for series in market]
+    names = [series.instrument for series in market]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # Before the run is stored: the engine would refuse it only once it is marked running.
+        msg = f"--data: {', '.join(twice)} is in more than one file (each may appear once)"
+        raise DataError(msg)
     for series in market:
         if len(series) < 2:
             raise DataError(
@@ -334,12 +396,15 @@ def run(
     progress: Progress | None = None,
     pace: Callable[[int], None] | None = None,
     journal_path: Path | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
     `pace` replays the bars at a chosen speed instead of as fast as possible. A paper session
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
+    `progress` hears how far the run got; once `stopped` says so (Ctrl-C), the run ends
+    before its next timestamp and the outcome covers the bars stepped until then.
     """
     # Pinned: a user's file by its content digest, so the run id changes when the file does
     # and `resume` or `replay` refuse a file edited since.
@@ -369,8 +434,9 @@ def run(
         risk_state=load_risk_state(state_file) if watched else None,
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
+    end = _RunEnd()
     with (
-        _journal(request, identifier, parameters, market) as journal,
+        _journal(request, identifier, parameters, market, end) as journal,
         _venue(request, market) as served,
         _recorder(request, identifier, config, market, journal_path) as recorder,
     ):
@@ -392,10 +458,21 @@ def run(
             pace=pace,
             venue=venue,
             operator=operator,
+            stopped=stopped,
         )
+        curve = result.curve.ts
+        end.ts = int(curve[-1]) if len(curve) else min(int(s.ts[0]) for s in market)
         if recorder is not None:
             recorder.finish(result)
-    return outcome(identifier, result, fee_rate=fill_model.fees.rate(Liquidity.TAKER), risk=risk)
+    fee_rate = fill_model.fees.rate(Liquidity.TAKER)
+    return outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+
+
+@dataclass(slots=True)
+class _RunEnd:
+    """The time of a run's last bar, once it ran: before its market's end if it was stopped."""
+
+    ts: int | None = None
 
 
 def _read_shared_stop(request: BacktestRequest) -> BacktestRequest:
@@ -449,9 +526,28 @@ def person(
 
 
 def outcome(
-    identifier: str, result: BacktestResult, *, fee_rate: Decimal, risk: RiskProfile | None
+    identifier: str,
+    result: BacktestResult,
+    *,
+    fee_rate: Decimal,
+    risk: RiskProfile | None,
+    mode: str = "backtest",
 ) -> BacktestOutcome:
-    """Return a finished run with its metrics, buy-and-hold beside it and its explanations."""
+    """Return a finished run with its metrics, buy-and-hold beside it and its explanations.
+
+    `mode` is what ran ("backtest", "paper", "sandbox", "live"): the report says so.
+    """
+    explained = tuple(explanations(result, result.rationales, result.risk_notes))
+    if not len(result.curve.ts):  # stopped before its first bar: nothing to measure
+        empty = partial(no_bars_metrics, bar_interval_ns=result.bar_interval_ns)
+        start = result.initial_cash
+        metrics = empty(
+            initial_cash=start, final_equity=result.final_equity, fees_paid=result.fees_paid
+        )
+        benchmark = empty(initial_cash=start, final_equity=start, fees_paid=Decimal(0))
+        return BacktestOutcome(
+            identifier, result, metrics, benchmark, result.curve, explained, risk, mode
+        )
     metrics = compute_metrics(
         result.curve,
         result.trades,
@@ -460,8 +556,9 @@ def outcome(
         bar_interval_ns=result.bar_interval_ns,
     )
     hold_curve, benchmark = buy_and_hold_benchmark(result, fee_rate=fee_rate)
-    explained = tuple(explanations(result, result.rationales, result.risk_notes))
-    return BacktestOutcome(identifier, result, metrics, benchmark, hold_curve, explained, risk)
+    return BacktestOutcome(
+        identifier, result, metrics, benchmark, hold_curve, explained, risk, mode
+    )
 
 
 @contextmanager
@@ -575,15 +672,26 @@ def open_store(url: str | None, *, mode: str = "backtest") -> Store:
 
 @contextmanager
 def _journal(
-    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+    request: BacktestRequest,
+    identifier: str,
+    parameters: dict[str, str],
+    market: list[BarSeries],
+    end: _RunEnd,
 ) -> Iterator[Journal | None]:
-    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none."""
-    with _stored(request, identifier, parameters, market) as stored:
-        if request.bus is None:
+    """Yield the run's journal: the store's (resuming a stored run), the bus's, both or none.
+
+    The bus connects first: a server that cannot be reached refuses the run before it is
+    stored, rather than leaving a stored run that never started.
+    """
+    if request.bus is None:
+        with _stored(request, identifier, parameters, market, end) as stored:
             yield stored
-            return
-        with _published(request.bus, identifier) as published:
-            yield FanoutJournal([stored or MemoryJournal(), published])
+        return
+    with (
+        _published(request.bus, identifier) as published,
+        _stored(request, identifier, parameters, market, end) as stored,
+    ):
+        yield FanoutJournal([stored or MemoryJournal(), published])
 
 
 @contextmanager
@@ -606,14 +714,20 @@ def _published(url: str, identifier: str) -> Iterator[BusJournal]:
 
 @contextmanager
 def _stored(
-    request: BacktestRequest, identifier: str, parameters: dict[str, str], market: list[BarSeries]
+    request: BacktestRequest,
+    identifier: str,
+    parameters: dict[str, str],
+    market: list[BarSeries],
+    end: _RunEnd,
 ) -> Iterator[StoreJournal | None]:
     """Yield the journal of a persisted run (resuming a stored one), or None.
 
     The run is held (`RunLocks`) while it runs, so that a second process cannot run it at
-    the same time and `coinswarm runs` can tell it from a run whose process died. Ctrl-C (or
-    SIGTERM, which the command line turns into one) marks it `interrupted` and raises
-    RunInterrupted, which names it for `coinswarm resume`.
+    the same time and `coinswarm runs` can tell it from a run whose process died. How it
+    ends is stored: `finished` at its market's end; `interrupted` when a person stopped it
+    before (a paper run's Ctrl-C ends it cleanly; a KeyboardInterrupt, which the command line
+    also makes of SIGTERM, raises RunInterrupted naming it for `coinswarm resume`); `failed`
+    with its reason when it raised.
     """
     if not request.persist:
         yield None
@@ -626,14 +740,37 @@ def _stored(
     ):
         try:
             stored, resume_after = _open_run(store, request, identifier, parameters, market)
-            yield StoreJournal(store, identifier, resume_after_ts=resume_after)
-            if stored is None or stored.status != "finished":
-                store.set_run_status(identifier, "finished", last)
+            with _failing(store, identifier):
+                yield StoreJournal(store, identifier, resume_after_ts=resume_after)
         except KeyboardInterrupt as interrupted:
             if store.get_run(identifier) is None:
                 raise
             _mark_interrupted(store, identifier, first)
             raise RunInterrupted(identifier, request.mode) from interrupted
+        if end.ts is not None and end.ts < last:  # stopped before its market's end
+            store.set_run_status(identifier, "interrupted", end.ts)
+        elif stored is None or stored.status != "finished":
+            store.set_run_status(identifier, "finished", last)
+
+
+@contextmanager
+def _failing(store: Store, identifier: str) -> Iterator[None]:
+    """Mark the run `failed`, with the error as its reason in the audit log, if the block
+    raises an Exception.
+
+    A run left `running` would look alive (or merely killed) to a person; a failed one says
+    why, and may be resumed once that is fixed. An interrupt is not an Exception: `_stored`
+    marks it `interrupted`.
+    """
+    try:
+        yield
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        try:
+            store.set_run_status(identifier, "failed", WallClock().now_ns(), reason=reason)
+        except StorageError as unrecorded:  # the database itself may be what failed
+            error.add_note(f"the run could not be marked failed: {unrecorded}")
+        raise
 
 
 def _open_run(

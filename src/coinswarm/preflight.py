@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Ledger
-from coinswarm.exchanges.coinbase import CdpCredentials, CoinbaseAdapter, load_credentials
+from coinswarm.exchanges.coinbase import (
+    CdpCredentials,
+    CoinbaseAdapter,
+    CoinbaseKeyError,
+    load_credentials,
+)
 from coinswarm.exchanges.coinbase.keys import ENV_KEY_NAME, ENV_PRIVATE_KEY
 from coinswarm.execution.opening import Opening, read_opening
 from coinswarm.execution.reconcile import reconcile
@@ -32,9 +37,11 @@ __all__ = [
     "SANDBOX_KEY_NAME",
     "SANDBOX_PRIVATE_KEY",
     "ModeError",
+    "check_confirmation",
     "check_credentials",
     "check_live",
     "check_mode",
+    "check_not_stopped",
     "confirmation_text",
     "credentials_for",
     "default_ws_url",
@@ -89,7 +96,14 @@ def credentials_for(mode: str, environ: Mapping[str, str] | None = None) -> CdpC
         return load_credentials(env)
     names = {ENV_KEY_NAME: SANDBOX_KEY_NAME, ENV_PRIVATE_KEY: SANDBOX_PRIVATE_KEY}
     mapped = {ours: env[theirs] for ours, theirs in names.items() if theirs in env}
-    return load_credentials(mapped, keyring_service="coinswarm-coinbase-sandbox")
+    try:
+        return load_credentials(mapped, keyring_service="coinswarm-coinbase-sandbox")
+    except CoinbaseKeyError as error:
+        # Say which variables to set: the sandbox's own, not the live ones mapped onto them.
+        text = str(error)
+        for ours, theirs in names.items():
+            text = text.replace(ours, theirs)
+        raise CoinbaseKeyError(text) from None
 
 
 def check_credentials(
@@ -118,6 +132,21 @@ def confirmation_text(url: str) -> str:
     return f"trade real money on {urlsplit(url).hostname}"
 
 
+def check_confirmation(confirm: str | None, url: str) -> None:
+    """Refuse live trading unless `confirm` is exactly the sentence for `url`."""
+    expected = confirmation_text(url)
+    if confirm != expected:
+        raise ModeError(f"live: type the confirmation exactly: {expected!r}")
+
+
+def check_not_stopped(state_file: Path) -> None:
+    """Refuse live trading while the kill switch in `state_file` is set."""
+    stops = load_risk_state(state_file).kill_switch.stops
+    if stops:
+        held = "; ".join(f"{kind}: {reason}" for kind, reason in stops.items())
+        raise ModeError(f"live: the kill switch is set ({held}); a person must reset it")
+
+
 def check_live(
     adapter: CoinbaseAdapter,
     *,
@@ -135,14 +164,9 @@ def check_live(
     reconciled with its recovered record already (`execution.recovery`), which refuses any
     halting difference.
     """
-    expected = confirmation_text(url)
-    if confirm != expected:
-        raise ModeError(f"live: type the confirmation exactly: {expected!r}")
+    check_confirmation(confirm, url)
     if state_file is not None:
-        stops = load_risk_state(state_file).kill_switch.stops
-        if stops:
-            held = "; ".join(f"{kind}: {reason}" for kind, reason in stops.items())
-            raise ModeError(f"live: the kill switch is set ({held}); a person must reset it")
+        check_not_stopped(state_file)
     adapter.check_permissions(live=True)
     if not resumed:
         _check_reconciled(adapter, profile, opening or read_opening(adapter))

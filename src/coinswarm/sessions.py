@@ -29,6 +29,7 @@ import httpx
 
 from coinswarm import bootstrap, preflight
 from coinswarm.backtest.engine import BacktestConfig, Book, OperatorFactory, run_live
+from coinswarm.backtest.progress import Progress
 from coinswarm.backtest.recording import WALL, Recorder, journal_path
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.backtest.shadow_live import LiveShadow
@@ -187,14 +188,15 @@ def run_session(
     *,
     stop: threading.Event | None = None,
     say: Callable[[str], None] = logger.info,
+    progress: Progress | None = None,
 ) -> bootstrap.BacktestOutcome:
     """Run a sandbox or live session until its bars are done or `stop` is set.
 
     `say` receives what a person watching should read: the guard's pauses and the shadow
-    backtest's gap.
+    backtest's gap. `progress` hears how far the session got after every bar. The outcome
+    covers the bars the session traded (not its warm-up), also when `stop` ended it.
     """
-    preflight.check_mode(request.mode, request.url)
-    profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
+    profile = check_request(request)
     request = replace(request, strategy=pin_strategy(request.strategy))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     with (
@@ -235,10 +237,78 @@ def run_session(
                 risk_state=risk_state,
             )
             live = _Live(request, exchange, adapter, start, store)
-            result = _trade(live, strategy, config, stop=stop, say=say)
+            result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
             _settle_status(store, start.run_id, stopped=stop is not None and stop.is_set())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
-    return bootstrap.outcome(start.run_id, result, fee_rate=fee_rate, risk=profile)
+    return bootstrap.outcome(
+        start.run_id, result, fee_rate=fee_rate, risk=profile, mode=request.mode
+    )
+
+
+def check_request(request: SessionRequest) -> RiskProfile:
+    """Refuse a request on everything that can be checked without the network, and return its
+    risk profile: the mode against the URL, the phase, the products, the mode's own key, the
+    certificate authority, a kill switch already set (live), the strategy and its parameters.
+
+    `coinswarm live` runs this before it asks a person to type the confirmation: a session
+    that cannot start must say so before anyone types a sentence to start it.
+    """
+    preflight.check_mode(request.mode, request.url)
+    profile = RiskSettings(phase=preflight.phase_for(request.mode, request.phase)).to_profile()
+    _check_figures(request)
+    if request.url is not None:
+        if not request.products:
+            raise preflight.ModeError("--product: name at least one product to trade")
+        preflight.check_credentials(request.mode, preflight.credentials_for(request.mode))
+        _trust(request.ca_file)
+    if request.mode == preflight.LIVE:
+        if request.confirm is not None and request.url is not None:
+            preflight.check_confirmation(request.confirm, request.url)
+        if request.state_file is not None:
+            preflight.check_not_stopped(request.state_file)
+    build_strategy(pin_strategy(request.strategy), request.parameters)
+    return profile
+
+
+def _check_figures(request: SessionRequest) -> None:
+    checks = [
+        (request.cash.is_finite() and request.cash > 0, "--cash", "a number above 0"),
+        (request.bar_seconds > 0, "--bar-seconds", "a number above 0"),
+        (request.bars is None or request.bars >= 1, "--bars", "1 or more"),
+        (request.warmup_bars >= 0, "--warmup", "0 or more"),
+        (request.reconcile_every_s > 0, "--reconcile-every", "a number above 0"),
+        (request.shadow_every >= 0, "--shadow-every", "0 or more"),
+    ]
+    found = {
+        "--cash": request.cash,
+        "--bar-seconds": request.bar_seconds,
+        "--bars": request.bars,
+        "--warmup": request.warmup_bars,
+        "--reconcile-every": request.reconcile_every_s,
+        "--shadow-every": request.shadow_every,
+    }
+    for fine, option, expected in checks:
+        if not fine:
+            raise preflight.ModeError(f"{option}: expected {expected}, found {found[option]}")
+    repeated = [p for i, p in enumerate(request.data) if p in request.data[:i]]
+    if repeated:
+        raise preflight.ModeError(
+            f"--data: {repeated[0]} is given twice (each file may appear once)"
+        )
+
+
+def _trust(ca_file: Path | None) -> ssl.SSLContext | None:
+    """Return the TLS context that trusts `ca_file` besides the system, or None for the system."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        raise preflight.ModeError(f"--ca-file: no file {ca_file}") from None
+    except (ssl.SSLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error.strerror or str(error)
+        msg = f"--ca-file: {ca_file} holds no certificate authority to trust ({reason})"
+        raise preflight.ModeError(msg) from None
 
 
 def _settle_status(store: Store, run_id: str, *, stopped: bool) -> None:
@@ -287,6 +357,7 @@ def _trade(
     *,
     stop: threading.Event | None,
     say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Trade bar by bar until the feed ends, with the guard, the person and the shadow beside."""
     request, exchange, adapter, start = live.request, live.exchange, live.adapter, live.start
@@ -341,6 +412,8 @@ def _trade(
             journal=shadow.watch(start.journal),
             book=start.book,
             operator=_operator(live, recorder, config.risk_state, guard),
+            progress=progress,
+            total=request.bars,
         )
         recorder.finish(result)
         say(shadow.summary())
@@ -604,9 +677,7 @@ def _exchange(request: SessionRequest) -> Iterator[_Exchange]:
             raise preflight.ModeError("--product: name at least one product to trade")
         credentials = preflight.credentials_for(request.mode)
         ws_url = request.ws_url or preflight.default_ws_url(request.url)
-        trust = None
-        if request.ca_file is not None:
-            trust = ssl.create_default_context(cafile=str(request.ca_file))
+        trust = _trust(request.ca_file)
         yield _Exchange(request.url, ws_url, credentials, trust, request.products)
         return
     with _local_exchange(request) as exchange:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli_harness import coinswarm
+from coinswarm.backtest.runs import read_explanations
 from coinswarm.data import synthetic_market, write_bars
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -170,7 +171,7 @@ def test_explain_says_why_the_committee_traded(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["risk_phase"] == 0
-    stored = json.loads((runs / summary["run"] / "explanations.json").read_text())
+    stored = read_explanations(runs, summary["run"])
     filled = next(oid for oid, e in stored.items() if e["status"] == "FILLED")
     explained = coinswarm("explain", summary["run"], filled, "--runs-dir", str(runs))
     assert explained.returncode == 0, explained.stderr

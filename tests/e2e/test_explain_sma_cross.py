@@ -6,6 +6,7 @@ import json
 import re
 
 from cli_harness import coinswarm
+from coinswarm.backtest.runs import read_explanations
 from coinswarm.data import synthetic_market, write_bars
 
 
@@ -19,7 +20,7 @@ def test_explain_shows_the_cross_and_a_fee_a_person_can_read(tmp_path):
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     run = json.loads(ran.stdout)["run"]
-    stored = json.loads((runs / run / "explanations.json").read_text())
+    stored = read_explanations(runs, run)
     first = next(iter(stored))
     done = coinswarm("explain", run, first, "--runs-dir", str(runs))
     assert done.returncode == 0, done.stderr

@@ -197,7 +197,8 @@ def test_a_paper_run_stopped_by_ctrl_c_is_resumed_from_paper_db_by_its_id(
         _wait_for(home / "paper.db", "SELECT 1 FROM runs", process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-3000:]
+    # Ctrl-C ends a paper run cleanly after its bar: what it did is saved, then resumable.
+    assert process.returncode == 0, stderr[-3000:]
     command = _resume_command(stderr)
     assert command[:2] == ["coinswarm", "resume"]
     assert len(command) == 3  # no --db: resume finds paper.db by itself

@@ -84,3 +84,10 @@ def test_no_per_test_setting_points_back_at_the_real_folder():
         assert not inside(Path(os.environ[variable]), private_home.SESSION[0].real)
     for variable in private_home.CLEARED_VARIABLES:
         assert variable not in os.environ
+
+
+def test_a_coinswarm_toml_where_the_tests_run_is_not_read():
+    # The variable wins over the working folder's file: the commands tests start read nothing.
+    path = Path(os.environ[private_home.CONFIG_VARIABLE])
+    assert inside(path, private_home.SESSION[0].base)
+    assert path.read_text(encoding="utf-8") == ""

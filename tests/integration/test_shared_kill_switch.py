@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from absent import absent
+from coinswarm.backtest.runs import read_explanations
 from redis_harness import REDIS, redis_is_up
 
 RUN = ["backtest", "--strategy", "committee", "--bars", "1500", "--quiet", "--json"]
@@ -61,7 +62,7 @@ def sent_and_refused(tmp_path, env, name):
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    orders = json.loads((runs / summary["run"] / "explanations.json").read_text()).values()
+    orders = read_explanations(runs, summary["run"]).values()
     sent = [o for o in orders if not o["order_id"].startswith("LOCAL")]
     refused = [o for o in orders if "shared kill switch" in (o.get("reject_reason") or "")]
     return sent, refused

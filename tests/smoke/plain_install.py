@@ -10,6 +10,7 @@ run for real, briefly, with COINSWARM_HOME in a temporary folder. Exit 0 when al
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -125,9 +126,10 @@ def backtests(smoke: Smoke, data: Path) -> None:
     summary = smoke.json("backtest", *args, "--db", smoke.db, "--quiet")
     run = str(summary["run"])
     smoke.json("resume", run, "--db", smoke.db, "--runs-dir", str(runs), "--quiet")
-    explanations = json.loads((runs / run / "explanations.json").read_text(encoding="utf-8"))
+    with gzip.open(runs / run / "explanations.jsonl.gz", "rt", encoding="utf-8") as kept:
+        explanations = [json.loads(line)["order_id"] for line in kept]
     if explanations:
-        smoke.run("explain", run, next(iter(explanations)), "--runs-dir", str(runs))
+        smoke.run("explain", run, explanations[0], "--runs-dir", str(runs))
     else:
         smoke.run("explain", run, "NONE", "--runs-dir", str(runs), code=2)
     smoke.run("audit", "verify", "--db", smoke.db)
@@ -137,6 +139,11 @@ def backtests(smoke: Smoke, data: Path) -> None:
     paper = ("paper", "--data", str(data), "--speed", "max", "--quiet")
     smoke.json(*paper)
     smoke.json(*paper, "--exchange", "local")
+    # A user's own strategy from the template, through the same engine and risk layer.
+    smoke.run("new-strategy", "breakout", "--dir", "mine")
+    mine = ("--strategy", "mine/breakout.py:Breakout", "--data", str(data), "--quiet")
+    smoke.json("backtest", *mine, "--db", smoke.db)
+    smoke.run("new-strategy", "breakout", "--dir", "mine", code=2)  # never overwrites
 
 
 def risk(smoke: Smoke) -> None:
@@ -193,6 +200,20 @@ def serve_and_download(smoke: Smoke) -> None:
         raise SmokeError(f"exchange serve ended with {process.returncode}: {stderr[-2000:]}")
 
 
+def configuration(smoke: Smoke) -> None:
+    """Start a configuration file, set one value in it, and see it where it came from."""
+    smoke.run("config", "init")
+    smoke.run("config", "init", code=2)  # never overwrites
+    path = smoke.folder / "coinswarm.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "[backtest]\nfee_bps = 12\n", "utf-8")
+    shown = smoke.json("config", "show", "--command", "backtest")
+    commands = shown["commands"]
+    assert isinstance(commands, dict)
+    if commands["backtest"]["fee_bps"]["value"] != "12":
+        raise SmokeError(f"config show does not show the file's fee: {commands['backtest']}")
+    path.unlink()  # the other steps run on the built-in defaults
+
+
 def run_book(smoke: Smoke) -> None:
     """List, show, compare, delete and prune the runs the steps before made."""
     listed = smoke.json("runs", "list")["runs"]
@@ -208,6 +229,7 @@ def run_book(smoke: Smoke) -> None:
 
 
 STEPS: dict[str, Callable[[Smoke], None]] = {
+    "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
     "exchange and download": serve_and_download,
@@ -216,9 +238,10 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
 RUN_FOR_REAL = {
-    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("data", "download"),
-    ("data", "inspect"), ("data", "resample"), ("db", "upgrade"), ("demo",),
-    ("exchange", "serve"), ("explain",), ("live",), ("paper",),
+    ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
+    ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
+    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",),
+    ("new-strategy",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
     ("runs", "show"), ("sandbox",), ("version",),

@@ -14,9 +14,9 @@ import sys
 
 import pytest
 import typer
-from tests.cli_harness import coinswarm
 from typer.main import get_command_name
 
+from cli_harness import coinswarm
 from coinswarm.cli import app
 
 HEAVY = (

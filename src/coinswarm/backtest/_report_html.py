@@ -11,7 +11,7 @@ import json
 import math
 from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import TYPE_CHECKING
 
 from coinswarm.domain.money import display_amount
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from coinswarm.backtest.metrics import Metrics, MonthlyReturn
     from coinswarm.domain.fill import Fill
+    from coinswarm.domain.order import Order
     from coinswarm.domain.position import RoundTrip
 
 __all__ = [
@@ -30,12 +31,15 @@ __all__ = [
     "metrics_json",
     "metrics_table",
     "monthly_table",
+    "orders_table",
     "page",
     "parameters_table",
     "round_trips_table",
 ]
 
 DASH = "\u2014"
+EIGHT_PLACES = Decimal("1e-8")
+WIDE = Context(prec=80)  # rounding to 8 places never runs out of digits
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 CSS = """
@@ -141,9 +145,20 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: bool = Fa
     return f"<table>\n<thead><tr>{head_html}</tr></thead>\n<tbody>\n{body_html}</tbody>\n</table>\n"
 
 
-def metrics_table(strategy: Metrics, benchmark: Metrics) -> str:
-    """Return the strategy's metrics beside the buy-and-hold benchmark's."""
-    rows = [(label, fmt(strategy), fmt(benchmark)) for label, fmt in _METRIC_ROWS]
+_ANNUALISED_ROWS = frozenset({"CAGR", "Sharpe (annualised)", "Sortino (annualised)"})
+
+
+def metrics_table(strategy: Metrics, benchmark: Metrics, *, annualised: bool = True) -> str:
+    """Return the strategy's metrics beside the buy-and-hold benchmark's.
+
+    Without `annualised`, the figures that extrapolate to a year show a dash (too short a run).
+    """
+    rows = [
+        (label, DASH, DASH)
+        if not annualised and label in _ANNUALISED_ROWS
+        else (label, fmt(strategy), fmt(benchmark))
+        for label, fmt in _METRIC_ROWS
+    ]
     return _table(("Metric", "Strategy", "Buy & hold"), rows)
 
 
@@ -271,6 +286,56 @@ def fills_table(
             row.append(_links([fill.client_order_id], explain_links))
         rows.append(row)
     return _truncation_note(len(fills), max_rows) + _table(head, rows, raw=True)
+
+
+def _order_size(order: Order, quote: str) -> str:
+    request = order.request
+    if request.quantity is not None:
+        return str(request.quantity)
+    return f"{request.quote_quantity} {quote}"
+
+
+def _optional(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _eight(value: Decimal) -> str:
+    # A fee worked out from a rate runs to 20 digits; 8 decimals are a satoshi.
+    return format(value.quantize(EIGHT_PLACES, context=WIDE), "f")
+
+
+def orders_table(
+    orders: Sequence[Order],
+    quote: str,
+    explain_links: Mapping[str, str] | None,
+    max_rows: int,
+) -> str:
+    """Return every order asked for (refused ones too): what it asked, what became of it."""
+    head = ["Time", "Instrument", "Side", "Type", "Size", "Limit", "Stop", "Status", "Filled"]
+    head += ["Average price", "Fees", "Order", "Why refused"]
+    rows = []
+    for order in orders[:max_rows]:
+        request = order.request
+        row = [
+            format_ts(order.created_ts),
+            order.instrument,
+            str(order.side),
+            str(request.type),
+            _order_size(order, quote),
+            _optional(request.limit_price),
+            _optional(request.stop_price),
+            str(order.status),
+            str(order.filled_quantity),
+            _eight(order.average_fill_price) if order.filled_quantity else "",
+            _eight(order.fees) if order.filled_quantity else "",
+        ]
+        row = [html.escape(c) for c in row]
+        cid = order.client_order_id
+        links = explain_links or {}
+        row.append(_links([cid], links) if cid in links else html.escape(cid))
+        row.append(html.escape(order.reject_reason or ""))
+        rows.append(row)
+    return _truncation_note(len(orders), max_rows) + _table(head, rows, raw=True)
 
 
 def risk_events_table(rows: Sequence[Sequence[str]], max_rows: int) -> str:

@@ -21,12 +21,13 @@ from coinswarm.backtest.context import EngineContext
 from coinswarm.backtest.defaults import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.operator import SimulatedOperator
+from coinswarm.backtest.progress import Progress, RunProgress
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import Clock, HistoricalClock
 from coinswarm.domain.costs import FillModel
-from coinswarm.domain.errors import InvalidOrderError
+from coinswarm.domain.errors import InvalidOrderError, UnknownMarkError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.ledger import Deposit, Ledger
@@ -60,7 +61,6 @@ __all__ = [
     "simulated_venue",
 ]
 
-Progress = Callable[[int, int], None]
 VenueFactory = Callable[[Mapping[str, Instrument], Clock, "BacktestConfig"], Venue]
 """Build the exchange a run trades on from its instruments, its clock and its configuration."""
 
@@ -74,6 +74,8 @@ class Operator(Protocol):
 OperatorFactory = Callable[[Door], Operator]
 """Build the run's operator around its door: the simulated one, or a person's commands."""
 PROGRESS_EVERY = 4096
+"""Bars between two progress reports of a backtest at full speed (a paced one reports each
+timestamp: it waits for the wall clock anyway)."""
 DEFAULT_OPERATOR_RESET_NS = 7 * 86_400 * 1_000_000_000
 
 
@@ -259,6 +261,7 @@ def run_backtest(
     pace: Callable[[int], None] | None = None,
     venue: VenueFactory = simulated_venue,
     operator: OperatorFactory | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything.
 
@@ -268,7 +271,10 @@ def run_backtest(
     recorded data). `venue` is where orders go: the simulated exchange by default, or a remote
     one (`exchanges.remote.RemoteVenue`) for paper trading against an exchange. `operator`
     stands for the person watching the risk layer: a paper session's follows a person's
-    stops and resets; by default it is the simulated operator of a backtest.
+    stops and resets; by default it is the simulated operator of a backtest. `progress` hears
+    how far the run got (see `backtest.progress`). `stopped`, asked before each new
+    timestamp (and again after `pace` waited for it), ends the run early once it says so
+    (Ctrl-C in a paper session): the result then covers the bars stepped until then.
     """
     config = config or BacktestConfig()
     by_symbol = {s.instrument: s for s in market}
@@ -286,16 +292,52 @@ def run_backtest(
         venue=venue,
         operator=operator,
     )
-    loop = _Loop(run, by_symbol, show, clock)
+    loop = _Loop(run, by_symbol, show, clock, progress=progress, stopped=stopped)
     with long_lived_frozen():
         if operator is None:
             with fenced():  # the whole loop: the fence is entered once, not once a bar
-                loop.run(strategy, progress, pace, fence=False)
+                loop.run(strategy, pace, fence=False)
         else:
             # A person's operator reads the risk state file between bars: fence only the
             # strategy.
-            loop.run(strategy, progress, pace, fence=True)
-    return _finish(run, strategy, config, by_symbol)
+            loop.run(strategy, pace, fence=True)
+    if loop.stepped < loop.total:  # stopped early: the run is what happened until then
+        by_symbol = {s: b.between(None, loop.now + 1) for s, b in by_symbol.items()}
+    result = _finish(run, strategy, config, by_symbol)
+    if progress is not None:
+        progress(_ended(result, loop.stepped, loop.total, loop.now))
+    return result
+
+
+def _progress(run: _Run, bars: int, total: int | None, ts: int | None) -> RunProgress:
+    """Return the run's progress from what the engine holds: nothing is worked out anew."""
+    try:
+        equity: Decimal | None = run.ledger.equity(run.context.marks())
+    except UnknownMarkError:  # a position without a price yet: no honest figure to show
+        equity = None
+    return RunProgress(
+        bars=bars,
+        total=total,
+        market_ts=ts,
+        equity=equity,
+        quote=run.ledger.account_currency,
+        orders=run.execution.order_count,
+        fills=len(run.ledger.fills),
+    )
+
+
+def _ended(result: BacktestResult, bars: int, total: int | None, ts: int | None) -> RunProgress:
+    """Return the last progress report: the result's own figures, late fills included."""
+    return RunProgress(
+        bars=bars,
+        total=total,
+        market_ts=None if ts is None or ts < 0 else ts,
+        equity=result.final_equity,
+        quote=result.quote_currency,
+        orders=len(result.orders),
+        fills=len(result.fills),
+        done=True,
+    )
 
 
 def _finish(
@@ -402,11 +444,19 @@ class _Loop:
         market: dict[str, BarSeries],
         show: Show,
         clock: HistoricalClock,
+        *,
+        progress: Progress | None,
+        stopped: Callable[[], bool] | None,
     ) -> None:
         self._run = run
         self._market = market
         self._show = show
         self._clock = clock
+        self._progress = progress
+        self._stopped = stopped
+        self.total = sum(len(s) for s in market.values())
+        self.stepped = 0  # bars stepped so far; below `total` once the run was stopped
+        self.now = -1  # the time of the latest bar stepped
 
     def _schedule(self) -> tuple[list[int], list[int], list[int]]:
         """Return (time, instrument position, row) of every bar, in time then listing order."""
@@ -417,42 +467,42 @@ class _Loop:
         order = np.lexsort((which, times))
         return times[order].tolist(), which[order].tolist(), rows[order].tolist()
 
-    def run(
-        self,
-        strategy: Strategy,
-        progress: Progress | None,
-        pace: Callable[[int], None] | None,
-        *,
-        fence: bool,
-    ) -> None:
-        run = self._run
+    def run(self, strategy: Strategy, pace: Callable[[int], None] | None, *, fence: bool) -> None:
+        run, progress, stopped = self._run, self._progress, self._stopped
         symbols = list(self._market)
         columns = [
             (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(), s.volume.tolist())
             for s in self._market.values()
         ]
         times, which, rows = self._schedule()
-        total = len(times)
+        total = self.total
         show, advance = self._show, self._clock.advance_to
         step = _Step(run, strategy, fence=fence)
-        now, due = -1, run.checkpoint_every
+        # A paced run waits for the wall clock at every timestamp: it can report each one.
+        every = 1 if pace is not None else PROGRESS_EVERY
+        now, due, index = -1, run.checkpoint_every, 0
         for index, (ts, i, r) in enumerate(zip(times, which, rows, strict=True)):
             if ts != now:
+                if stopped is not None and stopped():
+                    break
                 if index >= due:  # between two timestamps: every bar of `now` is done
                     run.journal.checkpoint(now, run.ledger.state())
                     due = index + run.checkpoint_every
                 if pace is not None:
                     pace(ts)
+                    if stopped is not None and stopped():
+                        break
                 advance(ts)
                 now = ts
             o, h, lo, c, v = columns[i]
             bar = Bar(symbols[i], ts, o[r], h[r], lo[r], c[r], v[r])
             show(i, bar)
             step(bar)
-            if progress is not None and index % PROGRESS_EVERY == 0:
-                progress(index, total)
-        if progress is not None:
-            progress(total, total)
+            if progress is not None and index % every == 0:
+                progress(_progress(run, index + 1, total, ts))
+        else:
+            index = total
+        self.stepped, self.now = index, now
 
 
 def opening_closes(history: Sequence[BarSeries]) -> dict[str, float]:
@@ -474,6 +524,8 @@ def run_live(
     interval_ns: int = NS_PER_HOUR,
     book: Book | None = None,
     operator: OperatorFactory | None = None,
+    progress: Progress | None = None,
+    total: int | None = None,
 ) -> BacktestResult:
     """Trade `strategy` on bars as `feed` delivers them, until the feed ends.
 
@@ -483,7 +535,11 @@ def run_live(
     newer than the last of its instrument, is refused. `book` is the ledger (and orders)
     to trade on when the caller keeps them: a restarted session's, or one a guard
     reconciles. `operator` stands for the person watching the risk layer (by default the
-    simulated one of a backtest).
+    simulated one of a backtest). `progress` hears how far the session got after every bar
+    (of `total`, when the caller knows how many the feed delivers) and once at the end.
+
+    The result covers the bars the feed delivered, not the history: its equity curve,
+    metrics and buy-and-hold are those of the session.
     """
     growing = GrowingMarket(instruments, {s.instrument: s for s in history}, interval_ns)
     run = _wire(
@@ -505,6 +561,7 @@ def run_live(
     # Live bars of two instruments may come out of time order (each closes when its next
     # candle arrives): the clock then stays where it is rather than going back.
     follow = clock.advance_to if isinstance(clock, HistoricalClock) else None
+    seen, last_ts = 0, None
     with long_lived_frozen():
         for seen, bar in enumerate(feed, start=1):
             if follow is not None:
@@ -513,5 +570,13 @@ def run_live(
             step(bar)
             if seen % run.checkpoint_every == 0:
                 run.journal.checkpoint(bar.ts, run.ledger.state())
-    market = {s: growing.series(s, interval_ns) for s in instruments}
-    return _finish(run, strategy, config, market)
+            last_ts = bar.ts if last_ts is None else max(last_ts, bar.ts)
+            if progress is not None:
+                progress(_progress(run, seen, total, last_ts))
+    # The feed's bars come after the history's (the growing market refuses any other).
+    after = {s.instrument: int(s.ts[-1]) + 1 for s in history if len(s)}
+    market = {s: growing.series(s, interval_ns).between(after.get(s)) for s in instruments}
+    result = _finish(run, strategy, config, market)
+    if progress is not None:
+        progress(_ended(result, seen, total, last_ts))
+    return result

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from coinswarm.domain.position import RoundTrip
 
 __all__ = [
+    "ANNUALISED",
     "DAYS_PER_YEAR",
+    "MIN_ANNUALISED_DAYS",
     "NS_PER_YEAR",
     "SIGNIFICANT_DIGITS",
     "Metrics",
@@ -43,6 +45,7 @@ __all__ = [
     "compute_metrics",
     "drawdown_series",
     "monthly_returns",
+    "no_bars_metrics",
     "periods_per_year",
 ]
 
@@ -54,6 +57,9 @@ NS_PER_DAY = 86_400 * 1_000_000_000
 NS_PER_YEAR = DAYS_PER_YEAR * NS_PER_DAY
 SIGNIFICANT_DIGITS = 10
 NAN = float("nan")
+MIN_ANNUALISED_DAYS = 30
+ANNUALISED = ("cagr", "sharpe", "sortino")
+"""The figures that extrapolate a run to a year: shown only for runs of at least a month."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,20 @@ class Metrics:
     fees_paid: Decimal
     bars: int
     periods_per_year: float
+
+    @property
+    def covered_days(self) -> float:
+        """Return how many days of bars the metrics cover."""
+        return self.bars * DAYS_PER_YEAR / self.periods_per_year
+
+    @property
+    def annualised_meaningful(self) -> bool:
+        """Return whether CAGR, Sharpe and Sortino say something about this run.
+
+        Each extrapolates to a year; from fewer than `MIN_ANNUALISED_DAYS` days of bars (a
+        sandbox session of an afternoon) that measures noise, so displays leave them out.
+        """
+        return self.covered_days >= MIN_ANNUALISED_DAYS
 
     @property
     def max_drawdown_duration(self) -> timedelta:
@@ -183,6 +203,35 @@ def compute_metrics(
         fees_paid=fees_paid,
         bars=len(curve.ts),
         periods_per_year=factor,
+    )
+
+
+def no_bars_metrics(
+    *, initial_cash: Decimal, final_equity: Decimal, fees_paid: Decimal, bar_interval_ns: int
+) -> Metrics:
+    """Return the metrics of a run that stepped no bar (a session stopped before its first).
+
+    There is no curve to measure: the return is what the ledger holds (a resumed session's
+    earlier fills), every ratio is undefined and nothing was drawn down.
+    """
+    return Metrics(
+        initial_cash=initial_cash,
+        final_equity=float(final_equity),
+        total_return=float(final_equity / initial_cash) - 1.0,
+        cagr=NAN,
+        sharpe=NAN,
+        sortino=NAN,
+        max_drawdown=0.0,
+        max_drawdown_duration_ns=0,
+        win_rate=NAN,
+        profit_factor=NAN,
+        average_trade_pnl=NAN,
+        average_trade_return=NAN,
+        exposure=0.0,
+        trades=0,
+        fees_paid=fees_paid,
+        bars=0,
+        periods_per_year=periods_per_year(bar_interval_ns),
     )
 
 

@@ -1,8 +1,11 @@
 """Replay recorded bars at a chosen speed, so a paper session can run on yesterday's market.
 
 The engine calls the pacer once per new timestamp; the pacer holds it back until that bar's
-time has come at `speed` times real time (60: an hour of bars a minute). Speed "max" needs no
-pacer at all. The monotonic clock and the sleep are injected, so tests never wait.
+time has come at `speed` times real time: a wall-clock second replays `speed` seconds of
+market time, whatever the bars' interval (60: an hour of bars a minute, so one hourly bar a
+minute or sixty one-minute bars; 3600: an hour a second). The first bar is shown at once.
+Speed "max" needs no pacer at all. The monotonic clock and the sleep are injected, so tests
+never wait; a paper session sleeps on its stop event, so Ctrl-C ends a long wait at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class ReplayPacer:
         speed: float,
         *,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if not speed > 0:
             msg = f"expected a replay speed above 0, found {speed}"

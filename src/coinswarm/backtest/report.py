@@ -1,4 +1,10 @@
-"""The self-contained HTML report of one backtest run.
+"""The self-contained HTML report of one run: a backtest, or a paper, sandbox or live session.
+
+Every mode runs the same engine and gets the same report; `RunHeading` says which mode it was
+and how it ended. A session's result covers the bars it traded (not its warm-up), so its
+equity, metrics and buy-and-hold are over the same bars. Figures that extrapolate to a year
+(CAGR, Sharpe, Sortino) are shown only for runs of at least a month (`Metrics.annualised_
+meaningful`); the embedded JSON keeps them all.
 
 One file, opened with no network: plotly.js is inlined once in the head and every chart is a
 plotly div with a fixed id, so the same run always gives the same bytes. Lines longer than
@@ -12,6 +18,7 @@ import contextlib
 import html
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +30,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from coinswarm.backtest import _report_html as markup
-from coinswarm.backtest.metrics import drawdown_series, monthly_returns
+from coinswarm.backtest.metrics import MIN_ANNUALISED_DAYS, drawdown_series, monthly_returns
 from coinswarm.backtest.stops import stop_rows, stops_section
 from coinswarm.domain.money import display_amount
 from coinswarm.domain.order import OrderSide
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_LINE_POINTS",
     "DEFAULT_MAX_TABLE_ROWS",
+    "RunHeading",
     "decimate",
     "render_report",
     "write_report",
@@ -57,6 +65,31 @@ SIDE_STYLE = {
     OrderSide.BUY: ("triangle-up", "#1a9850"),
     OrderSide.SELL: ("triangle-down", "#d73027"),
 }
+TITLES = {
+    "backtest": "Backtest",
+    "paper": "Paper session",
+    "sandbox": "Sandbox session",
+    "live": "Live session",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunHeading:
+    """What the report says a run was, above its figures.
+
+    `mode` names it ("backtest", "paper", "sandbox", "live"); `notes` are said under the
+    title (how a session ended); `exchange_costs` says the fills and fees are an exchange's
+    own, so the simulated costs are only what the shadow backtest beside it assumed.
+    """
+
+    mode: str = "backtest"
+    run_id: str | None = None
+    notes: tuple[str, ...] = ()
+    exchange_costs: bool = False
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.mode, self.mode.capitalize())
 
 
 def write_report(
@@ -65,6 +98,7 @@ def write_report(
     benchmark: Metrics,
     path: str | os.PathLike[str],
     *,
+    heading: RunHeading | None = None,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
     total_loss_limit: float | None = None,
@@ -88,6 +122,7 @@ def write_report(
         result,
         metrics,
         benchmark,
+        heading=heading,
         explain_links=explain_links,
         explanations=explanations,
         total_loss_limit=total_loss_limit,
@@ -104,6 +139,7 @@ def render_report(
     metrics: Metrics,
     benchmark: Metrics,
     *,
+    heading: RunHeading | None = None,
     explain_links: Mapping[str, str] | None = None,
     explanations: Mapping[str, Sequence[str]] | None = None,
     total_loss_limit: float | None = None,
@@ -112,16 +148,16 @@ def render_report(
     max_table_rows: int = DEFAULT_MAX_TABLE_ROWS,
 ) -> str:
     """Return the report's HTML; `write_report` documents the arguments."""
+    heading = heading or RunHeading()
     if explanations and explain_links is None:
         explain_links = {cid: "#" + markup.explanation_id(cid) for cid in explanations}
     equity = _equity_figure(result, benchmark_curve, max_line_points)
     body = [
-        _header(result),
+        _header(result, heading),
         "<h2>Metrics</h2>\n",
-        markup.metrics_table(metrics, benchmark),
+        markup.metrics_table(metrics, benchmark, annualised=metrics.annualised_meaningful),
         _conventions_note(metrics),
-        "<h2>Costs assumed</h2>\n",
-        markup.costs_list(result.costs.describe()),
+        *_costs(result, heading),
         markup.metrics_json(metrics, benchmark),
         "<h2>Equity and drawdown</h2>\n",
         _div(equity, "cs-equity", "640px"),
@@ -134,7 +170,9 @@ def render_report(
     body += [
         "<h2>Monthly returns</h2>\n",
         markup.monthly_table(monthly_returns(result.curve, start_equity=start)),
-        "<h2>Round trips</h2>\n",
+        '<h2>Orders</h2>\n<div class="scroll">\n',
+        markup.orders_table(result.orders, result.quote_currency, explain_links, max_table_rows),
+        "</div>\n<h2>Round trips</h2>\n",
         '<div class="scroll">\n',
         markup.round_trips_table(result.trades, result.fills, explain_links, max_table_rows),
         '</div>\n<h2>Fills</h2>\n<div class="scroll">\n',
@@ -155,7 +193,7 @@ def render_report(
             "<h2>Why did it trade?</h2>\n",
             markup.explanations_section(explanations, max_table_rows),
         ]
-    return markup.page(f"Backtest: {result.strategy}", get_plotlyjs(), body)
+    return markup.page(f"{heading.title}: {result.strategy}", get_plotlyjs(), body)
 
 
 def decimate(x: npt.ArrayLike, y: npt.ArrayLike, max_points: int) -> tuple[FloatArray, FloatArray]:
@@ -295,18 +333,33 @@ def _div(figure: Any, div_id: str, height: str) -> str:
 # --- page text ----------------------------------------------------------------------------
 
 
-def _header(result: BacktestResult) -> str:
+def _header(result: BacktestResult, heading: RunHeading) -> str:
     ts = result.curve.ts
-    period = "empty"
+    period = "no bars"
     if len(ts):
         period = f"{markup.format_ts(int(ts[0]))} to {markup.format_ts(int(ts[-1]))} UTC"
+    run = "" if heading.run_id is None else f"Run {html.escape(heading.run_id)}: "
+    notes = "".join(f"<p><strong>{html.escape(note)}</strong></p>\n" for note in heading.notes)
     return (
-        f"<h1>Backtest: {html.escape(result.strategy)}</h1>\n"
-        f"<p>{html.escape(period)}, {len(ts):,} bars of {_interval(result.bar_interval_ns)}, "
-        f"quote currency {html.escape(result.quote_currency)}, initial cash "
+        f"<h1>{html.escape(heading.title)}: {html.escape(result.strategy)}</h1>\n"
+        + notes
+        + f"<p>{run}{html.escape(period)}, {len(ts):,} bars of "
+        f"{_interval(result.bar_interval_ns)}, quote currency "
+        f"{html.escape(result.quote_currency)}, initial cash "
         f"{markup.fmt_money(result.initial_cash)}.</p>\n"
         + (markup.parameters_table(result.parameters) if result.parameters else "")
     )
+
+
+def _costs(result: BacktestResult, heading: RunHeading) -> list[str]:
+    if not heading.exchange_costs:
+        return ["<h2>Costs assumed</h2>\n", markup.costs_list(result.costs.describe())]
+    return [
+        "<h2>Costs</h2>\n",
+        '<p class="note">Every fill, its price and its fee are the exchange&#x27;s own, as the '
+        "session booked them. The shadow backtest beside the session assumed:</p>\n",
+        markup.costs_list(result.costs.describe()),
+    ]
 
 
 def _interval(ns: int) -> str:
@@ -318,9 +371,17 @@ def _interval(ns: int) -> str:
 
 
 def _conventions_note(metrics: Metrics) -> str:
+    short = ""
+    if not metrics.annualised_meaningful:
+        short = (
+            f"CAGR, Sharpe and Sortino extrapolate to a year: they are left out of a run of "
+            f"under {MIN_ANNUALISED_DAYS} days (this one covers {metrics.covered_days:.1f}), "
+            "where they would measure noise; the JSON of the figures keeps them. "
+        )
     return (
-        '<p class="note">Per-bar simple returns from the opening cash on, risk-free rate 0. '
-        f"Sharpe = mean / sample std (ddof 1) &times; &radic;{metrics.periods_per_year:,.0f}; "
+        f'<p class="note">{short}Per-bar simple returns from the opening cash on, risk-free '
+        f"rate 0. Sharpe = mean / sample std (ddof 1) &times; "
+        f"&radic;{metrics.periods_per_year:,.0f}; "
         "Sortino uses the downside deviation over all bars. A year is 365 days. "
         "Buy and hold splits the cash equally, buys at each instrument's first open with the "
         "fee and never sells, so it has no round trips.</p>\n"
@@ -328,7 +389,17 @@ def _conventions_note(metrics: Metrics) -> str:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    """Write `text` beside `target`, then move it into place in one step."""
+    """Write `text` beside `target`, then move it into place in one step.
+
+    A failure names `target`, the file the user asked for, never the temporary file.
+    """
+    try:
+        _replace(target, text)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(target)) from None
+
+
+def _replace(target: Path, text: str) -> None:
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
     )

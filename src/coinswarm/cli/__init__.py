@@ -14,13 +14,9 @@ from typer.models import CommandInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
-from coinswarm.cli import admin, data, exchange, replay, risk, run_book, runs, sessions
-from coinswarm.cli._shared import app
-
-__all__ = ["app", "main"]
-
-_COMMANDS = (
+from coinswarm.cli import (
     admin,
+    config,
     data,
     exchange,
     replay,
@@ -28,6 +24,23 @@ _COMMANDS = (
     run_book,
     runs,
     sessions,
+    strategy,
+)
+from coinswarm.cli._shared import app
+
+__all__ = ["app", "main"]
+
+_COMMANDS = (
+    admin,
+    config,
+    data,
+    exchange,
+    replay,
+    risk,
+    run_book,
+    runs,
+    sessions,
+    strategy,
 )  # imported for their commands, which register on `app`
 
 
@@ -61,6 +74,9 @@ def _log_to_file() -> None:
     handler = _LogFile(data_home() / "coinswarm.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # alembic tells at import which of its plugins it set up: that would write the log (and
+    # the data folder) for a command that then refuses its options and must write nothing.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _only_the_command(args: list[str]) -> typer.Typer:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 
@@ -11,8 +13,9 @@ from coinswarm.cli._shared import UsageError, bound
 from coinswarm.data import data_file_name
 from coinswarm.data.download import DownloadPlan, DownloadResult, download_candles, instrument_of
 from coinswarm.exchanges.ccxt_adapter import ExchangeSpec, make_exchange
+from coinswarm.exchanges.network_errors import describe
 
-__all__ = ["CcxtError", "download"]
+__all__ = ["CcxtError", "download", "failure"]
 
 CcxtError: type[Exception] = ccxt.BaseError
 """ccxt's own errors, which the command reports as one line like ours."""
@@ -33,6 +36,15 @@ def download(
     exchange = make_exchange(ExchangeSpec(exchange_id=exchange_id, url=url, ca_file=ca_file))
     plan = _plan(exchange, pair=pair, timeframe=timeframe, since=since, until=until, out=out)
     return download_candles(exchange, plan)
+
+
+def failure(error: BaseException, url: str | None) -> str:
+    """Return a ccxt error on one line, with its cause: ccxt's own message names only the
+    request ("coinbase GET https://..."), and the DNS or TLS failure under it is what to fix."""
+    found = re.search(r"https?://([^/\s:'\"]+)", str(error))
+    host = found.group(1) if found else (urlsplit(url).hostname if url else None)
+    described = describe(error, host or "the exchange")
+    return described or str(error) or type(error).__name__
 
 
 def _ccxt_symbol(exchange: Any, pair: str) -> str:

@@ -1,4 +1,4 @@
-"""What every command shares: the apps, the consoles, progress, options and one-line errors.
+"""What every command shares: the apps, the consoles, options, Ctrl-C and one-line errors.
 
 Every failure a user can cause (a bad file, a bad parameter) ends as one line on stderr that
 starts with `error:` and exit code 2, and nothing is written.
@@ -6,21 +6,22 @@ starts with `error:` and exit code 2, and nothing is written.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from types import FrameType
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from coinswarm.domain.errors import CoinswarmError
-
-if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
 
 PROG = "coinswarm"
 
@@ -52,6 +53,8 @@ class OneLineErrors(TyperGroup):
             code = super().main(args, prog, complete_var, False, windows_expand_args, **extra)
         except _CLICK_ERROR as error:
             _exit_on_usage_error(error)
+        except CoinswarmError as error:  # from a parse-time check (--db), or one not caught
+            raise SystemExit(fail(error).exit_code) from None
         except typer.Abort:  # end of input at a prompt
             stderr.print("error: aborted: no answer was typed", markup=False, highlight=False)
             sys.exit(2)
@@ -94,6 +97,10 @@ exchange_app = typer.Typer(no_args_is_help=True, help="Run a local Coinbase-comp
 app.add_typer(exchange_app, name="exchange")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
+config_app = typer.Typer(
+    no_args_is_help=True, help="See the configuration file's values, or start one."
+)
+app.add_typer(config_app, name="config")
 runs_app = typer.Typer(
     no_args_is_help=True, help="List, show, compare, delete and prune the stored runs."
 )
@@ -103,6 +110,13 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 DEFAULT_REPORT = Path("coinswarm-report.html")
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="write the run's HTML report to this file (a session's also when Ctrl-C ends it)",
+        metavar="FILE",
+    ),
+]
 
 SharedOption = Annotated[
     str | None,
@@ -112,9 +126,28 @@ SharedOption = Annotated[
         help="Redis URL of the kill switch shared by every process",
     ),
 ]
+DATABASE_URL_VARIABLE = "COINSWARM_DATABASE_URL"  # infra.storage's, without its sqlalchemy
+
+
+def database_option(url: str | None) -> str | None:
+    """Check `--db` (or COINSWARM_DATABASE_URL) when the command line is parsed, before any
+    work: a URL that names no database Coinswarm can open is one `error:` line, not a
+    traceback from deep in sqlalchemy once the run is done."""
+    if url is None and not os.environ.get(DATABASE_URL_VARIABLE):
+        return None  # the embedded SQLite file: nothing to check, and no sqlalchemy to load
+    from coinswarm.infra.storage import resolve_url  # noqa: PLC0415 - the command needs it
+
+    resolve_url(url)  # raises StorageError, which `OneLineErrors` prints as one line
+    return url
+
+
 DbOption = Annotated[
     str | None,
-    typer.Option(help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)"),
+    typer.Option(
+        envvar=DATABASE_URL_VARIABLE,
+        help="database URL (default: COINSWARM_DATABASE_URL, else the SQLite file)",
+        callback=database_option,
+    ),
 ]
 TimeframeOption = Annotated[
     str | None,
@@ -129,56 +162,106 @@ class UsageError(CoinswarmError, ValueError):
     """A command-line value that cannot be used as given."""
 
 
-class LazyProgress:
-    """A progress bar that appears only once a run has taken more than a second."""
+def report_path(path: Path | None) -> Path | None:
+    """Return `path` if an HTML report can be written there; refuse it before any work starts.
 
-    def __init__(self, label: str, *, quiet: bool) -> None:
-        self._label = label
-        self._quiet = quiet
-        self._started = time.monotonic()  # display timing only: never reaches the engine
-        self._bar: Progress | None = None
-        self._task: TaskID | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._quiet:
-            return
-        if self._bar is None:
-            if time.monotonic() - self._started < 1.0:
-                return
-            from rich.progress import (  # noqa: PLC0415 - only a long run shows a bar
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:,}"),
-                TextColumn("/ {task.total:,} bars"),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task(self._label, total=total)
-        assert self._task is not None
-        self._bar.update(self._task, completed=done)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    Refused (UsageError): a folder, a file in a folder that does not exist, or a place this
+    process may not write (the report is written beside its target and moved into place, so
+    the folder must be writable too). None (no report asked for) passes.
+    """
+    if path is None:
+        return None
+    if path.is_dir():
+        msg = f"--report: {path} is a folder; name the report file, e.g. {path / 'report.html'}"
+        raise UsageError(msg)
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"--report: the folder {folder} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"--report: {path} cannot be overwritten (permission denied)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--report: cannot write in {folder} (permission denied)")
+    return path
 
 
-def decimal_option(text: str, option: str) -> Decimal:
+@contextmanager
+def stop_on_interrupt(say: Callable[[str], None] | None = None) -> Iterator[threading.Event]:
+    """Yield an event that Ctrl-C (or SIGTERM, as a service manager stops a process) sets, so
+    that a run finishes its bar and ends cleanly.
+
+    What happened until then is kept: the run is saved and its report written. `say` hears
+    it once, when Ctrl-C first comes.
+    """
+    stop = threading.Event()
+
+    def interrupted(_signal: int, _frame: FrameType | None) -> None:
+        if not stop.is_set() and say is not None:
+            say("stopping after the current bar (Ctrl-C): the run keeps what happened so far")
+        stop.set()
+
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, interrupted) for number in stopping}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def tell(line: str) -> None:
+    """Print a line for the person watching on stderr (stdout may carry --json)."""
+    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def decimal_option(text: str, option: str, *, positive: bool = False) -> Decimal:
+    """Return `text` as a finite number of 0 or more (above 0 when `positive`: cash)."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise UsageError(f"{option}: expected a number, found {text!r}") from None
+    if positive and (not value.is_finite() or value <= 0):
+        raise UsageError(f"{option}: expected a number above 0, found {text!r}")
     if not value.is_finite() or value < 0:
         raise UsageError(f"{option}: expected a finite number of 0 or more, found {text!r}")
     return value
+
+
+def replay_speed(text: str, option: str = "--speed") -> float | None:
+    """Return a paper run's replay speed, a multiple of real time; None for `max` (no pacing)."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = float("nan")
+    if not speed > 0:  # NaN too
+        msg = (
+            f"{option}: expected a multiple of real time above 0 (60: an hour of bars a "
+            f"minute) or max, found {text!r}"
+        )
+        raise UsageError(msg)
+    return speed
+
+
+def runs_folder(path: Path | None) -> Path | None:
+    """Return `--runs-dir` if a run can be kept there (a folder, or none yet), checked before
+    the run: a run done and stored must not then fail to be kept."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise UsageError(f"--runs-dir: {path} is not a folder")
+    return path
+
+
+def data_files(paths: list[Path] | None, option: str = "--data") -> tuple[Path, ...]:
+    """Return the `--data` files, each an existing file given once, checked before any work."""
+    seen: dict[Path, Path] = {}
+    for path in paths or ():
+        if not path.is_file():
+            found = "a folder" if path.is_dir() else "nothing"
+            raise UsageError(f"{option}: expected a data file, found {found} at {path}")
+        same = seen.setdefault(path.resolve(), path)
+        if same is not path:
+            raise UsageError(f"{option}: {path} is given twice (each file may appear once)")
+    return tuple(paths or ())
 
 
 def parameters(pairs: list[str]) -> dict[str, str]:
@@ -204,5 +287,16 @@ def bound(text: str | None, option: str) -> int | None:
 
 
 def fail(error: Exception) -> typer.Exit:
-    stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+    """Print `error` as one `error:` line on stderr; return the exit (code 2) to raise."""
+    stderr.print(f"error: {one_line(error)}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def one_line(error: BaseException) -> str:
+    """Return what went wrong on one line: a file error says which file (the one the user
+    named, never a temporary one), a message of several lines (a driver's) is joined."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -31,7 +31,7 @@ def _pair(text: str | None) -> str | None:
 @data_app.command("inspect")
 def data_inspect(
     file: Annotated[Path, typer.Argument(help="OHLCV CSV/Parquet file")],
-    top: Annotated[int, typer.Option(help="how many of the largest moves to list")] = 10,
+    top: Annotated[int, typer.Option(help="how many of the largest moves to list", min=0)] = 10,
     pair: PairOption = None,
 ) -> None:
     """Print a file's coverage, its gaps and its largest one-bar moves."""
@@ -103,7 +103,9 @@ def data_download(
             url=url,
             ca_file=ca_file,
         )
-    except (CoinswarmError, ValueError, OSError, _download.CcxtError) as error:
+    except _download.CcxtError as error:
+        raise fail(UsageError(_download.failure(error, url))) from None
+    except (CoinswarmError, ValueError, OSError) as error:
         raise fail(error) from None
     stdout.print(
         f"{result.path}: {result.kept + result.added} bars ({result.added} new, "

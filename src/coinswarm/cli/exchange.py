@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm.cli._shared import decimal_option, exchange_app, fail, stdout
+from coinswarm.cli._shared import data_files, decimal_option, exchange_app, fail, stdout
 from coinswarm.domain.errors import CoinswarmError
 
 if TYPE_CHECKING:
@@ -69,7 +69,9 @@ def _replay(venue: Venue, every_s: float, stop: threading.Event) -> None:
 @exchange_app.command("serve")
 def serve(
     *,
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8443,
+    port: Annotated[
+        int, typer.Option(help="port on 127.0.0.1 (0: any free port)", min=0, max=65535)
+    ] = 8443,
     data: Annotated[
         list[Path] | None, typer.Option(help="bars to replay; default: the synthetic market")
     ] = None,
@@ -100,7 +102,7 @@ def serve(
     stop = threading.Event()
     folder = Path(tempfile.mkdtemp(prefix="coinswarm-exchange-"))
     try:
-        venue = _venue(list(data or ()), decimal_option(cash, "--cash"))
+        venue = _venue(list(data_files(data)), decimal_option(cash, "--cash", positive=True))
         key = generate_key()
         keys = KeyRing()
         keys.add(key)

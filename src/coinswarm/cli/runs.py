@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,17 +25,21 @@ from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     DbOption,
-    LazyProgress,
+    ReportOption,
     SharedOption,
     TimeframeOption,
-    UsageError,
     app,
     bound,
+    data_files,
     decimal_option,
     fail,
     parameters,
-    stderr,
+    replay_speed,
+    report_path,
+    runs_folder,
     stdout,
+    stop_on_interrupt,
+    tell,
 )
 from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
@@ -53,15 +58,25 @@ _HIDDEN_IN_TABLE = frozenset({"max_drawdown_duration_ns"})  # shown in days besi
 def _metrics_table(outcome: bootstrap.BacktestOutcome) -> Table:
     from rich.table import Table  # noqa: PLC0415 - only a finished run prints one
 
+    from coinswarm.backtest.metrics import ANNUALISED, MIN_ANNUALISED_DAYS  # noqa: PLC0415
+
     ours, hold = outcome.metrics.to_dict(), outcome.benchmark.to_dict()
     table = Table(title=f"{outcome.result.strategy} vs buy-and-hold", title_justify="left")
     table.add_column("metric")
     table.add_column(outcome.result.strategy, justify="right")
     table.add_column("buy-and-hold", justify="right")
+    # Under a month of bars, a figure extrapolated to a year measures noise (--json keeps it).
+    short = not outcome.metrics.annualised_meaningful
     for key, value in ours.items():
         if key in _HIDDEN_IN_TABLE:
             continue
+        if short and key in ANNUALISED:
+            table.add_row(key, "-", "-")
+            continue
         table.add_row(key, _cell(value), _cell(hold.get(key)))
+    if short:
+        table.caption = f"cagr, sharpe, sortino: only for runs of {MIN_ANNUALISED_DAYS}+ days"
+        table.caption_justify = "left"
     return table
 
 
@@ -93,24 +108,45 @@ def _run(
     *,
     quiet: bool,
     pace: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> bootstrap.BacktestOutcome:
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+    from coinswarm.backtest.defaults import PERSON_MODES  # noqa: PLC0415
+    from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415 - rich loads when a run does
 
-    progress = LazyProgress(f"{request.mode} {request.strategy}", quiet=quiet)
+    progress = RunProgressView(
+        f"{request.mode} {request.strategy}",
+        quiet=quiet,
+        lines_when_piped=request.mode in PERSON_MODES,
+    )
     try:
-        return bootstrap.run(request, progress=progress, pace=pace)
+        return bootstrap.run(
+            request, progress=progress, pace=pace, stopped=None if stop is None else stop.is_set
+        )
     finally:
         progress.close()
 
 
-def _speed(text: str) -> ReplayPacer | None:
-    if text == "max":
+SPEED_HELP = (
+    "replay speed, a multiple of real time: 1 replays the bars at the pace they happened, 60 "
+    "replays an hour of market time a minute (hourly bars: one bar a minute), 3600 an hour a "
+    "second; max: as fast as the engine goes"
+)
+
+
+def _speed(text: str, stop: threading.Event | None = None) -> ReplayPacer | None:
+    """Return the pacer `--speed` asks for; its wait ends early when `stop` is set (Ctrl-C)."""
+    speed = replay_speed(text)
+    if speed is None:
         return None
-    try:
-        return ReplayPacer(float(text))
-    except ValueError:
-        msg = f"--speed: expected a number above 0 (60: an hour a minute) or max, found {text!r}"
-        raise UsageError(msg) from None
+    return ReplayPacer(speed) if stop is None else ReplayPacer(speed, sleep=stop.wait)
+
+
+def stopped_note(stop: threading.Event, mode: str) -> list[str]:
+    """Return what the report says of a run that Ctrl-C ended, or nothing."""
+    if not stop.is_set():
+        return []
+    return [f"Stopped with Ctrl-C: this report covers the {mode} session until then."]
 
 
 def _as_interrupt(_signal: int, _frame: FrameType | None) -> None:
@@ -137,20 +173,25 @@ def _interrupted(
 ) -> typer.Exit:
     run_id = getattr(interrupted, "run_id", None)  # a bootstrap.RunInterrupted once stored
     if run_id is None:
-        stderr.print("interrupted before the run was stored: there is nothing to resume")
+        tell("interrupted before the run was stored: there is nothing to resume")
         return typer.Exit(130)
+    command = _resume_command(run_id, db=db, runs_dir=runs_dir)
+    if as_json:
+        typer.echo(json.dumps({"run": run_id, "status": "interrupted", "resume": command}))
+    _tell_resume(run_id, command, kept="its last checkpoint is kept")
+    return typer.Exit(130)
+
+
+def _resume_command(run_id: str, *, db: str | None, runs_dir: Path | None) -> str:
     words = ["coinswarm", "resume", run_id]
     words += [] if db is None else ["--db", db]
     words += [] if runs_dir is None else ["--runs-dir", str(runs_dir)]
-    command = shlex.join(words)
-    if as_json:
-        typer.echo(json.dumps({"run": run_id, "status": "interrupted", "resume": command}))
-    for line in (
-        f"interrupted: run {run_id} stopped before its end; its last checkpoint is kept",
-        f"resume it with: {command}",
-    ):
-        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(130)
+    return shlex.join(words)
+
+
+def _tell_resume(run_id: str, command: str, *, kept: str) -> None:
+    tell(f"interrupted: run {run_id} stopped before its end; {kept}")
+    tell(f"resume it with: {command}")
 
 
 @app.command()
@@ -159,7 +200,7 @@ def paper(
     data: Annotated[
         list[Path] | None, typer.Option(help="recorded bars to replay; default: synthetic")
     ] = None,
-    speed: Annotated[str, typer.Option(help="replay speed: 1, 60, ... or max")] = "60",
+    speed: Annotated[str, typer.Option(help=SPEED_HELP)] = "60",
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
     ] = SYNTHETIC_BARS,
@@ -185,23 +226,26 @@ def paper(
     ] = None,
     state_url: SharedOption = None,
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are kept")] = None,
+    report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest.
 
-    A person stops and resets it with `coinswarm risk stop|reset`, as a live session.
+    A person stops and resets it with `coinswarm risk stop|reset`, as a live session. Ctrl-C
+    ends it after the current bar; the run and its --report keep what happened until then.
     """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
     try:
+        report = report_path(report)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
             parameters=parameters(param or []),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             phase=phase,
@@ -211,14 +255,20 @@ def paper(
             state_file=state,
             shared_state=state_url,
         )
-        pace = _speed(speed)
-        warn_if_stopped("paper", state or risk_state_path("paper"))
-        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
-            outcome = _run(request, quiet=quiet or as_json, pace=pace)
+        runs_folder(runs_dir)
+        with stop_on_interrupt(tell) as stop:
+            pace = _speed(speed, stop)
+            warn_if_stopped("paper", state or risk_state_path("paper"))
+            outcome = _run(request, quiet=quiet or as_json, pace=pace, stop=stop)
+        if report is not None:
+            outcome.write_report(report, notes=stopped_note(stop, "paper"))
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    show_outcome(outcome, as_json=as_json, report=None)
+    show_outcome(outcome, as_json=as_json, report=report)
+    if stop.is_set():
+        command = _resume_command(outcome.run_id, db=db, runs_dir=runs_dir)
+        _tell_resume(outcome.run_id, command, kept="what it did until then is kept")
 
 
 @app.command()
@@ -246,7 +296,9 @@ def backtest(
     bars: Annotated[
         int, typer.Option(help="hourly bars of the synthetic market", min=2)
     ] = SYNTHETIC_BARS,
-    phase: Annotated[str, typer.Option(help="risk phase 0-5, 'none' or 'default'")] = "default",
+    phase: Annotated[
+        str, typer.Option(envvar="COINSWARM_PHASE", help="risk phase 0-5, 'none' or 'default'")
+    ] = "default",
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk settings")] = None,
     reset_after_days: Annotated[
         int,
@@ -268,7 +320,7 @@ def backtest(
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
-    report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -276,8 +328,10 @@ def backtest(
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
     try:
+        report = report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()),
+            data=data_files(data),
             pair=pair,
             timeframe=timeframe,
             start_ns=bound(start, "--start"),
@@ -289,7 +343,7 @@ def backtest(
             max_volume_share=None
             if max_volume_share is None
             else decimal_option(max_volume_share, "--max-volume-share"),
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             seed=seed,
             synthetic_bars=bars,
             phase=phase,
@@ -330,8 +384,10 @@ def demo(
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
     try:
+        report_path(report)
+        runs_folder(runs_dir)
         request = bootstrap.BacktestRequest(
-            data=tuple(data or ()), strategy="committee", database=db
+            data=data_files(data), strategy="committee", database=db
         )
         with _interruptible(db=db, runs_dir=runs_dir):
             outcome = _run(request, quiet=quiet)
@@ -363,8 +419,8 @@ def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
         stdout.print(f"costs: {line}", markup=False, highlight=False, soft_wrap=True)
     for line in outcome.risk_lines():
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
-    if report is not None:
-        stdout.print(f"report: {report}")
+    if report is not None:  # a path is never wrapped: it is copied from the terminal
+        stdout.print(f"report: {report}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
 
 
@@ -382,9 +438,11 @@ def resume(
     one); a paper run resumes at full speed. A finished run is re-checked.
     """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
+    from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415 - rich loads when a run does
 
-    progress = LazyProgress(f"resume {run}", quiet=quiet or as_json)
+    progress = RunProgressView(f"resume {run}", quiet=quiet or as_json)
     try:
+        runs_folder(runs_dir)
         with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
             outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,16 +11,21 @@ import typer
 from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
 from coinswarm.cli._shared import (
     DbOption,
+    ReportOption,
     SharedOption,
+    UsageError,
     app,
+    data_files,
     decimal_option,
     fail,
     parameters,
-    stderr,
+    report_path,
     stdout,
+    stop_on_interrupt,
+    tell,
 )
 from coinswarm.cli.risk import warn_if_stopped
-from coinswarm.cli.runs import show_outcome
+from coinswarm.cli.runs import show_outcome, stopped_note
 from coinswarm.domain.errors import CoinswarmError
 
 if TYPE_CHECKING:
@@ -58,37 +59,20 @@ ReconcileOption = Annotated[float, typer.Option(help="seconds between two reconc
 ShadowOption = Annotated[
     int, typer.Option(help="report the shadow backtest's gap every this many bars (0: at the end)")
 ]
+QuietOption = Annotated[bool, typer.Option(help="no progress display")]
 
 
 def _state_file(mode: str, state: Path | None) -> Path:
     return state or risk_state_path(mode)
 
 
-@contextmanager
-def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """Yield an event that Ctrl-C (or SIGTERM, from a service manager) sets, so the session
-    finishes its bar and ends cleanly."""
-    stop = threading.Event()
-
-    def interrupted(_signal: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    stopping = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, interrupted) for number in stopping}
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def _tell_resume(request: SessionRequest, run_id: str) -> None:
     """Tell a person who stopped a session its run id and the command that continues it."""
     from coinswarm.backtest.catalog import session_resume_command  # noqa: PLC0415
 
-    _tell(f"interrupted: session {run_id} stopped after its current bar")
+    tell(f"interrupted: session {run_id} stopped after its current bar")
     if request.url is None:
-        _tell("it ran on the default local exchange, which ended with it: start a new session")
+        tell("it ran on the default local exchange, which ended with it: start a new session")
         return
     command = session_resume_command(
         request.mode,
@@ -102,26 +86,32 @@ def _tell_resume(request: SessionRequest, run_id: str) -> None:
         ws_url=request.ws_url,
         ca_file=request.ca_file,
     )
-    _tell(f"resume it with: {command}")
+    tell(f"resume it with: {command}")
 
 
-def _tell(line: str) -> None:
-    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def _session(request: SessionRequest, *, as_json: bool) -> None:
+def _session(request: SessionRequest, *, as_json: bool, quiet: bool, report: Path | None) -> None:
+    """Run the session; write its report (`report`, checked already) however it ends cleanly."""
     from coinswarm import sessions  # noqa: PLC0415
+    from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415
 
+    progress = RunProgressView(
+        f"{request.mode} {request.strategy}", quiet=quiet or as_json, lines_when_piped=True
+    )
     try:
         if request.state_file is not None:
             warn_if_stopped(request.mode, request.state_file)
-        with _stop_on_interrupt() as stop:
-            # The guard's pauses and the shadow's gap go to stderr: stdout may be --json.
-            outcome = sessions.run_session(request, stop=stop, say=_tell)
+        with stop_on_interrupt(tell) as stop:
+            try:
+                # The guard's pauses and the shadow's gap go to stderr: stdout may be --json.
+                outcome = sessions.run_session(request, stop=stop, say=tell, progress=progress)
+            finally:
+                progress.close()
+        if report is not None:
+            outcome.write_report(report, notes=stopped_note(stop, request.mode))
         outcome.save(default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    show_outcome(outcome, as_json=as_json, report=None)
+    show_outcome(outcome, as_json=as_json, report=report)
     if stop.is_set():
         _tell_resume(request, outcome.run_id)
 
@@ -153,24 +143,28 @@ def sandbox(
     reconcile_every: ReconcileOption = 60.0,
     shadow_every: ShadowOption = 24,
     db: DbOption = None,
+    report: ReportOption = None,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Trade against an exchange's test environment: the engine of the backtest, live data.
 
     Without --url a local Coinbase-compatible exchange starts on 127.0.0.1 with a new key.
     With --url the key comes from COINSWARM_SANDBOX_KEY_NAME and COINSWARM_SANDBOX_PRIVATE_KEY.
+    Ctrl-C ends the session after its current bar; its --report covers it until then.
     """
     from coinswarm.sessions import SessionRequest  # noqa: PLC0415
 
     try:
+        report = report_path(report)
         request = SessionRequest(
             mode=SANDBOX,
             url=url,
             ws_url=ws_url,
             products=tuple(product or ()),
-            data=tuple(data or ()),
+            data=data_files(data),
             bar_seconds=bar_seconds,
-            cash=decimal_option(cash, "--cash"),
+            cash=decimal_option(cash, "--cash", positive=True),
             strategy=strategy,
             parameters=parameters(param or []),
             phase=phase,
@@ -186,7 +180,7 @@ def sandbox(
         )
     except CoinswarmError as error:
         raise fail(error) from None
-    _session(request, as_json=as_json)
+    _session(request, as_json=as_json, quiet=quiet, report=report)
 
 
 @app.command()
@@ -210,38 +204,53 @@ def live(
     shadow_every: ShadowOption = 24,
     ca_file: CaOption = None,
     db: DbOption = None,
+    report: ReportOption = None,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Trade real money under a real-money risk profile, after every start-up check passes.
 
     The key comes from COINSWARM_COINBASE_KEY_NAME and COINSWARM_COINBASE_PRIVATE_KEY (or the
     keyring). Live trading refuses to start on a kill switch that is set, a key that can
-    transfer funds, or an exchange that does not reconcile with a flat book.
+    transfer funds, or an exchange that does not reconcile with a flat book. Ctrl-C ends the
+    session after its current bar; its --report covers it until then.
     """
     from coinswarm.preflight import confirmation_text  # noqa: PLC0415
-    from coinswarm.sessions import SessionRequest  # noqa: PLC0415
+    from coinswarm.sessions import SessionRequest, check_request  # noqa: PLC0415
 
-    expected = confirmation_text(url)
+    try:
+        report = report_path(report)  # before the confirmation is asked for
+        request = SessionRequest(
+            mode=LIVE,
+            url=url,
+            ws_url=ws_url,
+            products=tuple(product or ()),
+            strategy=strategy,
+            parameters=parameters(param or []),
+            phase=phase,
+            bars=bars,
+            confirm=confirm,
+            database=db,
+            state_file=_state_file(LIVE, state),
+            shared_state=state_url,
+            ca_file=ca_file,
+            resume=resume,
+            warmup_bars=warmup,
+            reconcile_every_s=reconcile_every,
+            shadow_every=shadow_every,
+        )
+        # The phase, the URL, the key and all else that needs no network, before a person is
+        # asked to type anything: a sentence typed for a session that cannot start is wasted.
+        check_request(request)
+    except (CoinswarmError, OSError) as error:
+        raise fail(error) from None
     if confirm is None:
+        expected = confirmation_text(url)
         stdout.print(f"To trade real money, type: {expected}")
-        confirm = typer.prompt("confirmation", default="", show_default=False)
-    request = SessionRequest(
-        mode=LIVE,
-        url=url,
-        ws_url=ws_url,
-        products=tuple(product or ()),
-        strategy=strategy,
-        parameters=parameters(param or []),
-        phase=phase,
-        bars=bars,
-        confirm=confirm,
-        database=db,
-        state_file=_state_file(LIVE, state),
-        shared_state=state_url,
-        ca_file=ca_file,
-        resume=resume,
-        warmup_bars=warmup,
-        reconcile_every_s=reconcile_every,
-        shadow_every=shadow_every,
-    )
-    _session(request, as_json=as_json)
+        try:
+            typed = typer.prompt("confirmation", default="", show_default=False)
+        except typer.Abort:  # end of input: nobody there to type it
+            msg = f"live: no confirmation was typed; type {expected!r} or pass --confirm"
+            raise fail(UsageError(msg)) from None
+        request = replace(request, confirm=typed)
+    _session(request, as_json=as_json, quiet=quiet, report=report)

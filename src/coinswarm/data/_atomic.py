@@ -20,8 +20,13 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     file system and is atomic), are flushed to disk, then renamed over `path`. On any error the
     temporary file is removed and `path` is left as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise _naming(path, error) from None
     temp = Path(temp_name)
     try:
         # mkstemp makes the file private (0600); give the result the permissions a plain
@@ -32,6 +37,13 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             stream.flush()
             os.fsync(stream.fileno())
         temp.replace(path)
-    except BaseException:
+    except BaseException as error:
         temp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename == temp_name:
+            raise _naming(path, error) from None
         raise
+
+
+def _naming(path: Path, error: OSError) -> OSError:
+    """Return `error` about `path`, the file asked for, not the temporary file beside it."""
+    return OSError(error.errno, error.strerror, str(path))

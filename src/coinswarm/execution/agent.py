@@ -46,6 +46,11 @@ class ExecutionAgent:
         """Return every order sent or refused, in the order they were asked for."""
         return tuple(self._known.by_id.values())
 
+    @property
+    def order_count(self) -> int:
+        """Return how many orders were sent or refused, without copying them."""
+        return len(self._known.by_id)
+
     def instrument(self, symbol: str) -> Instrument:
         try:
             return self._instruments[symbol]

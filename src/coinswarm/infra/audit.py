@@ -13,12 +13,12 @@ elsewhere (in each run's record and in an anchor file) and checks it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from coinswarm.infra.storage.models import AuditRow
@@ -30,7 +30,9 @@ __all__ = [
     "AuditKind",
     "AuditReport",
     "BrokenEntry",
+    "Pending",
     "append",
+    "append_many",
     "appended",
     "entries",
     "entry_hash",
@@ -181,6 +183,60 @@ def append(
     session.flush()
     session.info[_TIP] = (seq, digest)
     return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An entry to append, before the chain gives it a number and a hash."""
+
+    ts: int
+    kind: str
+    actor: str
+    payload: Mapping[str, Any]
+    run_id: str | None = None
+
+
+def append_many(session: Session, pending: Sequence[Pending]) -> list[AuditEntry]:
+    """Add entries at the end of the chain in one statement, inside the caller's transaction.
+
+    The chain is the one `append` would build entry by entry: the same numbers, payloads and
+    hashes, since each hash depends only on the entry before it, which is computed here.
+    """
+    if not pending:
+        return []
+    tip = session.info.get(_TIP)
+    if tip is None:
+        _lock_tip(session)
+        tip = _stored_head(session)
+        session.info[_BASE] = tip
+    seq, prev_hash = tip
+    made: list[AuditEntry] = []
+    for item in pending:
+        seq += 1
+        body = canonical_json(item.payload)
+        kind = str(item.kind)
+        run_id, actor = item.run_id, item.actor
+        digest = entry_hash(
+            prev_hash, seq=seq, ts=item.ts, kind=kind, actor=actor, run_id=run_id, payload=body
+        )
+        made.append(AuditEntry(seq, item.ts, kind, actor, run_id, body, prev_hash, digest))
+        prev_hash = digest
+    rows = [
+        {
+            "seq": e.seq,
+            "ts": e.ts,
+            "kind": e.kind,
+            "actor": e.actor,
+            "run_id": e.run_id,
+            "payload": e.payload,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in made
+    ]
+    session.connection().execute(insert(AuditRow), rows)
+    session.info[_TIP] = (seq, prev_hash)
+    return made
 
 
 def _entry(row: AuditRow) -> AuditEntry:

@@ -15,11 +15,19 @@ and a restart finds every intent that may have reached the exchange (`Store.open
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.infra.crash import crash_point
+from coinswarm.infra.storage.batch import (
+    Claimed,
+    Deposited,
+    Entry,
+    Filled,
+    Happened,
+    Noted,
+    Ordered,
+)
 
 if TYPE_CHECKING:
     from coinswarm.agents.committee import Verdict
@@ -37,7 +45,14 @@ class DivergenceError(CoinswarmError):
 
 
 class StoreJournal:
-    """Buffer a run's events and write them at each checkpoint, or check them on a replay."""
+    """Buffer a run's events and write them at each checkpoint, or check them on a replay.
+
+    A checkpoint is written in bulk (`Store.write_batch`: a few statements per table) unless
+    `bulk` is False, when each event goes through its own store method as it did before; both
+    write the same rows, ids and audit hashes. A session's journal (`write_ahead`) writes one
+    bar's few events at a time, and per row: its fills may also reach the store by another
+    path (reconciliation), which the per-row methods settle in the database itself.
+    """
 
     def __init__(
         self,
@@ -46,13 +61,15 @@ class StoreJournal:
         *,
         resume_after_ts: int | None = None,
         write_ahead: bool = False,
+        bulk: bool | None = None,
     ) -> None:
         self._store = store
         self._run = run_id
         self._resume_after = resume_after_ts
         self._write_ahead = write_ahead
+        self._bulk = not write_ahead if bulk is None else bulk
         self._claimed: set[str] = set()
-        self._writes: list[Callable[[], object]] = []
+        self._entries: list[Entry] = []
         self._verdicts: list[Verdict] = []
         self.checkpoints_written = 0
         self.checkpoints_replayed = 0
@@ -67,48 +84,64 @@ class StoreJournal:
             claimed = self._store.claim_intent(self._run, request, ts)
             crash_point("intent_saved", request.instrument)
             return claimed
-        self._writes.append(lambda: self._store.claim_intent(self._run, request, ts))
+        self._entries.append(Claimed(request, ts))
         return True
 
     def order(self, order: Order) -> None:
-        self._writes.append(lambda: self._store.record_order(self._run, order))
+        self._entries.append(Ordered(order))
 
     def fill(self, fill: Fill, order: Order) -> None:
-        self._writes.append(lambda: self._store.record_fill(self._run, fill, order))
+        self._entries.append(Filled(fill, order))
 
     def deposit(self, deposit: Deposit) -> None:
-        self._writes.append(lambda: self._store.record_deposit(self._run, deposit))
+        self._entries.append(Deposited(deposit))
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
-        self._writes.append(
-            lambda: self._store.record_risk_note(
-                self._run, note, ts=ts, client_order_id=client_order_id
-            )
-        )
+        self._entries.append(Noted(client_order_id, note, ts))
 
     def risk_event(self, event: RiskEvent) -> None:
-        self._writes.append(lambda: self._store.record_risk_event(self._run, event))
+        self._entries.append(Happened(event))
 
     def verdict(self, verdict: Verdict) -> None:
         self._verdicts.append(verdict)
 
     def checkpoint(self, ts: int, state: LedgerState) -> None:
         """Write what happened since the last checkpoint, or, on a replay, check it."""
-        writes, verdicts = self._writes, self._verdicts
-        self._writes, self._verdicts = [], []
+        entries, verdicts = self._entries, self._verdicts
+        self._entries, self._verdicts = [], []
         if self._resume_after is not None and ts <= self._resume_after:
             self._check(ts, state)
             return
         with self._store.transaction():
-            for write in writes:
-                write()
-            if verdicts:
-                self._store.record_verdicts(self._run, verdicts)
+            if self._bulk:
+                self._store.write_batch(self._run, entries, verdicts)
+            else:
+                self._write_each(entries, verdicts)
             crash_point("checkpoint_before_snapshot")
             self._store.save_snapshot(self._run, ts, state)
             self._store.anchor_run(self._run)
         self.checkpoints_written += 1
         crash_point("after_checkpoint")
+
+    def _write_each(self, entries: list[Entry], verdicts: list[Verdict]) -> None:
+        store, run = self._store, self._run
+        for entry in entries:
+            if isinstance(entry, Ordered):
+                store.record_order(run, entry.order)
+            elif isinstance(entry, Filled):
+                store.record_fill(run, entry.fill, entry.order)
+            elif isinstance(entry, Claimed):
+                store.claim_intent(run, entry.request, entry.ts)
+            elif isinstance(entry, Noted):
+                store.record_risk_note(
+                    run, entry.note, ts=entry.ts, client_order_id=entry.client_order_id
+                )
+            elif isinstance(entry, Happened):
+                store.record_risk_event(run, entry.event)
+            else:
+                store.record_deposit(run, entry.deposit)
+        if verdicts:
+            store.record_verdicts(run, verdicts)
 
     def _check(self, ts: int, state: LedgerState) -> None:
         stored = self._store.snapshot_at(self._run, ts)

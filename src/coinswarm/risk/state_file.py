@@ -107,8 +107,11 @@ def save_risk_state(path: Path, state: StoredRiskState) -> None:
         indent=2,
     )
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:  # about `path`: the temporary name means nothing to a person
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def update_risk_state(

@@ -23,6 +23,7 @@ from coinswarm.exchanges.coinbase.errors import (
 )
 from coinswarm.exchanges.coinbase.ratelimit import Sleep, TokenBucket
 from coinswarm.exchanges.coinbase.tokens import TokenSigner
+from coinswarm.exchanges.network_errors import describe
 
 __all__ = ["PREFIX", "AmbiguousRequestError", "Reply", "RestClient", "RetryPolicy"]
 
@@ -151,7 +152,7 @@ class RestClient:
         try:
             response = self._http.get(PREFIX + "/time")
         except httpx.TransportError as error:
-            msg = f"{route}: no answer ({type(error).__name__})"
+            msg = f"{route}: no answer ({self._why(error)})"
             raise ExchangeUnavailableError(msg) from None
         reply = Reply(route, response.status_code, response.content, dict(response.headers))
         if reply.status != 200:
@@ -227,14 +228,18 @@ class RestClient:
             )
             reply = Reply(route, response.status_code, response.content, dict(response.headers))
         except _NOT_SENT as error:
-            return None, f"not sent: {type(error).__name__}"
+            return None, f"not sent: {self._why(error)}"
         except httpx.TransportError as error:
             if not retry_safe:
-                raise AmbiguousRequestError(route, f"answer lost: {type(error).__name__}") from None
-            return None, f"answer lost: {type(error).__name__}"
+                raise AmbiguousRequestError(route, f"answer lost: {self._why(error)}") from None
+            return None, f"answer lost: {self._why(error)}"
         if reply.status >= 500 and not retry_safe:
             raise AmbiguousRequestError(route, reply.error_text())
         return reply, None
+
+    def _why(self, error: httpx.TransportError) -> str:
+        """Return what failed, with its cause (DNS, refused, TLS), not only httpx's class."""
+        return describe(error, self._host) or f"{type(error).__name__}: {error}"
 
     def _reset_wait(self, reply: Reply) -> float:
         """Return how long a 429 asks to wait, plus jitter so many clients do not stampede."""

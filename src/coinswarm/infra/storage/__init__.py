@@ -11,6 +11,7 @@ from coinswarm.infra.storage.database import (
     connect,
     default_sqlite_path,
     resolve_url,
+    sqlite_path,
 )
 from coinswarm.infra.storage.errors import (
     FillConflictError,
@@ -49,5 +50,6 @@ __all__ = [
     "default_sqlite_path",
     "head_revision",
     "resolve_url",
+    "sqlite_path",
     "upgrade",
 ]

@@ -23,6 +23,7 @@ from coinswarm.infra.storage._map_decisions import (
     verdict_values,
     vote_values,
 )
+from coinswarm.infra.storage._sql import insert_numbered
 from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow, VoteRow
 from coinswarm.infra.storage.records import PatternRecord, RiskRecord
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from coinswarm.execution.session_guard import GuardEvent
     from coinswarm.risk.events import RiskEvent, RiskNote
 
-__all__ = ["DecisionsStore"]
+__all__ = ["SYSTEM", "DecisionsStore", "event_kind", "note_payload"]
 
 SYSTEM = "system"
 # Stops and resets ordered by a person get their own audit kinds, so they are easy to find.
@@ -38,12 +39,23 @@ _MANUAL_STOPS = frozenset({"MANUAL_STOP", "EMERGENCY_STOP"})
 _RESETS = frozenset({"RESET"})
 
 
-def _event_kind(kind: str) -> audit.AuditKind:
+def event_kind(kind: str) -> audit.AuditKind:
     if kind in _MANUAL_STOPS:
         return audit.AuditKind.MANUAL_STOP
     if kind in _RESETS:
         return audit.AuditKind.RESET
     return audit.AuditKind.RISK_EVENT
+
+
+def note_payload(note: RiskNote, client_order_id: str | None) -> dict[str, Any]:
+    """Return the audit payload of what oversight did with one request."""
+    return {
+        "action": note.action,
+        "reason": note.reason,
+        "client_order_id": client_order_id,
+        "requested": note.requested,
+        "sent": note.sent,
+    }
 
 
 class DecisionsStore(Transactional):
@@ -56,11 +68,13 @@ class DecisionsStore(Transactional):
         if not batch:
             return 0
         with self.transaction() as session:
-            statement = insert(VerdictRow).returning(VerdictRow.id, sort_by_parameter_order=True)
-            ids = session.scalars(statement, [verdict_values(run_id, v) for v in batch]).all()
+            # Core statements on the session's connection: the ORM's bulk path costs more.
+            connection = session.connection()
+            rows = [verdict_values(run_id, v) for v in batch]
+            ids = insert_numbered(connection, VerdictRow, rows)
             votes = [row for i, v in zip(ids, batch, strict=True) for row in vote_values(i, v)]
             if votes:
-                session.execute(insert(VoteRow), votes)
+                connection.execute(insert(VoteRow), votes)
         return len(batch)
 
     def verdicts(self, run_id: str) -> list[Verdict]:
@@ -95,13 +109,7 @@ class DecisionsStore(Transactional):
         with self.transaction() as session:
             row = note_row(run_id, note, ts=ts, client_order_id=client_order_id, actor=actor)
             session.add(row)
-            payload = {
-                "action": note.action,
-                "reason": note.reason,
-                "client_order_id": client_order_id,
-                "requested": note.requested,
-                "sent": note.sent,
-            }
+            payload = note_payload(note, client_order_id)
             audit.append(
                 session,
                 ts=ts,
@@ -121,7 +129,7 @@ class DecisionsStore(Transactional):
             audit.append(
                 session,
                 ts=event.ts,
-                kind=_event_kind(row.kind),
+                kind=event_kind(row.kind),
                 actor=event.by or SYSTEM,
                 payload=payload,
                 run_id=run_id,

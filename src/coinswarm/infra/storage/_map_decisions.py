@@ -20,7 +20,9 @@ __all__ = [
     "OVERSIGHT",
     "apply_pattern",
     "event_row",
+    "event_values",
     "note_row",
+    "note_values",
     "pattern_from_row",
     "risk_from_row",
     "run_from_row",
@@ -127,38 +129,59 @@ def verdict_from_rows(row: VerdictRow, votes: Sequence[VoteRow]) -> Verdict:
     )
 
 
+def note_values(
+    run_id: str, note: RiskNote, *, ts: int, client_order_id: str | None, actor: str | None
+) -> dict[str, Any]:
+    """Return the column values of what oversight did with one order request."""
+    return {
+        "run_id": run_id,
+        "ts": ts,
+        "source": OVERSIGHT,
+        "kind": note.action,
+        "reason": note.reason,
+        "actor": actor,
+        "client_order_id": client_order_id,
+        "requested": note.requested,
+        "sent": note.sent,
+    }
+
+
 def note_row(
     run_id: str, note: RiskNote, *, ts: int, client_order_id: str | None, actor: str | None
 ) -> RiskEventRow:
     """Return the row of what oversight did with one order request."""
     return RiskEventRow(
-        run_id=run_id,
-        ts=ts,
-        source=OVERSIGHT,
-        kind=note.action,
-        reason=note.reason,
-        actor=actor,
-        client_order_id=client_order_id,
-        requested=note.requested,
-        sent=note.sent,
+        **note_values(run_id, note, ts=ts, client_order_id=client_order_id, actor=actor)
     )
 
 
-def event_row(run_id: str, event: RiskEvent | GuardEvent) -> RiskEventRow:
-    """Return the row of a circuit-breaker, kill-switch or session-guard event."""
+def event_values(run_id: str, event: RiskEvent | GuardEvent) -> dict[str, Any]:
+    """Return the column values of a circuit-breaker, kill-switch or session-guard event.
+
+    Every column is named (None where an event has nothing), so that many events go in as
+    one statement.
+    """
     reason = event.reason
     if isinstance(event, GuardEvent):
         source, reason = "guard", f"{event.source}: {event.reason}"
     else:
         source = "breaker" if isinstance(event, BreakerEvent) else "kill_switch"
-    return RiskEventRow(
-        run_id=run_id,
-        ts=event.ts,
-        source=source,
-        kind=event.kind.value,
-        reason=reason,
-        actor=event.by,
-    )
+    return {
+        "run_id": run_id,
+        "ts": event.ts,
+        "source": source,
+        "kind": event.kind.value,
+        "reason": reason,
+        "actor": event.by,
+        "client_order_id": None,
+        "requested": None,
+        "sent": None,
+    }
+
+
+def event_row(run_id: str, event: RiskEvent | GuardEvent) -> RiskEventRow:
+    """Return the row of a circuit-breaker, kill-switch or session-guard event."""
+    return RiskEventRow(**event_values(run_id, event))
 
 
 def risk_from_row(row: RiskEventRow) -> RiskRecord:

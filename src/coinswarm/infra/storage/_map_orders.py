@@ -26,6 +26,7 @@ __all__ = [
     "fill_from_row",
     "fill_values",
     "order_from_row",
+    "order_values",
     "request_from_json",
     "request_to_json",
     "state_change_from_row",
@@ -70,29 +71,37 @@ def request_from_json(text: str) -> OrderRequest:
     )
 
 
+def order_values(order: Order) -> dict[str, Any]:
+    """Return the column values of `order`'s row (every column but the row's id and run)."""
+    request = order.request
+    return {
+        "client_order_id": request.client_order_id,
+        "order_id": order.order_id,
+        "instrument": request.instrument,
+        "side": request.side.value,
+        "type": request.type.value,
+        "quantity": request.quantity,
+        "quote_quantity": request.quote_quantity,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "time_in_force": request.time_in_force.value,
+        "expire_ts": request.expire_ts,
+        "status": order.status.value,
+        "filled_quantity": order.filled_quantity,
+        "filled_quote": order.filled_quote,
+        "average_fill_price": order.average_fill_price,
+        "fees": order.fees,
+        "reject_reason": order.reject_reason,
+        "triggered": order.triggered,
+        "created_ts": order.created_ts,
+        "updated_ts": order.updated_ts,
+    }
+
+
 def apply_order(row: OrderRow, order: Order) -> None:
     """Copy every field of `order` onto `row`."""
-    request = order.request
-    row.client_order_id = request.client_order_id
-    row.order_id = order.order_id
-    row.instrument = request.instrument
-    row.side = request.side.value
-    row.type = request.type.value
-    row.quantity = request.quantity
-    row.quote_quantity = request.quote_quantity
-    row.limit_price = request.limit_price
-    row.stop_price = request.stop_price
-    row.time_in_force = request.time_in_force.value
-    row.expire_ts = request.expire_ts
-    row.status = order.status.value
-    row.filled_quantity = order.filled_quantity
-    row.filled_quote = order.filled_quote
-    row.average_fill_price = order.average_fill_price
-    row.fees = order.fees
-    row.reject_reason = order.reject_reason
-    row.triggered = order.triggered
-    row.created_ts = order.created_ts
-    row.updated_ts = order.updated_ts
+    for name, value in order_values(order).items():
+        setattr(row, name, value)
 
 
 def order_from_row(row: OrderRow) -> Order:

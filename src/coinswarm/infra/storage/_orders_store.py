@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -39,32 +40,62 @@ from coinswarm.infra.storage.models import (
 )
 from coinswarm.infra.storage.records import StateChange
 
-__all__ = ["OrdersStore"]
+__all__ = [
+    "ENGINE",
+    "OrdersStore",
+    "check_fill_belongs",
+    "check_progress",
+    "conflict",
+    "fill_payload",
+    "order_payload",
+]
 
 ENGINE = "engine"
 
 
-def _check_progress(row: OrderRow, order: Order) -> None:
-    """Refuse an update that would make a stored order go back in time or change identity."""
+def check_progress(order_id: str, status: str, filled_quantity: Decimal, order: Order) -> None:
+    """Refuse an update that would make a stored order go back in time or change identity.
+
+    `order_id`, `status` and `filled_quantity` are what the store holds of the order.
+    """
     name = order.client_order_id
-    if row.order_id != order.order_id:
+    if order_id != order.order_id:
         msg = (
-            f"client order id {name} already belongs to exchange order {row.order_id}, "
+            f"client order id {name} already belongs to exchange order {order_id}, "
             f"found {order.order_id}: one intent must be one exchange order"
         )
         raise StorageError(msg)
-    if row.status != order.status and OrderStatus(row.status).is_terminal:
-        msg = f"order {name} is stored as {row.status}, a final state; found {order.status}"
+    if status != order.status and OrderStatus(status).is_terminal:
+        msg = f"order {name} is stored as {status}, a final state; found {order.status}"
         raise IllegalTransitionError(msg)
-    if order.filled_quantity < row.filled_quantity:
+    if order.filled_quantity < filled_quantity:
         msg = (
-            f"order {name}: stored filled quantity {row.filled_quantity}, found "
+            f"order {name}: stored filled quantity {filled_quantity}, found "
             f"{order.filled_quantity}; a filled quantity never shrinks"
         )
         raise IllegalTransitionError(msg)
 
 
-def _order_payload(order: Order, previous: str | None) -> dict[str, Any]:
+def check_fill_belongs(fill: Fill, order: Order) -> None:
+    """Refuse a fill given with another order than its own."""
+    if (fill.order_id, fill.client_order_id) != (order.order_id, order.client_order_id):
+        msg = (
+            f"fill {fill.trade_id} belongs to order {fill.order_id} "
+            f"({fill.client_order_id}), found order {order.order_id} "
+            f"({order.client_order_id})"
+        )
+        raise InvalidOrderError(msg)
+
+
+def conflict(fill: Fill, venue: str, stored: Fill, stored_run: str, run_id: str) -> str:
+    """Describe a trade id stored with other contents (or in another run) than `fill`'s."""
+    return (
+        f"trade {fill.trade_id} on {venue}: stored as {stored} in run "
+        f"{stored_run}, found {fill} in run {run_id}"
+    )
+
+
+def order_payload(order: Order, previous: str | None) -> dict[str, Any]:
     return {
         "client_order_id": order.client_order_id,
         "order_id": order.order_id,
@@ -78,7 +109,7 @@ def _order_payload(order: Order, previous: str | None) -> dict[str, Any]:
     }
 
 
-def _fill_payload(fill: Fill, venue: str) -> dict[str, Any]:
+def fill_payload(fill: Fill, venue: str) -> dict[str, Any]:
     return {
         "venue": venue,
         "trade_id": fill.trade_id,
@@ -159,7 +190,7 @@ class OrdersStore(Transactional):
         return row, self._update_order(session, row, order, actor)
 
     def _update_order(self, session: Session, row: OrderRow, order: Order, actor: str) -> bool:
-        _check_progress(row, order)
+        check_progress(row.order_id, row.status, row.filled_quantity, order)
         unchanged = (row.status, row.filled_quantity) == (order.status, order.filled_quantity)
         previous = row.status
         apply_order(row, order)
@@ -176,7 +207,7 @@ class OrdersStore(Transactional):
             ts=order.updated_ts,
             kind=audit.AuditKind.ORDER,
             actor=actor,
-            payload=_order_payload(order, previous),
+            payload=order_payload(order, previous),
             run_id=row.run_id,
         )
 
@@ -230,11 +261,7 @@ class OrdersStore(Transactional):
         if row is None:
             return False
         if row.run_id != run_id or fill_from_row(row) != fill:
-            msg = (
-                f"trade {fill.trade_id} on {venue}: stored as {fill_from_row(row)} in run "
-                f"{row.run_id}, found {fill} in run {run_id}"
-            )
-            raise FillConflictError(msg)
+            raise FillConflictError(conflict(fill, venue, fill_from_row(row), row.run_id, run_id))
         return True
 
     def record_fill(self, run_id: str, fill: Fill, order: Order, *, actor: str = ENGINE) -> bool:
@@ -244,13 +271,7 @@ class OrdersStore(Transactional):
         run's venue with the same contents changes nothing (re-ingesting is idempotent); with
         other contents it raises FillConflictError.
         """
-        if (fill.order_id, fill.client_order_id) != (order.order_id, order.client_order_id):
-            msg = (
-                f"fill {fill.trade_id} belongs to order {fill.order_id} "
-                f"({fill.client_order_id}), found order {order.order_id} "
-                f"({order.client_order_id})"
-            )
-            raise InvalidOrderError(msg)
+        check_fill_belongs(fill, order)
         with self.transaction() as session:
             venue = self._venue(session, run_id)
             if self._seen(session, run_id, venue, fill):
@@ -279,7 +300,7 @@ class OrdersStore(Transactional):
                 ts=fill.ts,
                 kind=audit.AuditKind.FILL,
                 actor=actor,
-                payload=_fill_payload(fill, venue),
+                payload=fill_payload(fill, venue),
                 run_id=run_id,
             )
             return True

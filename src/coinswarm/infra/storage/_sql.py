@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import Connection, CursorResult, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from coinswarm.infra.storage.errors import StorageError
 from coinswarm.infra.storage.models import Base, RunRow
 
-__all__ = ["insert_unless_present", "next_ledger_seq"]
+__all__ = ["insert_numbered", "insert_unless_present", "next_ledger_seq"]
 
 
 def insert_unless_present(session: Session, table: type[Base], values: dict[str, object]) -> bool:
@@ -52,3 +53,27 @@ def next_ledger_seq(session: Session, run_id: str) -> int:
         msg = f"expected a stored run {run_id!r}, found none; create the run first"
         raise StorageError(msg)
     return int(seq)
+
+
+def insert_numbered(
+    connection: Connection, table: type[Base], rows: Sequence[dict[str, Any]]
+) -> Sequence[int]:
+    """Insert `rows` in one statement and return the ids the database gave them, in order.
+
+    PostgreSQL says which (RETURNING, in the rows' order). SQLite numbers a new row one past
+    the table's largest id, so rows inserted by one writer (transactions begin IMMEDIATE) get
+    the next ids in turn; asking for them back would cost more than the insert itself.
+    """
+    column = table.__table__.c.id
+    if connection.dialect.name != "sqlite":
+        statement = insert(table).returning(column, sort_by_parameter_order=True)
+        return connection.execute(statement, rows).scalars().all()
+    largest = select(func.coalesce(func.max(column), 0))
+    before = int(connection.execute(largest).scalar_one())
+    connection.execute(insert(table), rows)
+    after = int(connection.execute(largest).scalar_one())
+    if after != before + len(rows):
+        name, last = table.__tablename__, before + len(rows)
+        msg = f"{name}: expected new ids {before + 1} to {last}, found the largest at {after}"
+        raise StorageError(msg)
+    return range(before + 1, after + 1)

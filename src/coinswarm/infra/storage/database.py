@@ -15,12 +15,13 @@ order's last state) cannot be interleaved with another writer's.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_path
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from coinswarm.infra.storage.errors import StorageError
 
@@ -33,6 +34,7 @@ __all__ = [
     "describe",
     "mode_url",
     "resolve_url",
+    "sqlite_path",
 ]
 
 DATABASE_URL_VARIABLE = "COINSWARM_DATABASE_URL"
@@ -53,13 +55,24 @@ def resolve_url(url: str | URL | None = None) -> URL:
     """Return the database URL to use: `url`, the environment, or the default SQLite file.
 
     A bare `postgresql://` URL is given the psycopg 3 driver, the one Coinswarm installs.
+    Anything but SQLite or PostgreSQL through those drivers is refused here (StorageError),
+    before a run starts, rather than by sqlalchemy when the run is stored.
     """
-    chosen = url or os.environ.get(DATABASE_URL_VARIABLE)
-    resolved = (
-        make_url(chosen) if chosen else URL.create("sqlite", database=str(default_sqlite_path()))
-    )
+    given = url or os.environ.get(DATABASE_URL_VARIABLE)
+    where = "--db" if url else DATABASE_URL_VARIABLE
+    if not given:
+        return URL.create("sqlite", database=str(default_sqlite_path()))
+    try:
+        resolved = make_url(given)
+    except ArgumentError:
+        msg = f"{where}: expected a database URL ({_EXPECTED}), found {_redacted(str(given))!r}"
+        raise StorageError(msg) from None
     if resolved.drivername in ("postgresql", "postgres"):
         resolved = resolved.set(drivername="postgresql+psycopg")
+    if resolved.drivername not in _DRIVERS:
+        shown = resolved.render_as_string(hide_password=True)
+        msg = f"{where}: expected {_EXPECTED}, found {shown!r}"
+        raise StorageError(msg)
     return resolved
 
 
@@ -73,6 +86,16 @@ def mode_url(mode: str, url: str | URL | None = None) -> URL:
     if url is None and mode != "backtest" and DATABASE_URL_VARIABLE not in os.environ:
         return URL.create("sqlite", database=str(default_sqlite_path().with_name(f"{mode}.db")))
     return resolve_url(url)
+
+
+# The databases Coinswarm installs a driver for and runs its migrations on.
+_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+_EXPECTED = "sqlite:///FILE or postgresql://USER@HOST/DATABASE"
+
+
+def _redacted(text: str) -> str:
+    """Return a URL that did not parse without what may be its password (user:secret@)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
 
 
 def describe(url: URL) -> str:

@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 
 # Imported as modules, not by name: `audit` imports the models, which import this package.
 from coinswarm.infra import audit, audit_anchor
+from coinswarm.infra.storage._batch_store import BatchStore
 from coinswarm.infra.storage._catalog_store import CatalogStore
-from coinswarm.infra.storage._decisions_store import DecisionsStore
-from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
 from coinswarm.infra.storage.database import connect, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import RunExistsError, StorageError
@@ -32,7 +31,7 @@ from coinswarm.infra.storage.types import from_json
 __all__ = ["Store"]
 
 
-class Store(LedgerStore, DecisionsStore, CatalogStore):
+class Store(BatchStore, CatalogStore):
     """Read and write one Coinswarm database.
 
     Each method runs in its own transaction unless called inside `transaction()`, where it

@@ -530,6 +530,7 @@ def _begin(
                 # So that `coinswarm runs show` can give the exact command that resumes it.
                 "phase": request.phase,
                 "ws_url": request.ws_url,
+                "ca_file": None if request.ca_file is None else str(request.ca_file),
             },
             status="running",
             created_ts=now,

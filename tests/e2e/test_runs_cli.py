@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -129,8 +131,10 @@ def test_bad_runs_commands_are_one_line_and_change_nothing(tmp_path: Path) -> No
     assert not home.exists() or not list(home.glob("*.db"))
 
 
-def _start(args: list[str], home: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "COINSWARM_HOME": str(home)}
+def _start(
+    args: list[str], home: Path, extra: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "COINSWARM_HOME": str(home), "PYTHONUNBUFFERED": "1", **(extra or {})}
     command = [sys.executable, "-m", "coinswarm", *args]
     pipe = subprocess.PIPE
     return subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, env=env)
@@ -236,3 +240,83 @@ def test_a_run_killed_outright_is_listed_as_killed_with_its_resume_command(
     deleted = coinswarm("runs", "delete", run, "--db", url, home=home)
     assert deleted.returncode == 0, deleted.stderr
     assert _json("runs", "list", "--db", url, home=home)["runs"] == []
+
+
+def _serve(tmp_path: Path) -> tuple[_Server, str, dict[str, str], Path]:
+    """Start `coinswarm exchange serve`; return it, its REST URL, the sandbox's key variables
+    and the certificate authority to trust."""
+    key_file, ca = tmp_path / "key.json", tmp_path / "ca.pem"
+    args = ["exchange", "serve", "--port", "0", "--key-out", str(key_file), "--cert-out", str(ca),
+            "--bar-seconds", "0.3"]  # fmt: skip
+    env = {**os.environ, "COINSWARM_HOME": str(tmp_path / "server-home"), "PYTHONUNBUFFERED": "1"}
+    with (tmp_path / "server.log").open("w") as log:  # never a full pipe that stalls it
+        server = subprocess.Popen(
+            [sys.executable, "-m", "coinswarm", *args],
+            stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+        )  # fmt: skip
+    base = None
+    deadline = time.monotonic() + 120
+    while base is None:
+        assert time.monotonic() < deadline, "exchange serve printed no REST address"
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line, "exchange serve ended before it printed its address"
+        found = re.search(r"REST: (https://127\.0\.0\.1:\d+)/api/v3/brokerage", line)
+        base = found.group(1) if found else None
+    draining = threading.Thread(target=server.stdout.read, daemon=True)  # never a full pipe
+    draining.start()
+    key = json.loads(key_file.read_text())
+    env = {
+        "COINSWARM_SANDBOX_KEY_NAME": key["name"],
+        "COINSWARM_SANDBOX_PRIVATE_KEY": key["privateKey"],
+    }
+    return _Server(server, draining), base, env, ca
+
+
+class _Server:
+    """The exchange process and the thread that drains its output, stopped together."""
+
+    def __init__(self, process: subprocess.Popen[str], draining: threading.Thread) -> None:
+        self.process, self.draining = process, draining
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        finally:
+            self.process.kill()
+            self.process.wait()
+            self.draining.join(timeout=10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def test_a_sandbox_session_stopped_by_ctrl_c_prints_the_command_that_resumes_it(
+    tmp_path: Path,
+) -> None:
+    home, database = tmp_path / "home", tmp_path / "s.db"
+    url = f"sqlite:///{database}"
+    server, base, keys, ca = _serve(tmp_path)
+    try:
+        args = ["sandbox", "--url", base, "--product", "BTC-USD", "--ca-file", str(ca), *SMA,
+                "--warmup", "20", "--db", url, "--quiet"]  # fmt: skip
+        with _start(args, home, keys) as session:
+            _wait_for(database, "SELECT 1 FROM ledger_snapshots", session)
+            session.send_signal(signal.SIGINT)
+            _, stderr = session.communicate(timeout=120)
+        assert session.returncode == 0, stderr[-3000:]
+        command = _resume_command(stderr)
+        (entry,) = _json("runs", "list", "--db", url, home=home)["runs"]
+        assert entry["status"] == "interrupted"
+        assert entry["resume"] == shlex.join(command)
+        assert command[:4] == ["coinswarm", "sandbox", "--url", base]
+        assert command[-2:] == ["--resume", entry["run"]]
+        assert "--ca-file" in command
+        # The command as printed, told to stop after two more bars.
+        resumed = coinswarm(*command[1:], "--bars", "2", "--json", home=home, env=keys)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert json.loads(resumed.stdout)["run"] == entry["run"]
+        shown = _json("runs", "show", entry["run"], "--db", url, home=home)
+        assert shown["status"] == "finished"
+    finally:
+        server.stop()

@@ -237,6 +237,7 @@ class RunEntry:
                 phase=inputs.get("phase"),
                 database=self.place.option,
                 ws_url=inputs.get("ws_url"),
+                ca_file=None if inputs.get("ca_file") is None else Path(inputs["ca_file"]),
             )
             unknown = self.mode == "live" and not inputs.get("phase")
             return Resume(command, "add the --phase it ran with" if unknown else None)

@@ -25,9 +25,14 @@ from coinswarm.backtest.defaults import (
     LOCAL_CCXT,
     PERSON_MODES,
     SIMULATED,
+    STORE_FULL,
+    STORE_LEVELS,
+    STORE_NONE,
+    STORE_SUMMARY,
     SYNTHETIC_BARS,
     SYNTHETIC_SEED,
     risk_state_path,
+    store_level,
 )
 from coinswarm.backtest.engine import (
     BacktestConfig,
@@ -58,7 +63,7 @@ from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
 from coinswarm.domain.costs import FeeSchedule, FillModel
-from coinswarm.domain.errors import DataError
+from coinswarm.domain.errors import CoinswarmError, DataError
 from coinswarm.domain.fill import Liquidity
 from coinswarm.domain.instrument import Instrument, instrument_from_symbol
 from coinswarm.domain.slippage import FixedSlippage, Slippage, SlippageModel, slippage_from_json
@@ -87,6 +92,7 @@ __all__ = [
     "SYNTHETIC_SEED",
     "BacktestOutcome",
     "BacktestRequest",
+    "NotResumableError",
     "RunInterrupted",
     "find_resumable",
     "load_market",
@@ -111,9 +117,14 @@ EXCHANGE_MODES = ("sandbox", "live")
 class BacktestRequest:
     """A backtest as a user asks for it: where the data is and how to trade it.
 
-    With `persist`, the run is written to the database at `database` (a URL; by default the
-    embedded SQLite file) in checkpoints, and a run that was killed resumes where its last
-    checkpoint left it.
+    `store` is what the run keeps in the database at `database` (a URL; by default the
+    embedded SQLite file) and in its folder of the runs folder. "full": everything, written in
+    checkpoints, so a run that was killed resumes where its last checkpoint left it.
+    "summary": the run and its inputs, orders with their history, fills, deposits and the
+    final ledger (no verdicts, votes, risk decisions or intermediate snapshots), written once
+    when it ends; its folder keeps the metrics and every order's explanation. It cannot be
+    resumed. "none": nothing at all. What is kept does not change what the run does, so it is
+    not part of the run's id; a full run replaces a summary stored under the same id.
 
     `phase` is a risk phase "0" to "5", "none" (no limits: research backtests only), or
     "default": `COINSWARM_PHASE` or the risk file if set, else the strategy's own default.
@@ -159,7 +170,7 @@ class BacktestRequest:
     risk_file: Path | None = None
     reset_after_days: int | None = 0
     database: str | None = None
-    persist: bool = True
+    store: str = STORE_FULL
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     shared_state: str | None = None
     bus: str | None = None
@@ -181,6 +192,9 @@ class BacktestRequest:
             raise DataError(f"--data: {repeated[0]} is given twice (each file may appear once)")
         if self.timeframe is not None:
             timeframe_ns(self.timeframe)  # an unknown label is refused before any work
+        if self.store not in STORE_LEVELS:
+            msg = f"--store: expected one of {', '.join(STORE_LEVELS)}, found {self.store!r}"
+            raise DataError(msg)
 
 
 def _check_request_figures(request: BacktestRequest) -> None:
@@ -225,6 +239,7 @@ class BacktestOutcome:
     explanations: tuple[Explanation, ...]
     risk: RiskProfile | None
     mode: str = "backtest"
+    store: str = STORE_FULL
 
     def write_report(self, path: Path, *, notes: Sequence[str] = ()) -> Path:
         """Write the self-contained HTML report of this run to `path`.
@@ -266,6 +281,7 @@ class BacktestOutcome:
             "refused_orders": len(self.refused()),
             "fills": len(result.fills),
             "costs": result.costs.to_json(),
+            "store": self.store,
             "buy_and_hold": self.benchmark.to_dict(),
         }
 
@@ -465,7 +481,8 @@ def run(
         if recorder is not None:
             recorder.finish(result)
     fee_rate = fill_model.fees.rate(Liquidity.TAKER)
-    return outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+    done = outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
+    return replace(done, store=request.store)
 
 
 @dataclass(slots=True)
@@ -646,6 +663,7 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
 def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     """Rebuild a request stored by `request_to_json`."""
     data = dict(values)
+    data.pop("persist", None)  # stored before `store`: such runs were always kept in full
     data["data"] = tuple(Path(p) for p in data["data"])
     data["risk_file"] = None if data["risk_file"] is None else Path(data["risk_file"])
     state_file, shared_stop = data.get("state_file"), data.get("shared_stop")
@@ -720,16 +738,18 @@ def _stored(
     market: list[BarSeries],
     end: _RunEnd,
 ) -> Iterator[StoreJournal | None]:
-    """Yield the journal of a persisted run (resuming a stored one), or None.
+    """Yield the journal of a stored run (resuming a stored one), or None if nothing is kept.
+
+    A run ends by marking itself finished; a summary run writes everything it kept then, in the
+    same transaction, so a killed one leaves just its `running` record.
 
     The run is held (`RunLocks`) while it runs, so that a second process cannot run it at
-    the same time and `coinswarm runs` can tell it from a run whose process died. How it
-    ends is stored: `finished` at its market's end; `interrupted` when a person stopped it
-    before (a paper run's Ctrl-C ends it cleanly; a KeyboardInterrupt, which the command line
-    also makes of SIGTERM, raises RunInterrupted naming it for `coinswarm resume`); `failed`
-    with its reason when it raised.
+    the same time and `coinswarm runs` can tell it from a run whose process died. A person
+    who stops it before its market's end leaves it `interrupted`: a paper run's Ctrl-C ends it
+    cleanly; a KeyboardInterrupt (the command line makes SIGTERM one) raises RunInterrupted,
+    which names it for `coinswarm resume`. One that raises ends `failed` with its reason.
     """
-    if not request.persist:
+    if request.store == STORE_NONE:
         yield None
         return
     first = min(int(s.ts[0]) for s in market)
@@ -739,18 +759,40 @@ def _stored(
         store.locks().hold(identifier),
     ):
         try:
-            stored, resume_after = _open_run(store, request, identifier, parameters, market)
+            stored = _kept_before(store, request, identifier)
+            if stored is None:
+                store.create_run(
+                    RunRecord(
+                        run_id=identifier,
+                        mode=request.mode,
+                        venue=f"{request.exchange}:{identifier}",
+                        strategy=request.strategy,
+                        parameters=parameters,
+                        inputs=request_to_json(request),
+                        status="running",
+                        created_ts=first,
+                        updated_ts=first,
+                    )
+                )
+            elif request.store == STORE_SUMMARY and (
+                store_level(stored.inputs) == STORE_FULL or stored.status == "finished"
+            ):
+                # Already kept in full, or this summary already written: nothing to add.
+                yield None
+                return
+            journal = _journal_of(store, request, identifier, market, stored)
             with _failing(store, identifier):
-                yield StoreJournal(store, identifier, resume_after_ts=resume_after)
+                yield journal
         except KeyboardInterrupt as interrupted:
             if store.get_run(identifier) is None:
                 raise
             _mark_interrupted(store, identifier, first)
-            raise RunInterrupted(identifier, request.mode) from interrupted
+            resumable = request.store == STORE_FULL
+            raise RunInterrupted(identifier, request.mode, resumable=resumable) from interrupted
         if end.ts is not None and end.ts < last:  # stopped before its market's end
-            store.set_run_status(identifier, "interrupted", end.ts)
+            journal.finish(end.ts, status="interrupted")
         elif stored is None or stored.status != "finished":
-            store.set_run_status(identifier, "finished", last)
+            journal.finish(last)
 
 
 @contextmanager
@@ -773,37 +815,45 @@ def _failing(store: Store, identifier: str) -> Iterator[None]:
         raise
 
 
-def _open_run(
+def _kept_before(store: Store, request: BacktestRequest, identifier: str) -> RunRecord | None:
+    """Return the run stored under `identifier`, unless this run replaces it (then None).
+
+    A summary keeps part of what a full run of the same inputs writes, so a full run replaces
+    it; the deletion is in the audit log.
+    """
+    stored = store.get_run(identifier)
+    if stored is None or request.store != STORE_FULL:
+        return stored
+    if store_level(stored.inputs) != STORE_SUMMARY:
+        return stored
+    store.delete_run(identifier, ts=WallClock().now_ns(), actor="engine")
+    return None
+
+
+def _journal_of(
     store: Store,
     request: BacktestRequest,
     identifier: str,
-    parameters: dict[str, str],
     market: list[BarSeries],
-) -> tuple[RunRecord | None, int | None]:
-    """Create the run, or check a stored one; return it (None if new) and where it resumes."""
-    stored = store.get_run(identifier)
-    if stored is None:
-        first = min(int(s.ts[0]) for s in market)
-        store.create_run(
-            RunRecord(
-                run_id=identifier,
-                mode=request.mode,
-                venue=f"{request.exchange}:{identifier}",
-                strategy=request.strategy,
-                parameters=parameters,
-                inputs=request_to_json(request),
-                status="running",
-                created_ts=first,
-                updated_ts=first,
-            )
-        )
-        return None, None
-    snapshot = store.latest_snapshot(identifier)
-    # The stored fills must still add up to the stored snapshot before anything resumes.
-    instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
-    quote = next(iter(instruments.values())).quote
-    store.restore_ledger(identifier, instruments, quote)
-    return stored, None if snapshot is None else snapshot.ts
+    stored: RunRecord | None,
+) -> StoreJournal:
+    """Return the journal that writes the run, resuming a full run stored before."""
+    if request.store == STORE_SUMMARY:
+        # A summary stored before and not finished was killed before its one write.
+        return StoreJournal(store, identifier, summary=True)
+    resume_after = None
+    if stored is not None:
+        snapshot = store.latest_snapshot(identifier)
+        resume_after = None if snapshot is None else snapshot.ts
+        # The stored fills must still add up to the stored snapshot before anything resumes.
+        instruments = {s.instrument: instrument_from_symbol(s.instrument) for s in market}
+        quote = next(iter(instruments.values())).quote
+        store.restore_ledger(identifier, instruments, quote)
+    return StoreJournal(store, identifier, resume_after_ts=resume_after)
+
+
+class NotResumableError(CoinswarmError):
+    """The run asked for was stored without the checkpoints a resume replays against."""
 
 
 def _mark_interrupted(store: Store, identifier: str, first: int) -> None:
@@ -818,10 +868,11 @@ def _mark_interrupted(store: Store, identifier: str, first: int) -> None:
 class RunInterrupted(KeyboardInterrupt):
     """A stored run stopped by Ctrl-C (or SIGTERM): `coinswarm resume` finishes it."""
 
-    def __init__(self, run_id: str, mode: str) -> None:
+    def __init__(self, run_id: str, mode: str, *, resumable: bool = True) -> None:
         super().__init__(run_id)
         self.run_id = run_id
         self.mode = mode
+        self.resumable = resumable  # False: stored without checkpoints (--store summary)
 
 
 _RESUMABLE_MODES = ("backtest", "paper")
@@ -869,7 +920,15 @@ def resume(
     A backtest or a paper run, found by `find_resumable`; a paper run resumes at full speed.
     """
     stored = find_resumable(identifier, database)
-    request = replace(request_from_json(stored.inputs), database=database, persist=True)
+    kept = store_level(stored.inputs)
+    if kept != STORE_FULL:
+        msg = (
+            f"run {identifier} was stored with --store {kept}, which keeps no checkpoints: it "
+            "cannot be resumed or re-checked; run the backtest again (with --store full to "
+            "be able to resume it)"
+        )
+        raise NotResumableError(msg)
+    request = replace(request_from_json(stored.inputs), database=database)
     if request.mode in PERSON_MODES and request.started_ns is None:
         msg = (
             f"run {identifier} cannot be resumed: it is a {request.mode} run stored before "

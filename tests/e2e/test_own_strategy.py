@@ -227,3 +227,19 @@ def test_the_committee_takes_agent_parameters_on_4h_bars(tmp_path: Path) -> None
     wrong = coinswarm(*args, "--param", "trend.fastt=12")
     assert wrong.returncode == 2
     assert "unknown parameter trend.fastt; trend takes trend.fast" in wrong.stderr
+
+
+def test_a_strategy_file_that_cannot_load_is_one_error_line_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text("class Broken:\n    name = 'broken'\n    def on_bar(self, bar, context)\n")
+    home = tmp_path / "home"
+    for command in ("backtest", "paper"):
+        done = coinswarm(command, "--strategy", f"{path}:Broken", "--quiet", home=home)
+        assert done.returncode == 2
+        assert done.stderr == f"error: {path}, line 3: syntax error: expected ':'\n"
+    # Refused before the database or a session journal was made (coinswarm.log may hold the
+    # INFO lines alembic logs when it is imported).
+    assert not list(home.glob("*.db"))
+    assert not (home / "sessions").exists()

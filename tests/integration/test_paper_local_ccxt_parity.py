@@ -68,7 +68,7 @@ def test_committee_on_two_real_instruments_through_ccxt_equals_the_backtest(
         strategy="committee",
         cash=Decimal(100_000),
         phase="1",
-        persist=False,
+        store="none",
     )
     backtest = bootstrap.run(request)
     paper = bootstrap.run(replace(request, mode="paper", exchange=bootstrap.LOCAL_CCXT))
@@ -91,7 +91,7 @@ def test_quote_sized_market_buys_through_ccxt_equal_the_backtest() -> None:
         parameters={"fast": "5", "slow": "20"},
         synthetic_bars=800,
         fee_bps=Decimal(10),
-        persist=False,
+        store="none",
     )
     backtest = bootstrap.run(request)
     paper = bootstrap.run(replace(request, exchange=bootstrap.LOCAL_CCXT))

@@ -40,7 +40,7 @@ def test_committee_on_two_real_instruments_through_the_local_exchange_equals_the
         strategy="committee",
         cash=Decimal(100_000),
         phase="1",
-        persist=False,
+        store="none",
     )
     backtest = bootstrap.run(request)
     paper = bootstrap.run(replace(request, mode="paper", exchange="local"))
@@ -56,7 +56,7 @@ def test_quote_sized_market_orders_through_the_local_exchange_equal_the_backtest
         parameters={"fast": "5", "slow": "20"},
         synthetic_bars=800,
         fee_bps=Decimal(10),
-        persist=False,
+        store="none",
     )
     backtest = bootstrap.run(request)
     paper = bootstrap.run(replace(request, exchange="local"))

@@ -34,7 +34,7 @@ def _paper_request(*, bars: int, exchange: str = "simulated", **extra: object):
         mode="paper",
         phase="1",
         cash=Decimal(100_000),
-        persist=False,
+        store="none",
         exchange=exchange,
         **extra,
     )
@@ -132,7 +132,7 @@ def test_a_backtest_journal_replays_the_simulated_operator_s_resets(tmp_path: Pa
     # The committee loses on the synthetic market: total-loss stops, each reset a week later.
     path = tmp_path / "backtest.jsonl"
     request = bootstrap.BacktestRequest(
-        strategy="committee", phase="0", reset_after_days=7, persist=False
+        strategy="committee", phase="0", reset_after_days=7, store="none"
     )
     outcome = bootstrap.run(request, journal_path=path)
     resets = [e for e in outcome.result.risk_events if str(e.kind) == "RESET"]
@@ -150,7 +150,7 @@ def test_a_backtest_journal_replays_the_simulated_operator_s_resets(tmp_path: Pa
 
 
 def test_with_the_default_no_reset_a_total_loss_stop_ends_trading(tmp_path: Path) -> None:
-    request = bootstrap.BacktestRequest(strategy="committee", phase="0", persist=False)
+    request = bootstrap.BacktestRequest(strategy="committee", phase="0", store="none")
     outcome = bootstrap.run(request)
     kinds = _kinds(outcome)
     assert "TOTAL_LOSS_STOP" in kinds

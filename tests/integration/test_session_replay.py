@@ -50,7 +50,7 @@ def _paper(
         mode="paper",
         phase="1",
         cash=Decimal(100_000),
-        persist=False,
+        store="none",
         exchange=exchange,
     )
     return bootstrap.run(request, journal_path=path)
@@ -90,7 +90,7 @@ def test_a_paper_run_replays_to_the_same_digest(tmp_path: Path, exchange: str) -
 
 def test_a_default_paper_journal_lands_under_the_data_folder(tmp_path: Path) -> None:
     request = bootstrap.BacktestRequest(
-        strategy="sma-cross", synthetic_bars=50, mode="paper", phase="1", persist=False
+        strategy="sma-cross", synthetic_bars=50, mode="paper", phase="1", store="none"
     )
     first = bootstrap.run(request)
     second = bootstrap.run(request)  # a paper run is a session: the same command, a new run

@@ -13,6 +13,7 @@ from coinswarm.agents.risk_agent import RiskAgent, RiskConfig
 from coinswarm.backtest.engine import BacktestConfig, run_backtest
 from coinswarm.data import resample, synthetic_market
 from coinswarm.data.timefmt import parse_interval
+from coinswarm.data.view import GrowingMarket, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.execution.journal import MemoryJournal
 from coinswarm.risk.settings import RiskSettings
@@ -161,3 +162,13 @@ def test_on_daily_bars_an_unscaled_limit_would_veto_nearly_every_bar() -> None:
     assert unscaled > 0.8
     assert scaled < 0.5
     assert scaled_orders > unscaled_orders
+
+
+def test_the_market_view_knows_each_feed_s_interval() -> None:
+    four_hours = _bars("4h")
+    view, _ = fenced_feed(("SYN-USDT",), (four_hours,))
+    assert view.interval_ns("SYN-USDT") == 4 * NS_PER_HOUR
+    assert fenced_feed(("X-USD",))[0].interval_ns("X-USD") is None
+    live = GrowingMarket(["SYN-USDT", "X-USD"], {"SYN-USDT": four_hours}, NS_PER_HOUR)
+    assert live.view.interval_ns("SYN-USDT") == 4 * NS_PER_HOUR  # its history says so
+    assert live.view.interval_ns("X-USD") == NS_PER_HOUR  # the session's interval

@@ -20,7 +20,7 @@ from coinswarm.infra.session_journal import Record
 
 BARS = 3000
 REQUEST = bootstrap.BacktestRequest(
-    synthetic_bars=BARS, parameters={"fast": "10", "slow": "30"}, persist=False
+    synthetic_bars=BARS, parameters={"fast": "10", "slow": "30"}, store="none"
 )
 FLOOR = Decimal(10) / 10_000
 

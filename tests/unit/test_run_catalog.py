@@ -192,6 +192,9 @@ def test_the_resume_command_of_each_mode() -> None:
     given = _entry("run-b", status="interrupted", option="sqlite:///my runs.db")
     assert given.resume().command == "coinswarm resume run-b --db 'sqlite:///my runs.db'"
     assert _entry("run-f").resume().command is None
+    summary = _entry("run-s", status="killed", store="summary").resume()
+    assert summary.command is None
+    assert "--store summary" in str(summary.note)
     assert _entry("run-r", status="running").resume().command is None
     paper = _entry("run-p", mode="paper", status="killed", started_ns=NOW)
     assert paper.resume().command == "coinswarm resume run-p"

@@ -18,7 +18,7 @@ def outcome() -> bootstrap.BacktestOutcome:
     request = bootstrap.BacktestRequest(
         synthetic_bars=24 * 20,
         parameters={"fast": str(FAST), "slow": str(SLOW)},
-        persist=False,
+        store="none",
     )
     return bootstrap.run(request)
 

@@ -62,7 +62,7 @@ def run(**values: object) -> bootstrap.BacktestOutcome:
     request = bootstrap.BacktestRequest(
         synthetic_bars=24 * 40,
         parameters={"fast": "3", "slow": "8"},
-        persist=False,
+        store="none",
         **values,  # type: ignore[arg-type]
     )
     return bootstrap.run(request)

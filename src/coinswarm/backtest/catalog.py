@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import URL
 
+from coinswarm.backtest.defaults import STORE_FULL, store_level
 from coinswarm.backtest.runs import REPORT_NOTE, RunNotFoundError
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.errors import CoinswarmError
@@ -241,6 +242,9 @@ class RunEntry:
             )
             unknown = self.mode == "live" and not inputs.get("phase")
             return Resume(command, "add the --phase it ran with" if unknown else None)
+        kept = store_level(self.record.inputs)
+        if kept != STORE_FULL:
+            return Resume(None, f"it was stored with --store {kept}, which keeps no checkpoints")
         if self.mode == "paper" and "started_ns" not in self.record.inputs:
             return Resume(None, "it was stored before paper runs recorded their start")
         words = ["coinswarm", "resume", self.run_id]

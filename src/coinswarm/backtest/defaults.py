@@ -9,7 +9,9 @@ imports nothing but the standard library (platformdirs only when COINSWARM_HOME 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
@@ -18,11 +20,16 @@ __all__ = [
     "LOCAL_CCXT",
     "PERSON_MODES",
     "SIMULATED",
+    "STORE_FULL",
+    "STORE_LEVELS",
+    "STORE_NONE",
+    "STORE_SUMMARY",
     "SYNTHETIC_BARS",
     "SYNTHETIC_SEED",
     "data_home",
     "default_runs_dir",
     "risk_state_path",
+    "store_level",
 ]
 
 SYNTHETIC_SEED = 7
@@ -34,6 +41,20 @@ LOCAL_CCXT = "local-ccxt"
 EXCHANGES = (SIMULATED, LOCAL, LOCAL_CCXT)
 PERSON_MODES = ("paper", "sandbox", "live")
 """The modes a person watches: each obeys `coinswarm risk stop` through its risk state file."""
+STORE_FULL = "full"
+STORE_SUMMARY = "summary"
+STORE_NONE = "none"
+STORE_LEVELS = (STORE_FULL, STORE_SUMMARY, STORE_NONE)
+"""What a backtest keeps (`--store`). full: everything, in checkpoints a killed run resumes
+from. summary: the run with its inputs, orders (with their history), fills and deposits, the
+final ledger, and its folder (metrics, explanations), written once at the end; it cannot be
+resumed. none: nothing at all."""
+
+
+def store_level(inputs: Mapping[str, Any]) -> str:
+    """Return what a stored run keeps, from its stored inputs (runs stored before `--store`
+    existed kept everything)."""
+    return str(inputs.get("store", STORE_FULL))
 
 
 def data_home() -> Path:

@@ -214,7 +214,7 @@ STRATEGY = f"{Path(__file__).with_name('__NAME__.py')}:__CLASS__"
 
 def backtest(**parameters: str) -> BacktestOutcome:
     request = BacktestRequest(
-        strategy=STRATEGY, parameters=parameters, synthetic_bars=2_000, persist=False
+        strategy=STRATEGY, parameters=parameters, synthetic_bars=2_000, store="none"
     )
     return run(request)
 

@@ -17,6 +17,8 @@ import typer
 from coinswarm.backtest.defaults import (
     DEFAULT_CHECKPOINT_EVERY,
     SIMULATED,
+    STORE_FULL,
+    STORE_NONE,
     SYNTHETIC_BARS,
     default_runs_dir,
     risk_state_path,
@@ -24,6 +26,7 @@ from coinswarm.backtest.defaults import (
 from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
+    STRATEGY_HELP,
     DbOption,
     ReportOption,
     SharedOption,
@@ -175,6 +178,10 @@ def _interrupted(
     if run_id is None:
         tell("interrupted before the run was stored: there is nothing to resume")
         return typer.Exit(130)
+    if not getattr(interrupted, "resumable", True):
+        tell(f"interrupted: run {run_id} stopped before its end; --store summary kept nothing")
+        tell("it cannot be resumed: run it again (with --store full to be able to resume it)")
+        return typer.Exit(130)
     command = _resume_command(run_id, db=db, runs_dir=runs_dir)
     if as_json:
         typer.echo(json.dumps({"run": run_id, "status": "interrupted", "resume": command}))
@@ -213,7 +220,7 @@ def paper(
         ),
     ] = SIMULATED,
     timeframe: TimeframeOption = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "committee",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
@@ -284,7 +291,7 @@ def backtest(
     timeframe: TimeframeOption = None,
     start: Annotated[str | None, typer.Option(help="first bar, UTC date or time")] = None,
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "sma-cross",
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
@@ -320,6 +327,14 @@ def backtest(
     checkpoint_every: Annotated[
         int, typer.Option(help="bars between two checkpoints in the database", min=1)
     ] = DEFAULT_CHECKPOINT_EVERY,
+    store: Annotated[
+        str,
+        typer.Option(
+            help="what the run keeps: full (everything, in checkpoints; resumable), summary "
+            "(the run, its orders, fills, metrics and explanations, written at the end; not "
+            "resumable) or none (nothing: the metrics are printed, --report still written)"
+        ),
+    ] = STORE_FULL,
     report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -351,6 +366,7 @@ def backtest(
             reset_after_days=reset_after_days,
             database=db,
             checkpoint_every=checkpoint_every,
+            store=store,
             shared_state=state_url,
             bus=bus,
         )
@@ -358,11 +374,12 @@ def backtest(
             outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
-        folder = outcome.save(runs_dir or default_runs_dir())
-        if report is not None:
-            from coinswarm.backtest.runs import note_report  # noqa: PLC0415
+        if request.store != STORE_NONE:
+            folder = outcome.save(runs_dir or default_runs_dir())
+            if report is not None:
+                from coinswarm.backtest.runs import note_report  # noqa: PLC0415
 
-            note_report(folder, report)
+                note_report(folder, report)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
@@ -421,7 +438,10 @@ def _print_run(outcome: bootstrap.BacktestOutcome, report: Path | None) -> None:
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if report is not None:  # a path is never wrapped: it is copied from the terminal
         stdout.print(f"report: {report}", markup=False, highlight=False, soft_wrap=True)
-    stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
+    if outcome.store == STORE_NONE:
+        stdout.print("why did it trade: not kept (--store none); --store summary keeps it")
+    else:
+        stdout.print(f"why did it trade: coinswarm explain {outcome.run_id} ORDER_ID")
 
 
 @app.command()

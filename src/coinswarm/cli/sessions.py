@@ -10,6 +10,7 @@ import typer
 
 from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
 from coinswarm.cli._shared import (
+    STRATEGY_HELP,
     DbOption,
     ReportOption,
     SharedOption,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 # every other command (and every test that runs the command line) starts faster without them.
 SANDBOX, LIVE = "sandbox", "live"
 
-StrategyOption = Annotated[str, typer.Option(help="strategy name")]
+StrategyOption = Annotated[str, typer.Option(help=STRATEGY_HELP)]
 ParamOption = Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")]
 ProductOption = Annotated[
     list[str] | None, typer.Option("--product", help="product to trade, e.g. BTC-USD; repeat")

@@ -52,6 +52,11 @@ class StoreJournal:
     write the same rows, ids and audit hashes. A session's journal (`write_ahead`) writes one
     bar's few events at a time, and per row: its fills may also reach the store by another
     path (reconciliation), which the per-row methods settle in the database itself.
+
+    With `summary`, the journal keeps only the run's orders, fills and deposits (no verdicts,
+    risk decisions or events) and writes nothing until `finish`, which writes them with the
+    last checkpoint's ledger and the run's end in one transaction: a summary run is stored
+    whole or not at all, and has no checkpoints to resume from.
     """
 
     def __init__(
@@ -62,12 +67,15 @@ class StoreJournal:
         resume_after_ts: int | None = None,
         write_ahead: bool = False,
         bulk: bool | None = None,
+        summary: bool = False,
     ) -> None:
         self._store = store
         self._run = run_id
         self._resume_after = resume_after_ts
         self._write_ahead = write_ahead
         self._bulk = not write_ahead if bulk is None else bulk
+        self._summary = summary
+        self._last: tuple[int, LedgerState] | None = None
         self._claimed: set[str] = set()
         self._entries: list[Entry] = []
         self._verdicts: list[Verdict] = []
@@ -97,16 +105,22 @@ class StoreJournal:
         self._entries.append(Deposited(deposit))
 
     def risk_note(self, client_order_id: str, note: RiskNote, ts: int) -> None:
-        self._entries.append(Noted(client_order_id, note, ts))
+        if not self._summary:
+            self._entries.append(Noted(client_order_id, note, ts))
 
     def risk_event(self, event: RiskEvent) -> None:
-        self._entries.append(Happened(event))
+        if not self._summary:
+            self._entries.append(Happened(event))
 
     def verdict(self, verdict: Verdict) -> None:
-        self._verdicts.append(verdict)
+        if not self._summary:
+            self._verdicts.append(verdict)
 
     def checkpoint(self, ts: int, state: LedgerState) -> None:
         """Write what happened since the last checkpoint, or, on a replay, check it."""
+        if self._summary:
+            self._last = (ts, state)
+            return
         entries, verdicts = self._entries, self._verdicts
         self._entries, self._verdicts = [], []
         if self._resume_after is not None and ts <= self._resume_after:
@@ -122,6 +136,17 @@ class StoreJournal:
             self._store.anchor_run(self._run)
         self.checkpoints_written += 1
         crash_point("after_checkpoint")
+
+    def finish(self, ts: int, *, status: str = "finished") -> None:
+        """Mark the run `status` (finished, or interrupted by a person) at `ts`; a summary run
+        first writes all it kept, at once."""
+        with self._store.transaction():
+            if self._summary:
+                self._store.write_batch(self._run, self._entries)
+                self._entries = []
+                if self._last is not None:
+                    self._store.save_snapshot(self._run, *self._last)
+            self._store.set_run_status(self._run, status, ts)
 
     def _write_each(self, entries: list[Entry], verdicts: list[Verdict]) -> None:
         store, run = self._store, self._run

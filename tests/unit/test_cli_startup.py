@@ -122,3 +122,33 @@ def test_a_command_runs_with_only_its_own_options_built(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "no stops: trading allowed" in shown.stdout
     assert list(tmp_path.iterdir()) == []  # reading the stops writes nothing
+
+
+FULL_HELP = """
+from coinswarm.cli import app
+app(["--help"], prog_name="coinswarm")
+"""
+
+
+def test_help_built_without_the_options_is_the_full_apps_help(tmp_path):
+    # `coinswarm --help` lists the commands without building their options: the page must be
+    # the one the whole app gives.
+    env = {**os.environ, "COINSWARM_HOME": str(tmp_path), "COLUMNS": "100"}
+    quick = subprocess.run(
+        [sys.executable, "-m", "coinswarm", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    full = subprocess.run(
+        [sys.executable, "-c", FULL_HELP],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    assert quick.stdout == full.stdout
+    assert "backtest" in quick.stdout

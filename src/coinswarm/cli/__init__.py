@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 from typer.main import get_command_name
-from typer.models import CommandInfo
+from typer.models import CommandInfo, TyperInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
@@ -72,9 +72,12 @@ def _only_the_command(args: list[str]) -> typer.Typer:
 
     Typer turns every command's signature into options before it parses anything, which costs
     more than all our imports together; `coinswarm risk status` needs only the risk commands.
-    `coinswarm`, `coinswarm --help` and an unknown command get the whole app, which lists them.
+    `coinswarm` and `coinswarm --help` get every command without its options (`_listing`); an
+    unknown command, or options before the command, get the whole app.
     """
-    if not args or args[0].startswith("-"):
+    if args in ([], ["--help"]):
+        return _listing(app)
+    if args[0].startswith("-"):
         return app
     name = args[0]
     commands = [c for c in app.registered_commands if _command_name(c) == name]
@@ -87,6 +90,34 @@ def _only_the_command(args: list[str]) -> typer.Typer:
         # A group, not a lone command: typer runs a lone command without its name.
         narrowed.callback()(_no_options)
     return narrowed
+
+
+def _listing(typer_app: typer.Typer) -> typer.Typer:
+    """Return `typer_app` as its `--help` lists it: every command and group, with its help,
+    but none of their options, which that page does not show and typer would build first."""
+    listed = copy.copy(typer_app)
+    listed.registered_commands = [_listed(c) for c in typer_app.registered_commands]
+    listed.registered_groups = [_listed_group(g) for g in typer_app.registered_groups]
+    return listed
+
+
+def _listed(command: CommandInfo) -> CommandInfo:
+    listed = copy.copy(command)
+    listed.name = _command_name(command)
+
+    def shown() -> None:
+        """Stands for the command on the help page; never run (its name and help are kept)."""
+
+    shown.__doc__ = None if command.callback is None else command.callback.__doc__
+    listed.callback = shown
+    return listed
+
+
+def _listed_group(group: TyperInfo) -> TyperInfo:
+    listed = copy.copy(group)
+    if isinstance(group.typer_instance, typer.Typer):
+        listed.typer_instance = _listing(group.typer_instance)
+    return listed
 
 
 def _command_name(command: CommandInfo) -> str | None:

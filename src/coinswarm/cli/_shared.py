@@ -63,8 +63,12 @@ class OneLineErrors(TyperGroup):
 
 def _exit_on_usage_error(error: Exception) -> NoReturn:
     context = getattr(error, "ctx", None)
-    if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
-        typer.echo(context.get_help())  # `coinswarm data`: the group's commands, as --help
+    if type(error).__name__ == "NoArgsIsHelpError":
+        # `coinswarm data`: the group's commands, as --help shows them. Rich help is printed
+        # as the error is made; plain help is the error's message.
+        shown = str(getattr(error, "message", "") or "")
+        if shown.strip():
+            typer.echo(shown)
         sys.exit(2)
     format_message = getattr(error, "format_message", None)
     text = format_message() if callable(format_message) else str(error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 import typer
@@ -18,21 +18,14 @@ from coinswarm.cli._shared import (
     stderr,
     stdout,
 )
-from coinswarm.domain.clock import WallClock
 from coinswarm.domain.errors import CoinswarmError
-from coinswarm.risk.circuit_breaker import CircuitBreaker
-from coinswarm.risk.kill_switch import KillSwitch
-from coinswarm.risk.profiles import profile_for
-from coinswarm.risk.state_file import (
-    PersonAction,
-    StoredRiskState,
-    load_risk_state,
-    update_risk_state,
-)
 
 if TYPE_CHECKING:
     from coinswarm.infra.state import HotState, KillSwitchFlag
+    from coinswarm.risk.circuit_breaker import CircuitBreaker
     from coinswarm.risk.events import RiskEvent
+    from coinswarm.risk.kill_switch import KillSwitch
+    from coinswarm.risk.state_file import PersonAction, StoredRiskState
 
 # `risk status` is what a person runs when something is wrong: it reads the state files with
 # the risk layer alone. The database, Redis and the engine load only for the commands (or the
@@ -62,6 +55,11 @@ def _state_files(state: Path | None, mode: str | None) -> list[tuple[str, Path]]
 
 
 def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
+    # The risk layer loads with the commands that read stops, not for every command's --help.
+    from coinswarm.risk.circuit_breaker import CircuitBreaker  # noqa: PLC0415
+    from coinswarm.risk.kill_switch import KillSwitch  # noqa: PLC0415
+    from coinswarm.risk.profiles import profile_for  # noqa: PLC0415
+
     profile = profile_for(0)
     return KillSwitch(profile, stored.kill_switch), CircuitBreaker(profile.breaker, stored.breaker)
 
@@ -72,6 +70,19 @@ def _in_force(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
     for each in stored.pending:
         _apply(each, kill, breaker)
     return kill, breaker
+
+
+def _load(path: Path) -> StoredRiskState:
+    from coinswarm.risk.state_file import load_risk_state  # noqa: PLC0415
+
+    return load_risk_state(path)
+
+
+def _person_action(kind: Literal["stop", "reset"], by: str, reason: str) -> PersonAction:
+    from coinswarm.domain.clock import WallClock  # noqa: PLC0415
+    from coinswarm.risk.state_file import PersonAction  # noqa: PLC0415
+
+    return PersonAction(kind=kind, by=by, reason=reason, ts=WallClock().now_ns())
 
 
 def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> None:
@@ -88,6 +99,8 @@ def _act(path: Path, action: PersonAction) -> list[RiskEvent]:
     from coinswarm.orchestration.door import describe_event  # noqa: PLC0415
 
     events: list[RiskEvent] = []
+
+    from coinswarm.risk.state_file import StoredRiskState, update_risk_state  # noqa: PLC0415
 
     def change(stored: StoredRiskState) -> StoredRiskState:
         kill, breaker = _risk_machines(stored)
@@ -149,6 +162,7 @@ def _shared_state(url: str | None) -> HotState | None:
 
 
 def _shared_flag(shared: HotState) -> KillSwitchFlag | None:
+    from coinswarm.domain.clock import WallClock  # noqa: PLC0415
     from coinswarm.infra.state import fail_safe_kill_switch  # noqa: PLC0415
 
     return fail_safe_kill_switch(shared, now_ns=WallClock().now_ns())
@@ -160,7 +174,7 @@ def risk_status(
 ) -> None:
     """Print every stop a running mode would obey: each mode's file and the shared switch."""
     try:
-        files = [(m, p, load_risk_state(p)) for m, p in _state_files(state, mode)]
+        files = [(m, p, _load(p)) for m, p in _state_files(state, mode)]
         shared = _shared_state(state_url)
         flag = None if shared is None else _shared_flag(shared)
     except CoinswarmError as error:
@@ -206,7 +220,7 @@ def warn_if_stopped(mode: str, path: Path) -> None:
     """Tell on stderr, before a run starts, that a stop in `path` will block it, and how to
     lift it: a run that only refuses orders must never look like one that chose not to trade.
     """
-    kill, breaker = _in_force(load_risk_state(path))
+    kill, breaker = _in_force(_load(path))
     why = [f"{kind}: {reason}" for kind, reason in sorted(kill.stops.items())]
     if breaker.latched:
         why.append(f"circuit breaker latched: {breaker.state().reason}")
@@ -245,7 +259,7 @@ def risk_stop(
     """Stop all trading now, in every mode (kill switch and circuit breaker), until reset."""
     try:
         files = _state_files(state, mode)
-        action = PersonAction(kind="stop", by=by, reason=reason, ts=WallClock().now_ns())
+        action = _person_action("stop", by, reason)
         where = _everywhere(action, files, state_url, db)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
@@ -265,7 +279,7 @@ def risk_reset(
     """Clear the stops that wait for a person (a daily-loss stop still ends with its day)."""
     try:
         files = _state_files(state, mode)
-        action = PersonAction(kind="reset", by=by, reason=reason, ts=WallClock().now_ns())
+        action = _person_action("reset", by, reason)
         where = _everywhere(action, files, state_url, db)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None

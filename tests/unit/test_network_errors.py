@@ -12,7 +12,7 @@ import httpx
 import pytest
 import requests
 
-from coinswarm.exchanges.network_errors import describe
+from coinswarm.exchanges.network_errors import describe, host_in
 from tls_harness import untrusted_tls_port
 
 
@@ -88,3 +88,9 @@ def test_a_loop_of_causes_ends():
     first, second = RuntimeError("a"), RuntimeError("b")
     first.__context__, second.__context__ = second, first
     assert describe(first, "example.test") is None
+
+
+def test_the_host_is_read_from_the_request_ccxt_names():
+    assert host_in("coinbase GET https://api.example.test/v2/currencies", "x") == "api.example.test"
+    assert host_in("GET wss://127.0.0.1:8443/ws", "x") == "127.0.0.1"
+    assert host_in("no address here", "the exchange") == "the exchange"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ from coinswarm.cli._shared import UsageError, bound
 from coinswarm.data import data_file_name
 from coinswarm.data.download import DownloadPlan, DownloadResult, download_candles, instrument_of
 from coinswarm.exchanges.ccxt_adapter import ExchangeSpec, make_exchange
-from coinswarm.exchanges.network_errors import describe
+from coinswarm.exchanges.network_errors import describe, host_in
 
 __all__ = ["CcxtError", "download", "failure"]
 
@@ -41,10 +40,8 @@ def download(
 def failure(error: BaseException, url: str | None) -> str:
     """Return a ccxt error on one line, with its cause: ccxt's own message names only the
     request ("coinbase GET https://..."), and the DNS or TLS failure under it is what to fix."""
-    found = re.search(r"https?://([^/\s:'\"]+)", str(error))
-    host = found.group(1) if found else (urlsplit(url).hostname if url else None)
-    described = describe(error, host or "the exchange")
-    return described or str(error) or type(error).__name__
+    host = host_in(str(error), (urlsplit(url).hostname if url else None) or "the exchange")
+    return describe(error, host) or str(error) or type(error).__name__
 
 
 def _ccxt_symbol(exchange: Any, pair: str) -> str:

@@ -11,11 +11,12 @@ walks the chain of causes and says it plainly, naming the host:
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 
-__all__ = ["causes", "describe"]
+__all__ = ["causes", "describe", "host_in"]
 
 _MOST = 32  # a chain is a few links; a loop of causes must not hang an error message
 
@@ -30,9 +31,21 @@ def causes(error: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        # urllib3 keeps the cause in an instance attribute `reason`; a class property of that
+        # name (websockets' deprecated ConnectionClosed.reason) is not read.
+        linked = [current.__cause__, current.__context__, vars(current).get("reason")]
         linked += [a for a in current.args if isinstance(a, BaseException)]
         waiting += [e for e in linked if isinstance(e, BaseException)]
+
+
+_URL_HOST = re.compile(r"\b(?:https?|wss?)://([^/\s:'\"@]+)")
+
+
+def host_in(text: str, default: str) -> str:
+    """Return the host of the first URL in `text` (ccxt names the request it sent), else
+    `default`."""
+    found = _URL_HOST.search(text)
+    return found.group(1) if found else default
 
 
 def describe(error: BaseException, host: str) -> str | None:

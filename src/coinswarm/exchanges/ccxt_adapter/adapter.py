@@ -30,6 +30,7 @@ from coinswarm.exchanges.ccxt_adapter.errors import (
 )
 from coinswarm.exchanges.ccxt_adapter.numbers import optional
 from coinswarm.exchanges.ccxt_adapter.orders import Prepared, prepare
+from coinswarm.exchanges.network_errors import describe, host_in
 
 __all__ = ["CLIENT_ID_PARAMS", "CcxtAdapter", "CcxtAdapterConfig"]
 
@@ -127,7 +128,7 @@ class CcxtAdapter:
         try:
             return method(*args, **kwargs)
         except ccxt.OperationFailed as error:
-            raise CcxtUnavailableError(f"{call}: {type(error).__name__}: {error}") from None
+            raise CcxtUnavailableError(f"{call}: {_why(error)}") from None
         except ccxt.BaseError as error:
             raise CcxtExchangeError(f"{call}: {type(error).__name__}: {error}") from None
 
@@ -309,3 +310,9 @@ class CcxtAdapter:
             if found is not None:
                 return found
         return self._rejected(request, f"{type(error).__name__}: {error}")
+
+
+def _why(error: BaseException) -> str:
+    """Return a failure to reach the exchange with its cause (DNS, refused, TLS)."""
+    told = describe(error, host_in(str(error), "the exchange"))
+    return told or f"{type(error).__name__}: {error}"

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ssl import SSLContext
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -43,6 +44,7 @@ from coinswarm.exchanges.coinbase.ws_events import (
     parse_message,
 )
 from coinswarm.exchanges.coinbase.ws_monitor import Monitor, Monotonic, Verdict
+from coinswarm.exchanges.network_errors import describe
 
 __all__ = [
     "COINBASE_WS_URL",
@@ -237,7 +239,8 @@ class CoinbaseStream:
         except _Stale as stale:
             return str(stale)
         except _LOST as lost:
-            return f"connection lost: {type(lost).__name__}: {lost}"
+            told = describe(lost, urlsplit(self.config.url).netloc)
+            return f"connection lost: {told or f'{type(lost).__name__}: {lost}'}"
         return "connection ended"
 
     async def _subscribe(self, ws: ClientConnection) -> None:

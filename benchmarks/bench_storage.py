@@ -5,9 +5,11 @@
 Each fill is stored as the engine stores it: the fill row, its order's new state, the order's
 history row and two audit entries' worth of chain work, in one transaction (`record_fill`).
 "one per transaction" commits each fill on its own, as live trading does; "batched" wraps
-`--batch` fills in one `transaction()`, as a backtest may. SQLite runs with synchronous=FULL in a
-temporary folder (so the figure depends on the disk under it). PostgreSQL needs a server on
-127.0.0.1:5432; without one it prints why and carries on. Figures only: nothing is asserted.
+`--batch` fills in one `transaction()`; "checkpoint" hands `--batch` orders and their fills
+to `write_batch` at once, as a backtest's checkpoint does (the same rows, written in bulk).
+SQLite runs with synchronous=FULL in a temporary folder (so the figure depends on the disk
+under it). PostgreSQL needs a server on 127.0.0.1:5432; without one it prints why and carries
+on. Figures only: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from coinswarm.domain.fill import Fill
 from coinswarm.domain.order import Order, OrderRequest, OrderSide
 from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.infra.storage.batch import Entry, Filled, Ordered
 
 START_NS = 1_577_836_800 * 1_000_000_000
 
@@ -92,9 +95,22 @@ def _batched(store: Store, count: int, batch: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def _checkpoint(store: Store, count: int, batch: int) -> float:
+    run_id = _run(store, "checkpoint")
+    pairs = _orders_and_fills(count, "checkpoint")
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        entries: list[Entry] = []
+        for fill, order in pairs[first : first + batch]:
+            entries += [Ordered(order), Filled(fill, order)]
+        store.write_batch(run_id, entries)
+    return count / (time.perf_counter() - started)
+
+
 MEASURES: dict[str, Callable[[Store, int, int], float]] = {
     "one per transaction": _per_transaction,
     "batched": _batched,
+    "checkpoint": _checkpoint,
 }
 
 

@@ -165,7 +165,11 @@ def use_keys(monkeypatch: pytest.MonkeyPatch, key: CdpKey, *, live: bool) -> Non
 def use_strategy(
     monkeypatch: pytest.MonkeyPatch, strategy: Strategy, shadow: Callable[[], Strategy]
 ) -> None:
-    """Trade `strategy`; the shadow backtest beside the session runs a fresh `shadow()`."""
+    """Trade `strategy`; the shadow backtest beside the session runs a fresh `shadow()`.
+
+    Its name is the test's own, which no loader knows: it is pinned as it is.
+    """
+    monkeypatch.setattr(sessions, "pin_strategy", lambda spec: spec)
     monkeypatch.setattr(sessions, "build_strategy", lambda *_: (strategy, {}))
     monkeypatch.setattr(shadow_live, "build_strategy", lambda *_: (shadow(), {}))
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from functools import partial
@@ -75,15 +75,8 @@ from coinswarm.infra.bus_journal import BusJournal, FanoutJournal
 from coinswarm.infra.journal import DivergenceError, StoreJournal
 from coinswarm.infra.state import HotState, KillSwitchFlag
 from coinswarm.infra.state import shared_state as open_shared_state
-from coinswarm.infra.storage import (
-    DATABASE_URL_VARIABLE,
-    RunRecord,
-    StorageError,
-    Store,
-    default_sqlite_path,
-    resolve_url,
-    sqlite_path,
-)
+from coinswarm.infra.storage import RunRecord, StorageError, Store, sqlite_path
+from coinswarm.infra.storage.database import describe, mode_url
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
@@ -100,6 +93,8 @@ __all__ = [
     "BacktestOutcome",
     "BacktestRequest",
     "NotResumableError",
+    "RunInterrupted",
+    "find_resumable",
     "load_market",
     "open_store",
     "person",
@@ -152,6 +147,10 @@ class BacktestRequest:
 
     `timeframe` ('4h', '1d', ...) resamples every series after loading, as `coinswarm data
     resample` would; None trades the bars as they are.
+
+    `started_ns` is when a paper run started, by the wall clock (None: now). It is part of a
+    paper run's identity, since a person may act on the run while it runs; stored with the
+    request, it lets `resume` find the same run again.
     """
 
     data: tuple[Path, ...] = ()
@@ -179,6 +178,7 @@ class BacktestRequest:
     exchange: str = SIMULATED
     state_file: Path | None = None
     shared_stop: KillSwitchFlag | None = None
+    started_ns: int | None = None
 
     def __post_init__(self) -> None:
         # Everything a request can get wrong is refused here, before a bar is loaded or a run
@@ -402,7 +402,7 @@ def _run_inputs(request: BacktestRequest, parameters: dict[str, str], risk: Any)
     if request.mode in PERSON_MODES:
         # A person may stop and reset a paper run while it runs: two are never the same run.
         inputs["mode"] = request.mode
-        inputs["started"] = WallClock().now_ns()
+        inputs["started"] = request.started_ns
     return inputs
 
 
@@ -430,6 +430,8 @@ def run(
     market = load_market(request)
     request = _read_shared_stop(request)
     watched = request.mode in PERSON_MODES
+    if watched and request.started_ns is None:
+        request = replace(request, started_ns=WallClock().now_ns())
     state_file = request.state_file or risk_state_path(request.mode)
     fill_model = FillModel(
         fees=FeeSchedule.flat(request.fee_bps),
@@ -653,6 +655,8 @@ def request_to_json(request: BacktestRequest) -> dict[str, Any]:
     for name in ("fee_bps", "max_volume_share", "cash"):
         values[name] = None if values[name] is None else str(values[name])
     values["slippage"] = request.slippage.to_json()
+    if request.started_ns is None:  # a backtest: its stored request stays as it was
+        del values["started_ns"]
     return values
 
 
@@ -680,9 +684,7 @@ def open_store(url: str | None, *, mode: str = "backtest") -> Store:
     Each mode but the backtest keeps its own embedded file (`paper.db`, ...), so that paper
     money and research runs can never be mistaken for each other.
     """
-    if url is None and mode != "backtest" and DATABASE_URL_VARIABLE not in os.environ:
-        url = f"sqlite:///{default_sqlite_path().with_name(f'{mode}.db')}"
-    resolved = resolve_url(url)
+    resolved = mode_url(mode, url)
     return Store.open(resolved, upgrade=resolved.drivername.startswith("sqlite"))
 
 
@@ -740,49 +742,77 @@ def _stored(
 
     A run ends by marking itself finished; a summary run writes everything it kept then, in the
     same transaction, so a killed one leaves just its `running` record.
+
+    The run is held (`RunLocks`) while it runs, so that a second process cannot run it at
+    the same time and `coinswarm runs` can tell it from a run whose process died. A person
+    who stops it before its market's end leaves it `interrupted`: a paper run's Ctrl-C ends it
+    cleanly; a KeyboardInterrupt (the command line makes SIGTERM one) raises RunInterrupted,
+    which names it for `coinswarm resume`. One that raises ends `failed` with its reason.
     """
     if request.store == STORE_NONE:
         yield None
         return
     first = min(int(s.ts[0]) for s in market)
     last = max(int(s.ts[-1]) for s in market)
-    with open_store(request.database, mode=request.mode) as store:
-        stored = _kept_before(store, request, identifier)
-        if stored is None:
-            store.create_run(
-                RunRecord(
-                    run_id=identifier,
-                    mode=request.mode,
-                    venue=f"{request.exchange}:{identifier}",
-                    strategy=request.strategy,
-                    parameters=parameters,
-                    inputs=request_to_json(request),
-                    status="running",
-                    created_ts=first,
-                    updated_ts=first,
-                )
-            )
-        elif request.store == STORE_SUMMARY and (
-            store_level(stored.inputs) == STORE_FULL or stored.status == "finished"
-        ):
-            # Already kept in full, or this summary already written: nothing to add.
-            yield None
-            return
-        journal = _journal_of(store, request, identifier, market, stored)
+    with (
+        open_store(request.database, mode=request.mode) as store,
+        store.locks().hold(identifier),
+    ):
         try:
-            yield journal
-        except Exception as error:
-            # A run left `running` would look alive (or merely killed) to a person: it ends
-            # `failed` with its reason in the audit log, and may be resumed once that is fixed.
-            # An interrupt (not an Exception) leaves it running, to resume like a killed run.
-            reason = f"{type(error).__name__}: {error}"
-            try:
-                store.set_run_status(identifier, "failed", WallClock().now_ns(), reason=reason)
-            except StorageError as unrecorded:  # the database itself may be what failed
-                error.add_note(f"the run could not be marked failed: {unrecorded}")
-            raise
-        if stored is None or stored.status != "finished":
-            journal.finish(last if end.ts is None else end.ts)
+            stored = _kept_before(store, request, identifier)
+            if stored is None:
+                store.create_run(
+                    RunRecord(
+                        run_id=identifier,
+                        mode=request.mode,
+                        venue=f"{request.exchange}:{identifier}",
+                        strategy=request.strategy,
+                        parameters=parameters,
+                        inputs=request_to_json(request),
+                        status="running",
+                        created_ts=first,
+                        updated_ts=first,
+                    )
+                )
+            elif request.store == STORE_SUMMARY and (
+                store_level(stored.inputs) == STORE_FULL or stored.status == "finished"
+            ):
+                # Already kept in full, or this summary already written: nothing to add.
+                yield None
+                return
+            journal = _journal_of(store, request, identifier, market, stored)
+            with _failing(store, identifier):
+                yield journal
+        except KeyboardInterrupt as interrupted:
+            if store.get_run(identifier) is None:
+                raise
+            _mark_interrupted(store, identifier, first)
+            resumable = request.store == STORE_FULL
+            raise RunInterrupted(identifier, request.mode, resumable=resumable) from interrupted
+        if end.ts is not None and end.ts < last:  # stopped before its market's end
+            journal.finish(end.ts, status="interrupted")
+        elif stored is None or stored.status != "finished":
+            journal.finish(last)
+
+
+@contextmanager
+def _failing(store: Store, identifier: str) -> Iterator[None]:
+    """Mark the run `failed`, with the error as its reason in the audit log, if the block
+    raises an Exception.
+
+    A run left `running` would look alive (or merely killed) to a person; a failed one says
+    why, and may be resumed once that is fixed. An interrupt is not an Exception: `_stored`
+    marks it `interrupted`.
+    """
+    try:
+        yield
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        try:
+            store.set_run_status(identifier, "failed", WallClock().now_ns(), reason=reason)
+        except StorageError as unrecorded:  # the database itself may be what failed
+            error.add_note(f"the run could not be marked failed: {unrecorded}")
+        raise
 
 
 def _kept_before(store: Store, request: BacktestRequest, identifier: str) -> RunRecord | None:
@@ -826,25 +856,70 @@ class NotResumableError(CoinswarmError):
     """The run asked for was stored without the checkpoints a resume replays against."""
 
 
+def _mark_interrupted(store: Store, identifier: str, first: int) -> None:
+    # A second Ctrl-C while this writes leaves the run `running`, which `coinswarm runs`
+    # shows as killed once this process is gone: resumable all the same, so it may.
+    with suppress(KeyboardInterrupt):
+        snapshot = store.latest_snapshot(identifier)
+        ts = first if snapshot is None else snapshot.ts
+        store.set_run_status(identifier, "interrupted", ts)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A stored run stopped by Ctrl-C (or SIGTERM): `coinswarm resume` finishes it."""
+
+    def __init__(self, run_id: str, mode: str, *, resumable: bool = True) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.mode = mode
+        self.resumable = resumable  # False: stored without checkpoints (--store summary)
+
+
+_RESUMABLE_MODES = ("backtest", "paper")
+
+
+def find_resumable(identifier: str, database: str | None = None) -> RunRecord:
+    """Return the stored backtest or paper run `identifier`, looked up where it can be.
+
+    With `database`, only there; otherwise in the backtest's database, then in paper's
+    (`paper.db`, unless one URL serves every mode). RunNotFoundError names where it looked;
+    a sandbox or live session found instead is refused with the command that resumes it.
+    Refused (AuditMismatchError) unless the audit chain of its database holds and agrees with
+    its anchors: a run is not continued on top of a history that was cut or rewritten.
+    """
+    looked: list[str] = []
+    for url in dict.fromkeys(mode_url(mode, database) for mode in _RESUMABLE_MODES):
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            looked.append(f"{describe(url)} (no such file)")
+            continue
+        looked.append(describe(url))
+        with Store.open(url, upgrade=path is not None) as store:
+            stored = store.get_run(identifier)
+            if stored is not None:
+                require_intact(store.engine, f"run {identifier} cannot be resumed")
+                break
+    else:
+        msg = f"no run {identifier!r} in {' or '.join(looked)}"
+        raise RunNotFoundError(msg)
+    if stored.mode not in _RESUMABLE_MODES:
+        msg = (
+            f"run {identifier} is a {stored.mode} session: resume it with "
+            f"`coinswarm {stored.mode} ... --resume {identifier}` "
+            f"(`coinswarm runs show {identifier}` gives the whole command)"
+        )
+        raise RunNotFoundError(msg)
+    return stored
+
+
 def resume(
     identifier: str, *, database: str | None = None, progress: Progress | None = None
 ) -> BacktestOutcome:
     """Resume (or re-check) the stored run `identifier` from its last checkpoint.
 
-    Refused (AuditMismatchError) unless the audit chain holds and agrees with its anchors: a
-    run is not continued on top of a history that was cut or rewritten.
+    A backtest or a paper run, found by `find_resumable`; a paper run resumes at full speed.
     """
-    embedded = sqlite_path(resolve_url(database))
-    if embedded is not None and not embedded.exists():
-        # Opening would create the database only to find it empty: say so, write nothing.
-        msg = f"no run {identifier!r}: no database at {embedded}"
-        raise RunNotFoundError(msg)
-    with open_store(database) as store:
-        require_intact(store.engine, f"run {identifier} cannot be resumed")
-        stored = store.get_run(identifier)
-    if stored is None:
-        msg = f"no run {identifier!r} in the database"
-        raise RunNotFoundError(msg)
+    stored = find_resumable(identifier, database)
     kept = store_level(stored.inputs)
     if kept != STORE_FULL:
         msg = (
@@ -854,6 +929,12 @@ def resume(
         )
         raise NotResumableError(msg)
     request = replace(request_from_json(stored.inputs), database=database)
+    if request.mode in PERSON_MODES and request.started_ns is None:
+        msg = (
+            f"run {identifier} cannot be resumed: it is a {request.mode} run stored before "
+            "such runs recorded when they started, which is part of their identity"
+        )
+        raise RunNotFoundError(msg)
     outcome = run(request, progress=progress)
     if outcome.run_id != identifier:
         msg = (

@@ -203,9 +203,12 @@ def run_session(
         _exchange(request) as exchange,
         _adapter(exchange) as adapter,
         bootstrap.open_store(request.database, mode=request.mode) as store,
+        contextlib.ExitStack() as held,  # the run's lock, taken before it is created or resumed
     ):
         preflight.check_credentials(request.mode, exchange.credentials)
         profile = _paced(profile, exchange.time_scale, say)
+        if request.resume is not None:
+            held.enter_context(store.locks().hold(request.resume))
         resumed = None if request.resume is None else _resume(request, exchange, adapter, store)
         # One read of the account for a new session: the live check and the book both use it.
         opening = read_opening(adapter) if resumed is None else None
@@ -220,7 +223,9 @@ def run_session(
                     resumed=resumed is not None,
                     opening=opening,
                 )
-        start = resumed or _begin(request, exchange, adapter, store, parameters, opening=opening)
+        start = resumed or _begin(
+            request, exchange, adapter, store, parameters, opening=opening, held=held
+        )
         with _failing(store, start.run_id):
             risk_state = None if request.state_file is None else load_risk_state(request.state_file)
             config = BacktestConfig(
@@ -233,7 +238,7 @@ def run_session(
             )
             live = _Live(request, exchange, adapter, start, store)
             result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
-            store.set_run_status(start.run_id, "finished", WallClock().now_ns())
+            _settle_status(store, start.run_id, stopped=stop is not None and stop.is_set())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
     return bootstrap.outcome(
         start.run_id, result, fee_rate=fee_rate, risk=profile, mode=request.mode
@@ -304,6 +309,17 @@ def _trust(ca_file: Path | None) -> ssl.SSLContext | None:
         reason = getattr(error, "reason", None) or error.strerror or str(error)
         msg = f"--ca-file: {ca_file} holds no certificate authority to trust ({reason})"
         raise preflight.ModeError(msg) from None
+
+
+def _settle_status(store: Store, run_id: str, *, stopped: bool) -> None:
+    """Record how the session ended: `finished`, or `interrupted` when a person stopped it
+    (Ctrl-C, SIGTERM) before its bars were done; an interrupted one can be resumed."""
+    now = WallClock().now_ns()
+    if stopped:
+        reason = "stopped by a person (Ctrl-C or SIGTERM) after its current bar"
+        store.set_run_status(run_id, "interrupted", now, reason=reason)
+    else:
+        store.set_run_status(run_id, "finished", now)
 
 
 @contextmanager
@@ -485,14 +501,16 @@ def _begin(
     parameters: dict[str, str],
     *,
     opening: Opening | None,
+    held: contextlib.ExitStack,
 ) -> _Start:
-    """Create a new session's run on the account's opening book.
+    """Create a new session's run on the account's opening book, held in `held`.
 
     Its cash is the quote currency's balance; every other balance is deposited too, so the
     book equals the exchange's; the account's fills so far are history, stored with the run.
     """
     opening = opening or read_opening(adapter)
     run_id = _session_id(request, exchange, parameters)
+    held.enter_context(store.locks().hold(run_id))
     quote = _quote(exchange)
     cash = opening.cash(quote)
     now = WallClock().now_ns()
@@ -509,6 +527,10 @@ def _begin(
                 "url": request.url,
                 "cash": str(cash),
                 "history": opening.history.to_json(),
+                # So that `coinswarm runs show` can give the exact command that resumes it.
+                "phase": request.phase,
+                "ws_url": request.ws_url,
+                "ca_file": None if request.ca_file is None else str(request.ca_file),
             },
             status="running",
             created_ts=now,

@@ -33,21 +33,23 @@ def test_a_run_that_fails_after_it_was_stored_ends_failed_with_its_reason(
     assert reason == "RuntimeError: the engine broke at bar 12"
 
 
-def test_an_interrupted_run_stays_running_to_be_resumed(
+def test_an_interrupted_run_is_marked_interrupted_to_be_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Ctrl-C is no failure of the run: like a killed process, it resumes from its checkpoint.
+    # Ctrl-C is no failure of the run: like a killed process, it resumes from its checkpoint,
+    # and the interrupt names the run so that the command line can say how.
     database = f"sqlite:///{tmp_path / 'runs.db'}"
 
     def interrupted(*_args: Any, **_kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bootstrap, "run_backtest", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(bootstrap.RunInterrupted) as raised:
         bootstrap.run(bootstrap.BacktestRequest(synthetic_bars=50, database=database))
     with Store.open(database) as store:
         (run,) = store.runs()
-    assert run.status == "running"
+    assert run.status == "interrupted"
+    assert raised.value.run_id == run.run_id
 
 
 @pytest.mark.parametrize(

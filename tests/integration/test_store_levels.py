@@ -182,3 +182,16 @@ def test_a_full_run_replaces_a_summary_and_a_summary_adds_nothing_to_a_full(tmp_
     assert len(rows(tmp_path / "coinswarm.db")["audit_log"]) == before
     verify = coinswarm("audit", "verify", home=tmp_path)
     assert verify.returncode == 0, verify.stdout
+
+
+def test_none_still_writes_the_report_it_is_asked_for(tmp_path):
+    report = tmp_path / "report.html"
+    done = coinswarm(
+        "backtest", "--bars", "300", "--param", "fast=3", "--param", "slow=8",
+        "--store", "none", "--report", str(report), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Why did it trade?" in report.read_text(encoding="utf-8")
+    assert "not kept (--store none)" in done.stdout
+    assert not (tmp_path / "coinswarm.db").exists()
+    assert not (tmp_path / "runs").exists()

@@ -214,11 +214,26 @@ def configuration(smoke: Smoke) -> None:
     path.unlink()  # the other steps run on the built-in defaults
 
 
+def run_book(smoke: Smoke) -> None:
+    """List, show, compare, delete and prune the runs the steps before made."""
+    listed = smoke.json("runs", "list")["runs"]
+    runs = [str(run["run"]) for run in listed]
+    if len(runs) < 3:
+        raise SmokeError(f"runs list found {len(runs)} runs, expected the demo's and paper's")
+    smoke.run("runs", "show", runs[0])
+    smoke.run("runs", "compare", runs[0], runs[1])
+    smoke.run("runs", "delete", runs[0])
+    smoke.run("runs", "prune", "--keep", "1", "--dry-run")
+    smoke.run("runs", "prune", "--keep", "1")
+    smoke.run("audit", "verify")
+
+
 STEPS: dict[str, Callable[[Smoke], None]] = {
     "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
     "exchange and download": serve_and_download,
+    "runs": run_book,
 }
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
@@ -228,7 +243,8 @@ RUN_FOR_REAL = {
     ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",),
     ("new-strategy",), ("paper",),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
-    ("sandbox",), ("version",),
+    ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
+    ("runs", "show"), ("sandbox",), ("version",),
 }  # fmt: skip
 
 

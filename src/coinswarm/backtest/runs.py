@@ -25,9 +25,11 @@ from coinswarm.domain.errors import CoinswarmError
 
 __all__ = [
     "EXPLANATIONS",
+    "REPORT_NOTE",
     "RunNotFoundError",
     "default_runs_dir",
     "find_explanation",
+    "note_report",
     "read_explanations",
     "run_id",
     "save_run",
@@ -35,6 +37,8 @@ __all__ = [
 
 EXPLANATIONS = "explanations.jsonl.gz"
 _OLD_EXPLANATIONS = "explanations.json"
+REPORT_NOTE = "report.json"
+"""A file in a run's folder naming the HTML report written for it elsewhere (`--report`)."""
 
 
 class RunNotFoundError(CoinswarmError, LookupError):
@@ -81,6 +85,11 @@ def save_run(
     (folder / _OLD_EXPLANATIONS).unlink(missing_ok=True)  # a rerun of a run kept before
     _write(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str).encode())
     return folder
+
+
+def note_report(folder: Path, report: Path) -> None:
+    """Record in a run's folder where its HTML report was written, for `coinswarm runs show`."""
+    _write(folder / REPORT_NOTE, json.dumps({"path": str(report.resolve())}).encode())
 
 
 def _records(runs_dir: Path, identifier: str) -> Iterator[dict[str, Any]]:

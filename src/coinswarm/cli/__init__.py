@@ -14,7 +14,18 @@ from typer.models import CommandInfo, TyperInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
-from coinswarm.cli import admin, config, data, exchange, replay, risk, runs, sessions, strategy
+from coinswarm.cli import (
+    admin,
+    config,
+    data,
+    exchange,
+    replay,
+    risk,
+    run_book,
+    runs,
+    sessions,
+    strategy,
+)
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
@@ -26,6 +37,7 @@ _COMMANDS = (
     exchange,
     replay,
     risk,
+    run_book,
     runs,
     sessions,
     strategy,

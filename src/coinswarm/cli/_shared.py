@@ -105,6 +105,10 @@ config_app = typer.Typer(
     no_args_is_help=True, help="See the configuration file's values, or start one."
 )
 app.add_typer(config_app, name="config")
+runs_app = typer.Typer(
+    no_args_is_help=True, help="List, show, compare, delete and prune the stored runs."
+)
+app.add_typer(runs_app, name="runs")
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -190,7 +194,8 @@ def report_path(path: Path | None) -> Path | None:
 
 @contextmanager
 def stop_on_interrupt(say: Callable[[str], None] | None = None) -> Iterator[threading.Event]:
-    """Yield an event that Ctrl-C sets, so that a run finishes its bar and ends cleanly.
+    """Yield an event that Ctrl-C (or SIGTERM, as a service manager stops a process) sets, so
+    that a run finishes its bar and ends cleanly.
 
     What happened until then is kept: the run is saved and its report written. `say` hears
     it once, when Ctrl-C first comes.
@@ -202,11 +207,13 @@ def stop_on_interrupt(say: Callable[[str], None] | None = None) -> Iterator[thre
             say("stopping after the current bar (Ctrl-C): the run keeps what happened so far")
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, interrupted) for number in stopping}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def tell(line: str) -> None:

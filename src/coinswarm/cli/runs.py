@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -148,6 +152,55 @@ def stopped_note(stop: threading.Event, mode: str) -> list[str]:
     return [f"Stopped with Ctrl-C: this report covers the {mode} session until then."]
 
 
+def _as_interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _interruptible(
+    *, db: str | None, runs_dir: Path | None, as_json: bool = False
+) -> Iterator[None]:
+    """Run the block with SIGTERM taken as Ctrl-C; an interrupted run ends with its id and the
+    exact command that resumes it (exit 130, as a shell reports Ctrl-C)."""
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt as interrupted:
+        raise _interrupted(interrupted, db=db, runs_dir=runs_dir, as_json=as_json) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(
+    interrupted: KeyboardInterrupt, *, db: str | None, runs_dir: Path | None, as_json: bool
+) -> typer.Exit:
+    run_id = getattr(interrupted, "run_id", None)  # a bootstrap.RunInterrupted once stored
+    if run_id is None:
+        tell("interrupted before the run was stored: there is nothing to resume")
+        return typer.Exit(130)
+    if not getattr(interrupted, "resumable", True):
+        tell(f"interrupted: run {run_id} stopped before its end; --store summary kept nothing")
+        tell("it cannot be resumed: run it again (with --store full to be able to resume it)")
+        return typer.Exit(130)
+    command = _resume_command(run_id, db=db, runs_dir=runs_dir)
+    if as_json:
+        typer.echo(json.dumps({"run": run_id, "status": "interrupted", "resume": command}))
+    _tell_resume(run_id, command, kept="its last checkpoint is kept")
+    return typer.Exit(130)
+
+
+def _resume_command(run_id: str, *, db: str | None, runs_dir: Path | None) -> str:
+    words = ["coinswarm", "resume", run_id]
+    words += [] if db is None else ["--db", db]
+    words += [] if runs_dir is None else ["--runs-dir", str(runs_dir)]
+    return shlex.join(words)
+
+
+def _tell_resume(run_id: str, command: str, *, kept: str) -> None:
+    tell(f"interrupted: run {run_id} stopped before its end; {kept}")
+    tell(f"resume it with: {command}")
+
+
 @app.command()
 def paper(
     *,
@@ -220,6 +273,9 @@ def paper(
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
+    if stop.is_set():
+        command = _resume_command(outcome.run_id, db=db, runs_dir=runs_dir)
+        _tell_resume(outcome.run_id, command, kept="what it did until then is kept")
 
 
 @app.command()
@@ -314,11 +370,16 @@ def backtest(
             shared_state=state_url,
             bus=bus,
         )
-        outcome = _run(request, quiet=quiet or as_json)
+        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
+            outcome = _run(request, quiet=quiet or as_json)
         if report is not None:
             outcome.write_report(report)
         if request.store != STORE_NONE:
-            outcome.save(runs_dir or default_runs_dir())
+            folder = outcome.save(runs_dir or default_runs_dir())
+            if report is not None:
+                from coinswarm.backtest.runs import note_report  # noqa: PLC0415
+
+                note_report(folder, report)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
@@ -345,9 +406,12 @@ def demo(
         request = bootstrap.BacktestRequest(
             data=data_files(data), strategy="committee", database=db
         )
-        outcome = _run(request, quiet=quiet)
+        with _interruptible(db=db, runs_dir=runs_dir):
+            outcome = _run(request, quiet=quiet)
         written = outcome.write_report(report)
-        outcome.save(runs_dir or default_runs_dir())
+        from coinswarm.backtest.runs import note_report  # noqa: PLC0415
+
+        note_report(outcome.save(runs_dir or default_runs_dir()), written)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     market = ", ".join(f"{s} ({len(b):,} bars)" for s, b in outcome.result.market.items())
@@ -388,14 +452,19 @@ def resume(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Finish a run that was killed, from its last checkpoint; a finished one is re-checked."""
+    """Finish a backtest or paper run that was killed or interrupted, from its last checkpoint.
+
+    The run is looked up in the backtest's database, then in paper's (unless --db names
+    one); a paper run resumes at full speed. A finished run is re-checked.
+    """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
     from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415 - rich loads when a run does
 
     progress = RunProgressView(f"resume {run}", quiet=quiet or as_json)
     try:
         runs_folder(runs_dir)
-        outcome = bootstrap.resume(run, database=db, progress=progress)
+        with _interruptible(db=db, runs_dir=runs_dir, as_json=as_json):
+            outcome = bootstrap.resume(run, database=db, progress=progress)
         outcome.save(runs_dir or default_runs_dir())
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None

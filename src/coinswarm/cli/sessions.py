@@ -67,6 +67,29 @@ def _state_file(mode: str, state: Path | None) -> Path:
     return state or risk_state_path(mode)
 
 
+def _tell_resume(request: SessionRequest, run_id: str) -> None:
+    """Tell a person who stopped a session its run id and the command that continues it."""
+    from coinswarm.backtest.catalog import session_resume_command  # noqa: PLC0415
+
+    tell(f"interrupted: session {run_id} stopped after its current bar")
+    if request.url is None:
+        tell("it ran on the default local exchange, which ended with it: start a new session")
+        return
+    command = session_resume_command(
+        request.mode,
+        run_id,
+        url=request.url,
+        products=request.products,
+        strategy=request.strategy,
+        parameters=request.parameters,
+        phase=request.phase,
+        database=request.database,
+        ws_url=request.ws_url,
+        ca_file=request.ca_file,
+    )
+    tell(f"resume it with: {command}")
+
+
 def _session(request: SessionRequest, *, as_json: bool, quiet: bool, report: Path | None) -> None:
     """Run the session; write its report (`report`, checked already) however it ends cleanly."""
     from coinswarm import sessions  # noqa: PLC0415
@@ -90,6 +113,8 @@ def _session(request: SessionRequest, *, as_json: bool, quiet: bool, report: Pat
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
     show_outcome(outcome, as_json=as_json, report=report)
+    if stop.is_set():
+        _tell_resume(request, outcome.run_id)
 
 
 @app.command()

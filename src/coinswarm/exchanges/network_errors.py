@@ -31,7 +31,9 @@ def causes(error: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        # urllib3 keeps the cause in an instance attribute `reason`; a class property of that
+        # name (websockets' deprecated ConnectionClosed.reason) is not read.
+        linked = [current.__cause__, current.__context__, vars(current).get("reason")]
         linked += [a for a in current.args if isinstance(a, BaseException)]
         waiting += [e for e in linked if isinstance(e, BaseException)]
 

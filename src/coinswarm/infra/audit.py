@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from coinswarm.infra.storage._sql import insert_rows
 from coinswarm.infra.storage.models import AuditRow
 from coinswarm.infra.storage.types import canonical_json, from_json
 
@@ -234,7 +235,7 @@ def append_many(session: Session, pending: Sequence[Pending]) -> list[AuditEntry
         }
         for e in made
     ]
-    session.connection().execute(insert(AuditRow), rows)
+    insert_rows(session.connection(), AuditRow, rows)
     session.info[_TIP] = (seq, prev_hash)
     return made
 

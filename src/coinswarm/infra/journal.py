@@ -137,15 +137,16 @@ class StoreJournal:
         self.checkpoints_written += 1
         crash_point("after_checkpoint")
 
-    def finish(self, ts: int) -> None:
-        """Mark the run finished at `ts`; a summary run first writes all it kept, at once."""
+    def finish(self, ts: int, *, status: str = "finished") -> None:
+        """Mark the run `status` (finished, or interrupted by a person) at `ts`; a summary run
+        first writes all it kept, at once."""
         with self._store.transaction():
             if self._summary:
                 self._store.write_batch(self._run, self._entries)
                 self._entries = []
                 if self._last is not None:
                     self._store.save_snapshot(self._run, *self._last)
-            self._store.set_run_status(self._run, "finished", ts)
+            self._store.set_run_status(self._run, status, ts)
 
     def _write_each(self, entries: list[Entry], verdicts: list[Verdict]) -> None:
         store, run = self._store, self._run

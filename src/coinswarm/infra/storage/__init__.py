@@ -28,6 +28,7 @@ from coinswarm.infra.storage.records import (
     StoredSnapshot,
 )
 from coinswarm.infra.storage.repository import Store
+from coinswarm.infra.storage.run_lock import RunBusyError, RunLocks, RunStart
 
 __all__ = [
     "DATABASE_URL_VARIABLE",
@@ -35,8 +36,11 @@ __all__ = [
     "LedgerMismatchError",
     "PatternRecord",
     "RiskRecord",
+    "RunBusyError",
     "RunExistsError",
+    "RunLocks",
     "RunRecord",
+    "RunStart",
     "StateChange",
     "StorageError",
     "Store",

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from coinswarm.infra.storage._batch_plan import OrderState, Plan, StoredTrade
 from coinswarm.infra.storage._decisions_store import DecisionsStore
 from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_orders import fill_from_row
-from coinswarm.infra.storage._sql import insert_numbered
+from coinswarm.infra.storage._sql import insert_rows, reserve_ids
 from coinswarm.infra.storage.batch import Filled, Ordered
 from coinswarm.infra.storage.errors import StorageError
 from coinswarm.infra.storage.models import (
@@ -105,16 +105,16 @@ class BatchStore(LedgerStore, DecisionsStore):
         _update_orders(session, plan)
         if plan.changes:
             rows = [{"order_pk": state.pk, **change} for state, change in plan.changes]
-            connection.execute(insert(OrderStateChangeRow), rows)
+            insert_rows(connection, OrderStateChangeRow, rows)
         if plan.fills:
             rows = [{**values, "order_pk": state.pk} for state, values in plan.fills]
-            connection.execute(insert(FillRow), rows)
+            insert_rows(connection, FillRow, rows)
             for fill in plan.filled:  # as the per-row path passes it: once a fill, in order
                 crash_point("storage_after_fill_row", fill.instrument)
         if plan.deposits:
-            connection.execute(insert(DepositRow), plan.deposits)
+            insert_rows(connection, DepositRow, plan.deposits)
         if plan.risk:
-            connection.execute(insert(RiskEventRow), plan.risk)
+            insert_rows(connection, RiskEventRow, plan.risk)
         if plan.fills or plan.deposits:
             counter = update(RunRow).where(RunRow.id == plan.run_id)
             connection.execute(counter.values(ledger_events=plan.ledger_events))
@@ -163,10 +163,13 @@ def _insert_orders(session: Session, plan: Plan) -> None:
     if not plan.new_orders:
         return
     states = [plan.orders[cid] for cid in plan.new_orders]
-    rows: list[dict[str, Any]] = [{"run_id": plan.run_id, **_values(s)} for s in states]
-    ids = insert_numbered(session.connection(), OrderRow, rows)
+    connection = session.connection()
+    ids = reserve_ids(connection, OrderRow, len(states))
+    rows: list[dict[str, Any]] = []
     for state, pk in zip(states, ids, strict=True):
         state.pk = pk
+        rows.append({"id": pk, "run_id": plan.run_id, **_values(state)})
+    insert_rows(connection, OrderRow, rows)
 
 
 def _update_orders(session: Session, plan: Plan) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from coinswarm.agents.committee import Verdict
 
@@ -23,7 +23,7 @@ from coinswarm.infra.storage._map_decisions import (
     verdict_values,
     vote_values,
 )
-from coinswarm.infra.storage._sql import insert_numbered
+from coinswarm.infra.storage._sql import insert_rows, reserve_ids
 from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow, VoteRow
 from coinswarm.infra.storage.records import PatternRecord, RiskRecord
 
@@ -70,11 +70,11 @@ class DecisionsStore(Transactional):
         with self.transaction() as session:
             # Core statements on the session's connection: the ORM's bulk path costs more.
             connection = session.connection()
-            rows = [verdict_values(run_id, v) for v in batch]
-            ids = insert_numbered(connection, VerdictRow, rows)
+            ids = reserve_ids(connection, VerdictRow, len(batch))
+            rows = [{"id": i, **verdict_values(run_id, v)} for i, v in zip(ids, batch, strict=True)]
+            insert_rows(connection, VerdictRow, rows)
             votes = [row for i, v in zip(ids, batch, strict=True) for row in vote_values(i, v)]
-            if votes:
-                connection.execute(insert(VoteRow), votes)
+            insert_rows(connection, VoteRow, votes)
         return len(batch)
 
     def verdicts(self, run_id: str) -> list[Verdict]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coinswarm.domain.instrument import Instrument
 from coinswarm.domain.ledger import Deposit, Ledger, LedgerEvent, LedgerState
 from coinswarm.infra.storage._map_ledger import snapshot_children, state_from_rows
 from coinswarm.infra.storage._orders_store import OrdersStore
+from coinswarm.infra.storage._sql import insert_rows
 from coinswarm.infra.storage.errors import LedgerMismatchError
 from coinswarm.infra.storage.models import (
     LedgerSnapshotRow,
@@ -60,8 +61,7 @@ class LedgerStore(OrdersStore):
             session.add(row)
             session.flush()  # the children need the snapshot's id
             for table, values in snapshot_children(row.id, state):
-                if values:
-                    session.execute(insert(table), values)
+                insert_rows(session.connection(), table, values)
             return row.id
 
     def latest_snapshot(self, run_id: str) -> StoredSnapshot | None:

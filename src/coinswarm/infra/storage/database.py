@@ -27,15 +27,19 @@ from coinswarm.infra.storage.errors import StorageError
 
 __all__ = [
     "DATABASE_URL_VARIABLE",
+    "MODES",
     "check_integrity",
     "connect",
     "default_sqlite_path",
     "describe",
+    "mode_url",
     "resolve_url",
     "sqlite_path",
 ]
 
 DATABASE_URL_VARIABLE = "COINSWARM_DATABASE_URL"
+MODES = ("backtest", "paper", "sandbox", "live")
+"""Every mode a run can have; each but the backtest keeps an embedded file of its own."""
 _BUSY_TIMEOUT_MS = 10_000
 _PRAGMAS = ("foreign_keys=ON", "synchronous=FULL", f"busy_timeout={_BUSY_TIMEOUT_MS}")
 
@@ -70,6 +74,18 @@ def resolve_url(url: str | URL | None = None) -> URL:
         msg = f"{where}: expected {_EXPECTED}, found {shown!r}"
         raise StorageError(msg)
     return resolved
+
+
+def mode_url(mode: str, url: str | URL | None = None) -> URL:
+    """Return the database a run of `mode` writes to when given `url` (None: the default).
+
+    A URL given, or `COINSWARM_DATABASE_URL`, serves every mode; otherwise each mode but the
+    backtest keeps its own SQLite file beside the backtest's (`paper.db`, ...), so that paper
+    money and research runs can never be mistaken for each other.
+    """
+    if url is None and mode != "backtest" and DATABASE_URL_VARIABLE not in os.environ:
+        return URL.create("sqlite", database=str(default_sqlite_path().with_name(f"{mode}.db")))
+    return resolve_url(url)
 
 
 # The databases Coinswarm installs a driver for and runs its migrations on.

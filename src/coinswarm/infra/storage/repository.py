@@ -6,9 +6,10 @@ records of `records`), mapped field by field in the `_map_*` modules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import URL, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,18 +18,20 @@ from sqlalchemy.orm import Session
 # Imported as modules, not by name: `audit` imports the models, which import this package.
 from coinswarm.infra import audit, audit_anchor
 from coinswarm.infra.storage._batch_store import BatchStore
+from coinswarm.infra.storage._catalog_store import CatalogStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
 from coinswarm.infra.storage.database import connect, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import RunExistsError, StorageError
 from coinswarm.infra.storage.migrate import ensure_current
 from coinswarm.infra.storage.migrate import upgrade as migrate_upgrade
-from coinswarm.infra.storage.models import RunRow
+from coinswarm.infra.storage.models import AuditRow, RunRow
 from coinswarm.infra.storage.records import RunRecord
+from coinswarm.infra.storage.types import from_json
 
 __all__ = ["Store"]
 
 
-class Store(BatchStore):
+class Store(BatchStore, CatalogStore):
     """Read and write one Coinswarm database.
 
     Each method runs in its own transaction unless called inside `transaction()`, where it
@@ -150,17 +153,25 @@ class Store(BatchStore):
 
     def status_reason(self, run_id: str) -> str | None:
         """Return the reason given with the run's latest status change, or None."""
+        query = (
+            select(AuditRow.payload)
+            .where(AuditRow.run_id == run_id, AuditRow.kind == str(audit.AuditKind.RUN))
+            .order_by(AuditRow.seq)
+        )
         with self.transaction() as session:
-            found = [
-                e.data()
-                for e in audit.entries(session)
-                if e.run_id == run_id and e.kind == audit.AuditKind.RUN
-            ]
+            found = [from_json(payload) for payload in session.scalars(query)]
         reasons = [p["reason"] for p in found if "status" in p and "reason" in p]
         return reasons[-1] if reasons else None
 
-    def delete_run(self, run_id: str, *, ts: int, actor: str) -> bool:
-        """Delete a run and everything recorded under it (not its audit entries)."""
+    def delete_run(
+        self, run_id: str, *, ts: int, actor: str, details: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Delete a run and everything recorded under it, but not its audit entries.
+
+        The audit chain is tamper-evident: taking a run's entries out of it would break it
+        where they stood. They stay, and the deletion itself is appended (with `details`:
+        what was deleted, and why), so the chain still verifies and says what happened.
+        """
         with self.transaction() as session:
             deleted = session.execute(
                 delete(RunRow).where(RunRow.id == run_id).returning(RunRow.id)
@@ -172,7 +183,7 @@ class Store(BatchStore):
                 ts=ts,
                 kind=audit.AuditKind.RUN,
                 actor=actor,
-                payload={"deleted": True},
+                payload={**(details or {}), "deleted": True},
                 run_id=run_id,
             )
         self._venues.pop(run_id, None)

@@ -417,6 +417,58 @@ def _resume(folder: Folder, command: str) -> None:
     )
 
 
+@case("coinswarm backtest --strategy committee --data BTC_USDT-1h.csv.gz --store summary")
+def _store_summary(folder: Folder, command: str) -> None:
+    # A data folder of its own: a summary adds nothing to a run of the same id kept in full.
+    home = {"COINSWARM_HOME": str(folder.path / "summary-home")}
+    run = json.loads(folder.run(command, "--json", env=home).stdout)["run"]
+    shown = folder.run(f"coinswarm runs show {run}", env=home).stdout
+    assert '"store": "summary"' in shown
+    assert "verdicts 0, votes 0" in shown  # what a summary leaves out
+    assert re.search(r"orders [1-9]", shown)
+    assert re.search(r"fills [1-9]", shown)
+
+
+@case("coinswarm runs list --mode paper --status killed")
+def _runs_killed(folder: Folder, command: str) -> None:
+    paced = subprocess.Popen(
+        [sys.executable, "-m", "coinswarm", "paper", "--speed", "60", "--bars", "50", "--quiet"],
+        cwd=folder.path,
+        env=folder.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not folder.json("coinswarm runs list --mode paper --status running --json")["runs"]:
+            assert time.monotonic() < deadline, "the paper run never showed as running"
+            time.sleep(0.5)
+    finally:
+        paced.kill()  # as kill -9 or a power cut would
+        paced.wait()
+    killed = folder.json(command, "--json")["runs"]
+    assert [entry["status"] for entry in killed] == ["killed"]
+    assert killed[0]["resume"] == f"coinswarm resume {killed[0]['run']}"
+    assert killed[0]["run"] in folder.run(command).stdout
+
+
+@case("coinswarm runs show RUN")
+def _runs_show(folder: Folder, command: str) -> None:
+    run = folder.json("coinswarm backtest --bars 300 --json")["run"]
+    shown = folder.run(command.replace("RUN", run)).stdout
+    assert f"run: {run} (backtest, sma-cross)" in shown
+    assert "status: finished" in shown
+    assert "final_equity:" in shown
+
+
+@case("coinswarm runs prune --older-than 30 --dry-run")
+def _runs_prune(folder: Folder, command: str) -> None:
+    before = folder.json("coinswarm runs list --json")["runs"]
+    assert before, "the runs above are listed"
+    assert "would delete 0 runs" in folder.run(command).stdout  # every run here is minutes old
+    assert folder.json("coinswarm runs list --json")["runs"] == before
+
+
 @case("coinswarm db upgrade")
 def _db_upgrade(folder: Folder, command: str) -> None:
     folder.run(command)

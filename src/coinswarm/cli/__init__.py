@@ -14,7 +14,7 @@ from typer.models import CommandInfo, TyperInfo
 
 from coinswarm import __version__
 from coinswarm.backtest.defaults import data_home
-from coinswarm.cli import (
+from coinswarm.cli import (  # noqa: F401 - imported for their commands, which register on `app`
     admin,
     config,
     data,
@@ -29,19 +29,6 @@ from coinswarm.cli import (
 from coinswarm.cli._shared import app
 
 __all__ = ["app", "main"]
-
-_COMMANDS = (
-    admin,
-    config,
-    data,
-    exchange,
-    replay,
-    risk,
-    run_book,
-    runs,
-    sessions,
-    strategy,
-)  # imported for their commands, which register on `app`
 
 
 @app.command()

@@ -39,22 +39,25 @@ def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _request_values(request: OrderRequest) -> dict[str, Any]:
+    """Return an order request's fields: its JSON, and the request's part of an order's row."""
+    return {
+        "client_order_id": request.client_order_id,
+        "instrument": request.instrument,
+        "side": request.side.value,
+        "type": request.type.value,
+        "quantity": request.quantity,
+        "quote_quantity": request.quote_quantity,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "time_in_force": request.time_in_force.value,
+        "expire_ts": request.expire_ts,
+    }
+
+
 def request_to_json(request: OrderRequest) -> str:
     """Return an order request as canonical JSON, decimals as exact strings."""
-    return canonical_json(
-        {
-            "client_order_id": request.client_order_id,
-            "instrument": request.instrument,
-            "side": request.side.value,
-            "type": request.type.value,
-            "quantity": request.quantity,
-            "quote_quantity": request.quote_quantity,
-            "limit_price": request.limit_price,
-            "stop_price": request.stop_price,
-            "time_in_force": request.time_in_force.value,
-            "expire_ts": request.expire_ts,
-        }
-    )
+    return canonical_json(_request_values(request))
 
 
 def request_from_json(text: str) -> OrderRequest:
@@ -73,19 +76,9 @@ def request_from_json(text: str) -> OrderRequest:
 
 def order_values(order: Order) -> dict[str, Any]:
     """Return the column values of `order`'s row (every column but the row's id and run)."""
-    request = order.request
     return {
-        "client_order_id": request.client_order_id,
+        **_request_values(order.request),
         "order_id": order.order_id,
-        "instrument": request.instrument,
-        "side": request.side.value,
-        "type": request.type.value,
-        "quantity": request.quantity,
-        "quote_quantity": request.quote_quantity,
-        "limit_price": request.limit_price,
-        "stop_price": request.stop_price,
-        "time_in_force": request.time_in_force.value,
-        "expire_ts": request.expire_ts,
         "status": order.status.value,
         "filled_quantity": order.filled_quantity,
         "filled_quote": order.filled_quote,

@@ -12,8 +12,8 @@ directly, would take about an hour at this size, so it is timed on its first
 line says so. Both are then run in full on a small matrix and compared.
 
 Peak memory: tracemalloc's peak over one fast run (numpy reports its arrays to it; the input
-matrix, allocated before, is not counted) and the process's peak RSS (everything, input
-included).
+matrix, allocated before, is not counted) and the process's peak RSS after the fast runs
+(interpreter, libraries and input included; before the reference copies any rows).
 
 This prints figures; it never asserts on time.
 """
@@ -42,6 +42,10 @@ def returns_matrix(bars: int, candidates: int, seed: int = 13) -> np.ndarray:
     matrix = np.random.default_rng(seed).standard_normal((bars, candidates))
     matrix *= 0.01
     return matrix
+
+
+def peak_rss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
 def time_fast(matrix: np.ndarray, partitions: int, repeat: int):
@@ -122,7 +126,11 @@ def main() -> None:
         f"fast:      best {min(walls):.2f} s wall, {min(cpus):.2f} s CPU"
         f" (worst {max(walls):.2f} s wall over {args.repeat} runs); PBO {result.pbo:.3f}"
     )
-    print(f"           peak traced {traced_peak(matrix, partitions):,.0f} MB beyond the input")
+    traced = traced_peak(matrix, partitions)
+    print(
+        f"           peak traced {traced:,.0f} MB beyond the input;"
+        f" peak RSS so far {peak_rss():,.0f} MB (interpreter, input and all)"
+    )
 
     per = reference_seconds_per_combination(matrix, partitions, args.reference_combinations)
     print(
@@ -131,8 +139,6 @@ def main() -> None:
         f" ({per * combinations / min(walls):,.0f}x the fast best) - not run in full"
     )
     print(compare_small(partitions))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    print(f"peak RSS of this process: {rss:,.0f} MB (input and the reference's copies included)")
 
 
 if __name__ == "__main__":

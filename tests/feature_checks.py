@@ -14,6 +14,7 @@ import numpy as np
 
 from coinswarm.data.features import DEFAULT_FEATURES, Family, parse_feature
 from coinswarm.data.features.catalog import FeatureError
+from coinswarm.data.features.chart import DEFAULT_CHART_FEATURES
 from coinswarm.domain.bar import BarSeries
 
 # Stream and vectorised forms agree to a relative 1e-9. Features are scale-free, and gaps such
@@ -43,10 +44,11 @@ def head(series: BarSeries, k: int) -> BarSeries:
 
 def example_params(family: Family) -> tuple[tuple[int, ...], ...]:
     """Return parameters to test `family` with: its default features, else small valid ones."""
+    # Chart detectors with arbitrary small parameters (a 2 bps tolerance) may never fire on a
+    # test market, which would make the checks vacuous; their defaults do fire.
+    defaults = DEFAULT_FEATURES + DEFAULT_CHART_FEATURES
     chosen = [
-        spec.params
-        for spec in map(parse_feature, DEFAULT_FEATURES)
-        if spec.family.name == family.name
+        spec.params for spec in map(parse_feature, defaults) if spec.family.name == family.name
     ]
     if not chosen:
         valid = _small_valid(family)

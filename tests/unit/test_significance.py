@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from coinswarm.evolution import significance
-from coinswarm.evolution.significance import random_entry_test, reality_check
+from coinswarm.evolution.significance import (
+    RandomEntryTest,
+    random_entry_test,
+    random_entry_totals,
+    reality_check,
+)
 
 BARS = 500
 
@@ -145,3 +150,16 @@ def test_random_entry_refuses_trades_off_the_window(entries, lengths, message):
         )
     with pytest.raises(ValueError, match="side"):
         random_entry_test(np.zeros(10), [0], [1], side=0, fee_log_cost=0.0, draws=10, seed=1)
+
+
+def test_several_instruments_sum_their_draws():
+    (first, jumps_a), (second, jumps_b) = planted_jumps(6), planted_jumps(7)
+    terms = {"side": 1, "fee_log_cost": 0.002, "draws": 400}
+    a_actual, a_totals = random_entry_totals(first, jumps_a, np.full(15, 2), seed=1, **terms)
+    b_actual, b_totals = random_entry_totals(second, jumps_b - 1, np.full(15, 2), seed=2, **terms)
+    both = RandomEntryTest.of(a_actual + b_actual, a_totals + b_totals)
+    assert both.draws == 400
+    assert both.actual == a_actual + b_actual
+    assert both.p_value == 1 / 401
+    alone = random_entry_test(first, jumps_a, np.full(15, 2), seed=1, **terms)
+    assert alone == RandomEntryTest.of(a_actual, a_totals)

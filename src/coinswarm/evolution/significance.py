@@ -7,6 +7,7 @@
   candidate's mean per-period return beats the benchmark's.
 * `random_entry_test`: the trades as placed against the same number of trades, with the same
   holding lengths, entered at uniformly random bars: does the entry timing carry information?
+  `random_entry_totals` gives the draws themselves, to sum over several instruments.
 
 Both draw every random number from the seed or Generator they are given.
 """
@@ -22,7 +23,13 @@ from arch.bootstrap import SPA
 
 from coinswarm.evolution.stats import FloatArray
 
-__all__ = ["RandomEntryTest", "RealityCheck", "random_entry_test", "reality_check"]
+__all__ = [
+    "RandomEntryTest",
+    "RealityCheck",
+    "random_entry_test",
+    "random_entry_totals",
+    "reality_check",
+]
 
 # Bounds the random-entry draws' working arrays (draws x trades) to about 32 MB of int64.
 _RANDOM_ENTRY_CELLS = 4_000_000
@@ -51,6 +58,22 @@ class RandomEntryTest:
     random_std: float  # ddof=1 over the draws; 0 with one draw
     p_value: float  # (1 + draws with a total >= actual) / (1 + draws)
     draws: int
+
+    @classmethod
+    def of(cls, actual: float, totals: FloatArray) -> RandomEntryTest:
+        """Summarise the actual total against the random draws' totals.
+
+        Several instruments: sum their actuals, and their `random_entry_totals` draw by draw.
+        """
+        if totals.ndim != 1 or totals.size == 0:
+            raise ValueError(f"expected a 1-D array of draws' totals, found shape {totals.shape}")
+        return cls(
+            actual=actual,
+            random_mean=float(totals.mean()),
+            random_std=float(totals.std(ddof=1)) if totals.size > 1 else 0.0,
+            p_value=(1 + int(np.count_nonzero(totals >= actual))) / (1 + totals.size),
+            draws=int(totals.size),
+        )
 
 
 def reality_check(
@@ -123,7 +146,7 @@ def _trades(
     return entries, lengths
 
 
-def random_entry_test(
+def random_entry_totals(
     bar_log_returns: npt.ArrayLike,
     trade_entries: npt.ArrayLike,
     trade_lengths: npt.ArrayLike,
@@ -132,14 +155,15 @@ def random_entry_test(
     fee_log_cost: float,
     draws: int,
     seed: int | np.random.Generator,
-) -> RandomEntryTest:
-    """Compare the trades' total net log return with that of trades at random entry bars.
+) -> tuple[float, FloatArray]:
+    """Return the trades' total net log return and the totals of `draws` random placements.
 
     A trade entered at bar e for L bars earns side * (r[e] + ... + r[e + L - 1]) -
     `fee_log_cost`, r the market's per-bar log returns (no fees in them) and `fee_log_cost` a
     trade's round-trip cost as a positive log return (fee rate f per side: log((1 + f) / (1 -
     f))). Each draw keeps every trade's length and moves its entry to a uniform bar in
-    0..T - L, so no trade runs past the end; random trades may overlap one another.
+    0..T - L, so no trade runs past the end; random trades may overlap one another. The draws
+    are made a chunk at a time (bounded memory); the chunk does not change them.
     """
     returns = np.asarray(bar_log_returns, dtype=np.float64)
     if returns.ndim != 1 or returns.size == 0 or not np.isfinite(returns).all():
@@ -160,7 +184,6 @@ def random_entry_test(
         return np.asarray(side * gains - cost, dtype=np.float64)
 
     rng = np.random.default_rng(seed)
-    actual = float(total(entries[np.newaxis, :])[0])
     highs = bars - lengths + 1
     chunk = max(1, _RANDOM_ENTRY_CELLS // entries.size)
     totals = np.concatenate(
@@ -169,10 +192,32 @@ def random_entry_test(
             for done in range(0, draws, chunk)
         ]
     )
-    return RandomEntryTest(
-        actual=actual,
-        random_mean=float(totals.mean()),
-        random_std=float(totals.std(ddof=1)) if draws > 1 else 0.0,
-        p_value=(1 + int(np.count_nonzero(totals >= actual))) / (1 + draws),
+    # The same sum as every draw's, so a draw that lands on the actual entries ties exactly.
+    return float(total(entries[np.newaxis, :])[0]), totals
+
+
+def random_entry_test(
+    bar_log_returns: npt.ArrayLike,
+    trade_entries: npt.ArrayLike,
+    trade_lengths: npt.ArrayLike,
+    *,
+    side: int,
+    fee_log_cost: float,
+    draws: int,
+    seed: int | np.random.Generator,
+) -> RandomEntryTest:
+    """Compare the trades' total net log return with that of trades at random entry bars.
+
+    One instrument; the terms are `random_entry_totals`'. The p-value is (1 + draws whose total
+    is >= the actual) / (1 + draws).
+    """
+    actual, totals = random_entry_totals(
+        bar_log_returns,
+        trade_entries,
+        trade_lengths,
+        side=side,
+        fee_log_cost=fee_log_cost,
         draws=draws,
+        seed=seed,
     )
+    return RandomEntryTest.of(actual, totals)

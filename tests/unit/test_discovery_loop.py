@@ -90,13 +90,21 @@ def test_out_of_sample_scores_come_only_at_a_folds_end_on_its_unseen_window(data
     loop, plan = discovery(dataset, ledger)
     loop.run()
     for report in ledger.reports:
-        if not CONFIG.ends_fold(report.cycle):
-            assert report.scores == ()
-            continue
+        unseen = [s for _, s in report.scores if s.sample is Sample.OUT_OF_SAMPLE]
+        born = {p.id for p in report.born}
         fold = plan.folds[report.fold]
-        assert report.scores
-        for _, score in report.scores:
-            assert score.sample is Sample.OUT_OF_SAMPLE
+        for pattern_id, score in report.scores:
+            if score.sample is Sample.IN_SAMPLE:  # each newborn's first score, on the fold's past
+                assert pattern_id in born
+                assert (score.start_ns, score.end_ns) == (
+                    fold.in_sample.start_ns,
+                    fold.in_sample.end_ns,
+                )
+        if not CONFIG.ends_fold(report.cycle):
+            assert unseen == []
+            continue
+        assert unseen
+        for score in unseen:
             assert (score.start_ns, score.end_ns) == (
                 fold.out_of_sample.start_ns,
                 fold.out_of_sample.end_ns,

@@ -163,15 +163,15 @@ class Discovery:
             for r in batch.net_return
         ]
         offered = self._offspring(c, rng, fold)
-        born, new_trials = self._admit(c, offered, in_sample)
+        born, new_trials, scores = self._admit(c, offered, in_sample)
         trials += new_trials
         retired = self._compete(c, rng, in_sample)
         retired += self._cap()
-        scores: list[tuple[str, Score]] = []
         best_oos = None
         if config.ends_fold(c):
-            scores = self._score_out_of_sample(c, fold)
-            best_oos = max((s.sharpe for _, s in scores), default=None)
+            unseen = self._score_out_of_sample(c, fold)
+            best_oos = max((s.sharpe for _, s in unseen), default=None)
+            scores += unseen
         state.trials += len(trials)
         state.next_cycle = c + 1
         best = max(state.fitness.values(), default=UNFIT)
@@ -207,21 +207,21 @@ class Discovery:
             quantiles = self._quantiles_for(fold)
             for _ in range(config.children):
                 first = state.population[members[tournament(fitness, rng)]]
+                second = None
                 if len(members) >= 2 and rng.random() < 0.3:
                     second = state.population[members[tournament(fitness, rng)]]
-                    if second.timeframe == first.timeframe and second.id != first.id:
-                        # Thresholds are on their timeframe's scale: cross within one only.
-                        offered.append(("child", crossover(first, second, rng)))
-                        continue
-                    offered.append(("child", mutate(first, rng, quantiles)))
+                # Thresholds are on their timeframe's scale: cross within one timeframe only.
+                if second is not None and second.timeframe == first.timeframe and second != first:
+                    offered.append(("child", crossover(first, second, rng)))
                 else:
                     offered.append(("child", mutate(first, rng, quantiles)))
         return offered
 
     def _admit(
         self, c: int, offered: list[tuple[str, Pattern]], window: Window
-    ) -> tuple[list[Pattern], list[Trial]]:
-        """Score the candidates not yet seen this fold; each distinct one is a trial."""
+    ) -> tuple[list[Pattern], list[Trial], list[tuple[str, Score]]]:
+        """Score the candidates not yet seen this fold; each distinct one is a trial, and its
+        in-sample score is the first it receives."""
         state = self.state
         fresh: dict[str, tuple[str, Pattern]] = {}
         for kind, pattern in offered:
@@ -229,7 +229,7 @@ class Discovery:
                 fresh[pattern.id] = (kind, pattern)
         order = sorted(fresh)
         results = self._score([(fresh[i][1], window) for i in order])
-        born, trials = [], []
+        born, trials, scores = [], [], []
         for pattern_id, result in zip(order, results, strict=True):
             kind, pattern = fresh[pattern_id]
             state.seen_in_fold.add(pattern_id)
@@ -247,10 +247,13 @@ class Discovery:
                     )
                 )
                 born.append(pattern)
+                scores.append(
+                    (pattern_id, result.score(Sample.IN_SAMPLE, pattern, self.dataset, c))
+                )
             if fit > UNFIT:
                 state.population[pattern_id] = pattern
                 state.fitness[pattern_id] = fit
-        return born, trials
+        return born, trials, scores
 
     def _fitness(self, result: WindowResult) -> float:
         return result.sharpe if result.trades >= self.config.min_in_sample_trades else UNFIT

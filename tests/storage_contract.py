@@ -31,7 +31,6 @@ from coinswarm.infra import audit, audit_anchor
 from coinswarm.infra.storage import (
     FillConflictError,
     LedgerMismatchError,
-    PatternRecord,
     RunExistsError,
     RunRecord,
     StorageError,
@@ -77,7 +76,6 @@ __all__ = [
     "test_each_checkpoint_and_finish_anchors_the_run_at_the_chain_head",
     "test_every_order_state_change_is_kept",
     "test_killed_while_writing_a_fill_leaves_neither",
-    "test_patterns_round_trip",
     "test_risk_decisions_and_events_round_trip",
     "test_runs_round_trip",
     "test_the_ledger_rebuilt_from_stored_fills_equals_the_snapshot",
@@ -499,25 +497,6 @@ def test_risk_decisions_and_events_round_trip(store: Store) -> None:
         ("reset", "ada"),
         ("config_change", "ada"),
     ]
-
-
-def test_patterns_round_trip(store: Store) -> None:
-    parent = PatternRecord(
-        pattern_id="p1",
-        name="three red bars",
-        generation=0,
-        definition={"bars": 3, "threshold": "0.015"},
-        status="candidate",
-        created_ts=START_NS,
-        updated_ts=START_NS,
-    )
-    child = replace(parent, pattern_id="p2", generation=1, parent_id="p1")
-    store.save_pattern(parent)
-    store.save_pattern(child)
-    proven = replace(parent, status="proven", in_sample_score=1.25, out_of_sample_score=0.5)
-    store.save_pattern(proven)
-    assert store.patterns() == [proven, child]
-    assert store.patterns(status="proven") == [proven]
 
 
 # -- the audit log under tampering -------------------------------------------------------------

@@ -24,8 +24,10 @@ from typing import Any
 from cli_harness import coinswarm
 
 SMA = ("--strategy", "sma-cross", "--param", "fast=3", "--param", "slow=8")
-# Tables whose rows belong to runs (the audit log keeps its entries by design).
-NOT_RUN_ROWS = {"audit_log", "alembic_version", "runs", "patterns"}
+# Tables whose rows do not belong to trading runs (the audit log keeps its entries by design;
+# discovery runs are not `coinswarm runs`' business).
+DISCOVERY = {"evolution_runs", "patterns", "pattern_lineage", "pattern_scores", "evolution_trials"}
+NOT_RUN_ROWS = {"audit_log", "alembic_version", "runs", *DISCOVERY}
 
 
 def _json(*args: str, home: Path) -> Any:

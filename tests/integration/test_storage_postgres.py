@@ -18,6 +18,7 @@ from psycopg import sql
 from absent import absent
 from coinswarm.infra import audit
 from coinswarm.infra.storage import Store
+from evolution_store_contract import *  # noqa: F403  (the discovery store's, likewise)
 from storage_contract import *  # noqa: F403  (the contract's tests, collected here for PostgreSQL)
 from storage_contract import new_run, open_order
 

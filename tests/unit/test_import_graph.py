@@ -55,6 +55,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "preflight": frozenset({"domain", "exchanges", "execution", "risk"}),
+    # discovery scores patterns with its own evaluator and proves the committee with the engine
+    "evolution": frozenset(
+        {"domain", "data", "agents", "strategies", "backtest", "infra", "bootstrap"}
+    ),
     "bootstrap": frozenset(
         {
             "domain",
@@ -97,6 +101,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "bootstrap",
             "sessions",
             "preflight",
+            "evolution",
         }
     ),
     "__main__": frozenset({"cli"}),

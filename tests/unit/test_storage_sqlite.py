@@ -17,6 +17,7 @@ from coinswarm.infra.storage import (
     resolve_url,
 )
 from coinswarm.infra.storage.types import ExactDecimal
+from evolution_store_contract import *  # noqa: F403  (the discovery store's, likewise)
 from storage_contract import *  # noqa: F403  (the contract's tests, collected here for SQLite)
 from storage_contract import new_run, open_order
 

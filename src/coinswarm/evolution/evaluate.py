@@ -1,7 +1,7 @@
 """Evaluate a pattern over a whole window at once: its trades and its per-bar returns.
 
-This is the research twin of the pattern trader that runs bar by bar (`evolution.trader`, and
-through it the pattern agent in the engine); tests hold the two to the same trades. The entry
+This is the research twin of the pattern trader that runs bar by bar (`agents.pattern_trader`,
+and through it the pattern agent in the engine); tests hold the two to the same trades. The entry
 and exit conditions are whole-array comparisons (numpy); the walk that decides when a position
 leaves is path-dependent, so it is one compiled loop (numba) over the window.
 

@@ -14,14 +14,25 @@ from coinswarm.infra.storage.database import (
     sqlite_path,
 )
 from coinswarm.infra.storage.errors import (
+    CycleOrderError,
     FillConflictError,
     LedgerMismatchError,
     RunExistsError,
     StorageError,
 )
+from coinswarm.infra.storage.evolution_records import (
+    IMPORT_PREFIX,
+    IMPORTED,
+    EvolutionRun,
+    EvolutionStatus,
+    LineageLink,
+    PatternUpdate,
+    StoredPattern,
+    StoredTrial,
+    Trial,
+)
 from coinswarm.infra.storage.migrate import current_revision, head_revision, upgrade
 from coinswarm.infra.storage.records import (
-    PatternRecord,
     RiskRecord,
     RunRecord,
     StateChange,
@@ -32,9 +43,15 @@ from coinswarm.infra.storage.run_lock import RunBusyError, RunLocks, RunStart
 
 __all__ = [
     "DATABASE_URL_VARIABLE",
+    "IMPORTED",
+    "IMPORT_PREFIX",
+    "CycleOrderError",
+    "EvolutionRun",
+    "EvolutionStatus",
     "FillConflictError",
     "LedgerMismatchError",
-    "PatternRecord",
+    "LineageLink",
+    "PatternUpdate",
     "RiskRecord",
     "RunBusyError",
     "RunExistsError",
@@ -44,7 +61,10 @@ __all__ = [
     "StateChange",
     "StorageError",
     "Store",
+    "StoredPattern",
     "StoredSnapshot",
+    "StoredTrial",
+    "Trial",
     "connect",
     "current_revision",
     "default_sqlite_path",

@@ -11,9 +11,8 @@ them in the order the per-row methods would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,7 +26,7 @@ from coinswarm.infra.storage._batch_plan import OrderState, Plan, StoredTrade
 from coinswarm.infra.storage._decisions_store import DecisionsStore
 from coinswarm.infra.storage._ledger_store import LedgerStore
 from coinswarm.infra.storage._map_orders import fill_from_row
-from coinswarm.infra.storage._sql import insert_rows, reserve_ids
+from coinswarm.infra.storage._sql import chunks, insert_rows, reserve_ids
 from coinswarm.infra.storage.batch import Filled, Ordered
 from coinswarm.infra.storage.errors import StorageError
 from coinswarm.infra.storage.models import (
@@ -45,15 +44,6 @@ if TYPE_CHECKING:
     from coinswarm.infra.storage.batch import Entry
 
 __all__ = ["BatchStore"]
-
-_T = TypeVar("_T")
-_CHUNK = 500  # ids per IN (...) list: well inside every backend's limit on bound parameters
-
-
-def _chunks(items: Iterable[_T]) -> Iterator[list[_T]]:
-    it = iter(items)
-    while chunk := list(islice(it, _CHUNK)):
-        yield chunk
 
 
 class BatchStore(LedgerStore, DecisionsStore):
@@ -124,7 +114,7 @@ class BatchStore(LedgerStore, DecisionsStore):
 def _stored_orders(session: Session, run_id: str, cids: Iterable[str]) -> dict[str, OrderState]:
     """Return the stored state of those of `cids` the run holds, with their last history step."""
     found: dict[str, OrderState] = {}
-    for chunk in _chunks(cids):
+    for chunk in chunks(cids):
         query = select(
             OrderRow.id,
             OrderRow.client_order_id,
@@ -135,7 +125,7 @@ def _stored_orders(session: Session, run_id: str, cids: Iterable[str]) -> dict[s
         for pk, cid, order_id, status, filled in session.execute(query):
             found[cid] = OrderState(order_id, status, filled, 0, pk=pk)
     by_pk = {state.pk: state for state in found.values()}
-    for pks in _chunks(by_pk):
+    for pks in chunks(by_pk):
         last = (
             select(OrderStateChangeRow.order_pk, func.max(OrderStateChangeRow.seq))
             .where(OrderStateChangeRow.order_pk.in_(pks))
@@ -151,7 +141,7 @@ def _stored_trades(
 ) -> dict[str, StoredTrade]:
     """Return the trades among `trade_ids` already stored for `venue`."""
     found: dict[str, StoredTrade] = {}
-    for chunk in _chunks(trade_ids):
+    for chunk in chunks(trade_ids):
         query = select(FillRow).where(FillRow.venue == venue, FillRow.trade_id.in_(chunk))
         for row in session.scalars(query):
             found[row.trade_id] = StoredTrade(row.run_id, fill_from_row(row))

@@ -14,18 +14,16 @@ from coinswarm.agents.committee import Verdict
 from coinswarm.infra import audit
 from coinswarm.infra.storage._base import Transactional
 from coinswarm.infra.storage._map_decisions import (
-    apply_pattern,
     event_row,
     note_row,
-    pattern_from_row,
     risk_from_row,
     verdict_from_rows,
     verdict_values,
     vote_values,
 )
 from coinswarm.infra.storage._sql import insert_rows, reserve_ids
-from coinswarm.infra.storage.models import PatternRow, RiskEventRow, VerdictRow, VoteRow
-from coinswarm.infra.storage.records import PatternRecord, RiskRecord
+from coinswarm.infra.storage.models import RiskEventRow, VerdictRow, VoteRow
+from coinswarm.infra.storage.records import RiskRecord
 
 if TYPE_CHECKING:
     from coinswarm.execution.session_guard import GuardEvent
@@ -159,18 +157,3 @@ class DecisionsStore(Transactional):
                 payload=dict(changes),
                 run_id=run_id,
             )
-
-    def save_pattern(self, pattern: PatternRecord) -> None:
-        """Store a pattern, or replace the stored one with the same id."""
-        with self.transaction() as session:
-            row = session.get(PatternRow, pattern.pattern_id) or PatternRow()
-            apply_pattern(row, pattern)
-            session.add(row)
-
-    def patterns(self, *, status: str | None = None) -> list[PatternRecord]:
-        """Return every pattern, or those with `status`, by generation then id."""
-        query = select(PatternRow).order_by(PatternRow.generation, PatternRow.id)
-        if status is not None:
-            query = query.where(PatternRow.status == status)
-        with self.transaction() as session:
-            return [pattern_from_row(row) for row in session.scalars(query)]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from coinswarm.agents.base import Direction, Vote
 from coinswarm.agents.committee import Verdict
 from coinswarm.execution.session_guard import GuardEvent
-from coinswarm.infra.storage.models import PatternRow, RiskEventRow, RunRow, VerdictRow, VoteRow
-from coinswarm.infra.storage.records import PatternRecord, RiskRecord, RunRecord
+from coinswarm.infra.storage.models import RiskEventRow, RunRow, VerdictRow, VoteRow
+from coinswarm.infra.storage.records import RiskRecord, RunRecord
 from coinswarm.infra.storage.types import canonical_json, from_json
 from coinswarm.risk.circuit_breaker import BreakerEvent
 
@@ -18,12 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OVERSIGHT",
-    "apply_pattern",
     "event_row",
     "event_values",
     "note_row",
     "note_values",
-    "pattern_from_row",
     "risk_from_row",
     "run_from_row",
     "run_row",
@@ -195,34 +193,4 @@ def risk_from_row(row: RiskEventRow) -> RiskRecord:
         client_order_id=row.client_order_id,
         requested=row.requested,
         sent=row.sent,
-    )
-
-
-def apply_pattern(row: PatternRow, pattern: PatternRecord) -> None:
-    """Copy every field of `pattern` onto `row`."""
-    row.id = pattern.pattern_id
-    row.name = pattern.name
-    row.generation = pattern.generation
-    row.parent_id = pattern.parent_id
-    row.definition = canonical_json(pattern.definition)
-    row.status = pattern.status
-    row.in_sample_score = pattern.in_sample_score
-    row.out_of_sample_score = pattern.out_of_sample_score
-    row.created_ts = pattern.created_ts
-    row.updated_ts = pattern.updated_ts
-
-
-def pattern_from_row(row: PatternRow) -> PatternRecord:
-    """Return the pattern a row holds."""
-    return PatternRecord(
-        pattern_id=row.id,
-        name=row.name,
-        generation=row.generation,
-        definition=from_json(row.definition),
-        status=row.status,
-        created_ts=row.created_ts,
-        updated_ts=row.updated_ts,
-        parent_id=row.parent_id,
-        in_sample_score=row.in_sample_score,
-        out_of_sample_score=row.out_of_sample_score,
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -13,7 +14,17 @@ from sqlalchemy.orm import Session
 from coinswarm.infra.storage.errors import StorageError
 from coinswarm.infra.storage.models import Base, RunRow
 
-__all__ = ["insert_rows", "insert_unless_present", "next_ledger_seq", "reserve_ids"]
+__all__ = ["chunks", "insert_rows", "insert_unless_present", "next_ledger_seq", "reserve_ids"]
+
+_T = TypeVar("_T")
+CHUNK = 500  # ids per IN (...) list: well inside every backend's limit on bound parameters
+
+
+def chunks(items: Iterable[_T]) -> Iterator[list[_T]]:
+    """Yield `items` in lists of at most CHUNK, for IN (...) lists of bounded length."""
+    it = iter(items)
+    while chunk := list(islice(it, CHUNK)):
+        yield chunk
 
 
 def insert_unless_present(session: Session, table: type[Base], values: dict[str, object]) -> bool:

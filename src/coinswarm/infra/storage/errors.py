@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from coinswarm.domain.errors import CoinswarmError
 
-__all__ = ["FillConflictError", "LedgerMismatchError", "RunExistsError", "StorageError"]
+__all__ = [
+    "CycleOrderError",
+    "FillConflictError",
+    "LedgerMismatchError",
+    "RunExistsError",
+    "StorageError",
+]
 
 
 class StorageError(CoinswarmError):
@@ -21,3 +27,7 @@ class RunExistsError(StorageError):
 
 class LedgerMismatchError(StorageError):
     """The ledger rebuilt from the stored fills differs from the last stored snapshot."""
+
+
+class CycleOrderError(StorageError):
+    """A discovery cycle was committed out of turn: not the one after the last committed."""

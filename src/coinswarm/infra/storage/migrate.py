@@ -95,37 +95,38 @@ def check_revision(engine: Engine) -> str | None:
     return revision
 
 
-def _upgrade_engine(engine: Engine) -> str:
+def _upgrade_engine(engine: Engine, to: str = "head") -> str:
     check_revision(engine)
     with engine.begin() as connection:
-        command.upgrade(_config(connection), "head")
-    return head_revision()
+        command.upgrade(_config(connection), to)
+    return head_revision() if to == "head" else to
 
 
-def upgrade(url: str | URL | None = None) -> str:
-    """Migrate the database at `url` (see `resolve_url`) to the newest revision; return it.
+def upgrade(url: str | URL | None = None, *, to: str = "head") -> str:
+    """Migrate the database at `url` (see `resolve_url`) to revision `to`; return it.
 
-    A new SQLite file is built beside its final name and moved into place when complete, so a
-    process killed while creating it leaves no file rather than an empty one.
+    `to` is the newest revision unless a test needs a database as an older Coinswarm left
+    it. A new SQLite file is built beside its final name and moved into place when
+    complete, so a process killed while creating it leaves no file rather than an empty one.
     """
     resolved = resolve_url(url)
     path = sqlite_path(resolved)
     if path is not None and not path.exists():
-        return _build_aside(resolved, path)
+        return _build_aside(resolved, path, to)
     engine = connect(resolved)
     try:
-        return _upgrade_engine(engine)
+        return _upgrade_engine(engine, to)
     finally:
         engine.dispose()
 
 
-def _build_aside(url: URL, path: Path) -> str:
+def _build_aside(url: URL, path: Path, to: str) -> str:
     partial = path.with_name(f".{path.name}.building")
     for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     engine = connect(url.set(database=str(partial)))
     try:
-        revision = _upgrade_engine(engine)
+        revision = _upgrade_engine(engine, to)
     finally:
         engine.dispose()  # closing the last connection folds the WAL into the file
     os.replace(partial, path)

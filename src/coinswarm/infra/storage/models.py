@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -31,17 +32,21 @@ __all__ = [
     "AuditRow",
     "Base",
     "DepositRow",
+    "EvolutionRunRow",
     "FillRow",
     "IntentRow",
     "LedgerSnapshotRow",
     "OrderRow",
     "OrderStateChangeRow",
+    "PatternLineageRow",
     "PatternRow",
+    "PatternScoreRow",
     "RiskEventRow",
     "RunRow",
     "SnapshotBalanceRow",
     "SnapshotPositionRow",
     "SnapshotRoundTripRow",
+    "TrialRow",
     "VerdictRow",
     "VoteRow",
 ]
@@ -318,23 +323,6 @@ class RiskEventRow(Base):
     sent: Mapped[str | None]
 
 
-class PatternRow(Base):
-    """A trading pattern of the discovery loop, with its lineage and its scores."""
-
-    __tablename__ = "patterns"
-
-    id: Mapped[str] = mapped_column(NAME, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    generation: Mapped[int] = mapped_column(Integer)
-    parent_id: Mapped[str | None] = mapped_column(NAME, ForeignKey("patterns.id"))
-    definition: Mapped[str]  # canonical JSON
-    status: Mapped[str] = mapped_column(STATUS)
-    in_sample_score: Mapped[float | None] = mapped_column(Double)
-    out_of_sample_score: Mapped[float | None] = mapped_column(Double)
-    created_ts: Mapped[int]
-    updated_ts: Mapped[int]
-
-
 class AuditRow(Base):
     """One entry of the append-only, hash-chained audit log."""
 
@@ -348,3 +336,113 @@ class AuditRow(Base):
     payload: Mapped[str]  # canonical JSON, hashed byte for byte
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# -- discovery (`coinswarm.evolution`) ----------------------------------------------------------
+
+PATTERN_ID = NAME  # 16 hex digits today (`Pattern.id`); room if the id ever grows
+LABEL = STATUS  # a trial's kind, a pattern's status: the loop's words, not an enum here
+
+
+def _evolution_run_fk() -> Mapped[str]:
+    return mapped_column(
+        ID, ForeignKey("evolution_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class EvolutionRunRow(Base):
+    """A discovery run: its configuration, and the state its last committed cycle left."""
+
+    __tablename__ = "evolution_runs"
+
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    created_ns: Mapped[int]
+    config_json: Mapped[str]  # the loop's JSON, opaque here
+    status: Mapped[str] = mapped_column(STATUS)
+    # NULL until cycle 0 commits; a resumed run starts at the cycle after it.
+    last_cycle: Mapped[int | None]
+    state_json: Mapped[str | None]
+    finished_ns: Mapped[int | None]
+
+
+class PatternRow(Base):
+    """A pattern as one run holds it: its rule and provenance (canonical JSON), its standing."""
+
+    __tablename__ = "patterns"
+    __table_args__ = (Index(None, "status", "run_id"), Index(None, "pattern_id"))
+
+    run_id: Mapped[str] = _evolution_run_fk()
+    pattern_id: Mapped[str] = mapped_column(PATTERN_ID, primary_key=True)
+    definition: Mapped[str]  # `Pattern.to_dict()` without its scores, canonical JSON
+    source: Mapped[str] = mapped_column(LABEL)
+    status: Mapped[str] = mapped_column(LABEL)
+    reason: Mapped[str]
+    born_cycle: Mapped[int]
+    retired_cycle: Mapped[int | None]
+
+
+class PatternLineageRow(Base):
+    """One parent of a pattern in a run. The parent may be stored nowhere (a chaos trade's
+    rule kept only as the ancestor), so only the child refers to a stored pattern."""
+
+    __tablename__ = "pattern_lineage"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "child_id"], ["patterns.run_id", "patterns.pattern_id"], ondelete="CASCADE"
+        ),
+        Index(None, "child_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    child_id: Mapped[str] = mapped_column(PATTERN_ID, primary_key=True)
+    parent_id: Mapped[str] = mapped_column(PATTERN_ID, primary_key=True)
+
+
+class PatternScoreRow(Base):
+    """One score of a pattern in a run, numbered in the order received.
+
+    The window (sample, times, instruments, timeframe, cycle) and the headline figures are
+    columns, to filter and rank by in SQL; the other statistics are one JSON object, so that
+    a statistic added to `Score` later needs no migration (and an unknown one read back by an
+    older Coinswarm is refused by `Score.from_dict`, not dropped).
+    """
+
+    __tablename__ = "pattern_scores"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "pattern_id"],
+            ["patterns.run_id", "patterns.pattern_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    pattern_id: Mapped[str] = mapped_column(PATTERN_ID, primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sample: Mapped[str] = mapped_column(String(16))
+    start_ns: Mapped[int]
+    end_ns: Mapped[int]
+    instruments: Mapped[str]  # canonical JSON list
+    timeframe: Mapped[str] = mapped_column(String(16))
+    cycle: Mapped[int]
+    trades: Mapped[int]
+    net_return: Mapped[float] = mapped_column(Double)
+    sharpe: Mapped[float] = mapped_column(Double)
+    metrics: Mapped[str]  # canonical JSON: the rest of the score's fields
+
+
+class TrialRow(Base):
+    """One entry of a run's trial ledger, numbered densely from 0 across its cycles."""
+
+    __tablename__ = "evolution_trials"
+
+    run_id: Mapped[str] = _evolution_run_fk()
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    cycle: Mapped[int]
+    kind: Mapped[str] = mapped_column(LABEL)
+    # No foreign key: most trials are candidates that were never stored as patterns.
+    pattern_id: Mapped[str | None] = mapped_column(PATTERN_ID)
+    in_sample_sharpe: Mapped[float] = mapped_column(Double)
+    out_of_sample_sharpe: Mapped[float | None] = mapped_column(Double)
+    trades: Mapped[int]
+    extras: Mapped[str]  # canonical JSON object

@@ -9,7 +9,7 @@ from typing import Any
 
 from coinswarm.domain.ledger import LedgerState
 
-__all__ = ["PatternRecord", "RiskRecord", "RunRecord", "StateChange", "StoredSnapshot"]
+__all__ = ["RiskRecord", "RunRecord", "StateChange", "StoredSnapshot"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,19 +69,3 @@ class RiskRecord:
     client_order_id: str | None = None
     requested: str | None = None
     sent: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PatternRecord:
-    """A pattern of the discovery loop: its definition, lineage, status and scores."""
-
-    pattern_id: str
-    name: str
-    generation: int
-    definition: Mapping[str, Any]
-    status: str
-    created_ts: int
-    updated_ts: int
-    parent_id: str | None = None
-    in_sample_score: float | None = None
-    out_of_sample_score: float | None = None

@@ -1,4 +1,5 @@
-"""The store the engine uses: runs, orders, fills, the ledger, decisions, all audited.
+"""The store the engine uses: runs, orders, fills, the ledger, decisions, all audited; and
+the discovery loop's runs, patterns and trials (`_evolution_store`).
 
 Rows never leave this package: every method takes and returns domain objects (or the plain
 records of `records`), mapped field by field in the `_map_*` modules.
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from coinswarm.infra import audit, audit_anchor
 from coinswarm.infra.storage._batch_store import BatchStore
 from coinswarm.infra.storage._catalog_store import CatalogStore
+from coinswarm.infra.storage._evolution_store import EvolutionStore
 from coinswarm.infra.storage._map_decisions import run_from_row, run_row
 from coinswarm.infra.storage.database import connect, resolve_url, sqlite_path
 from coinswarm.infra.storage.errors import RunExistsError, StorageError
@@ -31,7 +33,7 @@ from coinswarm.infra.storage.types import from_json
 __all__ = ["Store"]
 
 
-class Store(BatchStore, CatalogStore):
+class Store(BatchStore, CatalogStore, EvolutionStore):
     """Read and write one Coinswarm database.
 
     Each method runs in its own transaction unless called inside `transaction()`, where it

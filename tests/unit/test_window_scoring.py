@@ -1,0 +1,69 @@
+"""Scoring a pattern over a window of a dataset: daily returns pooled equally over instruments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coinswarm.data.synthetic import synthetic_market
+from coinswarm.domain.errors import DataError
+from coinswarm.domain.pattern import Condition, Exit, Pattern, Sample, Side
+from coinswarm.evolution.dataset import NS_PER_DAY, Dataset
+from coinswarm.evolution.evaluate import evaluate
+from coinswarm.evolution.scoring import score_window
+from coinswarm.evolution.windows import Window
+
+DIP = Pattern((Condition("ret:24", "<", -0.02),), Side.LONG, Exit(12, take_profit=0.03))
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    btc = synthetic_market(instrument="BTC-USD", bars=3_000, seed=1)
+    eth = synthetic_market(instrument="ETH-USD", bars=2_000, seed=2, start_price=1_500.0)
+    return Dataset([btc, eth], ("1h", "4h"))
+
+
+def test_daily_returns_are_the_instruments_bar_returns_pooled_equally(dataset):
+    window = Window(int(dataset.start_ns) + 100 * NS_PER_DAY // 24, dataset.end_ns)
+    result = score_window(DIP, dataset, window)
+    expected = 0.0
+    trades = 0
+    for market in dataset.markets("1h"):
+        a, b = market.bounds(window.start_ns, window.end_ns)
+        alone = evaluate(
+            DIP, market.series.open, market.series.close, market.features.values, start=a, end=b
+        )
+        expected += float(np.sum(alone.bar_returns))
+        trades += alone.trades
+    assert trades > 5
+    assert result.trades == trades
+    assert math.isclose(float(np.sum(result.daily)), expected / 2, rel_tol=1e-9)
+    assert result.net_return == pytest.approx(math.expm1(expected / 2))
+    score = result.score(Sample.OUT_OF_SAMPLE, DIP, dataset, cycle=3)
+    assert score.sample is Sample.OUT_OF_SAMPLE
+    assert score.instruments == ("BTC-USD", "ETH-USD")
+    assert 0 < score.exposure < 1
+    assert 0 <= score.max_drawdown < 1
+
+
+def test_a_pattern_on_4h_bars_trades_the_resampled_series(dataset):
+    four_hourly = Pattern(DIP.entry, DIP.side, DIP.exit, timeframe="4h")
+    window = Window(dataset.start_ns, dataset.end_ns)
+    hourly, coarse = score_window(DIP, dataset, window), score_window(four_hourly, dataset, window)
+    assert coarse.bars * 4 == pytest.approx(hourly.bars, abs=8)
+    assert coarse.trades != hourly.trades
+
+
+def test_a_timeframe_outside_the_run_is_refused(dataset):
+    daily = Pattern(DIP.entry, DIP.side, DIP.exit, timeframe="1d")
+    with pytest.raises(DataError, match="not in this run"):
+        score_window(daily, dataset, Window(dataset.start_ns, dataset.end_ns))
+
+
+def test_the_fingerprint_changes_with_any_bar():
+    a = synthetic_market(bars=500, seed=1)
+    b = synthetic_market(bars=500, seed=2)
+    assert Dataset([a], ("1h",)).fingerprint == Dataset([a], ("1h",)).fingerprint
+    assert Dataset([a], ("1h",)).fingerprint != Dataset([b], ("1h",)).fingerprint

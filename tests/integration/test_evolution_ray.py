@@ -1,5 +1,6 @@
 """A real local Ray instance gives the inline executor's results byte for byte, receives the
-context once per Ray worker process, names a failing item, and is shut down after.
+context once per Ray worker process, names a failing item, reports a killed worker, and is
+shut down after.
 
 One Ray instance serves the module (starting one takes seconds); it is started through
 `make_executor(2, "local")`, the path `--ray-address local` takes.
@@ -19,6 +20,7 @@ from coinswarm.evolution.workers import (
     ExecutorSetupError,
     InlineExecutor,
     RayExecutor,
+    WorkerDiedError,
     WorkItemError,
     Workload,
     make_executor,
@@ -72,3 +74,10 @@ def test_ray_names_the_first_failing_item(ray_executor):
         ray_executor.run(workload, list(range(30)), item_seconds=1.0)
     assert str(caught.value) == "item 13 failed: ValueError: no score for 13"
     assert "fail_on_thirteen_and_twenty" in caught.value.remote_traceback
+
+
+def test_a_killed_ray_worker_is_reported_after_rays_retries(ray_executor):
+    # Ray retries a task whose worker died (3 times by default); each try dies on item 5.
+    with pytest.raises(WorkerDiedError, match=r"Ray worker or node was lost while it held items 5"):
+        ray_executor.run(Workload(DATASET, w.die_on_five), list(range(12)), item_seconds=1.0)
+    assert ray_executor.run(Workload(DATASET, w.pid_of), [1, 2])[0].contexts_received >= 1

@@ -12,8 +12,13 @@ only on `(context, item)`: time is read only to size the batches items travel in
 decide what is computed, and results are placed by item index. This holds only if `fn` keeps
 its side of it:
 
-- `fn` is pure: it does not mutate the context (a worker keeps one copy for many items) and
-  reads no global state that differs between processes.
+- `fn` is pure: it does not change what the context holds (a worker keeps one copy for many
+  items; caching what it derives, such as a feature computed on first use, is fine) and reads
+  no global state that differs between processes.
+- Reductions give the same bits only if they add in the same order: numpy's own (`np.sum`)
+  do; a BLAS product (`np.dot`, `@`) may split its sums by the BLAS thread count, which
+  worker processes inherit from this one's environment (OPENBLAS_NUM_THREADS) but which a
+  cluster node of another size may not share.
 - Randomness is the caller's, seeded per item: derive a Generator from the item itself (for
   example `np.random.default_rng([run_seed, item_index])`), never from a shared one.
 - `fn` is a module-level function, so that a worker process can import it by name.

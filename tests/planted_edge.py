@@ -38,6 +38,7 @@ __all__ = [
     "DIP_BARS",
     "DIP_DRIFT",
     "DIP_PERCENTILE",
+    "balanced_edge_market",
     "dip_threshold",
     "planted_edge_market",
     "random_walk_market",
@@ -102,3 +103,59 @@ def random_walk_market(seed: int, bars: int, *, instrument: str = "WALK-USD") ->
     volume = np.exp(rng.normal(6.0, 0.5, bars))
     ts = to_ns(DEFAULT_START) + np.arange(bars, dtype=np.int64) * NS_PER_HOUR
     return BarSeries(instrument, NS_PER_HOUR, ts, open_, high, low, close, volume)
+
+
+def balanced_edge_market(
+    seed: int, bars: int, *, drift: float = DIP_DRIFT, instrument: str = "EDGE-USD"
+) -> BarSeries:
+    """Return a random walk with the dip-then-drift edge planted and its drift paid back.
+
+    The edge is the one above (a ret:24 below its 10th percentile, then +3% over 24 bars), on
+    `random_walk_market(seed, bars)`; every bar that does not drift gives back a fixed share
+    (set from a first pass) so that the market as a whole goes about nowhere and buy-and-hold
+    earns nothing on average. Only the timing of the dips pays, as a real edge against holding
+    would. The trigger is read on the published bars, pay-back included.
+    """
+    base = random_walk_market(seed, bars, instrument=instrument)
+    theta = _threshold(base.close)
+    log_close = np.log(base.close)
+    payback = 0.0
+    for _ in range(8):  # each pass measures the drift the last pass planted, to pay it back
+        added, drifting = _planted(log_close, theta, payback, drift)
+        calm = max(1, int(np.sum(~drifting)))
+        payback = float(np.sum(added[drifting])) / calm
+    shift = np.cumsum(added)
+    before = np.concatenate(([0.0], shift[:-1]))
+    return BarSeries(
+        instrument,
+        base.interval_ns,
+        base.ts.copy(),
+        base.open * np.exp(before),
+        base.high * np.exp(np.maximum(shift, before)),
+        base.low * np.exp(np.minimum(shift, before)),
+        base.close * np.exp(shift),
+        base.volume.copy(),
+    )
+
+
+def _planted(
+    log_close: np.ndarray, theta: float, payback: float, drift: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the log return added to each bar, and which bars drift after a dip."""
+    bars = len(log_close)
+    step = drift / DIP_BARS
+    added = np.zeros(bars)
+    shift = np.zeros(bars)  # cumulative
+    drifting = np.zeros(bars, dtype=bool)
+    total, until = 0.0, -1
+    for t in range(bars):
+        drifting[t] = t <= until
+        added[t] = step if drifting[t] else -payback
+        total += added[t]
+        shift[t] = total
+        if (
+            t >= DIP_BARS
+            and (log_close[t] + total) - (log_close[t - DIP_BARS] + shift[t - DIP_BARS]) < theta
+        ):
+            until = t + DIP_BARS
+    return added, drifting

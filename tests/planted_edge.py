@@ -38,6 +38,7 @@ __all__ = [
     "DIP_BARS",
     "DIP_DRIFT",
     "DIP_PERCENTILE",
+    "balanced_drift_bars",
     "balanced_edge_market",
     "dip_threshold",
     "planted_edge_market",
@@ -116,6 +117,19 @@ def balanced_edge_market(
     earns nothing on average. Only the timing of the dips pays, as a real edge against holding
     would. The trigger is read on the published bars, pay-back included.
     """
+    return _balanced(seed, bars, drift, instrument)[0]
+
+
+def balanced_drift_bars(seed: int, bars: int, *, drift: float = DIP_DRIFT) -> np.ndarray:
+    """Return which bars of `balanced_edge_market(seed, bars, drift=drift)` drift (a bool mask).
+
+    Bar t drifts when its log return carries the planted `drift / DIP_BARS`: one of the
+    DIP_BARS bars after a dip. A trade that earns the edge holds these bars.
+    """
+    return _balanced(seed, bars, drift, "EDGE-USD")[1]
+
+
+def _balanced(seed: int, bars: int, drift: float, instrument: str) -> tuple[BarSeries, np.ndarray]:
     base = random_walk_market(seed, bars, instrument=instrument)
     theta = _threshold(base.close)
     log_close = np.log(base.close)
@@ -126,7 +140,7 @@ def balanced_edge_market(
         payback = float(np.sum(added[drifting])) / calm
     shift = np.cumsum(added)
     before = np.concatenate(([0.0], shift[:-1]))
-    return BarSeries(
+    series = BarSeries(
         instrument,
         base.interval_ns,
         base.ts.copy(),
@@ -136,6 +150,7 @@ def balanced_edge_market(
         base.close * np.exp(shift),
         base.volume.copy(),
     )
+    return series, drifting
 
 
 def _planted(

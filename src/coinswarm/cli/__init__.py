@@ -19,6 +19,7 @@ from coinswarm.cli import (  # noqa: F401 - imported for their commands, which r
     config,
     data,
     exchange,
+    optimize,
     replay,
     risk,
     run_book,

@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm.cli._shared import DbOption, UsageError, app, data_files, fail, stderr, stdout
+from coinswarm.cli._shared import (
+    DbOption,
+    UsageError,
+    app,
+    data_files,
+    fail,
+    stderr,
+    stdout,
+    stop_on_interrupt,
+    tell,
+)
 from coinswarm.domain.errors import CoinswarmError
 
 if TYPE_CHECKING:
@@ -56,7 +66,11 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Discover trading patterns walk-forward and prove them out of sample, or say why not."""
+    """Discover trading patterns walk-forward and prove them out of sample, or say why not.
+
+    Ctrl-C (or SIGTERM) stops after the cycle in hand; `--resume RUN` carries on. A run killed
+    outright loses at most the cycle it was in.
+    """
     try:
         files = _inputs(data, demo=demo, resume=resume)
         config = _config(cycles, seed, timeframes, folds, fee_bps, demo=demo)
@@ -77,11 +91,14 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
                 inputs = RunInputs(files, dataset.fingerprint, config)
                 run = DiscoveryRun.start(store, inputs, dataset, executor, now_ns=time.time_ns())
             view = _CycleView(run.run_id, run.inputs.config.cycles, quiet=as_json)
-            closing = run.run(on_cycle=view, now_ns=time.time_ns)
-            view.close()
+            with stop_on_interrupt(tell) as stopping:
+                closing = run.run(now_ns=time.time_ns, on_cycle=view, stop=stopping.is_set)
             rows = leaderboard(store, run.run_id)
     except CoinswarmError as error:
         raise fail(error) from None
+    if closing is None:
+        tell(f"interrupted: carry on with  coinswarm evolve --resume {run.run_id}")
+        raise typer.Exit(130)
     search = closing.search
     if as_json:
         summary = {
@@ -179,9 +196,6 @@ class _CycleView:
             markup=False,
             highlight=False,
         )
-
-    def close(self) -> None:
-        return None
 
 
 def _maybe(value: float | None, spec: str) -> str:

@@ -186,13 +186,24 @@ class DiscoveryRun:
         return run
 
     def run(
-        self, *, on_cycle: Callable[[CycleReport], None] | None = None, now_ns: Callable[[], int]
-    ) -> Closing:
-        """Run the cycles not yet committed, close the run, mark it finished."""
+        self,
+        *,
+        now_ns: Callable[[], int],
+        on_cycle: Callable[[CycleReport], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Closing | None:
+        """Run the cycles not yet committed, close the run, mark it finished.
+
+        When `stop()` turns true the run ends after the cycle in hand, is stored
+        `interrupted`, and None is returned: `resume` carries on from there.
+        """
         config = self.inputs.config
         ledger = StoreLedger(self.store, self.run_id)
         loop = Discovery(self.dataset, config, self.plan, self.score, ledger)
-        state = loop.run(on_cycle)
+        state = loop.run(on_cycle, stop=stop)
+        if state.next_cycle < config.cycles:
+            self.store.finish_evolution_run(self.run_id, EvolutionStatus.INTERRUPTED, now_ns())
+            return None
         closing = close_run(self.dataset, config, self.plan, state, self.score)
         if state.next_cycle == config.cycles:  # the verdicts are not stored yet
             self._commit_closing(closing, state)

@@ -1,4 +1,4 @@
-"""Candidate evaluations per second: coinswarm's evaluator against vectorbt, per core and on 2 workers.
+"""Candidate evaluations per second: coinswarm against vectorbt, per core and on 2 workers.
 
     python benchmarks/bench_evolution.py [--data FILE] [--candidates 400] [--batch 100]
                                          [--repeat 3] [--seed 7] [--worker-rounds 5] [--no-workers]
@@ -18,7 +18,7 @@ which compiles numba code; the cold time is shown):
   return and every bar's log return.
 * coinswarm `score_window`: the same over the whole span, plus the daily record the statistics
   use (and the market's own log returns for the random-entry test).
-* coinswarm as a worker runs it: `run.score_item` from the pattern's JSON, its result pickled.
+* coinswarm as a worker runs it: `scoring.score_item` from the pattern's JSON, its result pickled.
 * vectorbt, one candidate a call: `Portfolio.from_signals` on one column.
 * vectorbt, batched: `--batch` candidates as columns of one `from_signals` call.
 
@@ -65,8 +65,7 @@ from coinswarm.data.loader import load_bars
 from coinswarm.domain.pattern import Condition, Exit, Pattern, Side, Source
 from coinswarm.evolution.dataset import Dataset, Market
 from coinswarm.evolution.evaluate import DEFAULT_FEE_RATE, condition_mask, evaluate
-from coinswarm.evolution.run import score_item
-from coinswarm.evolution.scoring import score_window
+from coinswarm.evolution.scoring import score_item, score_window
 from coinswarm.evolution.variation import FeatureQuantiles
 from coinswarm.evolution.windows import Window
 from coinswarm.evolution.workers import Workload, make_executor
@@ -137,11 +136,13 @@ def best_time(job: Callable[[], object], repeat: int) -> tuple[float, float]:
     return cold, best
 
 
-def report(label: str, count: int, cold: float, best: float, baseline: float | None = None) -> float:
+def report(
+    label: str, count: int, cold: float, best: float, baseline: float | None = None
+) -> float:
     rate = count / best
     against = f", {rate / baseline:7.1f}x vectorbt batched" if baseline else ""
     print(
-        f"  {label:34s} {rate:10,.0f} evaluations/s per core "
+        f"  {label:38s} {rate:10,.0f} evaluations/s per core "
         f"({best / count * 1e6:8.1f} us each; cold {cold:.2f} s{against})"
     )
     return rate

@@ -42,6 +42,13 @@ class Market:
         object.__setattr__(self, "days", self.series.ts // NS_PER_DAY)
         object.__setattr__(self, "log_close", np.log(self.series.close))
 
+    def log_returns(self, a: int, b: int) -> FloatArray:
+        """Return the close-to-close log returns of bars `[a, b)`; bar a's is 0 (the close
+        before it is outside the span)."""
+        span = self.log_close[a:b]
+        returns: FloatArray = np.diff(span, prepend=span[0])
+        return returns
+
     def bounds(self, start_ns: int, end_ns: int) -> tuple[int, int]:
         """Return the bar indices `[a, b)` whose open times fall in `[start_ns, end_ns)`."""
         ts = self.series.ts

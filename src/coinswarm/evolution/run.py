@@ -23,7 +23,7 @@ from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
 from coinswarm.evolution.ledger import StoreLedger
 from coinswarm.evolution.loop import CycleReport, Discovery, LoopState
-from coinswarm.evolution.scoring import WindowResult, score_window
+from coinswarm.evolution.scoring import WindowResult, score_item
 from coinswarm.evolution.windows import Window, WindowPlan, plan_windows
 from coinswarm.evolution.workers import Executor, Workload
 from coinswarm.infra.storage import EvolutionStatus, PatternUpdate, Store
@@ -100,17 +100,6 @@ def plan_for(dataset: Dataset, config: EvolutionConfig) -> WindowPlan:
         purge_bars=config.purge_bars,
         embargo_bars=config.embargo_bars,
     )
-
-
-ScoreItem = tuple[str, int, int]  # a pattern's JSON and a window: small, sent to a worker
-
-
-def score_item(context: tuple[Dataset, float], item: ScoreItem) -> WindowResult:
-    """Score one pattern over one window (what a worker runs; module-level so it can travel)."""
-    dataset, fee_rate = context
-    pattern_json, start_ns, end_ns = item
-    window = Window(start_ns, end_ns)
-    return score_window(Pattern.from_json(pattern_json), dataset, window, fee_rate=fee_rate)
 
 
 class DiscoveryRun:

@@ -20,19 +20,33 @@ from coinswarm.evolution.dataset import NS_PER_DAY, Dataset
 from coinswarm.evolution.evaluate import DEFAULT_FEE_RATE, evaluate
 from coinswarm.evolution.windows import Window
 
-__all__ = ["DAYS_PER_YEAR", "InstrumentTrades", "WindowResult", "score_window"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "InstrumentTrades",
+    "ScoreItem",
+    "WindowResult",
+    "score_item",
+    "score_window",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 DAYS_PER_YEAR = 365.0  # crypto trades every day
+ScoreItem = tuple[str, int, int]  # a pattern's JSON and a window: small, sent to a worker
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class InstrumentTrades:
-    """One instrument's trades in a window, as the random-entry test needs them."""
+    """One instrument's trades in a window, as the random-entry test needs them.
+
+    The market's own bar returns over the window are the same for every pattern, so they do
+    not travel with each result (they would be most of its bytes):
+    `Market.log_returns(start, start + bars)` gives them.
+    """
 
     instrument: str
-    bar_log_returns: FloatArray  # the instrument's own close-to-close log returns in the window
+    start: int  # the window's first bar, as an index into the market's series
+    bars: int
     entries: IntArray  # relative to the window's first bar
     lengths: IntArray
 
@@ -123,13 +137,9 @@ def score_window(
         trades += result.trades
         held += result.bars_held
         bars += b - a
-        log_close = market.log_close[a:b]
         per_instrument.append(
             InstrumentTrades(
-                series.instrument,
-                np.diff(log_close, prepend=log_close[0]),
-                result.entries - a,
-                result.exits - result.entries,
+                series.instrument, a, b - a, result.entries - a, result.exits - result.entries
             )
         )
     return WindowResult(
@@ -141,6 +151,19 @@ def score_window(
         bars=bars,
         per_instrument=tuple(per_instrument),
     )
+
+
+def score_item(context: tuple[Dataset, float], item: ScoreItem) -> WindowResult:
+    """Score one pattern over one window: what a discovery run's workers run.
+
+    It lives here, beside what it needs and no more, because a worker process imports the
+    module that defines it by name: this module loads in a fraction of the time that the run's
+    (the store, the proof's statistics) does, and every worker pays that once when it starts.
+    """
+    dataset, fee_rate = context
+    pattern_json, start_ns, end_ns = item
+    window = Window(start_ns, end_ns)
+    return score_window(Pattern.from_json(pattern_json), dataset, window, fee_rate=fee_rate)
 
 
 @numba.njit(cache=True, nogil=True)

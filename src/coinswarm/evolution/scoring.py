@@ -34,6 +34,7 @@ class InstrumentTrades:
     bar_log_returns: FloatArray  # the instrument's own close-to-close log returns in the window
     entries: IntArray  # relative to the window's first bar
     lengths: IntArray
+    returns: FloatArray  # each trade's net simple return, fees included
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,6 +62,11 @@ class WindowResult:
         if sd == 0.0:
             return 0.0
         return float(np.mean(self.daily)) / sd * math.sqrt(DAYS_PER_YEAR)
+
+    @property
+    def trade_returns(self) -> FloatArray:
+        """Every trade's net return, instrument by instrument."""
+        return np.concatenate([t.returns for t in self.per_instrument] or [np.zeros(0)])
 
     @property
     def max_drawdown(self) -> float:
@@ -125,6 +131,7 @@ def score_window(
                 np.diff(np.log(close), prepend=math.log(close[0])),
                 result.entries - a,
                 result.exits - result.entries,
+                result.trade_returns,
             )
         )
     return WindowResult(

@@ -228,7 +228,21 @@ def run_book(smoke: Smoke) -> None:
     smoke.run("audit", "verify")
 
 
+def discovery(smoke: Smoke) -> None:
+    """A short discovery run on two worker processes, its leaderboard, export and import."""
+    db = ("--db", smoke.db)
+    summary = smoke.json("evolve", "--demo", "--cycles", "3", "--workers", "2", *db)
+    listed = json.loads(smoke.run("patterns", "list", "--json", *db).stdout)
+    if not listed or summary["run"] != listed[0]["run_id"]:
+        raise SmokeError(f"patterns list does not show the run evolve made: {summary['run']}")
+    smoke.run("patterns", "show", str(listed[0]["pattern_id"]), *db)
+    exported = str(smoke.folder / "patterns.jsonl")
+    smoke.run("patterns", "export", exported, "--all", *db)
+    smoke.run("patterns", "import", exported, "--db", f"sqlite:///{smoke.folder / 'other.db'}")
+
+
 STEPS: dict[str, Callable[[Smoke], None]] = {
+    "discovery": discovery,
     "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
@@ -240,8 +254,9 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
 RUN_FOR_REAL = {
     ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
     ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
-    ("db", "upgrade"), ("demo",), ("exchange", "serve"), ("explain",), ("live",),
-    ("new-strategy",), ("paper",),
+    ("db", "upgrade"), ("demo",), ("evolve",), ("exchange", "serve"), ("explain",), ("live",),
+    ("new-strategy",), ("paper",), ("patterns", "export"), ("patterns", "import"),
+    ("patterns", "list"), ("patterns", "show"),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
     ("runs", "show"), ("sandbox",), ("version",),

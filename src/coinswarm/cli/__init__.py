@@ -18,6 +18,7 @@ from coinswarm.cli import (  # noqa: F401 - imported for their commands, which r
     admin,
     config,
     data,
+    evolve,
     exchange,
     replay,
     risk,

@@ -129,9 +129,15 @@ class Discovery:
         self.state = ledger.last_state() or LoopState()
         self._quantiles: dict[int, FeatureQuantiles] = {}
 
-    def run(self, on_cycle: Callable[[CycleReport], None] | None = None) -> LoopState:
-        """Run every cycle not yet committed; return the final state."""
-        while self.state.next_cycle < self.config.cycles:
+    def run(
+        self,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> LoopState:
+        """Run every cycle not yet committed, or until `stop()` says so between two cycles;
+        return the state (its `next_cycle` says how far it got)."""
+        while self.state.next_cycle < self.config.cycles and not stop():
             report = self.cycle(self.state.next_cycle)
             if on_cycle is not None:
                 on_cycle(report)

@@ -101,6 +101,7 @@ __all__ = [
     "NotResumableError",
     "RunInterrupted",
     "find_resumable",
+    "in_period",
     "load_market",
     "open_store",
     "person",
@@ -341,6 +342,11 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
         # Resampled before the period is cut, so that a file resampled first gives the same run.
         interval = timeframe_ns(request.timeframe)
         market = [on_timeframe(series, interval) for series in market]
+    return in_period(market, request)
+
+
+def in_period(market: Sequence[BarSeries], request: BacktestRequest) -> list[BarSeries]:
+    """Cut a loaded market to the request's period; refuse a repeated or near-empty series."""
     market = [series.between(request.start_ns, request.end_ns) for series in market]
     names = [series.instrument for series in market]
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -419,9 +425,12 @@ def run(
     pace: Callable[[int], None] | None = None,
     journal_path: Path | None = None,
     stopped: Callable[[], bool] | None = None,
+    market: Sequence[BarSeries] | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
+    `market` is the request's market as `load_market` loaded it with no period: a search that
+    backtests many windows of one file loads it once and each run cuts its own period.
     `pace` replays the bars at a chosen speed instead of as fast as possible. A paper session
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
@@ -434,7 +443,7 @@ def run(
     request = replace(request, strategy=spec, parameters=pin_parameters(spec, request.parameters))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
-    market = load_market(request)
+    market = load_market(request) if market is None else in_period(market, request)
     check_intervals(strategy, {series.instrument: series.interval_ns for series in market})
     request = _read_shared_stop(request)
     watched = request.mode in PERSON_MODES

@@ -257,6 +257,22 @@ def _own_strategy_on_paper(folder: Folder, command: str) -> None:
     assert summary["strategy"] == "breakout"
 
 
+@case(
+    "coinswarm optimize --strategy sma-cross --space fast=5..50:5 --space slow=60..200:20 "
+    "--data BTC_USDT-1h.csv.gz"
+)
+def _optimize(folder: Folder, command: str) -> None:
+    # A quarter holds two folds of the default windows, not three; a few trials a fold.
+    report = folder.json(command, "--folds", "2", "--trials", "3", "--json")
+    assert report["n_trials"] == 6
+    assert [f["out_of_sample"]["sample"] for f in report["folds"]] == ["out_of_sample"] * 2
+    assert report["final"]["holdout"]["sample"] == "holdout"
+    assert report["verdict"] in ("proven", "not proven")
+    said = folder.run(command, "--folds", "2", "--trials", "3", "--quiet").stdout
+    assert "6 trials; deflated Sharpe" in said
+    assert "verdict:" in said
+
+
 @case("coinswarm explain RUN ORDER_ID")
 def _explain(folder: Folder, command: str) -> None:
     said = folder.run("coinswarm backtest --strategy committee --data BTC_USDT-1h.csv.gz").stdout

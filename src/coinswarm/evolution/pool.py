@@ -19,7 +19,9 @@ Workers start with the `forkserver` method, deliberately:
   first pool of two workers 0.3 s, each later pool 0.02 s.
 
 The preload list is a setting of the whole process (multiprocessing has one forkserver) and
-takes effect only when the server starts, that is at the first pool of a process.
+takes effect only when the server starts, that is at the first pool of a process. As with
+`spawn`, a script that builds a pool must guard its body with `if __name__ == "__main__":`
+(the `coinswarm` command and `python -m coinswarm` are safe: workers never run them).
 """
 
 from __future__ import annotations

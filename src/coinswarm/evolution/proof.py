@@ -21,7 +21,14 @@ from coinswarm.evolution.scoring import DAYS_PER_YEAR, WindowResult
 from coinswarm.evolution.significance import RandomEntryTest, random_entry_totals, reality_check
 from coinswarm.evolution.stats import deflated_sharpe_ratio, sharpe_ratio
 
-__all__ = ["Evidence", "SearchEvidence", "holdout_reason", "judge_pattern", "judge_search"]
+__all__ = [
+    "Evidence",
+    "SearchEvidence",
+    "failed_checks",
+    "holdout_reason",
+    "judge_pattern",
+    "judge_search",
+]
 
 FloatArray = npt.NDArray[np.float64]
 RANDOM_ENTRY_DRAWS = 2_000
@@ -104,7 +111,7 @@ def judge_pattern(
         dsr = deflated_sharpe_ratio(daily, max(1, search.n_trials), variance).dsr
     fee_log_cost = math.log((1 + fee_rate) / (1 - fee_rate))
     p_random = _random_entry_p(records, side=side, fee_log_cost=fee_log_cost, seed=seed)
-    reasons = _failed_checks(
+    reasons = failed_checks(
         thresholds, search, trades=trades, sharpe=sharpe, net=net, dsr=dsr, p_random=p_random
     )
     outcomes = np.concatenate([r.trade_returns for r in records] or [np.zeros(0)])
@@ -128,7 +135,7 @@ def holdout_reason(result: WindowResult, thresholds: ProofThresholds) -> str | N
     return None
 
 
-def _failed_checks(
+def failed_checks(
     thresholds: ProofThresholds,
     search: SearchEvidence,
     *,
@@ -136,8 +143,13 @@ def _failed_checks(
     sharpe: float,
     net: float,
     dsr: float,
-    p_random: float,
+    p_random: float | None,
 ) -> tuple[str, ...]:
+    """Return the reason of each check an out-of-sample record fails (empty: it passes).
+
+    `p_random` None: the random-entry test does not apply (a strategy that sizes and exits
+    its own trades, not one rule's), and is not checked.
+    """
     checks = [
         (trades >= thresholds.min_trades, f"{trades} trades < {thresholds.min_trades}"),
         (net > 0, f"net return {net:.2%} after fees is not positive"),
@@ -148,8 +160,8 @@ def _failed_checks(
             f"for {search.n_trials} trials",
         ),
         (
-            p_random <= thresholds.max_random_entry_p,
-            f"random-entry p {p_random:.3f} > {thresholds.max_random_entry_p}",
+            p_random is None or p_random <= thresholds.max_random_entry_p,
+            f"random-entry p {p_random or 0:.3f} > {thresholds.max_random_entry_p}",
         ),
         (
             search.pbo is None or search.pbo <= thresholds.max_pbo,

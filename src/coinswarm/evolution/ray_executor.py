@@ -40,7 +40,13 @@ from coinswarm.evolution.workload import (
     Workload,
 )
 
-__all__ = ["LOCAL", "PROBE_TIMEOUT_SECONDS", "RayExecutor", "probe_address"]
+__all__ = [
+    "LOCAL",
+    "PROBE_TIMEOUT_SECONDS",
+    "RETRIES_AFTER_A_LOST_WORKER",
+    "RayExecutor",
+    "probe_address",
+]
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -48,6 +54,9 @@ R = TypeVar("R")
 
 LOCAL = "local"
 PROBE_TIMEOUT_SECONDS = 3.0
+RETRIES_AFTER_A_LOST_WORKER = 1
+"""A chunk whose worker or node died is run once more (results are deterministic, so a retry
+is safe), enough for a node taken away; an item that kills every worker it meets fails fast."""
 _CLIENT_SCHEME = "ray://"
 
 
@@ -121,7 +130,9 @@ class RayExecutor:
         self._owns_ray = not self._ray.is_initialized()
         if self._owns_ray:
             self._connect(local_cpus)
-        self._remote = self._ray.remote(num_cpus=1)(_run_on_ray)
+        self._remote = self._ray.remote(num_cpus=1, max_retries=RETRIES_AFTER_A_LOST_WORKER)(
+            _run_on_ray
+        )
         self._workers = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
         self._context: object = None
         self._box: list[Any] | None = None

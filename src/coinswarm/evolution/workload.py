@@ -26,6 +26,7 @@ its side of it:
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "WorkerDiedError",
     "WorkersError",
     "Workload",
+    "check_item_seconds",
     "travelled",
 ]
 
@@ -134,6 +136,13 @@ class Executor(Protocol):
     ) -> None: ...
 
 
+def check_item_seconds(item_seconds: float | None) -> None:
+    """Raise ExecutorSetupError unless the cost hint is absent or a positive finite number."""
+    if item_seconds is not None and not 0.0 < item_seconds < math.inf:
+        msg = f"item_seconds: expected a positive number of seconds or None, found {item_seconds}"
+        raise ExecutorSetupError(msg)
+
+
 def travelled(result: R) -> R:
     """Return `result` as a worker sends it back: pickled and unpickled on its own.
 
@@ -163,10 +172,11 @@ class InlineExecutor:
         workload: Workload[C, T, R],
         items: Sequence[T],
         *,
-        item_seconds: float | None = None,  # one process has nothing to batch
+        item_seconds: float | None = None,  # checked only: one process has nothing to batch
     ) -> list[R]:
         if self._closed:
             raise WorkersError("expected an open executor, found one already closed")
+        check_item_seconds(item_seconds)
         results: list[R] = []
         for index, item in enumerate(items):
             try:

@@ -37,6 +37,7 @@ __all__ = [
     "build_strategy",
     "check_intervals",
     "default_phase",
+    "parameter_model",
     "pin_parameters",
     "pin_strategy",
     "strategy_names",
@@ -74,6 +75,14 @@ def strategy_names() -> tuple[str, ...]:
 def default_phase(spec: str) -> int | None:
     """Return the risk phase a backtest of `spec` uses by default (None: no limits)."""
     return _entry(spec).default_phase
+
+
+def parameter_model(spec: str) -> type[BaseModel] | None:
+    """Return the pydantic model of `spec`'s parameters (None: it takes none).
+
+    A search checks the names it will vary against it before any backtest runs.
+    """
+    return _entry(spec).config
 
 
 def pin_strategy(spec: str) -> str:

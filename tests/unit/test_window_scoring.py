@@ -12,8 +12,10 @@ import pytest
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.pattern import Condition, Exit, Pattern, Sample, Side
+from coinswarm.evolution.config import ProofThresholds
 from coinswarm.evolution.dataset import NS_PER_DAY, Dataset
 from coinswarm.evolution.evaluate import evaluate
+from coinswarm.evolution.proof import SearchEvidence, judge_pattern
 from coinswarm.evolution.scoring import score_window
 from coinswarm.evolution.windows import Window
 
@@ -129,3 +131,36 @@ def test_a_worker_imports_the_scoring_without_the_store_or_the_proofs_statistics
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+def test_the_out_of_sample_evidence_keeps_the_mean_and_spread_of_each_trade(dataset):
+    # What the pattern agent's demotion monitors start from, once the pattern trades.
+    halves = (
+        Window(dataset.start_ns, dataset.start_ns + 60 * NS_PER_DAY),
+        Window(dataset.start_ns + 60 * NS_PER_DAY, dataset.end_ns),
+    )
+    records = [score_window(DIP, dataset, window) for window in halves]
+    outcomes = []
+    for record, window in zip(records, halves, strict=True):
+        for market in dataset.markets("1h"):
+            a, b = market.bounds(window.start_ns, window.end_ns)
+            alone = evaluate(
+                DIP, market.series.open, market.series.close, market.features.values, start=a, end=b
+            )
+            outcomes.append(alone.trade_returns)
+        assert len(record.trade_returns) == record.trades
+    expected = np.concatenate(outcomes)
+    assert len(expected) > 10
+    search = SearchEvidence(n_trials=50, trial_sharpe_variance=0.5, pbo=0.1, reality_check_p=0.05)
+    evidence = judge_pattern(
+        DIP.id,
+        records,
+        search,
+        ProofThresholds(),
+        markets=dataset.markets("1h"),
+        side=1,
+        fee_rate=0.006,
+        seed=1,
+    )
+    assert evidence.trade_mean == pytest.approx(float(np.mean(expected)), rel=1e-12)
+    assert evidence.trade_std == pytest.approx(float(np.std(expected, ddof=1)), rel=1e-12)

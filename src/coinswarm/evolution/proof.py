@@ -57,6 +57,8 @@ class Evidence:
     deflated_sharpe: float
     random_entry_p: float
     reasons: tuple[str, ...]  # each failed check; empty when proven
+    trade_mean: float | None = None  # of the trades' net returns (None without a trade)
+    trade_std: float | None = None  # their sample deviation (None under two trades)
 
     @property
     def proven(self) -> bool:
@@ -119,7 +121,18 @@ def judge_pattern(
     reasons = failed_checks(
         thresholds, search, trades=trades, sharpe=sharpe, net=net, dsr=dsr, p_random=p_random
     )
-    return Evidence(pattern_id, trades, sharpe, net, dsr, p_random, reasons)
+    outcomes = np.concatenate([r.trade_returns for r in records] or [np.zeros(0)])
+    return Evidence(
+        pattern_id,
+        trades,
+        sharpe,
+        net,
+        dsr,
+        p_random,
+        reasons,
+        trade_mean=float(np.mean(outcomes)) if len(outcomes) else None,
+        trade_std=float(np.std(outcomes, ddof=1)) if len(outcomes) > 1 else None,
+    )
 
 
 def holdout_reason(result: WindowResult, thresholds: ProofThresholds) -> str | None:

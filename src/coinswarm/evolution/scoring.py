@@ -49,6 +49,7 @@ class InstrumentTrades:
     bars: int
     entries: IntArray  # relative to the window's first bar
     lengths: IntArray
+    returns: FloatArray  # each trade's net simple return, fees included
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,6 +77,11 @@ class WindowResult:
         if sd == 0.0:
             return 0.0
         return float(np.mean(self.daily)) / sd * math.sqrt(DAYS_PER_YEAR)
+
+    @property
+    def trade_returns(self) -> FloatArray:
+        """Every trade's net return, instrument by instrument."""
+        return np.concatenate([t.returns for t in self.per_instrument] or [np.zeros(0)])
 
     @property
     def max_drawdown(self) -> float:
@@ -139,7 +145,12 @@ def score_window(
         bars += b - a
         per_instrument.append(
             InstrumentTrades(
-                series.instrument, a, b - a, result.entries - a, result.exits - result.entries
+                series.instrument,
+                a,
+                b - a,
+                result.entries - a,
+                result.exits - result.entries,
+                result.trade_returns,
             )
         )
     return WindowResult(

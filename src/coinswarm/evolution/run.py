@@ -125,8 +125,10 @@ class DiscoveryRun:
         self.run_id = run_id
         self.plan = plan_for(dataset, inputs.config)
         workload = Workload((dataset, inputs.config.fee_rate), score_item)
+        self.evaluations = 0  # patterns scored over a window, for the progress line
 
         def score(items: Sequence[tuple[Pattern, Window]]) -> list[WindowResult]:
+            self.evaluations += len(items)
             return executor.run(workload, [(p.to_json(), w.start_ns, w.end_ns) for p, w in items])
 
         self.score = score

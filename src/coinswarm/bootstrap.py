@@ -84,7 +84,13 @@ from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, default_phase, pin_strategy
+from coinswarm.strategies import (
+    build_strategy,
+    check_intervals,
+    default_phase,
+    pin_parameters,
+    pin_strategy,
+)
 
 __all__ = [
     "PERSON_MODES",
@@ -435,12 +441,14 @@ def run(
     `closed_bars` (a paper session's discovery beside it) is fed each bar as the replay's
     time passes its close; it changes nothing the run does.
     """
-    # Pinned: a user's file by its content digest, so the run id changes when the file does
-    # and `resume` or `replay` refuse a file edited since.
-    request = replace(request, strategy=pin_strategy(request.strategy))
+    # Pinned: a user's file (and a committee's patterns file) by its content digest, so the
+    # run id changes when the file does and `resume` or `replay` refuse a file edited since.
+    spec = pin_strategy(request.strategy)
+    request = replace(request, strategy=spec, parameters=pin_parameters(spec, request.parameters))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
     market = load_market(request) if market is None else in_period(market, request)
+    check_intervals(strategy, {series.instrument: series.interval_ns for series in market})
     request = _read_shared_stop(request)
     if closed_bars is not None:
         pace = ReplayClosing(market, closed_bars).pacing(pace)

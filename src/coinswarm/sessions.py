@@ -72,7 +72,7 @@ from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, pin_strategy
+from coinswarm.strategies import build_strategy, pin_parameters, pin_strategy
 from coinswarm.strategies.base import Strategy
 
 __all__ = [
@@ -201,7 +201,8 @@ def run_session(
     history and each bar once the engine has handled it; it changes nothing the session does.
     """
     profile = check_request(request)
-    request = replace(request, strategy=pin_strategy(request.strategy))
+    spec = pin_strategy(request.strategy)
+    request = replace(request, strategy=spec, parameters=pin_parameters(spec, request.parameters))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     with (
         _exchange(request) as exchange,

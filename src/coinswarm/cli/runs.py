@@ -34,6 +34,7 @@ from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     STRATEGY_HELP,
     DbOption,
+    PatternsOption,
     ReportOption,
     SharedOption,
     TimeframeOption,
@@ -49,6 +50,7 @@ from coinswarm.cli._shared import (
     stdout,
     stop_on_interrupt,
     tell,
+    with_patterns,
 )
 from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
@@ -234,6 +236,7 @@ def paper(
     timeframe: TimeframeOption = None,
     strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    patterns: PatternsOption = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
@@ -267,7 +270,7 @@ def paper(
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
-            parameters=parameters(param or []),
+            parameters=with_patterns(parameters(param or []), patterns, strategy),
             cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
@@ -313,6 +316,7 @@ def backtest(
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
     strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    patterns: PatternsOption = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
     max_volume_share: Annotated[
@@ -372,7 +376,7 @@ def backtest(
             start_ns=bound(start, "--start"),
             end_ns=bound(end, "--end"),
             strategy=strategy,
-            parameters=parameters(param or []),
+            parameters=with_patterns(parameters(param or []), patterns, strategy),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             max_volume_share=None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from coinswarm.evolution.config import EvolutionConfig
     from coinswarm.evolution.leaderboard import Row
     from coinswarm.evolution.loop import CycleReport
+    from coinswarm.evolution.run import DiscoveryRun
 
 __all__ = ["evolve", "patterns_app"]
 
@@ -90,9 +91,12 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
                 assert dataset is not None
                 inputs = RunInputs(files, dataset.fingerprint, config)
                 run = DiscoveryRun.start(store, inputs, dataset, executor, now_ns=time.time_ns())
-            view = _CycleView(run.run_id, run.inputs.config.cycles, quiet=as_json)
-            with stop_on_interrupt(tell) as stopping:
-                closing = run.run(now_ns=time.time_ns, on_cycle=view, stop=stopping.is_set)
+            view = _CycleView(run, quiet=as_json)
+            try:
+                with stop_on_interrupt(tell) as stopping:
+                    closing = run.run(now_ns=time.time_ns, on_cycle=view, stop=stopping.is_set)
+            finally:
+                view.close()
             rows = leaderboard(store, run.run_id)
     except CoinswarmError as error:
         raise fail(error) from None
@@ -169,33 +173,52 @@ def _config(
 
 
 class _CycleView:
-    """One line per cycle on stderr (cycle, evaluations/s, best out-of-sample, trials)."""
+    """The run's progress on stderr: cycle, evaluations/s, best out-of-sample Sharpe, trials.
 
-    def __init__(self, run_id: str, cycles: int, *, quiet: bool) -> None:
-        self.run_id = run_id
-        self.cycles = cycles
-        self.quiet = quiet or os.environ.get("COINSWARM_PROGRESS", "").lower() == "off"
+    A live bar on a terminal, one line a cycle in a log; `COINSWARM_PROGRESS=lines|bar|off`
+    overrides, and `--json` silences it.
+    """
+
+    def __init__(self, run: DiscoveryRun, *, quiet: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn  # noqa: PLC0415
+
+        self.run = run
+        self.cycles = run.inputs.config.cycles
         self.started = time.monotonic()
         self.trials = 0
         self.best_oos: float | None = None
+        forced = os.environ.get("COINSWARM_PROGRESS", "").strip().lower()
+        self.mode = "off" if quiet else forced or ("bar" if stderr.is_terminal else "lines")
+        self.bar: Progress | None = None
+        if self.mode == "bar":
+            self.bar = Progress(
+                TextColumn(run.run_id),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} cycles {task.description}"),
+                console=stderr,
+                transient=True,
+            )
+            self.task = self.bar.add_task("", total=self.cycles)
+            self.bar.start()
 
     def __call__(self, report: CycleReport) -> None:
         self.trials += len(report.trials)
-        if report.best_out_of_sample is not None:
-            self.best_oos = max(
-                self.best_oos or report.best_out_of_sample, report.best_out_of_sample
-            )
-        if self.quiet:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.trials / elapsed
-        stderr.print(
-            f"{self.run_id} cycle {report.cycle + 1}/{self.cycles} (fold {report.fold + 1}): "
+        best = report.best_out_of_sample
+        if best is not None:
+            self.best_oos = best if self.best_oos is None else max(self.best_oos, best)
+        rate = self.run.evaluations / max(time.monotonic() - self.started, 1e-9)
+        said = (
             f"{rate:,.0f} evaluations/s, best out-of-sample Sharpe "
-            f"{_maybe(self.best_oos, '.2f')}, {self.trials:,} trials so far",
-            markup=False,
-            highlight=False,
+            f"{_maybe(self.best_oos, '.2f')}, {self.trials:,} trials"
         )
+        if self.bar is not None:
+            self.bar.update(self.task, completed=report.cycle + 1, description=said)
+        elif self.mode == "lines":
+            tell(f"{self.run.run_id} cycle {report.cycle + 1}/{self.cycles}: {said}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _maybe(value: float | None, spec: str) -> str:

@@ -102,6 +102,7 @@ def close_run(
             records[i],
             search,
             config.proof,
+            markets=dataset.markets(state.candidates[i].timeframe),
             side=state.candidates[i].side.sign,
             fee_rate=config.fee_rate,
             seed=config.seed,

@@ -32,8 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from coinswarm.evolution._chunks import (
     ChunkOutcome,
@@ -43,6 +42,7 @@ from coinswarm.evolution._chunks import (
     scatter,
 )
 from coinswarm.evolution.workload import (
+    ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,
     WorkersError,
@@ -80,7 +80,7 @@ def _start_context(modules: Sequence[str]) -> BaseContext:
     return context
 
 
-class PoolExecutor:
+class PoolExecutor(ClosingExecutor):
     """Evaluate items in `workers` local processes; the context is sent once per process."""
 
     def __init__(self, workers: int) -> None:
@@ -104,8 +104,7 @@ class PoolExecutor:
         *,
         item_seconds: float | None = None,
     ) -> list[R]:
-        if self._closed:
-            raise WorkersError("expected an open executor, found one already closed")
+        self._check_open()
         if not items:
             return []
         if self._payload is None or workload.context is not self._context:
@@ -118,17 +117,6 @@ class PoolExecutor:
         self._context = None
         self._payload = None
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _install(self, workload: Workload[Any, Any, Any]) -> None:
         try:

@@ -9,13 +9,14 @@ so "nothing proven" always says why.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from coinswarm.evolution.config import ProofThresholds
+from coinswarm.evolution.dataset import Market
 from coinswarm.evolution.pbo import probability_of_backtest_overfitting
 from coinswarm.evolution.scoring import DAYS_PER_YEAR, WindowResult
 from coinswarm.evolution.significance import RandomEntryTest, random_entry_totals, reality_check
@@ -96,11 +97,16 @@ def judge_pattern(
     search: SearchEvidence,
     thresholds: ProofThresholds,
     *,
+    markets: Sequence[Market],
     side: int,
     fee_rate: float,
     seed: int,
 ) -> Evidence:
-    """Judge one pattern on its out-of-sample records (one per fold it was scored on)."""
+    """Judge one pattern on its out-of-sample records (one per fold it was scored on).
+
+    `markets` are the instruments the records were traded on (on the pattern's timeframe):
+    the random-entry test draws on their bars.
+    """
     daily = np.concatenate([r.daily for r in records]) if records else np.zeros(0)
     trades = sum(r.trades for r in records)
     sharpe = _annualised_sharpe(daily)
@@ -110,7 +116,8 @@ def judge_pattern(
         variance = search.trial_sharpe_variance
         dsr = deflated_sharpe_ratio(daily, max(1, search.n_trials), variance).dsr
     fee_log_cost = math.log((1 + fee_rate) / (1 - fee_rate))
-    p_random = _random_entry_p(records, side=side, fee_log_cost=fee_log_cost, seed=seed)
+    by_name = {market.series.instrument: market for market in markets}
+    p_random = _random_entry_p(records, by_name, side=side, fee_log_cost=fee_log_cost, seed=seed)
     reasons = failed_checks(
         thresholds, search, trades=trades, sharpe=sharpe, net=net, dsr=dsr, p_random=p_random
     )
@@ -185,7 +192,12 @@ def _annualised_sharpe(daily: FloatArray) -> float:
 
 
 def _random_entry_p(
-    records: Sequence[WindowResult], *, side: int, fee_log_cost: float, seed: int
+    records: Sequence[WindowResult],
+    markets: Mapping[str, Market],
+    *,
+    side: int,
+    fee_log_cost: float,
+    seed: int,
 ) -> float:
     """Whether the trades' timing beat the same trades at random entries, over every record.
 
@@ -199,11 +211,11 @@ def _random_entry_p(
         for trades in record.per_instrument:
             if len(trades.entries) == 0:
                 continue
-            bars = len(trades.bar_log_returns)
+            market = markets[trades.instrument]
             one, draws = random_entry_totals(
-                trades.bar_log_returns,
+                market.log_returns(trades.start, trades.start + trades.bars),
                 trades.entries,
-                np.clip(trades.lengths, 1, bars - trades.entries),
+                np.clip(trades.lengths, 1, trades.bars - trades.entries),
                 side=side,
                 fee_log_cost=fee_log_cost,
                 draws=RANDOM_ENTRY_DRAWS,

@@ -23,8 +23,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from coinswarm.evolution._chunks import (
     ChunkOutcome,
@@ -34,6 +33,7 @@ from coinswarm.evolution._chunks import (
     scatter,
 )
 from coinswarm.evolution.workload import (
+    ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,
     WorkersError,
@@ -115,7 +115,7 @@ def _unpickled(source: Future[bytes]) -> Future[ChunkOutcome]:
     return target
 
 
-class RayExecutor:
+class RayExecutor(ClosingExecutor):
     """Evaluate items as Ray tasks; the context goes to the object store once per workload.
 
     `local_cpus` is the size of the instance started for `address="local"`; a cluster's size
@@ -149,8 +149,7 @@ class RayExecutor:
         *,
         item_seconds: float | None = None,
     ) -> list[R]:
-        if self._closed:
-            raise WorkersError("expected an open executor, found one already closed")
+        self._check_open()
         if not items:
             return []
         if self._box is None or workload.context is not self._context:
@@ -166,17 +165,6 @@ class RayExecutor:
         if self._owns_ray and not self._closed:
             self._ray.shutdown()
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _connect(self, local_cpus: int) -> None:
         try:

@@ -23,7 +23,7 @@ from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
 from coinswarm.evolution.ledger import StoreLedger
 from coinswarm.evolution.loop import CycleReport, Discovery, LoopState
-from coinswarm.evolution.scoring import WindowResult, score_window
+from coinswarm.evolution.scoring import WindowResult, score_item
 from coinswarm.evolution.windows import Window, WindowPlan, plan_windows
 from coinswarm.evolution.workers import Executor, Workload
 from coinswarm.infra.storage import EvolutionStatus, PatternUpdate, Store
@@ -102,17 +102,6 @@ def plan_for(dataset: Dataset, config: EvolutionConfig) -> WindowPlan:
     )
 
 
-ScoreItem = tuple[str, int, int]  # a pattern's JSON and a window: small, sent to a worker
-
-
-def score_item(context: tuple[Dataset, float], item: ScoreItem) -> WindowResult:
-    """Score one pattern over one window (what a worker runs; module-level so it can travel)."""
-    dataset, fee_rate = context
-    pattern_json, start_ns, end_ns = item
-    window = Window(start_ns, end_ns)
-    return score_window(Pattern.from_json(pattern_json), dataset, window, fee_rate=fee_rate)
-
-
 class DiscoveryRun:
     """One stored run: its inputs, its data, and the executor its evaluations run on."""
 
@@ -136,8 +125,10 @@ class DiscoveryRun:
         self.run_id = run_id
         self.plan = plan_for(dataset, inputs.config)
         workload = Workload((dataset, inputs.config.fee_rate), score_item)
+        self.evaluations = 0  # patterns scored over a window, for the progress line
 
         def score(items: Sequence[tuple[Pattern, Window]]) -> list[WindowResult]:
+            self.evaluations += len(items)
             return executor.run(workload, [(p.to_json(), w.start_ns, w.end_ns) for p, w in items])
 
         self.score = score

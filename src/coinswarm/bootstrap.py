@@ -59,6 +59,7 @@ from coinswarm.backtest.runs import (
     save_run,
 )
 from coinswarm.data import load_bars, synthetic_market
+from coinswarm.data.closed_bars import ClosedBars, ReplayClosing
 from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
@@ -426,6 +427,7 @@ def run(
     journal_path: Path | None = None,
     stopped: Callable[[], bool] | None = None,
     market: Sequence[BarSeries] | None = None,
+    closed_bars: ClosedBars | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
@@ -436,6 +438,8 @@ def run(
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
     `progress` hears how far the run got; once `stopped` says so (Ctrl-C), the run ends
     before its next timestamp and the outcome covers the bars stepped until then.
+    `closed_bars` (a paper session's discovery beside it) is fed each bar as the replay's
+    time passes its close; it changes nothing the run does.
     """
     # Pinned: a user's file (and a committee's patterns file) by its content digest, so the
     # run id changes when the file does and `resume` or `replay` refuse a file edited since.
@@ -446,6 +450,8 @@ def run(
     market = load_market(request) if market is None else in_period(market, request)
     check_intervals(strategy, {series.instrument: series.interval_ns for series in market})
     request = _read_shared_stop(request)
+    if closed_bars is not None:
+        pace = ReplayClosing(market, closed_bars).pacing(pace)
     watched = request.mode in PERSON_MODES
     if watched and request.started_ns is None:
         request = replace(request, started_ns=WallClock().now_ns())

@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 
 from absent import absent
+from coinswarm.data.pattern_file import write_patterns
+from coinswarm.domain.pattern import Condition, Exit, Pattern, Side
+from proven_patterns import proven
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -611,6 +614,19 @@ def _patterns_export_import(folder: Folder, command: str) -> None:
     other = f"sqlite:///{year.path / 'other.db'}"
     said = year.run("coinswarm patterns import proven.jsonl", "--db", other).stdout
     assert f"of {len(summary['proven'])} from proven.jsonl" in said
+
+
+@case("coinswarm backtest --strategy committee --patterns proven.jsonl --data BTC_USDT-1h.csv.gz")
+def _backtest_with_patterns(folder: Folder, command: str) -> None:
+    # A file as a run that proved one pattern would export it (the year above proves none).
+    mine = Folder(folder.path / "with-patterns")
+    mine.path.mkdir()
+    _quarter(SHARED / "BTC_USDT-1h.csv.gz", mine.path / "BTC_USDT-1h.csv.gz")
+    oversold = Pattern((Condition("rsi:14", "<", 30),), Side.LONG, Exit(24, take_profit=0.04))
+    write_patterns(mine.path / "proven.jsonl", [proven(oversold)], source="evo-readme")
+    summary = mine.json(command, "--json", "--quiet")
+    assert summary["parameters"]["agents"] == "trend,mean_reversion,risk,pattern"
+    assert "proven.jsonl@sha256:" in str(summary["parameters"]["patterns"])  # pinned
 
 
 def test_every_readme_command_has_a_case() -> None:

@@ -24,6 +24,12 @@ from coinswarm.backtest.defaults import (
     risk_state_path,
 )
 from coinswarm.backtest.replay import ReplayPacer
+from coinswarm.cli._beside import (
+    EvolveEveryOption,
+    EvolveOption,
+    closed_bars_for,
+    evolving,
+)
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     STRATEGY_HELP,
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from coinswarm import bootstrap
+    from coinswarm.data.closed_bars import ClosedBars
 
 # Only stdlib, typer and light modules load here: bootstrap (numpy, polars, the database) loads
 # inside the commands that run something, so `coinswarm --help` answers at once.
@@ -114,6 +121,7 @@ def _run(
     quiet: bool,
     pace: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    closed_bars: ClosedBars | None = None,
 ) -> bootstrap.BacktestOutcome:
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
     from coinswarm.backtest.defaults import PERSON_MODES  # noqa: PLC0415
@@ -126,7 +134,11 @@ def _run(
     )
     try:
         return bootstrap.run(
-            request, progress=progress, pace=pace, stopped=None if stop is None else stop.is_set
+            request,
+            progress=progress,
+            pace=pace,
+            stopped=None if stop is None else stop.is_set,
+            closed_bars=closed_bars,
         )
     finally:
         progress.close()
@@ -239,11 +251,15 @@ def paper(
     report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    evolve: EvolveOption = False,
+    evolve_every: EvolveEveryOption = 60.0,
 ) -> None:
     """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest.
 
     A person stops and resets it with `coinswarm risk stop|reset`, as a live session. Ctrl-C
     ends it after the current bar; the run and its --report keep what happened until then.
+    With --evolve, discovery learns beside it from the bars whose close the replay has passed
+    (market time); it stops with the session, after the cycle in hand.
     """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
@@ -266,10 +282,14 @@ def paper(
             shared_state=state_url,
         )
         runs_folder(runs_dir)
+        closed = closed_bars_for(evolve)
         with stop_on_interrupt(tell) as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
-            outcome = _run(request, quiet=quiet or as_json, pace=pace, stop=stop)
+            with evolving(closed, mode="paper", database=db, every_s=evolve_every):
+                outcome = _run(
+                    request, quiet=quiet or as_json, pace=pace, stop=stop, closed_bars=closed
+                )
         if report is not None:
             outcome.write_report(report, notes=stopped_note(stop, "paper"))
         outcome.save(runs_dir or default_runs_dir())

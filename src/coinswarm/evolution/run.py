@@ -33,6 +33,7 @@ __all__ = [
     "DiscoveryRun",
     "RunInputs",
     "RunStateError",
+    "bars_needed",
     "load_dataset",
     "plan_for",
 ]
@@ -100,6 +101,34 @@ def plan_for(dataset: Dataset, config: EvolutionConfig) -> WindowPlan:
         purge_bars=config.purge_bars,
         embargo_bars=config.embargo_bars,
     )
+
+
+def bars_needed(config: EvolutionConfig, bar_ns: int) -> int:
+    """Return the fewest bars (a span of that many intervals) `plan_for` can cut into the
+    run's folds and holdout: what discovery beside a session waits for before a run starts."""
+
+    def fits(bars: int) -> bool:
+        try:
+            plan_windows(
+                0,
+                bars * bar_ns,
+                bar_ns=bar_ns,
+                folds=config.folds,
+                holdout_share=config.holdout_share,
+                purge_bars=config.purge_bars,
+                embargo_bars=config.embargo_bars,
+            )
+        except DataError:
+            return False
+        return True
+
+    low, high = 0, 1  # low never fits; high, once doubled far enough, does
+    while not fits(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return high
 
 
 class DiscoveryRun:
@@ -188,13 +217,24 @@ class DiscoveryRun:
         When `stop()` turns true the run ends after the cycle in hand, is stored
         `interrupted`, and None is returned: `resume` carries on from there.
         """
-        config = self.inputs.config
-        ledger = StoreLedger(self.store, self.run_id)
-        loop = Discovery(self.dataset, config, self.plan, self.score, ledger)
-        state = loop.run(on_cycle, stop=stop)
-        if state.next_cycle < config.cycles:
+        state = self.discovery().run(on_cycle, stop=stop)
+        if state.next_cycle < self.inputs.config.cycles:
             self.store.finish_evolution_run(self.run_id, EvolutionStatus.INTERRUPTED, now_ns())
             return None
+        return self.close(state, now_ns=now_ns)
+
+    def discovery(self) -> Discovery:
+        """Return the run's loop, at the cycle after the last one committed to the store."""
+        ledger = StoreLedger(self.store, self.run_id)
+        return Discovery(self.dataset, self.inputs.config, self.plan, self.score, ledger)
+
+    def close(self, state: LoopState, *, now_ns: Callable[[], int]) -> Closing:
+        """Judge the run whose cycles are all committed (`state`), store the verdicts (once),
+        and mark it finished."""
+        config = self.inputs.config
+        if state.next_cycle < config.cycles:
+            msg = f"run {self.run_id}: {config.cycles - state.next_cycle} cycles still to run"
+            raise RunStateError(msg)
         closing = close_run(self.dataset, config, self.plan, state, self.score)
         if state.next_cycle == config.cycles:  # the verdicts are not stored yet
             self._commit_closing(closing, state)

@@ -147,6 +147,12 @@ def print_tables(traded, settings, periods, report, wf) -> None:
     ]
     print("each period (each from the same cash, after fees and slippage):")
     print(report.render_table(report.COLUMNS, rows))
+    abstained = [f"{t.period.label} {t.timeframe}" for t in traded if t.patterns is None]
+    if abstained:
+        print(
+            f"{wf.WITH_PATTERNS} is {wf.COMMITTEE} itself where nothing was proven before the "
+            f"period (the pattern agent abstained): {', '.join(abstained)}"
+        )
     print()
     span = f"{periods[0].label}-{periods[-1].label}"
     overall = []

@@ -256,6 +256,8 @@ def test_legs_of_different_bars_or_cash_are_not_chained():
     for other in (replace(leg, bar_interval_ns=2 * DAY), replace(leg, initial_cash=Decimal(5))):
         with pytest.raises(ValueError, match="one bar interval, each starting from the same cash"):
             figures([leg, other])
+    with pytest.raises(ValueError, match="expected at least one leg"):
+        figures([])
 
 
 def test_the_table_lines_up_its_columns():

@@ -39,12 +39,15 @@ from coinswarm.data.timefmt import to_ns
 from coinswarm.domain.bar import BarSeries
 
 __all__ = [
+    "COLUMNS",
+    "HOLD",
     "Figures",
     "Leg",
     "Period",
     "calendar_years",
     "chained_curve",
     "committee_leg",
+    "figure_cells",
     "figures",
     "history_before",
     "hold_leg",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+HOLD = "buy-and-hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def hold_leg(period: str, result: BacktestResult, curve: EquityCurve, fee_rate: 
     bought = sum(1 for series in result.market.values() if _bought(series, curve.ts))
     share = result.initial_cash / len(result.market)
     return Leg(
-        strategy="buy-and-hold",
+        strategy=HOLD,
         period=period,
         curve=curve,
         initial_cash=result.initial_cash,
@@ -201,9 +205,10 @@ def figures(legs: Sequence[Leg]) -> Figures:
         or len({leg.initial_cash for leg in legs}) > 1
     ):
         raise ValueError("expected legs on one bar interval, each starting from the same cash")
+    curve = chained_curve(legs)
     first = legs[0]
     metrics = compute_metrics(
-        chained_curve(legs),
+        curve,
         (),
         fees_paid=Decimal(0),
         initial_cash=first.initial_cash,

@@ -32,6 +32,7 @@ from coinswarm.data.pattern_file import ExportedPattern, write_patterns
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import BarSeries
 from coinswarm.evolution.committee_report import (
+    HOLD,
     Leg,
     Period,
     committee_leg,
@@ -62,7 +63,6 @@ __all__ = [
 
 COMMITTEE = "committee"
 WITH_PATTERNS = "committee+patterns"
-HOLD = "buy-and-hold"
 STRATEGIES = (COMMITTEE, WITH_PATTERNS, HOLD)
 
 

@@ -113,7 +113,7 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
             "proven": list(closing.proven),
             "leaderboard": [r.to_dict() for r in rows],
         }
-        stdout.print_json(json.dumps(summary))
+        typer.echo(json.dumps(summary, indent=2))  # plain: rich would colour a long document
         return
     _print_leaderboard(rows, limit=10)
     stdout.print(
@@ -278,7 +278,7 @@ def list_patterns(
     except CoinswarmError as error:
         raise fail(error) from None
     if as_json:
-        stdout.print_json(json.dumps([r.to_dict() for r in rows]))
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
     if not rows:
         stdout.print("no judged patterns yet" + (" proven" if proven else ""), markup=False)

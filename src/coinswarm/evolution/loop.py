@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -86,7 +86,8 @@ class LoopState:
                 "chaos": None if self.chaos is None else self.chaos.to_json(),
                 "trials": self.trials,
                 "in_sample_sharpes": self.in_sample_sharpes,
-                "candidates": {k: v.to_json() for k, v in sorted(self.candidates.items())},
+                # Ids only: the patterns themselves are in the ledger, written once each.
+                "candidates": sorted(self.candidates),
                 "scored_folds": self.scored_folds,
             },
             sort_keys=True,
@@ -94,9 +95,13 @@ class LoopState:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> LoopState:
+    def from_json(cls, text: str, patterns: Mapping[str, Pattern]) -> LoopState:
+        """Rebuild the state from its JSON and the ledger's patterns (by id)."""
         data = json.loads(text)
-        candidates = {k: Pattern.from_json(v) for k, v in data["candidates"].items()}
+        try:
+            candidates = {i: patterns[i] for i in data["candidates"]}
+        except KeyError as missing:
+            raise ValueError(f"the ledger lacks pattern {missing} that the state names") from None
         return cls(
             next_cycle=data["next_cycle"],
             population={k: candidates[k] for k in data["population"]},

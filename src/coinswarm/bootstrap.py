@@ -59,6 +59,7 @@ from coinswarm.backtest.runs import (
     save_run,
 )
 from coinswarm.data import load_bars, synthetic_market
+from coinswarm.data.closed_bars import ClosedBars, ReplayClosing
 from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.clock import Clock, WallClock
@@ -83,7 +84,13 @@ from coinswarm.risk.errors import RiskConfigError
 from coinswarm.risk.profiles import RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, default_phase, pin_strategy
+from coinswarm.strategies import (
+    build_strategy,
+    check_intervals,
+    default_phase,
+    pin_parameters,
+    pin_strategy,
+)
 
 __all__ = [
     "PERSON_MODES",
@@ -95,6 +102,7 @@ __all__ = [
     "NotResumableError",
     "RunInterrupted",
     "find_resumable",
+    "in_period",
     "load_market",
     "open_store",
     "person",
@@ -335,6 +343,11 @@ def load_market(request: BacktestRequest) -> list[BarSeries]:
         # Resampled before the period is cut, so that a file resampled first gives the same run.
         interval = timeframe_ns(request.timeframe)
         market = [on_timeframe(series, interval) for series in market]
+    return in_period(market, request)
+
+
+def in_period(market: Sequence[BarSeries], request: BacktestRequest) -> list[BarSeries]:
+    """Cut a loaded market to the request's period; refuse a repeated or near-empty series."""
     market = [series.between(request.start_ns, request.end_ns) for series in market]
     names = [series.instrument for series in market]
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -413,22 +426,32 @@ def run(
     pace: Callable[[int], None] | None = None,
     journal_path: Path | None = None,
     stopped: Callable[[], bool] | None = None,
+    market: Sequence[BarSeries] | None = None,
+    closed_bars: ClosedBars | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
+    `market` is the request's market as `load_market` loaded it with no period: a search that
+    backtests many windows of one file loads it once and each run cuts its own period.
     `pace` replays the bars at a chosen speed instead of as fast as possible. A paper session
     writes its session journal (for `coinswarm replay`) to `journal_path`, by default a new
     file under `sessions/` in the data folder; a backtest writes one only if given a path.
     `progress` hears how far the run got; once `stopped` says so (Ctrl-C), the run ends
     before its next timestamp and the outcome covers the bars stepped until then.
+    `closed_bars` (a paper session's discovery beside it) is fed each bar as the replay's
+    time passes its close; it changes nothing the run does.
     """
-    # Pinned: a user's file by its content digest, so the run id changes when the file does
-    # and `resume` or `replay` refuse a file edited since.
-    request = replace(request, strategy=pin_strategy(request.strategy))
+    # Pinned: a user's file (and a committee's patterns file) by its content digest, so the
+    # run id changes when the file does and `resume` or `replay` refuse a file edited since.
+    spec = pin_strategy(request.strategy)
+    request = replace(request, strategy=spec, parameters=pin_parameters(spec, request.parameters))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     risk = resolve_risk(request)
-    market = load_market(request)
+    market = load_market(request) if market is None else in_period(market, request)
+    check_intervals(strategy, {series.instrument: series.interval_ns for series in market})
     request = _read_shared_stop(request)
+    if closed_bars is not None:
+        pace = ReplayClosing(market, closed_bars).pacing(pace)
     watched = request.mode in PERSON_MODES
     if watched and request.started_ns is None:
         request = replace(request, started_ns=WallClock().now_ns())

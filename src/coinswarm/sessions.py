@@ -33,6 +33,7 @@ from coinswarm.backtest.progress import Progress
 from coinswarm.backtest.recording import WALL, Recorder, journal_path
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.backtest.shadow_live import LiveShadow
+from coinswarm.data.closed_bars import ClosedBars
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
 from coinswarm.domain.clock import WallClock
@@ -71,7 +72,7 @@ from coinswarm.infra.storage import RunRecord, Store
 from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
-from coinswarm.strategies import build_strategy, pin_strategy
+from coinswarm.strategies import build_strategy, pin_parameters, pin_strategy
 from coinswarm.strategies.base import Strategy
 
 __all__ = [
@@ -189,15 +190,19 @@ def run_session(
     stop: threading.Event | None = None,
     say: Callable[[str], None] = logger.info,
     progress: Progress | None = None,
+    closed_bars: ClosedBars | None = None,
 ) -> bootstrap.BacktestOutcome:
     """Run a sandbox or live session until its bars are done or `stop` is set.
 
     `say` receives what a person watching should read: the guard's pauses and the shadow
     backtest's gap. `progress` hears how far the session got after every bar. The outcome
     covers the bars the session traded (not its warm-up), also when `stop` ended it.
+    `closed_bars` (discovery beside the session) gets the session's wall clock, its warm-up
+    history and each bar once the engine has handled it; it changes nothing the session does.
     """
     profile = check_request(request)
-    request = replace(request, strategy=pin_strategy(request.strategy))
+    spec = pin_strategy(request.strategy)
+    request = replace(request, strategy=spec, parameters=pin_parameters(spec, request.parameters))
     strategy, parameters = build_strategy(request.strategy, request.parameters)
     with (
         _exchange(request) as exchange,
@@ -236,7 +241,7 @@ def run_session(
                 checkpoint_every=1,
                 risk_state=risk_state,
             )
-            live = _Live(request, exchange, adapter, start, store)
+            live = _Live(request, exchange, adapter, start, store, closed_bars)
             result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
             _settle_status(store, start.run_id, stopped=stop is not None and stop.is_set())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
@@ -348,6 +353,7 @@ class _Live:
     adapter: CoinbaseAdapter
     start: _Start
     store: Store
+    closed_bars: ClosedBars | None = None
 
 
 def _trade(
@@ -397,12 +403,13 @@ def _trade(
             stop=stop or threading.Event(),
         )
         clock = recorder.clock(WallClock())
+        feed = shadow.follow(
+            _guarded(_after(warm_up, bars), guard, start.journal, remote, recorder),
+            log=say,
+            every=request.shadow_every,
+        )
         result = run_live(
-            shadow.follow(
-                _guarded(_after(warm_up, bars), guard, start.journal, remote, recorder),
-                log=say,
-                every=request.shadow_every,
-            ),
+            _closing(live.closed_bars, products, warm_up, feed),
             strategy,
             config,
             instruments=products,
@@ -418,6 +425,25 @@ def _trade(
         recorder.finish(result)
         say(shadow.summary())
     return result
+
+
+def _closing(
+    closed: ClosedBars | None,
+    products: Sequence[str],
+    history: Sequence[BarSeries],
+    feed: Iterator[Bar],
+) -> Iterator[Bar]:
+    """Return `feed`, recording in `closed` (if any) the warm-up and each bar the engine
+    handled, by the wall clock: a live bar comes from the exchange once it has closed."""
+    if closed is None:
+        return feed
+    # A product without history has the session's interval (run_live's default, as here).
+    intervals = dict.fromkeys(products, NS_PER_HOUR)
+    intervals.update({s.instrument: s.interval_ns for s in history if len(s)})
+    closed.attach(WallClock().now_ns, intervals)
+    for series in history:
+        closed.extend(series)
+    return closed.after_each(feed)
 
 
 def _guard(

@@ -168,3 +168,36 @@ def _evolution_runs(path):
         if "evolution_runs" not in tables:
             return []
         return connection.execute("select run_id from evolution_runs").fetchall()
+
+
+def test_ctrl_c_stops_after_the_cycle_in_hand_and_says_how_to_resume(tmp_path):
+    home = tmp_path / "home"
+    db = tmp_path / "stopped.db"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coinswarm",
+            "evolve",
+            "--demo",
+            "--cycles",
+            "6",
+            "--db",
+            f"sqlite:///{db}",
+        ],
+        env={**os.environ, "COINSWARM_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and _last_cycle(db) is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "coinswarm evolve --resume evo-" in err
+    with sqlite3.connect(db) as connection:
+        ((status, last),) = connection.execute("select status, last_cycle from evolution_runs")
+    assert status == "interrupted"
+    assert last < 5

@@ -26,16 +26,31 @@ def sparse(path: Path, head: bytes = b"") -> Path:
     return path
 
 
+# The child's peak resident size as the kernel keeps it includes what its parent had mapped
+# when it forked (exec records the old image's high-water mark), and a pytest process that has
+# imported the whole suite is large. So a small launcher starts the command and reports the
+# grandchild's own peak.
+LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(tmp_path: Path, *args: str) -> tuple[int, str, str, int]:
     """Run `coinswarm *args`; return its exit code, stdout, stderr and peak resident bytes."""
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    out, err, peak = tmp_path / "stdout", tmp_path / "stderr", tmp_path / "peak"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "coinswarm", *args], stdout=stdout, stderr=stderr
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(peak), sys.executable, "-m", "coinswarm", *args],
+            stdout=stdout,
+            stderr=stderr,
+            check=False,
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024
+    return done.returncode, out.read_text(), err.read_text(), int(peak.read_text())
 
 
 FILES = {

@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 
 from absent import absent
+from coinswarm.data.pattern_file import write_patterns
+from coinswarm.domain.pattern import Condition, Exit, Pattern, Side
+from proven_patterns import proven
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -78,9 +81,11 @@ class Folder:
         return json.loads(self.run(command, *extra).stdout)
 
 
-def _quarter(source: Path, target: Path, *, compress: bool = True) -> int:
-    """Write the rows of `source` inside QUARTER to `target`; return how many bars."""
-    start, end = QUARTER
+def _quarter(
+    source: Path, target: Path, *, compress: bool = True, span: tuple[str, str] = QUARTER
+) -> int:
+    """Write the rows of `source` inside `span` (QUARTER) to `target`; return how many bars."""
+    start, end = span
     with gzip.open(source, "rt") as rows:
         header = next(rows)
         kept = [row for row in rows if start <= row[:10] < end]
@@ -253,6 +258,22 @@ def _own_strategy_on_paper(folder: Folder, command: str) -> None:
     summary = folder.json(command, "--bars", "400", "--json")
     assert summary["bars"] == 400
     assert summary["strategy"] == "breakout"
+
+
+@case(
+    "coinswarm optimize --strategy sma-cross --space fast=5..50:5 --space slow=60..200:20 "
+    "--data BTC_USDT-1h.csv.gz"
+)
+def _optimize(folder: Folder, command: str) -> None:
+    # A quarter holds two folds of the default windows, not three; a few trials a fold.
+    report = folder.json(command, "--folds", "2", "--trials", "3", "--json")
+    assert report["n_trials"] == 6
+    assert [f["out_of_sample"]["sample"] for f in report["folds"]] == ["out_of_sample"] * 2
+    assert report["final"]["holdout"]["sample"] == "holdout"
+    assert report["verdict"] in ("proven", "not proven")
+    said = folder.run(command, "--folds", "2", "--trials", "3", "--quiet").stdout
+    assert "6 trials; deflated Sharpe" in said
+    assert "verdict:" in said
 
 
 @case("coinswarm explain RUN ORDER_ID")
@@ -490,6 +511,122 @@ def _audit_anchor(folder: Folder, command: str) -> None:
     assert folder.run("coinswarm audit verify", code=1).returncode == 1
     folder.run(command)
     folder.run("coinswarm audit verify")
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+_DISCOVERY: dict[str, object] = {}
+YEAR = ("2021-01-01", "2022-01-01")  # a quarter is too short for the walk-forward windows
+EVOLVE = (
+    "coinswarm evolve --data BTC_USDT-1h.csv.gz --data ETH_USDT-1h.csv.gz --cycles 30 --workers 2"
+)
+
+
+def _discovery(folder: Folder) -> tuple[Folder, dict[str, object]]:
+    """A folder with a year of BTC and ETH and one discovery run (3 cycles) in its database."""
+    if not _DISCOVERY:
+        year = Folder(folder.path / "discovery")
+        year.path.mkdir()
+        for name in ("BTC_USDT-1h.csv.gz", "ETH_USDT-1h.csv.gz"):
+            _quarter(SHARED / name, year.path / name, span=YEAR)
+        summary = year.json(EVOLVE.replace("--cycles 30", "--cycles 3"), "--json")
+        _DISCOVERY.update(folder=year, summary=summary)
+    found = _DISCOVERY["folder"]
+    summary = _DISCOVERY["summary"]
+    assert isinstance(found, Folder)
+    assert isinstance(summary, dict)
+    return found, summary
+
+
+@case("coinswarm evolve --demo")
+def _evolve_demo(folder: Folder, command: str) -> None:
+    started = time.monotonic()
+    said = folder.run(command).stdout
+    assert time.monotonic() - started < 60  # "a first look in under a minute"
+    assert "leaderboard: out of sample, after fees" in said
+    assert re.search(r"run evo-[0-9a-f]{12}: [0-9]+ trials; PBO", said)
+
+
+@case(EVOLVE)
+def _evolve(folder: Folder, command: str) -> None:
+    _, summary = _discovery(folder)
+    assert summary["trials"] >= 150  # 50 chaos trades a cycle, and every candidate
+    rows = summary["leaderboard"]
+    assert isinstance(rows, list)
+    assert rows, "a run judges the patterns that reached an out-of-sample window"
+    for row in rows:
+        assert row["status"] in ("proven", "rejected")
+        assert row["n_trials"] == summary["trials"]
+
+
+@case("coinswarm evolve --resume RUN")
+def _evolve_resume(folder: Folder, command: str) -> None:
+    year, _ = _discovery(folder)
+    args = ["evolve", "--demo", "--cycles", "4", "--seed", "5"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coinswarm", *args],
+        cwd=year.path,
+        env=year.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if "cycle 1/4" in (process.stderr.readline() if process.stderr else ""):
+            process.send_signal(signal.SIGINT)  # Ctrl-C: stop after the cycle in hand
+            break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    run = re.search(r"--resume (evo-[0-9a-f]{12})", err)
+    assert run, err
+    resumed = year.json(command.replace("RUN", run.group(1)), "--json")
+    assert resumed["run"] == run.group(1)
+
+
+@case("coinswarm patterns list --proven --json")
+def _patterns_proven(folder: Folder, command: str) -> None:
+    year, summary = _discovery(folder)
+    listed = json.loads(year.run(command).stdout)
+    assert [row["pattern_id"] for row in listed] == summary["proven"]
+    assert all(row["status"] == "proven" for row in listed)
+
+
+@case("coinswarm patterns show PATTERN")
+def _patterns_show(folder: Folder, command: str) -> None:
+    year, summary = _discovery(folder)
+    rows = summary["leaderboard"]
+    assert isinstance(rows, list)
+    first = rows[0]["pattern_id"]
+    said = year.run(command.replace("PATTERN", first)).stdout
+    assert said.startswith(first)
+    assert "rule: " in said
+    assert "in_sample" in said
+    assert "out_of_sample" in said
+
+
+@case("coinswarm patterns export proven.jsonl", "coinswarm patterns import proven.jsonl")
+def _patterns_export_import(folder: Folder, command: str) -> None:
+    year, summary = _discovery(folder)
+    exported = year.run("coinswarm patterns export proven.jsonl").stdout
+    assert f"wrote {len(summary['proven'])} patterns to proven.jsonl" in exported
+    other = f"sqlite:///{year.path / 'other.db'}"
+    said = year.run("coinswarm patterns import proven.jsonl", "--db", other).stdout
+    assert f"of {len(summary['proven'])} from proven.jsonl" in said
+
+
+@case("coinswarm backtest --strategy committee --patterns proven.jsonl --data BTC_USDT-1h.csv.gz")
+def _backtest_with_patterns(folder: Folder, command: str) -> None:
+    # A file as a run that proved one pattern would export it (the year above proves none).
+    mine = Folder(folder.path / "with-patterns")
+    mine.path.mkdir()
+    _quarter(SHARED / "BTC_USDT-1h.csv.gz", mine.path / "BTC_USDT-1h.csv.gz")
+    oversold = Pattern((Condition("rsi:14", "<", 30),), Side.LONG, Exit(24, take_profit=0.04))
+    write_patterns(mine.path / "proven.jsonl", [proven(oversold)], source="evo-readme")
+    summary = mine.json(command, "--json", "--quiet")
+    assert summary["parameters"]["agents"] == "trend,mean_reversion,risk,pattern"
+    assert "proven.jsonl@sha256:" in str(summary["parameters"]["patterns"])  # pinned
 
 
 def test_every_readme_command_has_a_case() -> None:

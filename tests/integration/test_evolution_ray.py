@@ -26,7 +26,7 @@ from coinswarm.evolution.workers import (
     make_executor,
 )
 
-DATASET = w.Dataset(seed=11, bars=20_000)
+DATASET = w.Dataset(seed=11, bars=5_000)
 ITEMS = list(range(40))
 
 
@@ -76,8 +76,8 @@ def test_ray_names_the_first_failing_item(ray_executor):
     assert "fail_on_thirteen_and_twenty" in caught.value.remote_traceback
 
 
-def test_a_killed_ray_worker_is_reported_after_rays_retries(ray_executor):
-    # Ray retries a task whose worker died (3 times by default); each try dies on item 5.
+def test_a_killed_ray_worker_is_reported_after_one_retry(ray_executor):
+    # Ray runs a chunk whose worker died once more; each try dies on item 5.
     with pytest.raises(WorkerDiedError, match=r"Ray worker or node was lost while it held items 5"):
         ray_executor.run(Workload(DATASET, w.die_on_five), list(range(12)), item_seconds=1.0)
     assert ray_executor.run(Workload(DATASET, w.pid_of), [1, 2])[0].contexts_received >= 1

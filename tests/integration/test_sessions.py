@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from coinswarm import preflight, sessions
+from coinswarm.data.closed_bars import ClosedBars
+from coinswarm.domain.bar import NS_PER_HOUR
 from coinswarm.domain.ledger import Deposit
 from coinswarm.exchanges.coinbase import UnsafeKeyError
 from coinswarm.exchanges.local_coinbase import KeyPermissions
@@ -224,3 +226,20 @@ def test_a_session_that_fails_is_marked_failed_with_its_reason_not_left_running(
     assert run.status == "failed"
     assert reason is not None
     assert reason.startswith("FeedStalledError: no market data")
+
+
+def test_a_session_records_each_bar_it_handled_for_discovery(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_keys(monkeypatch, exchange.key, live=False)
+    closed = ClosedBars()
+    with journal_paced(exchange):
+        outcome = sessions.run_session(_sandbox(exchange, bars=8), closed_bars=closed)
+    (series,) = closed.snapshot()  # the wall clock is long past these recorded bars' closes
+    traded = outcome.result.market[PRODUCT].ts.tolist()
+    assert len(traded) == 8
+    assert series.ts.tolist()[-8:] == traded, "every bar the engine handled, the last included"
+    assert (series.instrument, series.interval_ns) == (PRODUCT, NS_PER_HOUR)
+    now = closed.now_ns()
+    assert now is not None
+    assert int(series.ts[-1]) + series.interval_ns <= now

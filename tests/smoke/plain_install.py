@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 COINSWARM = Path(sys.executable).with_name("coinswarm")
@@ -241,6 +242,36 @@ def discovery(smoke: Smoke) -> None:
     smoke.run("patterns", "import", exported, "--db", f"sqlite:///{smoke.folder / 'other.db'}")
 
 
+def optimize(smoke: Smoke) -> None:
+    """Search sma-cross walk-forward on four months of bars; refuse an unknown parameter."""
+    data = smoke.folder / "ETH_USDT-1h.csv"
+    write_long_bars(data, hours=3_000)
+    search = (
+        "optimize", "--strategy", "sma-cross", "--space", "fast=5..30:5",
+        "--space", "slow=40..100:20", "--data", str(data), "--folds", "2", "--trials", "3",
+        "--db", smoke.db,
+    )  # fmt: skip
+    report = smoke.json(*search)
+    if report["n_trials"] != 6 or report["final"]["holdout"]["sample"] != "holdout":
+        raise SmokeError(f"optimize reported {report}")
+    smoke.run(*search, "--space", "nope=1..2", code=2)
+
+
+def write_long_bars(path: Path, *, hours: int) -> None:
+    """Write `hours` hourly bars of a seeded random walk from 2024-01-01, in the CSV format."""
+    rng = random.Random(11)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    price = 100.0
+    rows = ["timestamp,open,high,low,close,volume"]
+    for hour in range(hours):
+        close = round(price * (1 + rng.gauss(0, 0.01)), 2)
+        high, low = round(max(price, close) * 1.003, 2), round(min(price, close) * 0.997, 2)
+        stamp = (start + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(f"{stamp},{price},{high},{low},{close},{rng.uniform(1, 10):.3f}")
+        price = close
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 STEPS: dict[str, Callable[[Smoke], None]] = {
     "discovery": discovery,
     "configuration": configuration,
@@ -248,6 +279,7 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
     "sessions": sessions,
     "exchange and download": serve_and_download,
     "runs": run_book,
+    "optimize": optimize,
 }
 # Every leaf command this script runs for real (tests/unit/test_smoke_script.py compares it
 # with the app, so a new command cannot be left out).
@@ -255,8 +287,8 @@ RUN_FOR_REAL = {
     ("audit", "anchor"), ("audit", "verify"), ("backtest",), ("config", "init"),
     ("config", "show"), ("data", "download"), ("data", "inspect"), ("data", "resample"),
     ("db", "upgrade"), ("demo",), ("evolve",), ("exchange", "serve"), ("explain",), ("live",),
-    ("new-strategy",), ("paper",), ("patterns", "export"), ("patterns", "import"),
-    ("patterns", "list"), ("patterns", "show"),
+    ("new-strategy",), ("optimize",), ("paper",), ("patterns", "export"),
+    ("patterns", "import"), ("patterns", "list"), ("patterns", "show"),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
     ("runs", "show"), ("sandbox",), ("version",),

@@ -1,4 +1,4 @@
-"""CUSUM and SPRT on a proven pattern's trades (evolution.decay): an unchanged pattern is kept,
+"""CUSUM and SPRT on a proven pattern's trades (domain.decay): an unchanged pattern is kept,
 a broken one demoted in bounded time, and a monitor fed one trade at a time agrees with the
 vectorised run to the last bit."""
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinswarm.evolution.decay import Cusum, DecayDecision, Sprt, Verdict
+from coinswarm.domain.decay import Cusum, DecayDecision, Sprt, Verdict
 
 OOS_MEAN, OOS_STD = 0.009, 0.02  # +0.9% a trade out of sample, 2% spread
 

@@ -41,8 +41,8 @@ from coinswarm.evolution.workers import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-DATASET = w.Dataset(seed=7, bars=20_000)
-ITEMS = list(range(40))
+DATASET = w.Dataset(seed=7, bars=5_000)
+ITEMS = list(range(24))
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +138,13 @@ def test_a_closed_executor_refuses_work():
         executor.close()
         with pytest.raises(WorkersError, match="closed"):
             executor.run(Workload(DATASET, w.pid_of), [1])
+
+
+@pytest.mark.parametrize("item_seconds", [0.0, -1.0, math.nan, math.inf])
+def test_a_bad_cost_hint_is_refused_by_every_executor(item_seconds):
+    for executor in (InlineExecutor(), PoolExecutor(2)):
+        with executor, pytest.raises(ExecutorSetupError, match="item_seconds"):
+            executor.run(Workload(DATASET, w.pid_of), [1], item_seconds=item_seconds)
 
 
 def test_a_workload_needs_a_module_level_function():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from coinswarm.data.view import MarketView
 from coinswarm.domain.bar import Bar
 
-__all__ = ["Agent", "AgentContext", "Direction", "Vote"]
+__all__ = ["Agent", "AgentContext", "Direction", "Noting", "Vote"]
 
 
 class Direction(IntEnum):
@@ -66,3 +66,11 @@ class Agent(Protocol):
     name: str
 
     def observe(self, bar: Bar, context: AgentContext) -> Vote | None: ...
+
+
+@runtime_checkable
+class Noting(Protocol):
+    """An agent with something a person must read beside every later decision, such as a
+    pattern it took out of the committee, and why."""
+
+    def notes(self) -> tuple[str, ...]: ...

@@ -58,6 +58,11 @@ class PatternTrader:
         self.holding = False
         self.closed: list[TradeClosed] = []
 
+    @property
+    def entry_ts(self) -> int | None:
+        """When the open position was filled (the open of that bar), None while flat."""
+        return self._entry_ts if self.holding else None
+
     def update(self, bar: Bar) -> Signal | None:
         """Take the next closed bar; return ENTER or EXIT when its close decides one."""
         values = {name: stream.update(bar) for name, stream in self._streams.items()}

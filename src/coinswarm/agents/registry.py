@@ -4,6 +4,9 @@ Adding an agent to the committee is one line in `AGENTS`; the tests that loop ov
 (prefix invariance, vote bounds, determinism, the latency budget) then cover it unchanged.
 Configuration reaches a factory as the agent's own frozen config object; a plain mapping, as
 read from a settings file, is validated into that object first, so unknown keys are refused.
+
+The pattern agent's patterns are not configuration: built from the registry it holds none and
+abstains on every bar. The committee strategy hands it the proven patterns of a patterns file.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pydantic import BaseModel
 
 from coinswarm.agents.base import Agent
 from coinswarm.agents.mean_reversion import MeanReversionAgent, MeanReversionConfig
+from coinswarm.agents.pattern import PATTERN_AGENT, PatternAgent, PatternAgentConfig
 from coinswarm.agents.risk_agent import RiskAgent, RiskConfig
 from coinswarm.agents.trend import TrendAgent, TrendConfig
 from coinswarm.domain.errors import CoinswarmError
@@ -53,6 +57,7 @@ AGENTS: Mapping[str, AgentEntry] = MappingProxyType(
         "trend": _entry(TrendConfig, TrendAgent),
         "mean_reversion": _entry(MeanReversionConfig, MeanReversionAgent),
         "risk": _entry(RiskConfig, RiskAgent),
+        PATTERN_AGENT: _entry(PatternAgentConfig, lambda config: PatternAgent((), config)),
     }
 )
 """The registry: agent name -> (config type, factory), in the order the committee lists them."""

@@ -20,6 +20,7 @@ from coinswarm.cli import (  # noqa: F401 - imported for their commands, which r
     data,
     evolve,
     exchange,
+    optimize,
     replay,
     risk,
     run_book,

@@ -166,6 +166,16 @@ TimeframeOption = Annotated[
 ]
 
 
+PatternsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a patterns file (JSON Lines, as `patterns export` writes): its proven patterns "
+        "vote in the committee as the agent 'pattern'; committee only",
+        metavar="FILE",
+    ),
+]
+
+
 class UsageError(CoinswarmError, ValueError):
     """A command-line value that cannot be used as given."""
 
@@ -280,6 +290,25 @@ def parameters(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"--param: expected KEY=VALUE, found {pair!r}")
         parameters[key.strip()] = value.strip()
     return parameters
+
+
+def with_patterns(given: dict[str, str], patterns: Path | None, strategy: str) -> dict[str, str]:
+    """Return the strategy parameters with `--patterns` among them as `patterns`.
+
+    Only the committee trades patterns (through its pattern agent); the file is read, and
+    refused if it cannot be traded, when the run starts, before any work.
+    """
+    if patterns is None:
+        return given
+    if strategy != "committee":
+        msg = (
+            "--patterns: only the committee strategy trades patterns (its pattern agent), "
+            f"found --strategy {strategy}"
+        )
+        raise UsageError(msg)
+    if "patterns" in given:
+        raise UsageError("--patterns: give the file once, not also as --param patterns=FILE")
+    return {**given, "patterns": str(patterns)}
 
 
 def bound(text: str | None, option: str) -> int | None:

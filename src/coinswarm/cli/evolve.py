@@ -14,13 +14,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coinswarm.cli._shared import DbOption, UsageError, app, data_files, fail, stderr, stdout
+from coinswarm.cli._shared import (
+    DbOption,
+    UsageError,
+    app,
+    data_files,
+    fail,
+    stderr,
+    stdout,
+    stop_on_interrupt,
+    tell,
+)
 from coinswarm.domain.errors import CoinswarmError
 
 if TYPE_CHECKING:
     from coinswarm.evolution.config import EvolutionConfig
     from coinswarm.evolution.leaderboard import Row
     from coinswarm.evolution.loop import CycleReport
+    from coinswarm.evolution.run import DiscoveryRun
 
 __all__ = ["evolve", "patterns_app"]
 
@@ -56,7 +67,11 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Discover trading patterns walk-forward and prove them out of sample, or say why not."""
+    """Discover trading patterns walk-forward and prove them out of sample, or say why not.
+
+    Ctrl-C (or SIGTERM) stops after the cycle in hand; `--resume RUN` carries on. A run killed
+    outright loses at most the cycle it was in.
+    """
     try:
         files = _inputs(data, demo=demo, resume=resume)
         config = _config(cycles, seed, timeframes, folds, fee_bps, demo=demo)
@@ -76,12 +91,18 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
                 assert dataset is not None
                 inputs = RunInputs(files, dataset.fingerprint, config)
                 run = DiscoveryRun.start(store, inputs, dataset, executor, now_ns=time.time_ns())
-            view = _CycleView(run.run_id, run.inputs.config.cycles, quiet=as_json)
-            closing = run.run(on_cycle=view, now_ns=time.time_ns)
-            view.close()
+            view = _CycleView(run, quiet=as_json)
+            try:
+                with stop_on_interrupt(tell) as stopping:
+                    closing = run.run(now_ns=time.time_ns, on_cycle=view, stop=stopping.is_set)
+            finally:
+                view.close()
             rows = leaderboard(store, run.run_id)
     except CoinswarmError as error:
         raise fail(error) from None
+    if closing is None:
+        tell(f"interrupted: carry on with  coinswarm evolve --resume {run.run_id}")
+        raise typer.Exit(130)
     search = closing.search
     if as_json:
         summary = {
@@ -92,7 +113,7 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
             "proven": list(closing.proven),
             "leaderboard": [r.to_dict() for r in rows],
         }
-        stdout.print_json(json.dumps(summary))
+        typer.echo(json.dumps(summary, indent=2))  # plain: rich would colour a long document
         return
     _print_leaderboard(rows, limit=10)
     stdout.print(
@@ -152,36 +173,52 @@ def _config(
 
 
 class _CycleView:
-    """One line per cycle on stderr (cycle, evaluations/s, best out-of-sample, trials)."""
+    """The run's progress on stderr: cycle, evaluations/s, best out-of-sample Sharpe, trials.
 
-    def __init__(self, run_id: str, cycles: int, *, quiet: bool) -> None:
-        self.run_id = run_id
-        self.cycles = cycles
-        self.quiet = quiet or os.environ.get("COINSWARM_PROGRESS", "").lower() == "off"
+    A live bar on a terminal, one line a cycle in a log; `COINSWARM_PROGRESS=lines|bar|off`
+    overrides, and `--json` silences it.
+    """
+
+    def __init__(self, run: DiscoveryRun, *, quiet: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn  # noqa: PLC0415
+
+        self.run = run
+        self.cycles = run.inputs.config.cycles
         self.started = time.monotonic()
         self.trials = 0
         self.best_oos: float | None = None
+        forced = os.environ.get("COINSWARM_PROGRESS", "").strip().lower()
+        self.mode = "off" if quiet else forced or ("bar" if stderr.is_terminal else "lines")
+        self.bar: Progress | None = None
+        if self.mode == "bar":
+            self.bar = Progress(
+                TextColumn(run.run_id),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} cycles {task.description}"),
+                console=stderr,
+                transient=True,
+            )
+            self.task = self.bar.add_task("", total=self.cycles)
+            self.bar.start()
 
     def __call__(self, report: CycleReport) -> None:
         self.trials += len(report.trials)
-        if report.best_out_of_sample is not None:
-            self.best_oos = max(
-                self.best_oos or report.best_out_of_sample, report.best_out_of_sample
-            )
-        if self.quiet:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.trials / elapsed
-        stderr.print(
-            f"{self.run_id} cycle {report.cycle + 1}/{self.cycles} (fold {report.fold + 1}): "
+        best = report.best_out_of_sample
+        if best is not None:
+            self.best_oos = best if self.best_oos is None else max(self.best_oos, best)
+        rate = self.run.evaluations / max(time.monotonic() - self.started, 1e-9)
+        said = (
             f"{rate:,.0f} evaluations/s, best out-of-sample Sharpe "
-            f"{_maybe(self.best_oos, '.2f')}, {self.trials:,} trials so far",
-            markup=False,
-            highlight=False,
+            f"{_maybe(self.best_oos, '.2f')}, {self.trials:,} trials"
         )
+        if self.bar is not None:
+            self.bar.update(self.task, completed=report.cycle + 1, description=said)
+        elif self.mode == "lines":
+            tell(f"{self.run.run_id} cycle {report.cycle + 1}/{self.cycles}: {said}")
 
     def close(self) -> None:
-        return None
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _maybe(value: float | None, spec: str) -> str:
@@ -241,7 +278,7 @@ def list_patterns(
     except CoinswarmError as error:
         raise fail(error) from None
     if as_json:
-        stdout.print_json(json.dumps([r.to_dict() for r in rows]))
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
     if not rows:
         stdout.print("no judged patterns yet" + (" proven" if proven else ""), markup=False)

@@ -24,10 +24,17 @@ from coinswarm.backtest.defaults import (
     risk_state_path,
 )
 from coinswarm.backtest.replay import ReplayPacer
+from coinswarm.cli._beside import (
+    EvolveEveryOption,
+    EvolveOption,
+    closed_bars_for,
+    evolving,
+)
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     STRATEGY_HELP,
     DbOption,
+    PatternsOption,
     ReportOption,
     SharedOption,
     TimeframeOption,
@@ -43,6 +50,7 @@ from coinswarm.cli._shared import (
     stdout,
     stop_on_interrupt,
     tell,
+    with_patterns,
 )
 from coinswarm.cli.risk import warn_if_stopped
 from coinswarm.domain.errors import CoinswarmError
@@ -52,6 +60,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from coinswarm import bootstrap
+    from coinswarm.data.closed_bars import ClosedBars
 
 # Only stdlib, typer and light modules load here: bootstrap (numpy, polars, the database) loads
 # inside the commands that run something, so `coinswarm --help` answers at once.
@@ -112,6 +121,7 @@ def _run(
     quiet: bool,
     pace: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    closed_bars: ClosedBars | None = None,
 ) -> bootstrap.BacktestOutcome:
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
     from coinswarm.backtest.defaults import PERSON_MODES  # noqa: PLC0415
@@ -124,7 +134,11 @@ def _run(
     )
     try:
         return bootstrap.run(
-            request, progress=progress, pace=pace, stopped=None if stop is None else stop.is_set
+            request,
+            progress=progress,
+            pace=pace,
+            stopped=None if stop is None else stop.is_set,
+            closed_bars=closed_bars,
         )
     finally:
         progress.close()
@@ -222,6 +236,7 @@ def paper(
     timeframe: TimeframeOption = None,
     strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "committee",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    patterns: PatternsOption = None,
     cash: Annotated[str, typer.Option(help="fake money to start with")] = "100000",
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
@@ -236,11 +251,15 @@ def paper(
     report: ReportOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    evolve: EvolveOption = False,
+    evolve_every: EvolveEveryOption = 60.0,
 ) -> None:
     """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest.
 
     A person stops and resets it with `coinswarm risk stop|reset`, as a live session. Ctrl-C
     ends it after the current bar; the run and its --report keep what happened until then.
+    With --evolve, discovery learns beside it from the bars whose close the replay has passed
+    (market time); it stops with the session, after the cycle in hand.
     """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
@@ -251,7 +270,7 @@ def paper(
             synthetic_bars=bars,
             timeframe=timeframe,
             strategy=strategy,
-            parameters=parameters(param or []),
+            parameters=with_patterns(parameters(param or []), patterns, strategy),
             cash=decimal_option(cash, "--cash", positive=True),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
@@ -263,10 +282,14 @@ def paper(
             shared_state=state_url,
         )
         runs_folder(runs_dir)
+        closed = closed_bars_for(evolve)
         with stop_on_interrupt(tell) as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
-            outcome = _run(request, quiet=quiet or as_json, pace=pace, stop=stop)
+            with evolving(closed, mode="paper", database=db, every_s=evolve_every):
+                outcome = _run(
+                    request, quiet=quiet or as_json, pace=pace, stop=stop, closed_bars=closed
+                )
         if report is not None:
             outcome.write_report(report, notes=stopped_note(stop, "paper"))
         outcome.save(runs_dir or default_runs_dir())
@@ -293,6 +316,7 @@ def backtest(
     end: Annotated[str | None, typer.Option(help="stop before this UTC date or time")] = None,
     strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "sma-cross",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,
+    patterns: PatternsOption = None,
     fee_bps: Annotated[str, typer.Option(help="maker and taker fee, basis points")] = "60",
     slippage_bps: SlippageOption = MODEL,
     max_volume_share: Annotated[
@@ -352,7 +376,7 @@ def backtest(
             start_ns=bound(start, "--start"),
             end_ns=bound(end, "--end"),
             strategy=strategy,
-            parameters=parameters(param or []),
+            parameters=with_patterns(parameters(param or []), patterns, strategy),
             fee_bps=decimal_option(fee_bps, "--fee-bps"),
             slippage=slippage_option(slippage_bps),
             max_volume_share=None

@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coinswarm.backtest.defaults import default_runs_dir, risk_state_path
+from coinswarm.cli._beside import (
+    EvolveEveryOption,
+    EvolveOption,
+    closed_bars_for,
+    evolving,
+)
 from coinswarm.cli._shared import (
     STRATEGY_HELP,
     DbOption,
@@ -90,8 +96,17 @@ def _tell_resume(request: SessionRequest, run_id: str) -> None:
     tell(f"resume it with: {command}")
 
 
-def _session(request: SessionRequest, *, as_json: bool, quiet: bool, report: Path | None) -> None:
-    """Run the session; write its report (`report`, checked already) however it ends cleanly."""
+def _session(
+    request: SessionRequest,
+    *,
+    as_json: bool,
+    quiet: bool,
+    report: Path | None,
+    evolve: bool = False,
+    evolve_every: float = 60.0,
+) -> None:
+    """Run the session, with discovery beside it when `evolve`; write its report (`report`,
+    checked already) however it ends cleanly."""
     from coinswarm import sessions  # noqa: PLC0415
     from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415
 
@@ -101,10 +116,17 @@ def _session(request: SessionRequest, *, as_json: bool, quiet: bool, report: Pat
     try:
         if request.state_file is not None:
             warn_if_stopped(request.mode, request.state_file)
+        closed = closed_bars_for(evolve)
         with stop_on_interrupt(tell) as stop:
             try:
-                # The guard's pauses and the shadow's gap go to stderr: stdout may be --json.
-                outcome = sessions.run_session(request, stop=stop, say=tell, progress=progress)
+                with evolving(
+                    closed, mode=request.mode, database=request.database, every_s=evolve_every
+                ):
+                    # The guard's pauses, the shadow's gap and discovery go to stderr: stdout
+                    # may be --json.
+                    outcome = sessions.run_session(
+                        request, stop=stop, say=tell, progress=progress, closed_bars=closed
+                    )
             finally:
                 progress.close()
         if report is not None:
@@ -147,12 +169,16 @@ def sandbox(
     report: ReportOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    evolve: EvolveOption = False,
+    evolve_every: EvolveEveryOption = 60.0,
 ) -> None:
     """Trade against an exchange's test environment: the engine of the backtest, live data.
 
     Without --url a local Coinbase-compatible exchange starts on 127.0.0.1 with a new key.
     With --url the key comes from COINSWARM_SANDBOX_KEY_NAME and COINSWARM_SANDBOX_PRIVATE_KEY.
     Ctrl-C ends the session after its current bar; its --report covers it until then.
+    With --evolve, discovery learns beside it from its closed bars, warm-up first (no
+    exchange, no orders); it stops with the session, after the cycle in hand.
     """
     from coinswarm.sessions import SessionRequest  # noqa: PLC0415
 
@@ -181,7 +207,14 @@ def sandbox(
         )
     except CoinswarmError as error:
         raise fail(error) from None
-    _session(request, as_json=as_json, quiet=quiet, report=report)
+    _session(
+        request,
+        as_json=as_json,
+        quiet=quiet,
+        report=report,
+        evolve=evolve,
+        evolve_every=evolve_every,
+    )
 
 
 @app.command()
@@ -208,6 +241,8 @@ def live(
     report: ReportOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    evolve: EvolveOption = False,
+    evolve_every: EvolveEveryOption = 60.0,
 ) -> None:
     """Trade real money under a real-money risk profile, after every start-up check passes.
 
@@ -215,6 +250,9 @@ def live(
     keyring). Live trading refuses to start on a kill switch that is set, a key that can
     transfer funds, or an exchange that does not reconcile with a flat book. Ctrl-C ends the
     session after its current bar; its --report covers it until then.
+    With --evolve, discovery runs beside the session on its closed bars: it has no exchange
+    and never places an order; it runs in this process, one cycle a minute, no worker
+    processes, so trading keeps the rest of the machine.
     """
     from coinswarm.preflight import confirmation_text  # noqa: PLC0415
     from coinswarm.sessions import SessionRequest, check_request  # noqa: PLC0415
@@ -254,4 +292,11 @@ def live(
             msg = f"live: no confirmation was typed; type {expected!r} or pass --confirm"
             raise fail(UsageError(msg)) from None
         request = replace(request, confirm=typed)
-    _session(request, as_json=as_json, quiet=quiet, report=report)
+    _session(
+        request,
+        as_json=as_json,
+        quiet=quiet,
+        report=report,
+        evolve=evolve,
+        evolve_every=evolve_every,
+    )

@@ -21,7 +21,14 @@ from coinswarm.data.features import FeatureError, parse_feature
 from coinswarm.domain.errors import DataError
 from coinswarm.domain.pattern import InvalidPatternError, Pattern
 
-__all__ = ["FORMAT", "ExportedPattern", "read_patterns", "write_patterns"]
+__all__ = [
+    "FORMAT",
+    "ExportedPattern",
+    "PatternsFile",
+    "read_patterns",
+    "read_patterns_file",
+    "write_patterns",
+]
 
 FORMAT = "coinswarm-patterns"
 VERSION = 1
@@ -34,6 +41,16 @@ class ExportedPattern:
     pattern: Pattern
     status: str
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PatternsFile:
+    """A patterns file as read: its patterns, and the SHA-256 of the bytes they were read from
+    (what a run that trades them pins, so that an edited file is not taken for the same one)."""
+
+    path: Path
+    sha256: str
+    patterns: tuple[ExportedPattern, ...]
 
 
 def write_patterns(path: Path, patterns: Sequence[ExportedPattern], *, source: str) -> None:
@@ -61,13 +78,24 @@ def write_patterns(path: Path, patterns: Sequence[ExportedPattern], *, source: s
 
 def read_patterns(path: Path) -> tuple[ExportedPattern, ...]:
     """Read a patterns file; raise DataError naming the file, line and field of any fault."""
+    return read_patterns_file(path).patterns
+
+
+def read_patterns_file(path: Path) -> PatternsFile:
+    """Read a patterns file with the digest of its bytes; faults as `read_patterns`."""
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise DataError("no such patterns file", path=where) from None
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"cannot read it as a patterns file: {error}", path=where) from None
+    patterns = _parse(text, where)
+    return PatternsFile(path, hashlib.sha256(raw).hexdigest(), patterns)
+
+
+def _parse(text: str, where: str) -> tuple[ExportedPattern, ...]:
     lines = text.splitlines()
     header = _header(lines[0] if lines else "", where)
     body = lines[1:]

@@ -119,7 +119,9 @@ class Score:
 
     Returns are after fees: `net_return` compounds the trades' net returns; `sharpe` is
     annualised from per-bar log returns. The statistics that guard against overfitting are set
-    where the loop computed them for this window (None otherwise).
+    where the loop computed them for this window (None otherwise). `trade_mean` and `trade_std`
+    (sample deviation) describe the trades' net returns one by one: what the demotion monitors
+    of a trading pattern compare its new trades against.
     """
 
     sample: Sample
@@ -138,6 +140,8 @@ class Score:
     spa_p: float | None = None
     random_entry_p: float | None = None
     cycle: int = 0
+    trade_mean: float | None = None
+    trade_std: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample", Sample(self.sample))
@@ -149,6 +153,9 @@ class Score:
             value = getattr(self, item.name)
             if "float" in str(item.type) and value is not None:
                 object.__setattr__(self, item.name, _finite(f"score {item.name}", value))
+        if self.trade_std is not None and self.trade_std < 0:
+            msg = f"score trade_std: expected 0 or more, found {self.trade_std}"
+            raise InvalidPatternError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         return {item.name: _plain(getattr(self, item.name)) for item in fields(self)}

@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coinswarm.evolution.workload import WorkersError, WorkItemError
+from coinswarm.evolution.workload import WorkersError, WorkItemError, check_item_seconds
 
 __all__ = [
     "PROBE_ITEMS",
@@ -220,6 +220,7 @@ def scatter(
     item_seconds: float | None,
 ) -> list[Any]:
     """Run `fn` over `items` in chunks through `dispatcher`; return results in items' order."""
+    check_item_seconds(item_seconds)
     run = _Scatter(dispatcher, fn, items)
     if item_seconds is None:
         for _ in range(dispatcher.workers):

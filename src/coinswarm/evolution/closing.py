@@ -102,6 +102,7 @@ def close_run(
             records[i],
             search,
             config.proof,
+            markets=dataset.markets(state.candidates[i].timeframe),
             side=state.candidates[i].side.sign,
             fee_rate=config.fee_rate,
             seed=config.seed,
@@ -148,6 +149,8 @@ def _verdicts(
             spa_p=search.reality_check_p,
             random_entry_p=item.random_entry_p,
             cycle=config.cycles,
+            trade_mean=item.trade_mean,
+            trade_std=item.trade_std,
         )
         scores.append((item.pattern_id, walk_forward))
         status, reason = REJECTED, "; ".join(item.reasons)

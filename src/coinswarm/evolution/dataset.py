@@ -25,18 +25,29 @@ __all__ = ["NS_PER_DAY", "Dataset", "Market"]
 
 NS_PER_DAY = 86_400 * 10**9
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Market:
-    """One instrument on one timeframe: its bars, their features, and each bar's UTC day."""
+    """One instrument on one timeframe: its bars, their features, each bar's UTC day and the
+    log of each close (every candidate's window record needs the market's own log returns)."""
 
     series: BarSeries
     features: FeatureCache
     days: IntArray = field(init=False)
+    log_close: FloatArray = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "days", self.series.ts // NS_PER_DAY)
+        object.__setattr__(self, "log_close", np.log(self.series.close))
+
+    def log_returns(self, a: int, b: int) -> FloatArray:
+        """Return the close-to-close log returns of bars `[a, b)`; bar a's is 0 (the close
+        before it is outside the span)."""
+        span = self.log_close[a:b]
+        returns: FloatArray = np.diff(span, prepend=span[0])
+        return returns
 
     def bounds(self, start_ns: int, end_ns: int) -> tuple[int, int]:
         """Return the bar indices `[a, b)` whose open times fall in `[start_ns, end_ns)`."""

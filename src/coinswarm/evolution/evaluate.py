@@ -116,8 +116,11 @@ def evaluate(
     take_profit = pattern.exit.take_profit
     stop_loss = pattern.exit.stop_loss
     bar_returns = np.zeros(end - start)
-    entries = np.empty(end - start, dtype=np.int64)
-    exits = np.empty(end - start, dtype=np.int64)
+    # At most one trade every two bars (a bar that decides an exit decides no entry), plus one.
+    room = (end - start) // 2 + 1
+    entries = np.empty(room, dtype=np.int64)
+    exits = np.empty(room, dtype=np.int64)
+    trade_logs = np.empty(room)
     count = _walk(
         np.ascontiguousarray(open_[start:end]),
         np.ascontiguousarray(close[start:end]),
@@ -132,28 +135,17 @@ def evaluate(
         bar_returns,
         entries,
         exits,
+        trade_logs,
     )
-    entries = entries[:count] + start
-    exits = exits[:count] + start
     return Evaluation(
         start=start,
         end=end,
         side=pattern.side.sign,
-        entries=entries,
-        exits=exits,
-        trade_returns=_trade_returns(bar_returns, entries - start, exits - start),
+        entries=entries[:count] + start,
+        exits=exits[:count] + start,
+        trade_returns=np.expm1(trade_logs[:count]),
         bar_returns=bar_returns,
     )
-
-
-def _trade_returns(bar_returns: FloatArray, entries: IntArray, exits: IntArray) -> FloatArray:
-    """Each trade's net simple return: its bars' log returns summed, from entry to exit bar."""
-    if len(entries) == 0:
-        return np.zeros(0)
-    sums = np.concatenate(([0.0], np.cumsum(bar_returns)))
-    last = np.minimum(exits, len(bar_returns) - 1)  # the exit bar carries the exit leg
-    returns: FloatArray = np.expm1(sums[last + 1] - sums[entries])
-    return returns
 
 
 @numba.njit(cache=True, nogil=True)
@@ -171,8 +163,10 @@ def _walk(  # noqa: PLR0917 - numba compiles plain positional arrays and scalars
     bar_returns: FloatArray,
     entries: IntArray,
     exits: IntArray,
+    trade_logs: FloatArray,
 ) -> int:
-    """Walk bars once; fill `bar_returns`, `entries` and `exits`; return the trade count.
+    """Walk bars once; fill `bar_returns`, `entries`, `exits` and each trade's net log return
+    (its bars' returns summed as they are made); return the trade count.
 
     A long buys on entry and sells on exit; a short sells first and buys back, so the two fee
     legs swap places.
@@ -186,10 +180,12 @@ def _walk(  # noqa: PLR0917 - numba compiles plain positional arrays and scalars
     entering = False
     entered_at = 0
     entry_price = 0.0
+    trade_log = 0.0
     for t in range(n):
         if leaving:
             bar_returns[t] = side * math.log(open_[t] / close[t - 1]) + exit_fee
             exits[count] = t
+            trade_logs[count] = trade_log + bar_returns[t]
             count += 1
             holding = False
             leaving = False
@@ -198,10 +194,12 @@ def _walk(  # noqa: PLR0917 - numba compiles plain positional arrays and scalars
             entry_price = open_[t]
             entries[count] = t
             bar_returns[t] = side * math.log(close[t] / open_[t]) + entry_fee
+            trade_log = bar_returns[t]
             holding = True
             entering = False
         elif holding:
             bar_returns[t] = side * math.log(close[t] / close[t - 1])
+            trade_log += bar_returns[t]
         if holding:
             move = close[t] / entry_price - 1.0 if side > 0 else entry_price / close[t] - 1.0
             if (
@@ -216,5 +214,6 @@ def _walk(  # noqa: PLR0917 - numba compiles plain positional arrays and scalars
     if holding:  # still open (or leaving with no next open): closed at the last close
         bar_returns[n - 1] += exit_fee
         exits[count] = n
+        trade_logs[count] = trade_log + exit_fee
         count += 1
     return count

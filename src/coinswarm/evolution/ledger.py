@@ -7,6 +7,9 @@ in, and its trial ledger never counts a trial twice.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from coinswarm.domain.pattern import Pattern
 from coinswarm.evolution.loop import CycleReport, LoopState
 from coinswarm.infra.storage import PatternUpdate, Store
 
@@ -57,7 +60,10 @@ class StoreLedger:
         run = self.store.evolution_run(self.run_id)
         if run is None or run.state_json is None:
             return None
-        return LoopState.from_json(run.state_json)
+        stored = self.store.patterns(self.run_id)
+        # The loop's patterns carry no scores: those are the store's record of them.
+        patterns = {p.pattern.id: replace(p.pattern, scores=()) for p in stored}
+        return LoopState.from_json(run.state_json, patterns)
 
 
 class MemoryLedger:
@@ -65,11 +71,13 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.reports: list[CycleReport] = []
+        self._patterns: dict[str, Pattern] = {}
         self._state: str | None = None
 
     def commit(self, report: CycleReport, state: LoopState) -> None:
         self.reports.append(report)
+        self._patterns.update((p.id, p) for p in report.born)
         self._state = state.to_json()
 
     def last_state(self) -> LoopState | None:
-        return None if self._state is None else LoopState.from_json(self._state)
+        return None if self._state is None else LoopState.from_json(self._state, self._patterns)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from coinswarm.domain.pattern import Pattern, Sample, Score
+from coinswarm.domain.pattern import Pattern, Sample, Score, Source
 from coinswarm.evolution.chaos import ChaosBatch, chaos_trades
 from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
@@ -86,7 +86,8 @@ class LoopState:
                 "chaos": None if self.chaos is None else self.chaos.to_json(),
                 "trials": self.trials,
                 "in_sample_sharpes": self.in_sample_sharpes,
-                "candidates": {k: v.to_json() for k, v in sorted(self.candidates.items())},
+                # Ids only: the patterns themselves are in the ledger, written once each.
+                "candidates": sorted(self.candidates),
                 "scored_folds": self.scored_folds,
             },
             sort_keys=True,
@@ -94,9 +95,13 @@ class LoopState:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> LoopState:
+    def from_json(cls, text: str, patterns: Mapping[str, Pattern]) -> LoopState:
+        """Rebuild the state from its JSON and the ledger's patterns (by id)."""
         data = json.loads(text)
-        candidates = {k: Pattern.from_json(v) for k, v in data["candidates"].items()}
+        try:
+            candidates = {i: patterns[i] for i in data["candidates"]}
+        except KeyError as missing:
+            raise ValueError(f"the ledger lacks pattern {missing} that the state names") from None
         return cls(
             next_cycle=data["next_cycle"],
             population={k: candidates[k] for k in data["population"]},
@@ -129,9 +134,15 @@ class Discovery:
         self.state = ledger.last_state() or LoopState()
         self._quantiles: dict[int, FeatureQuantiles] = {}
 
-    def run(self, on_cycle: Callable[[CycleReport], None] | None = None) -> LoopState:
-        """Run every cycle not yet committed; return the final state."""
-        while self.state.next_cycle < self.config.cycles:
+    def run(
+        self,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> LoopState:
+        """Run every cycle not yet committed, or until `stop()` says so between two cycles;
+        return the state (its `next_cycle` says how far it got)."""
+        while self.state.next_cycle < self.config.cycles and not stop():
             report = self.cycle(self.state.next_cycle)
             if on_cycle is not None:
                 on_cycle(report)
@@ -259,34 +270,44 @@ class Discovery:
         return result.sharpe if result.trades >= self.config.min_in_sample_trades else UNFIT
 
     def _compete(self, c: int, rng: np.random.Generator, window: Window) -> list[str]:
-        """Head-to-head on a shared random half of the window; agent competition against
-        the academic rules' median. Return the ids retired."""
-        config, state = self.config, self.state
-        retired: list[str] = []
-        if c % config.cadence.head_to_head == 0 and len(state.population) >= 2:
-            members = sorted(state.population)
-            rng.shuffle(members)
-            half = (window.end_ns - window.start_ns) // 2
-            start = window.start_ns + int(rng.integers(0, half))
-            arena = Window(start, start + half)
-            pairs = list(zip(members[0::2], members[1::2], strict=False))
-            flat = [m for pair in pairs for m in pair]
-            results = self._score([(state.population[m], arena) for m in flat])
-            sharpe = {m: r.sharpe for m, r in zip(flat, results, strict=True)}
-            for a, b in pairs:
-                loser = a if (sharpe[a], b) < (sharpe[b], a) else b
-                if sharpe[loser] < 0:  # lost the match and lost money: out
-                    retired.append(loser)
-        if c % config.cadence.agent_competition == 0 and state.population:
-            rules = [p for p in state.candidates.values() if p.source.value == "ACADEMIC"]
-            bar = [state.fitness[p.id] for p in rules if p.id in state.fitness]
-            if bar:
-                median = float(np.median(bar))
-                retired += [m for m, f in state.fitness.items() if f < median]
-        for member in sorted(set(retired)):
+        """Hold the matches this cycle's cadence calls for; retire the losers, return them."""
+        cadence, state = self.config.cadence, self.state
+        retired: set[str] = set()
+        if c % cadence.head_to_head == 0 and len(state.population) >= 2:
+            retired |= self._head_to_head(rng, window)
+        if c % cadence.agent_competition == 0 and state.population:
+            retired |= self._agent_competition()
+        for member in sorted(retired):
             state.population.pop(member, None)
             state.fitness.pop(member, None)
-        return sorted(set(retired))
+        return sorted(retired)
+
+    def _head_to_head(self, rng: np.random.Generator, window: Window) -> set[str]:
+        """Pair the members at random and score each pair on the same random half of the
+        window; a loser that also lost money there is out."""
+        state = self.state
+        members = sorted(state.population)
+        rng.shuffle(members)
+        half = (window.end_ns - window.start_ns) // 2
+        start = window.start_ns + int(rng.integers(0, half))
+        arena = Window(start, start + half)
+        pairs = list(zip(members[0::2], members[1::2], strict=False))
+        players = [m for pair in pairs for m in pair]
+        results = self._score([(state.population[m], arena) for m in players])
+        sharpe = {m: r.sharpe for m, r in zip(players, results, strict=True)}
+        losers = {a if (sharpe[a], b) < (sharpe[b], a) else b for a, b in pairs}
+        return {m for m in losers if sharpe[m] < 0}
+
+    def _agent_competition(self) -> set[str]:
+        """Members that do worse in sample than the median published rule are out: a
+        discovery has to beat what any textbook already offers."""
+        state = self.state
+        rules = [p.id for p in state.candidates.values() if p.source is Source.ACADEMIC]
+        bar = [state.fitness[i] for i in rules if i in state.fitness]
+        if not bar:
+            return set()
+        median = float(np.median(bar))
+        return {m for m, fit in state.fitness.items() if fit < median}
 
     def _cap(self) -> list[str]:
         state = self.state

@@ -19,7 +19,9 @@ Workers start with the `forkserver` method, deliberately:
   first pool of two workers 0.3 s, each later pool 0.02 s.
 
 The preload list is a setting of the whole process (multiprocessing has one forkserver) and
-takes effect only when the server starts, that is at the first pool of a process.
+takes effect only when the server starts, that is at the first pool of a process. As with
+`spawn`, a script that builds a pool must guard its body with `if __name__ == "__main__":`
+(the `coinswarm` command and `python -m coinswarm` are safe: workers never run them).
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from coinswarm.evolution._chunks import (
     ChunkOutcome,
@@ -41,6 +42,7 @@ from coinswarm.evolution._chunks import (
     scatter,
 )
 from coinswarm.evolution.workload import (
+    ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,
     WorkersError,
@@ -78,7 +80,7 @@ def _start_context(modules: Sequence[str]) -> BaseContext:
     return context
 
 
-class PoolExecutor:
+class PoolExecutor(ClosingExecutor):
     """Evaluate items in `workers` local processes; the context is sent once per process."""
 
     def __init__(self, workers: int) -> None:
@@ -102,8 +104,7 @@ class PoolExecutor:
         *,
         item_seconds: float | None = None,
     ) -> list[R]:
-        if self._closed:
-            raise WorkersError("expected an open executor, found one already closed")
+        self._check_open()
         if not items:
             return []
         if self._payload is None or workload.context is not self._context:
@@ -116,17 +117,6 @@ class PoolExecutor:
         self._context = None
         self._payload = None
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _install(self, workload: Workload[Any, Any, Any]) -> None:
         try:

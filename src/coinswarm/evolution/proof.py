@@ -9,19 +9,27 @@ so "nothing proven" always says why.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from coinswarm.evolution.config import ProofThresholds
+from coinswarm.evolution.dataset import Market
 from coinswarm.evolution.pbo import probability_of_backtest_overfitting
 from coinswarm.evolution.scoring import DAYS_PER_YEAR, WindowResult
 from coinswarm.evolution.significance import RandomEntryTest, random_entry_totals, reality_check
 from coinswarm.evolution.stats import deflated_sharpe_ratio, sharpe_ratio
 
-__all__ = ["Evidence", "SearchEvidence", "holdout_reason", "judge_pattern", "judge_search"]
+__all__ = [
+    "Evidence",
+    "SearchEvidence",
+    "failed_checks",
+    "holdout_reason",
+    "judge_pattern",
+    "judge_search",
+]
 
 FloatArray = npt.NDArray[np.float64]
 RANDOM_ENTRY_DRAWS = 2_000
@@ -49,6 +57,8 @@ class Evidence:
     deflated_sharpe: float
     random_entry_p: float
     reasons: tuple[str, ...]  # each failed check; empty when proven
+    trade_mean: float | None = None  # of the trades' net returns (None without a trade)
+    trade_std: float | None = None  # their sample deviation (None under two trades)
 
     @property
     def proven(self) -> bool:
@@ -87,11 +97,16 @@ def judge_pattern(
     search: SearchEvidence,
     thresholds: ProofThresholds,
     *,
+    markets: Sequence[Market],
     side: int,
     fee_rate: float,
     seed: int,
 ) -> Evidence:
-    """Judge one pattern on its out-of-sample records (one per fold it was scored on)."""
+    """Judge one pattern on its out-of-sample records (one per fold it was scored on).
+
+    `markets` are the instruments the records were traded on (on the pattern's timeframe):
+    the random-entry test draws on their bars.
+    """
     daily = np.concatenate([r.daily for r in records]) if records else np.zeros(0)
     trades = sum(r.trades for r in records)
     sharpe = _annualised_sharpe(daily)
@@ -101,11 +116,23 @@ def judge_pattern(
         variance = search.trial_sharpe_variance
         dsr = deflated_sharpe_ratio(daily, max(1, search.n_trials), variance).dsr
     fee_log_cost = math.log((1 + fee_rate) / (1 - fee_rate))
-    p_random = _random_entry_p(records, side=side, fee_log_cost=fee_log_cost, seed=seed)
-    reasons = _failed_checks(
+    by_name = {market.series.instrument: market for market in markets}
+    p_random = _random_entry_p(records, by_name, side=side, fee_log_cost=fee_log_cost, seed=seed)
+    reasons = failed_checks(
         thresholds, search, trades=trades, sharpe=sharpe, net=net, dsr=dsr, p_random=p_random
     )
-    return Evidence(pattern_id, trades, sharpe, net, dsr, p_random, reasons)
+    outcomes = np.concatenate([r.trade_returns for r in records] or [np.zeros(0)])
+    return Evidence(
+        pattern_id,
+        trades,
+        sharpe,
+        net,
+        dsr,
+        p_random,
+        reasons,
+        trade_mean=float(np.mean(outcomes)) if len(outcomes) else None,
+        trade_std=float(np.std(outcomes, ddof=1)) if len(outcomes) > 1 else None,
+    )
 
 
 def holdout_reason(result: WindowResult, thresholds: ProofThresholds) -> str | None:
@@ -115,7 +142,7 @@ def holdout_reason(result: WindowResult, thresholds: ProofThresholds) -> str | N
     return None
 
 
-def _failed_checks(
+def failed_checks(
     thresholds: ProofThresholds,
     search: SearchEvidence,
     *,
@@ -123,8 +150,13 @@ def _failed_checks(
     sharpe: float,
     net: float,
     dsr: float,
-    p_random: float,
+    p_random: float | None,
 ) -> tuple[str, ...]:
+    """Return the reason of each check an out-of-sample record fails (empty: it passes).
+
+    `p_random` None: the random-entry test does not apply (a strategy that sizes and exits
+    its own trades, not one rule's), and is not checked.
+    """
     checks = [
         (trades >= thresholds.min_trades, f"{trades} trades < {thresholds.min_trades}"),
         (net > 0, f"net return {net:.2%} after fees is not positive"),
@@ -135,8 +167,8 @@ def _failed_checks(
             f"for {search.n_trials} trials",
         ),
         (
-            p_random <= thresholds.max_random_entry_p,
-            f"random-entry p {p_random:.3f} > {thresholds.max_random_entry_p}",
+            p_random is None or p_random <= thresholds.max_random_entry_p,
+            f"random-entry p {p_random or 0:.3f} > {thresholds.max_random_entry_p}",
         ),
         (
             search.pbo is None or search.pbo <= thresholds.max_pbo,
@@ -160,7 +192,12 @@ def _annualised_sharpe(daily: FloatArray) -> float:
 
 
 def _random_entry_p(
-    records: Sequence[WindowResult], *, side: int, fee_log_cost: float, seed: int
+    records: Sequence[WindowResult],
+    markets: Mapping[str, Market],
+    *,
+    side: int,
+    fee_log_cost: float,
+    seed: int,
 ) -> float:
     """Whether the trades' timing beat the same trades at random entries, over every record.
 
@@ -174,11 +211,11 @@ def _random_entry_p(
         for trades in record.per_instrument:
             if len(trades.entries) == 0:
                 continue
-            bars = len(trades.bar_log_returns)
+            market = markets[trades.instrument]
             one, draws = random_entry_totals(
-                trades.bar_log_returns,
+                market.log_returns(trades.start, trades.start + trades.bars),
                 trades.entries,
-                np.clip(trades.lengths, 1, bars - trades.entries),
+                np.clip(trades.lengths, 1, trades.bars - trades.entries),
                 side=side,
                 fee_log_cost=fee_log_cost,
                 draws=RANDOM_ENTRY_DRAWS,

@@ -23,8 +23,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from coinswarm.evolution._chunks import (
     ChunkOutcome,
@@ -34,13 +33,20 @@ from coinswarm.evolution._chunks import (
     scatter,
 )
 from coinswarm.evolution.workload import (
+    ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,
     WorkersError,
     Workload,
 )
 
-__all__ = ["LOCAL", "PROBE_TIMEOUT_SECONDS", "RayExecutor", "probe_address"]
+__all__ = [
+    "LOCAL",
+    "PROBE_TIMEOUT_SECONDS",
+    "RETRIES_AFTER_A_LOST_WORKER",
+    "RayExecutor",
+    "probe_address",
+]
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -48,6 +54,9 @@ R = TypeVar("R")
 
 LOCAL = "local"
 PROBE_TIMEOUT_SECONDS = 3.0
+RETRIES_AFTER_A_LOST_WORKER = 1
+"""A chunk whose worker or node died is run once more (results are deterministic, so a retry
+is safe), enough for a node taken away; an item that kills every worker it meets fails fast."""
 _CLIENT_SCHEME = "ray://"
 
 
@@ -106,7 +115,7 @@ def _unpickled(source: Future[bytes]) -> Future[ChunkOutcome]:
     return target
 
 
-class RayExecutor:
+class RayExecutor(ClosingExecutor):
     """Evaluate items as Ray tasks; the context goes to the object store once per workload.
 
     `local_cpus` is the size of the instance started for `address="local"`; a cluster's size
@@ -121,7 +130,9 @@ class RayExecutor:
         self._owns_ray = not self._ray.is_initialized()
         if self._owns_ray:
             self._connect(local_cpus)
-        self._remote = self._ray.remote(num_cpus=1)(_run_on_ray)
+        self._remote = self._ray.remote(num_cpus=1, max_retries=RETRIES_AFTER_A_LOST_WORKER)(
+            _run_on_ray
+        )
         self._workers = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
         self._context: object = None
         self._box: list[Any] | None = None
@@ -138,8 +149,7 @@ class RayExecutor:
         *,
         item_seconds: float | None = None,
     ) -> list[R]:
-        if self._closed:
-            raise WorkersError("expected an open executor, found one already closed")
+        self._check_open()
         if not items:
             return []
         if self._box is None or workload.context is not self._context:
@@ -155,17 +165,6 @@ class RayExecutor:
         if self._owns_ray and not self._closed:
             self._ray.shutdown()
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _connect(self, local_cpus: int) -> None:
         try:

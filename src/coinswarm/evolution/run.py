@@ -23,7 +23,7 @@ from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
 from coinswarm.evolution.ledger import StoreLedger
 from coinswarm.evolution.loop import CycleReport, Discovery, LoopState
-from coinswarm.evolution.scoring import WindowResult, score_window
+from coinswarm.evolution.scoring import WindowResult, score_item
 from coinswarm.evolution.windows import Window, WindowPlan, plan_windows
 from coinswarm.evolution.workers import Executor, Workload
 from coinswarm.infra.storage import EvolutionStatus, PatternUpdate, Store
@@ -33,6 +33,7 @@ __all__ = [
     "DiscoveryRun",
     "RunInputs",
     "RunStateError",
+    "bars_needed",
     "load_dataset",
     "plan_for",
 ]
@@ -102,15 +103,32 @@ def plan_for(dataset: Dataset, config: EvolutionConfig) -> WindowPlan:
     )
 
 
-ScoreItem = tuple[str, int, int]  # a pattern's JSON and a window: small, sent to a worker
+def bars_needed(config: EvolutionConfig, bar_ns: int) -> int:
+    """Return the fewest bars (a span of that many intervals) `plan_for` can cut into the
+    run's folds and holdout: what discovery beside a session waits for before a run starts."""
 
+    def fits(bars: int) -> bool:
+        try:
+            plan_windows(
+                0,
+                bars * bar_ns,
+                bar_ns=bar_ns,
+                folds=config.folds,
+                holdout_share=config.holdout_share,
+                purge_bars=config.purge_bars,
+                embargo_bars=config.embargo_bars,
+            )
+        except DataError:
+            return False
+        return True
 
-def score_item(context: tuple[Dataset, float], item: ScoreItem) -> WindowResult:
-    """Score one pattern over one window (what a worker runs; module-level so it can travel)."""
-    dataset, fee_rate = context
-    pattern_json, start_ns, end_ns = item
-    window = Window(start_ns, end_ns)
-    return score_window(Pattern.from_json(pattern_json), dataset, window, fee_rate=fee_rate)
+    low, high = 0, 1  # low never fits; high, once doubled far enough, does
+    while not fits(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return high
 
 
 class DiscoveryRun:
@@ -136,8 +154,10 @@ class DiscoveryRun:
         self.run_id = run_id
         self.plan = plan_for(dataset, inputs.config)
         workload = Workload((dataset, inputs.config.fee_rate), score_item)
+        self.evaluations = 0  # patterns scored over a window, for the progress line
 
         def score(items: Sequence[tuple[Pattern, Window]]) -> list[WindowResult]:
+            self.evaluations += len(items)
             return executor.run(workload, [(p.to_json(), w.start_ns, w.end_ns) for p, w in items])
 
         self.score = score
@@ -186,13 +206,35 @@ class DiscoveryRun:
         return run
 
     def run(
-        self, *, on_cycle: Callable[[CycleReport], None] | None = None, now_ns: Callable[[], int]
-    ) -> Closing:
-        """Run the cycles not yet committed, close the run, mark it finished."""
-        config = self.inputs.config
+        self,
+        *,
+        now_ns: Callable[[], int],
+        on_cycle: Callable[[CycleReport], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Closing | None:
+        """Run the cycles not yet committed, close the run, mark it finished.
+
+        When `stop()` turns true the run ends after the cycle in hand, is stored
+        `interrupted`, and None is returned: `resume` carries on from there.
+        """
+        state = self.discovery().run(on_cycle, stop=stop)
+        if state.next_cycle < self.inputs.config.cycles:
+            self.store.finish_evolution_run(self.run_id, EvolutionStatus.INTERRUPTED, now_ns())
+            return None
+        return self.close(state, now_ns=now_ns)
+
+    def discovery(self) -> Discovery:
+        """Return the run's loop, at the cycle after the last one committed to the store."""
         ledger = StoreLedger(self.store, self.run_id)
-        loop = Discovery(self.dataset, config, self.plan, self.score, ledger)
-        state = loop.run(on_cycle)
+        return Discovery(self.dataset, self.inputs.config, self.plan, self.score, ledger)
+
+    def close(self, state: LoopState, *, now_ns: Callable[[], int]) -> Closing:
+        """Judge the run whose cycles are all committed (`state`), store the verdicts (once),
+        and mark it finished."""
+        config = self.inputs.config
+        if state.next_cycle < config.cycles:
+            msg = f"run {self.run_id}: {config.cycles - state.next_cycle} cycles still to run"
+            raise RunStateError(msg)
         closing = close_run(self.dataset, config, self.plan, state, self.score)
         if state.next_cycle == config.cycles:  # the verdicts are not stored yet
             self._commit_closing(closing, state)

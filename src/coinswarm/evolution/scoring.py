@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -19,21 +20,36 @@ from coinswarm.evolution.dataset import NS_PER_DAY, Dataset
 from coinswarm.evolution.evaluate import DEFAULT_FEE_RATE, evaluate
 from coinswarm.evolution.windows import Window
 
-__all__ = ["DAYS_PER_YEAR", "InstrumentTrades", "WindowResult", "score_window"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "InstrumentTrades",
+    "ScoreItem",
+    "WindowResult",
+    "score_item",
+    "score_window",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 DAYS_PER_YEAR = 365.0  # crypto trades every day
+ScoreItem = tuple[str, int, int]  # a pattern's JSON and a window: small, sent to a worker
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class InstrumentTrades:
-    """One instrument's trades in a window, as the random-entry test needs them."""
+    """One instrument's trades in a window, as the random-entry test needs them.
+
+    The market's own bar returns over the window are the same for every pattern, so they do
+    not travel with each result (they would be most of its bytes):
+    `Market.log_returns(start, start + bars)` gives them.
+    """
 
     instrument: str
-    bar_log_returns: FloatArray  # the instrument's own close-to-close log returns in the window
+    start: int  # the window's first bar, as an index into the market's series
+    bars: int
     entries: IntArray  # relative to the window's first bar
     lengths: IntArray
+    returns: FloatArray  # each trade's net simple return, fees included
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,6 +77,11 @@ class WindowResult:
         if sd == 0.0:
             return 0.0
         return float(np.mean(self.daily)) / sd * math.sqrt(DAYS_PER_YEAR)
+
+    @property
+    def trade_returns(self) -> FloatArray:
+        """Every trade's net return, instrument by instrument."""
+        return np.concatenate([t.returns for t in self.per_instrument] or [np.zeros(0)])
 
     @property
     def max_drawdown(self) -> float:
@@ -112,19 +133,24 @@ def score_window(
             end=b,
             fee_rate=fee_rate,
         )
-        daily += np.bincount(
-            market.days[a:b] - first_day, weights=result.bar_returns, minlength=n_days
+        # Each instrument's days summed on their own, then added: the same sums, in the same
+        # order, as adding each instrument's `np.bincount` (and so the same bits).
+        own = np.zeros(n_days)
+        _add_by_day(
+            own, market.days, first_day, a, result.bar_returns, result.entries, result.exits
         )
+        daily += own
         trades += result.trades
         held += result.bars_held
         bars += b - a
-        close = series.close[a:b]
         per_instrument.append(
             InstrumentTrades(
                 series.instrument,
-                np.diff(np.log(close), prepend=math.log(close[0])),
+                a,
+                b - a,
                 result.entries - a,
                 result.exits - result.entries,
+                result.trade_returns,
             )
         )
     return WindowResult(
@@ -136,3 +162,37 @@ def score_window(
         bars=bars,
         per_instrument=tuple(per_instrument),
     )
+
+
+def score_item(context: tuple[Dataset, float], item: ScoreItem) -> WindowResult:
+    """Score one pattern over one window: what a discovery run's workers run.
+
+    It lives here, beside what it needs and no more, because a worker process imports the
+    module that defines it by name: this module loads in a fraction of the time that the run's
+    (the store, the proof's statistics) does, and every worker pays that once when it starts.
+    """
+    dataset, fee_rate = context
+    pattern_json, start_ns, end_ns = item
+    window = Window(start_ns, end_ns)
+    return score_window(Pattern.from_json(pattern_json), dataset, window, fee_rate=fee_rate)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_by_day(  # noqa: PLR0917 - numba compiles plain positional arrays and scalars
+    daily: FloatArray,
+    days: IntArray,
+    first_day: int,
+    start: int,
+    bar_returns: FloatArray,
+    entries: IntArray,
+    exits: IntArray,
+) -> None:
+    """Add each bar's return to its day's total, as `np.bincount(days, weights)` does.
+
+    Only the bars of a trade (entry bar to exit bar) are visited: every other bar's return is
+    0, and adding 0 changes no sum, so skipping them saves most of the window's bars.
+    """
+    last = start + len(bar_returns) - 1
+    for i in range(len(entries)):
+        for t in range(entries[i], min(exits[i], last) + 1):
+            daily[days[t] - first_day] += bar_returns[t - start]

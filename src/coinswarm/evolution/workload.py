@@ -26,6 +26,7 @@ its side of it:
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "WorkerDiedError",
     "WorkersError",
     "Workload",
+    "check_item_seconds",
     "travelled",
 ]
 
@@ -134,6 +136,13 @@ class Executor(Protocol):
     ) -> None: ...
 
 
+def check_item_seconds(item_seconds: float | None) -> None:
+    """Raise ExecutorSetupError unless the cost hint is absent or a positive finite number."""
+    if item_seconds is not None and not 0.0 < item_seconds < math.inf:
+        msg = f"item_seconds: expected a positive number of seconds or None, found {item_seconds}"
+        raise ExecutorSetupError(msg)
+
+
 def travelled(result: R) -> R:
     """Return `result` as a worker sends it back: pickled and unpickled on its own.
 
@@ -146,37 +155,18 @@ def travelled(result: R) -> R:
     return copy
 
 
-class InlineExecutor:
-    """Evaluate every item in this process, one after the other (`--workers 1`, tests).
+class ClosingExecutor:
+    """What every executor shares: a context manager that closes it, and a refusal to run
+    once closed."""
 
-    Each result makes the round trip a worker's would (`travelled`), so it is the same object
-    whatever the executor, and a result that could not travel fails here too.
-    """
-
-    workers = 1
-
-    def __init__(self) -> None:
-        self._closed = False
-
-    def run(
-        self,
-        workload: Workload[C, T, R],
-        items: Sequence[T],
-        *,
-        item_seconds: float | None = None,  # one process has nothing to batch
-    ) -> list[R]:
-        if self._closed:
-            raise WorkersError("expected an open executor, found one already closed")
-        results: list[R] = []
-        for index, item in enumerate(items):
-            try:
-                results.append(travelled(workload.fn(workload.context, item)))
-            except Exception as error:
-                raise WorkItemError(index, type(error).__name__, str(error)) from error
-        return results
+    _closed = False
 
     def close(self) -> None:
         self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WorkersError("expected an open executor, found one already closed")
 
     def __enter__(self) -> Self:
         return self
@@ -188,3 +178,30 @@ class InlineExecutor:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class InlineExecutor(ClosingExecutor):
+    """Evaluate every item in this process, one after the other (`--workers 1`, tests).
+
+    Each result makes the round trip a worker's would (`travelled`), so it is the same object
+    whatever the executor, and a result that could not travel fails here too.
+    """
+
+    workers = 1
+
+    def run(
+        self,
+        workload: Workload[C, T, R],
+        items: Sequence[T],
+        *,
+        item_seconds: float | None = None,  # checked only: one process has nothing to batch
+    ) -> list[R]:
+        self._check_open()
+        check_item_seconds(item_seconds)
+        results: list[R] = []
+        for index, item in enumerate(items):
+            try:
+                results.append(travelled(workload.fn(workload.context, item)))
+            except Exception as error:
+                raise WorkItemError(index, type(error).__name__, str(error)) from error
+        return results

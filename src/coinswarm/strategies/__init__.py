@@ -25,6 +25,7 @@ from coinswarm.strategies.loader import (
     load_entry_point,
     load_file,
 )
+from coinswarm.strategies.patterns import pin_patterns
 from coinswarm.strategies.sma_cross import SmaCross, SmaCrossConfig
 
 __all__ = [
@@ -34,7 +35,10 @@ __all__ = [
     "Strategy",
     "StrategyContext",
     "build_strategy",
+    "check_intervals",
     "default_phase",
+    "parameter_model",
+    "pin_parameters",
     "pin_strategy",
     "strategy_names",
 ]
@@ -73,10 +77,39 @@ def default_phase(spec: str) -> int | None:
     return _entry(spec).default_phase
 
 
+def parameter_model(spec: str) -> type[BaseModel] | None:
+    """Return the pydantic model of `spec`'s parameters (None: it takes none).
+
+    A search checks the names it will vary against it before any backtest runs.
+    """
+    return _entry(spec).config
+
+
 def pin_strategy(spec: str) -> str:
     """Return `spec` pinned to the code it names now: unchanged for a built-in, a file's
     absolute path and content digest, an entry point's distribution and version."""
     return _entry(spec).pinned
+
+
+def pin_parameters(spec: str, parameters: Mapping[str, str]) -> dict[str, str]:
+    """Return `parameters` with every file they name pinned to its content, as `pin_strategy`
+    pins a strategy file: the committee's `patterns` file by its absolute path and SHA-256.
+
+    The file is read here, before any work: one that cannot be traded is refused (DataError
+    naming its line and field), and one changed since it was pinned is refused naming both
+    digests, so `resume` and `replay` never trade other patterns than the run did.
+    """
+    pinned = dict(parameters)
+    if spec == CommitteeStrategy.name and pinned.get("patterns"):
+        pinned["patterns"] = pin_patterns(pinned["patterns"])
+    return pinned
+
+
+def check_intervals(strategy: Strategy, intervals: Mapping[str, int]) -> None:
+    """Refuse, before a run is stored, bars `strategy` cannot trade (`intervals`: each
+    instrument's bar interval in ns): the committee's patterns trade only their timeframe."""
+    if isinstance(strategy, CommitteeStrategy):
+        strategy.check_intervals(intervals)
 
 
 def _entry(spec: str) -> _Entry:

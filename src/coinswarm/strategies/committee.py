@@ -3,23 +3,39 @@
 It returns order intents like any strategy; the engine passes them through the risk layer's one
 door. Every verdict, with the votes and weights behind it, goes to the run's journal (which
 stores it at the next checkpoint), and every order it asks for carries a rationale holding its
-verdict's votes, so `coinswarm explain` can say why it traded. In memory the strategy keeps only
-the latest verdicts: a session that runs for months must not grow with every bar.
+verdict's votes and what agents note for a person (a pattern demoted, and why), so `coinswarm
+explain` can say why it traded. In memory the strategy keeps only the latest verdicts: a
+session that runs for months must not grow with every bar.
+
+With `patterns` (`--patterns FILE`) the proven patterns of that file vote as the agent
+`pattern`, added to the agents when not named; the file is read when the strategy is built and
+its pinned spec (path and SHA-256) is part of the resolved parameters, so of the run's id.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from coinswarm.agents.base import Agent, Direction, Vote
+from coinswarm.agents.base import Agent, Direction, Noting, Vote
 from coinswarm.agents.committee import Committee, CommitteeConfig, Verdict
+from coinswarm.agents.pattern import PATTERN_AGENT, PatternAgent, PatternAgentConfig
 from coinswarm.agents.registry import AGENTS, agent_names, build_agent
+from coinswarm.data.pattern_file import ExportedPattern
 from coinswarm.domain.bar import Bar
 from coinswarm.orchestration.orchestrator import MasterOrchestrator, OrchestratorConfig
 from coinswarm.strategies.base import Intent, Rationale, StrategyContext, VoteRecord
+from coinswarm.strategies.patterns import load_patterns
 
 __all__ = ["DEFAULT_VERDICT_WINDOW", "CommitteeStrategy", "CommitteeStrategyConfig"]
 
@@ -49,6 +65,11 @@ class CommitteeStrategyConfig(BaseModel):
     rebalance_band: float = OrchestratorConfig.model_fields["rebalance_band"].default
     agent_parameters: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="per agent, its parameters as given (AGENT.KEY)"
+    )
+    patterns: str = Field(
+        default="",
+        description="a patterns file (--patterns FILE): its proven patterns vote as the agent "
+        "'pattern'",
     )
 
     @classmethod
@@ -80,7 +101,9 @@ class CommitteeStrategyConfig(BaseModel):
 
     def resolved(self) -> dict[str, str]:
         """Return every committee parameter, and the agent parameters given, as text."""
-        text = {k: str(v) for k, v in self.model_dump(exclude={"agent_parameters"}).items()}
+        # Without a patterns file the parameters stay as they were: old run ids hold.
+        unset = {"agent_parameters"} | (set() if self.patterns else {"patterns"})
+        text = {k: str(v) for k, v in self.model_dump(exclude=unset).items()}
         for agent, given in sorted(self.agent_parameters.items()):
             config = AGENTS[agent].config_type.model_validate(given)
             text.update({f"{agent}.{key}": str(getattr(config, key)) for key in sorted(given)})
@@ -95,6 +118,27 @@ class CommitteeStrategyConfig(BaseModel):
             msg = f"expected agent names among {', '.join(agent_names())}, found {value!r}"
             raise ValueError(msg)
         return ",".join(names)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pattern_agent_for_patterns(cls, data: Any) -> Any:
+        """A patterns file is traded by the pattern agent: add it when `agents` omits it."""
+        if not isinstance(data, Mapping) or not data.get("patterns"):
+            return data
+        agents = str(data.get("agents", cls.model_fields["agents"].default))
+        if PATTERN_AGENT in (name.strip() for name in agents.split(",")):
+            return data
+        return {**data, "agents": f"{agents},{PATTERN_AGENT}"}
+
+    @model_validator(mode="after")
+    def _patterns_for_pattern_agent(self) -> CommitteeStrategyConfig:
+        if PATTERN_AGENT in self.agents.split(",") and not self.patterns:
+            msg = (
+                f"agent {PATTERN_AGENT} trades the proven patterns of a patterns file: give "
+                "--patterns FILE (or patterns=FILE)"
+            )
+            raise ValueError(msg)
+        return self
 
     def committee(self) -> CommitteeConfig:
         return CommitteeConfig(
@@ -164,13 +208,31 @@ class CommitteeStrategy:
             msg = f"expected a verdict window of at least 1, found {verdict_window}"
             raise ValueError(msg)
         self.config = config or CommitteeStrategyConfig()
+        proven = load_patterns(self.config.patterns).proven if self.config.patterns else ()
         self.agents: tuple[Agent, ...] = tuple(
-            build_agent(name, self.config.agent_parameters.get(name))
-            for name in self.config.agents.split(",")
+            self._agent(name, proven) for name in self.config.agents.split(",")
         )
+        self._noting = tuple(a for a in self.agents if isinstance(a, Noting))
         self.committee = Committee(self.config.committee())
         self.verdicts: deque[Verdict] = deque(maxlen=verdict_window)
         self._orchestrator: MasterOrchestrator | None = None
+
+    def _agent(self, name: str, proven: Sequence[ExportedPattern]) -> Agent:
+        given = self.config.agent_parameters.get(name)
+        if name == PATTERN_AGENT:
+            return PatternAgent(proven, PatternAgentConfig.model_validate(given or {}))
+        return build_agent(name, given)
+
+    def check_intervals(self, intervals: Mapping[str, int]) -> None:
+        """Refuse, before a run starts, bars an agent cannot trade (`intervals` by instrument):
+        a pattern trades only the timeframe it was found on."""
+        for agent in self.agents:
+            if isinstance(agent, PatternAgent):
+                agent.check_intervals(intervals)
+
+    def notes(self) -> tuple[str, ...]:
+        """Return what the agents note for a person beside each decision, each with its name."""
+        return tuple(f"{a.name}: {note}" for a in self._noting for note in a.notes())
 
     def on_bar(self, bar: Bar, context: StrategyContext) -> Sequence[Intent]:
         votes = [v for agent in self.agents if (v := agent.observe(bar, context)) is not None]
@@ -193,7 +255,7 @@ class CommitteeStrategy:
         )
         if plan.request is None:
             return ()
-        context.explain(client_order_id, _rationale(verdict, plan.reason))
+        context.explain(client_order_id, _rationale(verdict, plan.reason, self.notes()))
         return (plan.request,)
 
     def _orchestrator_for(self, context: StrategyContext) -> MasterOrchestrator:
@@ -216,11 +278,11 @@ def _vote_record(vote: Vote, weight: float) -> VoteRecord:
     )
 
 
-def _rationale(verdict: Verdict, plan_reason: str) -> Rationale:
+def _rationale(verdict: Verdict, plan_reason: str, notes: Sequence[str]) -> Rationale:
     return Rationale(
         summary=f"committee verdict {verdict.direction.name}: {verdict.reason}",
         votes=tuple(
             _vote_record(v, w) for v, w in zip(verdict.votes, verdict.weights, strict=True)
         ),
-        details=(f"orchestrator: {plan_reason}",),
+        details=(f"orchestrator: {plan_reason}", *notes),
     )

@@ -24,6 +24,10 @@ Each test is a frozen specification with `run(outcomes)` over a whole array (vec
 running sums) and `monitor()`, a state fed one outcome at a time; both sum in the same order,
 and the tests hold them equal to the last bit. A demotion is final: later outcomes change
 neither the verdict nor where it crossed.
+
+The tests live in `domain`, beside the pattern they judge, because the pattern agent runs them
+while it trades and agents import only `domain` and `data`; they are plain statistics over
+floats and need nothing else.
 """
 
 from __future__ import annotations

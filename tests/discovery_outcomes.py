@@ -22,7 +22,7 @@ from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
 from coinswarm.evolution.evaluate import evaluate
 from coinswarm.evolution.leaderboard import leaderboard
-from coinswarm.evolution.loop import LoopState
+from coinswarm.evolution.ledger import StoreLedger
 from coinswarm.evolution.run import DiscoveryRun, RunInputs
 from coinswarm.evolution.workers import InlineExecutor
 from coinswarm.infra.storage import Store
@@ -96,9 +96,8 @@ def _outcome(
         with Store.open(url, upgrade=True) as store, InlineExecutor() as executor:
             run = DiscoveryRun.start(store, inputs, dataset, executor, now_ns=0)
             run.run(now_ns=lambda: 0)
-            stored = store.evolution_run(run.run_id)
-            assert stored is not None
-            state = LoopState.from_json(stored.state_json)
+            state = StoreLedger(store, run.run_id).last_state()
+            assert state is not None
             rows = leaderboard(store, run.run_id, proven_only=True)
     proven = tuple(
         _proven(state.candidates[row.pattern_id], row.rule, dataset, series, drifting)

@@ -180,8 +180,8 @@ def test_a_run_killed_at_random_moments_resumes_to_the_uninterrupted_leaderboard
     than the wall clock of a busy machine, and land in a cycle or while the run closes.
 
     The span before the run is stored is left out on purpose: it is the interpreter starting
-    and the data loading (about 4 of a 9-second run, against 1 s of cycles), and a kill there
-    leaves nothing to resume (`--resume` says there is no such run; its user starts again).
+    and the data loading (3 to 4 s here, against under 1 s for all six cycles), and a kill
+    there leaves nothing to resume (`--resume` says there is no such run; one starts again).
     """
     home = tmp_path / "home"
     data = tmp_path / "EDGE-USD-1h.csv"

@@ -18,7 +18,7 @@ waits for the other check. Their proof thresholds are the defaults, untouched.
 
 Why +8% and not +6%: with drift log(1.06) every seed's best candidates were the planted dip
 rule or a near proxy of it (`ret:24 < -0.066; exit at most 24 bars`; out-of-sample Sharpe
-9 to 12, random-entry p 0.0005), but they were proven in only 13 of 20 seeds: in the other 7
+8 to 15), but they were proven in only 13 of 20 seeds: in the other 7
 (seeds 6, 7, 8, 10, 12, 13, 17) the best deflated Sharpe was 0.48 to 0.945, under 0.95. The
 deflated Sharpe's benchmark grows with the spread of the judged patterns' out-of-sample
 Sharpes, and on this market that spread is wide because many judged patterns share the real

@@ -29,11 +29,11 @@ import tracemalloc
 
 import numpy as np
 
-from coinswarm.evolution.pbo import (
+from coinswarm.evolution.statistics.pbo import (
     probability_of_backtest_overfitting,
     probability_of_backtest_overfitting_reference,
 )
-from coinswarm.evolution.stats import sharpe_ratios
+from coinswarm.evolution.statistics.sharpe import sharpe_ratios
 
 MB = 1024 * 1024
 

@@ -4,7 +4,7 @@
         [--timeframes 4h,1d] [--cycles 30] [--workers 2] [--seed 0] [--fee-bps 60]
         [--cash 10000] [--reset-after-days 7] [--out DIR]
 
-Nested and honest (`coinswarm.evolution.committee_walk_forward`): for each traded year P, a
+Nested and honest (`coinswarm.evolution.committee.walk_forward`): for each traded year P, a
 discovery run on the 11 pairs' bars before P only (its own folds, purge and holdout) proves
 patterns or says why not; P is then backtested by (a) today's committee (trend,
 mean_reversion, risk), (b) the committee with the pattern agent trading what was proven
@@ -77,8 +77,8 @@ def main() -> None:
         return
     from coinswarm.data.loader import load_bars  # noqa: PLC0415 - after the data check
     from coinswarm.data.timeframe import on_timeframe, timeframe_ns  # noqa: PLC0415
-    from coinswarm.evolution import committee_report as report  # noqa: PLC0415
-    from coinswarm.evolution import committee_walk_forward as wf  # noqa: PLC0415
+    from coinswarm.evolution.committee import report  # noqa: PLC0415
+    from coinswarm.evolution.committee import walk_forward as wf  # noqa: PLC0415
 
     settings = wf.WalkForwardSettings(
         timeframes=tuple(t.strip() for t in args.timeframes.split(",") if t.strip()),
@@ -110,7 +110,7 @@ def main() -> None:
 
 def run_periods(args, settings, periods, market, on_bars, out, timings, files):
     from coinswarm.bootstrap import open_store  # noqa: PLC0415
-    from coinswarm.evolution import committee_walk_forward as wf  # noqa: PLC0415
+    from coinswarm.evolution.committee import walk_forward as wf  # noqa: PLC0415
     from coinswarm.evolution.workers import make_executor  # noqa: PLC0415
 
     traded = []

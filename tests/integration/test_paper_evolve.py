@@ -17,7 +17,7 @@ from coinswarm.backtest.replay import ReplayPacer
 from coinswarm.cli._beside import evolving
 from coinswarm.data.closed_bars import ClosedBars
 from coinswarm.evolution.config import Cadence, EvolutionConfig
-from coinswarm.evolution.timers import ManualTimer
+from coinswarm.evolution.session.timers import ManualTimer
 from coinswarm.infra.storage import EvolutionStatus, Store
 
 BARS = 1_600

@@ -19,7 +19,7 @@ from coinswarm.data.synthetic import synthetic_market
 from coinswarm.data.timefmt import parse_timestamp
 from coinswarm.data.timeframe import on_timeframe, timeframe_ns
 from coinswarm.domain.pattern import Exit, Pattern, Side
-from coinswarm.evolution.committee_report import (
+from coinswarm.evolution.committee.report import (
     COLUMNS,
     Leg,
     Period,
@@ -31,7 +31,7 @@ from coinswarm.evolution.committee_report import (
     reason_kind,
     render_table,
 )
-from coinswarm.evolution.committee_walk_forward import (
+from coinswarm.evolution.committee.walk_forward import (
     COMMITTEE,
     HOLD,
     STRATEGIES,

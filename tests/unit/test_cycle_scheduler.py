@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinswarm.evolution.scheduler import CycleScheduler, StepFailure
-from coinswarm.evolution.timers import ManualTimer, WallTimer
+from coinswarm.evolution.session.scheduler import CycleScheduler, StepFailure
+from coinswarm.evolution.session.timers import ManualTimer, WallTimer
 
 
 class Steps:

@@ -21,14 +21,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import worker_workloads as w
-from coinswarm.evolution._chunks import (
-    PROBE_ITEMS,
-    TARGET_TASK_SECONDS,
-    ChunkOutcome,
-    chunk_size,
-    run_chunk,
-    scatter,
-)
 from coinswarm.evolution.workers import (
     ExecutorSetupError,
     InlineExecutor,
@@ -38,6 +30,14 @@ from coinswarm.evolution.workers import (
     WorkItemError,
     Workload,
     make_executor,
+)
+from coinswarm.evolution.workers._chunks import (
+    PROBE_ITEMS,
+    TARGET_TASK_SECONDS,
+    ChunkOutcome,
+    chunk_size,
+    run_chunk,
+    scatter,
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -17,11 +17,11 @@ import pytest
 from coinswarm.bootstrap import BacktestRequest
 from coinswarm.domain.bar import NS_PER_HOUR
 from coinswarm.evolution.config import ProofThresholds
-from coinswarm.evolution.optimize import OptimizeSettings, optimize
-from coinswarm.evolution.optimize_ledger import StoreTrials, search_config, start_run
+from coinswarm.evolution.optimize.ledger import StoreTrials, search_config, start_run
+from coinswarm.evolution.optimize.search import OptimizeSettings, optimize
+from coinswarm.evolution.optimize.space import parse_space
+from coinswarm.evolution.optimize.windows import WindowRecord, window_days
 from coinswarm.evolution.proof import SearchEvidence, failed_checks
-from coinswarm.evolution.search_space import parse_space
-from coinswarm.evolution.strategy_windows import WindowRecord, window_days
 from coinswarm.evolution.windows import Window, WindowPlan
 from coinswarm.infra.storage import Store, Trial
 

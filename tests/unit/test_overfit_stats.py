@@ -12,7 +12,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinswarm.evolution.stats import (
+from coinswarm.evolution.statistics.sharpe import (
     annualised_sharpe_ratio,
     deflated_sharpe_ratio,
     expected_max_sharpe,

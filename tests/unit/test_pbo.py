@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinswarm.evolution.pbo import (
+from coinswarm.evolution.statistics.pbo import (
     probability_of_backtest_overfitting,
     probability_of_backtest_overfitting_reference,
 )

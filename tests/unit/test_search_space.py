@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinswarm.evolution.search_space import SpaceError, check_space, parse_space, propose
+from coinswarm.evolution.optimize.space import SpaceError, check_space, parse_space, propose
 
 STRATEGY_FILE = """
 from pydantic import BaseModel

@@ -16,9 +16,9 @@ from coinswarm.data.closed_bars import ClosedBars, ReplayClosing
 from coinswarm.data.synthetic import synthetic_market
 from coinswarm.domain.bar import NS_PER_HOUR, BarSeries
 from coinswarm.domain.errors import DataError
-from coinswarm.evolution.beside import LookaheadError, SessionDiscovery, StepReport
 from coinswarm.evolution.config import Cadence, EvolutionConfig
 from coinswarm.evolution.run import bars_needed
+from coinswarm.evolution.session.discovery import LookaheadError, SessionDiscovery, StepReport
 from coinswarm.evolution.windows import plan_windows
 from coinswarm.evolution.workers import InlineExecutor, WorkersError
 from coinswarm.infra.storage import EvolutionStatus, Store

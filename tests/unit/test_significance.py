@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from coinswarm.evolution import significance
-from coinswarm.evolution.significance import (
+from coinswarm.evolution.statistics import significance
+from coinswarm.evolution.statistics.significance import (
     RandomEntryTest,
     random_entry_test,
     random_entry_totals,

@@ -12,7 +12,7 @@ from coinswarm.backtest.result import EquityCurve
 from coinswarm.bootstrap import BacktestRequest, run
 from coinswarm.data import synthetic_market, write_bars
 from coinswarm.domain.bar import NS_PER_HOUR
-from coinswarm.evolution.strategy_windows import StrategyWindows, daily_log_returns
+from coinswarm.evolution.optimize.windows import StrategyWindows, daily_log_returns
 from coinswarm.evolution.windows import Window
 
 DAY = 24 * NS_PER_HOUR

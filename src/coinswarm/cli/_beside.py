@@ -17,9 +17,9 @@ from coinswarm.cli._shared import tell
 
 if TYPE_CHECKING:
     from coinswarm.data.closed_bars import ClosedBars
-    from coinswarm.evolution.beside import Beside
     from coinswarm.evolution.config import EvolutionConfig
-    from coinswarm.evolution.timers import Timer
+    from coinswarm.evolution.session.discovery import Beside
+    from coinswarm.evolution.session.timers import Timer
 
 __all__ = ["EvolveEveryOption", "EvolveOption", "closed_bars_for", "evolving"]
 
@@ -79,7 +79,7 @@ def evolving(
         yield None
         return
     from coinswarm.bootstrap import open_store  # noqa: PLC0415 - heavy: only with --evolve
-    from coinswarm.evolution.beside import discovery_beside  # noqa: PLC0415
+    from coinswarm.evolution.session.discovery import discovery_beside  # noqa: PLC0415
 
     with (
         open_store(database, mode=mode) as store,

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from coinswarm.bootstrap import BacktestRequest
-    from coinswarm.evolution.optimize import OptimizeReport, OptimizeSettings
-    from coinswarm.evolution.strategy_windows import StrategyWindows, WindowRecord
+    from coinswarm.evolution.optimize.search import OptimizeReport, OptimizeSettings
+    from coinswarm.evolution.optimize.windows import StrategyWindows, WindowRecord
     from coinswarm.evolution.windows import WindowPlan
 
 __all__ = ["optimize"]
@@ -82,7 +82,7 @@ def optimize(
     """
     # The strategies load here, not with the command line; the engine, Optuna and the
     # statistics once the options are known to be usable.
-    from coinswarm.evolution.search_space import check_space, parse_space  # noqa: PLC0415
+    from coinswarm.evolution.optimize.space import check_space, parse_space  # noqa: PLC0415
 
     try:
         if strategy is None:
@@ -95,8 +95,8 @@ def optimize(
         dimensions = tuple(parse_space(text) for text in space)
         check_space(strategy, dimensions)
         from coinswarm import bootstrap  # noqa: PLC0415
-        from coinswarm.evolution.optimize import OptimizeSettings  # noqa: PLC0415
-        from coinswarm.evolution.strategy_windows import StrategyWindows  # noqa: PLC0415
+        from coinswarm.evolution.optimize.search import OptimizeSettings  # noqa: PLC0415
+        from coinswarm.evolution.optimize.windows import StrategyWindows  # noqa: PLC0415
 
         request = bootstrap.BacktestRequest(
             data=files,
@@ -138,12 +138,12 @@ def _search(
     """Run the search, its trials committed fold by fold to a run of the trial ledger."""
     from coinswarm import bootstrap  # noqa: PLC0415
     from coinswarm.domain.clock import WallClock  # noqa: PLC0415
-    from coinswarm.evolution.optimize import optimize as search  # noqa: PLC0415
-    from coinswarm.evolution.optimize_ledger import (  # noqa: PLC0415
+    from coinswarm.evolution.optimize.ledger import (  # noqa: PLC0415
         StoreTrials,
         search_config,
         start_run,
     )
+    from coinswarm.evolution.optimize.search import optimize as search  # noqa: PLC0415
 
     clock = WallClock()
     with bootstrap.open_store(db) as store:

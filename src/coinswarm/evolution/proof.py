@@ -17,10 +17,14 @@ import numpy.typing as npt
 
 from coinswarm.evolution.config import ProofThresholds
 from coinswarm.evolution.dataset import Market
-from coinswarm.evolution.pbo import probability_of_backtest_overfitting
 from coinswarm.evolution.scoring import DAYS_PER_YEAR, WindowResult
-from coinswarm.evolution.significance import RandomEntryTest, random_entry_totals, reality_check
-from coinswarm.evolution.stats import deflated_sharpe_ratio, sharpe_ratio
+from coinswarm.evolution.statistics.pbo import probability_of_backtest_overfitting
+from coinswarm.evolution.statistics.sharpe import deflated_sharpe_ratio, sharpe_ratio
+from coinswarm.evolution.statistics.significance import (
+    RandomEntryTest,
+    random_entry_totals,
+    reality_check,
+)
 
 __all__ = [
     "Evidence",

@@ -7,15 +7,15 @@
                 scores = executor.run(workload, [p.to_json() for p in population])
 
 Every executor returns the same results, byte for byte, in the items' order, whatever the
-engine and the number of workers; `coinswarm.evolution.workload` says what `fn` must keep to
+engine and the number of workers; `coinswarm.evolution.workers.workload` says what `fn` must keep to
 for that. Ray is imported only when a Ray executor is built.
 """
 
 from __future__ import annotations
 
-from coinswarm.evolution.pool import START_METHOD, PoolExecutor
-from coinswarm.evolution.ray_executor import LOCAL, RayExecutor
-from coinswarm.evolution.workload import (
+from coinswarm.evolution.workers.pool import START_METHOD, PoolExecutor
+from coinswarm.evolution.workers.ray_executor import LOCAL, RayExecutor
+from coinswarm.evolution.workers.workload import (
     Executor,
     ExecutorSetupError,
     InlineExecutor,

@@ -16,7 +16,7 @@ from typing import Any
 
 from coinswarm.backtest.runs import file_digest
 from coinswarm.bootstrap import BacktestRequest
-from coinswarm.evolution.optimize import OptimizeSettings
+from coinswarm.evolution.optimize.search import OptimizeSettings
 from coinswarm.infra.storage import Store, Trial
 from coinswarm.strategies import pin_strategy
 

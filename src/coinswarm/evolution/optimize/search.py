@@ -38,10 +38,10 @@ import optuna
 
 from coinswarm.domain.pattern import Sample
 from coinswarm.evolution.config import EvolutionConfig, ProofThresholds
+from coinswarm.evolution.optimize.space import Dimension, describe, propose
+from coinswarm.evolution.optimize.windows import WindowRecord, window_days, window_json
 from coinswarm.evolution.proof import SearchEvidence, failed_checks, judge_search
-from coinswarm.evolution.search_space import Dimension, describe, propose
-from coinswarm.evolution.stats import deflated_sharpe_ratio
-from coinswarm.evolution.strategy_windows import WindowRecord, window_days, window_json
+from coinswarm.evolution.statistics.sharpe import deflated_sharpe_ratio
 from coinswarm.evolution.windows import Fold, Window, WindowPlan, plan_windows
 from coinswarm.infra.storage import Trial
 from coinswarm.strategies import InvalidStrategyError, build_strategy

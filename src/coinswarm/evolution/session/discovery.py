@@ -36,8 +36,8 @@ from coinswarm.evolution.config import EvolutionConfig
 from coinswarm.evolution.dataset import Dataset
 from coinswarm.evolution.loop import Discovery
 from coinswarm.evolution.run import DiscoveryRun, RunInputs, bars_needed
-from coinswarm.evolution.scheduler import DEFAULT_INTERVAL_S, CycleScheduler
-from coinswarm.evolution.timers import Timer, WallTimer
+from coinswarm.evolution.session.scheduler import DEFAULT_INTERVAL_S, CycleScheduler
+from coinswarm.evolution.session.timers import Timer, WallTimer
 from coinswarm.evolution.workers import Executor, InlineExecutor
 from coinswarm.infra.storage import EvolutionStatus, Store
 

@@ -28,7 +28,7 @@ from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import BarSeries
 from coinswarm.evolution.dataset import NS_PER_DAY
 from coinswarm.evolution.scoring import DAYS_PER_YEAR
-from coinswarm.evolution.stats import annualised_sharpe_ratio
+from coinswarm.evolution.statistics.sharpe import annualised_sharpe_ratio
 from coinswarm.evolution.windows import Window
 
 __all__ = [

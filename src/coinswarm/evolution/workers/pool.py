@@ -34,14 +34,14 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from coinswarm.evolution._chunks import (
+from coinswarm.evolution.workers._chunks import (
     ChunkOutcome,
     install_context,
     installed_context,
     run_chunk,
     scatter,
 )
-from coinswarm.evolution.workload import (
+from coinswarm.evolution.workers.workload import (
     ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,

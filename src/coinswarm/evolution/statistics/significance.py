@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from arch.bootstrap import SPA
 
-from coinswarm.evolution.stats import FloatArray
+from coinswarm.evolution.statistics.sharpe import FloatArray
 
 __all__ = [
     "RandomEntryTest",

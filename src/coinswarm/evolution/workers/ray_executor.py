@@ -25,14 +25,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from coinswarm.evolution._chunks import (
+from coinswarm.evolution.workers._chunks import (
     ChunkOutcome,
     install_context,
     installed_context,
     run_chunk,
     scatter,
 )
-from coinswarm.evolution.workload import (
+from coinswarm.evolution.workers.workload import (
     ClosingExecutor,
     ExecutorSetupError,
     WorkerDiedError,

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from coinswarm.evolution.timers import Timer
+from coinswarm.evolution.session.timers import Timer
 
 __all__ = ["CycleScheduler", "StepFailure"]
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coinswarm.evolution.stats import CONSTANT_VARIANCE_SHARE, FloatArray, sharpe_ratios
+from coinswarm.evolution.statistics.sharpe import CONSTANT_VARIANCE_SHARE, FloatArray, sharpe_ratios
 
 __all__ = [
     "DEFAULT_MAX_CHUNK_BYTES",

@@ -31,7 +31,7 @@ from coinswarm.backtest.defaults import STORE_NONE
 from coinswarm.data.pattern_file import ExportedPattern, write_patterns
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.domain.bar import BarSeries
-from coinswarm.evolution.committee_report import (
+from coinswarm.evolution.committee.report import (
     HOLD,
     Leg,
     Period,

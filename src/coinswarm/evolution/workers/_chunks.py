@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coinswarm.evolution.workload import WorkersError, WorkItemError, check_item_seconds
+from coinswarm.evolution.workers.workload import WorkersError, WorkItemError, check_item_seconds
 
 __all__ = [
     "PROBE_ITEMS",

@@ -4,7 +4,7 @@
                                    [--repeat 3] [--reference-combinations 20]
 
 Seeded normal returns (T bars x N candidates, float64; the draw is not timed). The fast
-version (`evolution.pbo.probability_of_backtest_overfitting`) runs `--repeat` times; the best
+version (`evolution.statistics.pbo.probability_of_backtest_overfitting`) runs `--repeat` times; the best
 wall and CPU seconds are printed (the machine is shared: the worst is printed too). The plain
 reference, which concatenates every combination's rows and computes each Sharpe ratio
 directly, would take about an hour at this size, so it is timed on its first

@@ -1,4 +1,4 @@
-"""Sharpe ratios, PSR and the Deflated Sharpe Ratio (evolution.stats): hand values, the paper's
+"""Sharpe ratios, PSR and the Deflated Sharpe Ratio (evolution.statistics.sharpe): hand values, the paper's
 worked example, and the False Strategy theorem against a seeded Monte Carlo."""
 
 from __future__ import annotations

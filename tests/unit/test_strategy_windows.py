@@ -1,4 +1,4 @@
-"""`evolution.strategy_windows`: a window's daily record from the real engine's equity curve."""
+"""`evolution.optimize.windows`: a window's daily record from the real engine's equity curve."""
 
 from __future__ import annotations
 

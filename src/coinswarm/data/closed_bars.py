@@ -1,6 +1,6 @@
 """The bars a trading session has closed, for a reader on another thread (discovery beside it).
 
-Discovery beside a session (`evolution.beside`) may learn only from bars whose close has
+Discovery beside a session (`evolution.session.discovery`) may learn only from bars whose close has
 passed. `ClosedBars` is the session's record of them: the session attaches its clock and
 feeds it each bar once its engine has handled it; a reader takes a snapshot, which holds only
 the bars with `ts + interval <= now` by the session's clock at that moment, whatever was fed.

@@ -4,7 +4,7 @@ The best in-sample fit of a parameter search is not evidence: with enough trials
 combination always fits the past. So the search runs as the discovery loop does
 (`evolution.windows`): on fold k the proposer (Optuna's TPE, seeded) sees only in-sample
 window k, scoring each proposal by the annualised Sharpe ratio of its daily returns after
-fees from the real engine (`evolution.strategy_windows`); the best of fold k is then run once
+fees from the real engine (`evolution.optimize.windows`); the best of fold k is then run once
 on out-of-sample window k, which nothing chose on. The walk-forward record is those
 out-of-sample windows, each traded with its own fold's choice, concatenated.
 

@@ -4,10 +4,10 @@
                                    [--repeat 3] [--reference-combinations 20]
 
 Seeded normal returns (T bars x N candidates, float64; the draw is not timed). The fast
-version (`evolution.statistics.pbo.probability_of_backtest_overfitting`) runs `--repeat` times; the best
-wall and CPU seconds are printed (the machine is shared: the worst is printed too). The plain
-reference, which concatenates every combination's rows and computes each Sharpe ratio
-directly, would take about an hour at this size, so it is timed on its first
+version (`evolution.statistics.pbo.probability_of_backtest_overfitting`) runs `--repeat`
+times; the best wall and CPU seconds are printed (the machine is shared: the worst is printed
+too). The plain reference, which concatenates every combination's rows and computes each Sharpe
+ratio directly, would take about an hour at this size, so it is timed on its first
 `--reference-combinations` combinations and extrapolated to all C(S, S/2) of them, and the
 line says so. Both are then run in full on a small matrix and compared.
 

@@ -1,5 +1,5 @@
-"""Sharpe ratios, PSR and the Deflated Sharpe Ratio (evolution.statistics.sharpe): hand values, the paper's
-worked example, and the False Strategy theorem against a seeded Monte Carlo."""
+"""Sharpe ratios, PSR and the Deflated Sharpe Ratio (evolution.statistics.sharpe): hand values,
+the paper's worked example, and the False Strategy theorem against a seeded Monte Carlo."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""PBO by CSCV (evolution.statistics.pbo): the fast version makes the reference's choices exactly, noise
-is overfit about half the time, a real edge almost never, and bad shapes are refused."""
+"""PBO by CSCV (evolution.statistics.pbo): the fast version makes the reference's choices
+exactly, noise is overfit about half the time, a real edge almost never, and bad shapes are
+refused."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""White's Reality Check, Hansen's SPA and the random-entry test (evolution.statistics.significance): a
-real edge is found, noise is not, and a seed gives the same answer twice."""
+"""White's Reality Check, Hansen's SPA and the random-entry test
+(evolution.statistics.significance): a real edge is found, noise is not, and a seed gives the
+same answer twice."""
 
 from __future__ import annotations
 

@@ -225,20 +225,24 @@ def _maybe(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+_LEGEND = (
+    "Sharpe annualised; DSR: deflated for the trials run; PBO and SPA p (against buy-and-hold): "
+    "of the whole search; rand p: the same trades at random times"
+)
+
+
 def _print_leaderboard(rows: list[Row], *, limit: int | None = None) -> None:
     """A table of the numbers, then each row's rule and verdict on its own lines (rules are
     long, and a narrow terminal would fold them into a column one word wide)."""
     from rich.table import Table  # noqa: PLC0415
 
     shown = rows[:limit]
-    table = Table(title="leaderboard: out of sample, after fees")
-    for name in ("id", "status", "IS Sh", "OOS Sh", "trades", "DSR", "PBO", "SPA p", "rand p"):
+    table = Table(title="leaderboard: out of sample, after fees", caption=_LEGEND)
+    for name in ("id", "IS Sh", "OOS Sh", "trades", "DSR", "PBO", "SPA p", "rand p", "holdout"):
         table.add_column(name, no_wrap=True)
-    table.add_column("holdout", no_wrap=True)
     for row in shown:
         table.add_row(
             row.pattern_id[:8],
-            row.status,
             _maybe(row.in_sample_sharpe, ".2f"),
             _maybe(row.out_of_sample_sharpe, ".2f"),
             str(row.out_of_sample_trades or 0),
@@ -246,7 +250,7 @@ def _print_leaderboard(rows: list[Row], *, limit: int | None = None) -> None:
             _maybe(row.pbo, ".2f"),
             _maybe(row.reality_check_p, ".3f"),
             _maybe(row.random_entry_p, ".3f"),
-            _maybe(row.holdout_return, ".2%"),
+            _maybe(row.holdout_return, ".1%"),
         )
     stdout.print(table)
     for row in shown:

@@ -55,14 +55,21 @@ class Row:
 def leaderboard(store: Store, run_id: str | None = None, *, proven_only: bool = False) -> list[Row]:
     """Return a run's judged patterns (every run's when `run_id` is None), best first.
 
-    Proven rows come first, then by out-of-sample Sharpe, then by id.
+    Proven rows come first, then by deflated Sharpe, out-of-sample Sharpe, and id.
     """
     rows = [_row(stored) for stored in store.patterns(run_id) if stored.status in JUDGED]
     if proven_only:
         rows = [r for r in rows if r.status == "proven"]
+    # The deflated Sharpe ranks before the raw one: a Sharpe of 5 over two trades says less
+    # than a Sharpe of 2 over two hundred, and it knows how many trials were run.
     return sorted(
         rows,
-        key=lambda r: (r.status != "proven", -(r.out_of_sample_sharpe or 0.0), r.pattern_id),
+        key=lambda r: (
+            r.status != "proven",
+            -(r.deflated_sharpe or 0.0),
+            -(r.out_of_sample_sharpe or 0.0),
+            r.pattern_id,
+        ),
     )
 
 

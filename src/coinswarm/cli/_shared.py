@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -202,19 +202,24 @@ def report_path(path: Path | None) -> Path | None:
     return path
 
 
+STOPPING = "stopping after the current bar (Ctrl-C): the run keeps what happened so far"
+
+
 @contextmanager
-def stop_on_interrupt(say: Callable[[str], None] | None = None) -> Iterator[threading.Event]:
+def stop_on_interrupt(notice: str | None = STOPPING) -> Iterator[threading.Event]:
     """Yield an event that Ctrl-C (or SIGTERM, as a service manager stops a process) sets, so
     that a run finishes its bar and ends cleanly.
 
-    What happened until then is kept: the run is saved and its report written. `say` hears
-    it once, when Ctrl-C first comes.
+    What happened until then is kept: the run is saved and its report written. `notice` is
+    written to stderr once, when Ctrl-C first comes, straight to the file descriptor: the
+    handler may run in the middle of a rich print on the main thread, and printing through
+    rich again from there fails (a half-imported module, a re-entered buffer).
     """
     stop = threading.Event()
 
     def interrupted(_signal: int, _frame: FrameType | None) -> None:
-        if not stop.is_set() and say is not None:
-            say("stopping after the current bar (Ctrl-C): the run keeps what happened so far")
+        if not stop.is_set() and notice is not None:
+            os.write(sys.stderr.fileno(), f"{notice}\n".encode())
         stop.set()
 
     stopping = (signal.SIGINT, signal.SIGTERM)

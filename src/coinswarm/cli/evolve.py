@@ -93,7 +93,9 @@ def evolve(  # noqa: PLR0917 - typer maps each parameter to one option
                 run = DiscoveryRun.start(store, inputs, dataset, executor, now_ns=time.time_ns())
             view = _CycleView(run, quiet=as_json)
             try:
-                with stop_on_interrupt(tell) as stopping:
+                with stop_on_interrupt(
+                    "stopping after the cycle in hand (Ctrl-C): committed cycles are kept"
+                ) as stopping:
                     closing = run.run(now_ns=time.time_ns, on_cycle=view, stop=stopping.is_set)
             finally:
                 view.close()

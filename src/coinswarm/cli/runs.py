@@ -283,7 +283,7 @@ def paper(
         )
         runs_folder(runs_dir)
         closed = closed_bars_for(evolve)
-        with stop_on_interrupt(tell) as stop:
+        with stop_on_interrupt() as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
             with evolving(closed, mode="paper", database=db, every_s=evolve_every):

@@ -117,7 +117,7 @@ def _session(
         if request.state_file is not None:
             warn_if_stopped(request.mode, request.state_file)
         closed = closed_bars_for(evolve)
-        with stop_on_interrupt(tell) as stop:
+        with stop_on_interrupt() as stop:
             try:
                 with evolving(
                     closed, mode=request.mode, database=request.database, every_s=evolve_every

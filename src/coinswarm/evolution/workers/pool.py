@@ -91,7 +91,6 @@ class PoolExecutor(ClosingExecutor):
         self._pool: ProcessPoolExecutor | None = None
         self._context: object = None  # held so that its identity stays unique while installed
         self._payload: bytes | None = None
-        self._closed = False
 
     @property
     def workers(self) -> int:

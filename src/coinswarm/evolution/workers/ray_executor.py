@@ -136,7 +136,6 @@ class RayExecutor(ClosingExecutor):
         self._workers = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
         self._context: object = None
         self._box: list[Any] | None = None
-        self._closed = False
 
     @property
     def workers(self) -> int:

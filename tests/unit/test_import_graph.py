@@ -102,6 +102,27 @@ ALLOWED: dict[str, frozenset[str]] = {
             "sessions",
             "preflight",
             "evolution",
+            "api",  # `coinswarm serve` starts the API, imported when that command runs
+        }
+    ),
+    # the top beside the CLI: the API reads every store and starts runs as the CLI does
+    "api": frozenset(
+        {
+            "coinswarm",
+            "domain",
+            "data",
+            "agents",
+            "risk",
+            "exchanges",
+            "execution",
+            "infra",
+            "orchestration",
+            "strategies",
+            "backtest",
+            "bootstrap",
+            "sessions",
+            "preflight",
+            "evolution",
         }
     ),
     "__main__": frozenset({"cli"}),

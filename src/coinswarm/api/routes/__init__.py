@@ -2,8 +2,17 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import system
+from coinswarm.api.routes import agents, evolution, metrics, patterns, risk, runs, system, trades
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    runs.router,
+    trades.router,
+    risk.router,
+    patterns.router,
+    agents.router,
+    evolution.router,
+    metrics.router,
+)

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable
 
 from coinswarm.api.feed import install_live
+from coinswarm.api.routes.metrics import METRICS
 from coinswarm.api.services import Services
 from coinswarm.api.settings import ServeSettings
+from coinswarm.infra.metrics import Metrics
 
 __all__ = ["build_services"]
 
@@ -22,5 +24,6 @@ def build_services(
 ) -> Services:
     """Return the services of one server over `settings`, every part built but not started."""
     found = Services(settings=settings, clock_ns=clock_ns)
+    found.parts[METRICS] = Metrics(clock_ns)  # before the feed: it counts every live event
     install_live(found)  # the live hub, the session board and the feed (live.py, feed.py)
     return found

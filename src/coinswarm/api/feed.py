@@ -167,30 +167,41 @@ class Feed:
         not running or its backlog is full."""
         loop = self._loop
         with self._lock:
-            if loop is None or loop.is_closed() or self._pending >= self._backlog:
-                self.dropped += 1
-                return False
-            self._pending += 1
+            refused = loop is None or loop.is_closed() or self._pending >= self._backlog
+            if not refused:
+                self._pending += 1
+        if refused or loop is None:
+            self._drop()
+            return False
         try:
             loop.call_soon_threadsafe(self._enqueue, event)
         except RuntimeError:  # the loop closed meanwhile
             with self._lock:
                 self._pending -= 1
-                self.dropped += 1
+            self._drop()
             return False
         return True
+
+    def _drop(self) -> None:
+        """Count one event the feed could not take; the metrics count it too, if they can."""
+        with self._lock:
+            self.dropped += 1
+        counter = getattr(self._found.parts.get("metrics"), "telemetry_dropped", None)
+        if counter is not None:
+            with contextlib.suppress(Exception):
+                counter(1, where="server")
 
     def _enqueue(self, event: Mapping[str, Any]) -> None:
         with self._lock:
             self._pending -= 1
         queue = self._queue
         if queue is None:
-            self.dropped += 1
+            self._drop()
             return
         try:
             queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.dropped += 1
+            self._drop()
             return
         self.from_process += 1
 

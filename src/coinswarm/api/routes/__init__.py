@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import system
+from coinswarm.api.routes import control, system
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router,)
+ROUTERS: tuple[APIRouter, ...] = (system.router, control.router)

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from coinswarm.api.app import create_app
+from coinswarm.api.audit import AUDITOR
 from coinswarm.api.build import build_services
 from coinswarm.api.control import CONTROLS, Controls
 from coinswarm.api.services import Services
@@ -66,8 +67,7 @@ def server(db: str) -> Iterator[Services]:
     )
     found = build_services(settings)
     yield found
-    for part in found.parts.values():
-        asyncio.run(part.stop())
+    asyncio.run(found.parts[AUDITOR].stop())
 
 
 def post(found: Services, path: str, body: Any, headers: Mapping[str, str] = AS_OPERATOR):

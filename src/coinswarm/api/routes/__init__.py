@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from coinswarm.api.routes import (
     agents,
+    control,
     evolution,
     live,
     metrics,
@@ -25,5 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     evolution.router,
     metrics.router,
+    control.router,
     live.router,
 )

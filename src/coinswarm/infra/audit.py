@@ -57,6 +57,8 @@ class AuditKind(StrEnum):
     RESET = "reset"
     CONFIG_CHANGE = "config_change"
     DEPOSIT = "deposit"
+    ALERT = "alert"
+    ALERT_FAILED = "alert_failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import system
+from coinswarm.api.routes import alerts, system
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router,)
+ROUTERS: tuple[APIRouter, ...] = (system.router, alerts.router)

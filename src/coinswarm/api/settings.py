@@ -45,6 +45,8 @@ class ServeSettings(BaseSettings):
     runs_dir: Path | None = None
     bus: str | None = None
     """A NATS URL to follow sessions in other processes; None: the in-process bus."""
+    state_url: str | None = None
+    """The Redis URL of the shared kill switch, shown on the risk page; None: not shared."""
     heartbeat_s: float = Field(default=5.0, gt=0)
     """How often a session beats; no beat for twice this long raises the session-down alert."""
 

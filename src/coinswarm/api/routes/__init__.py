@@ -2,8 +2,28 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import alerts, system
+from coinswarm.api.routes import (
+    agents,
+    alerts,
+    evolution,
+    metrics,
+    patterns,
+    risk,
+    runs,
+    system,
+    trades,
+)
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router, alerts.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    runs.router,
+    trades.router,
+    risk.router,
+    patterns.router,
+    agents.router,
+    evolution.router,
+    metrics.router,
+    alerts.router,
+)

@@ -1,0 +1,8 @@
+// Alerts: this dashboard lands with the next slice of the dashboards.
+
+import { h, fill } from "../dom.js";
+import { empty, mount } from "../layout.js";
+
+const main = mount("alerts");
+fill(main, h("h1", {}, "Alerts"), empty("this dashboard lands next"));
+document.body.dataset.ready = "true";

@@ -1,0 +1,268 @@
+// Trades: every order of a run, newest first, paged; clicking one opens why it was placed
+// (the bar, the votes and the verdict, what the risk layer did, the fills). A running session's
+// new orders arrive at the top as they happen.
+
+import { get } from "../api.js";
+import { badge, fill, h, listOf, money, num, pick, qty, row, table, when } from "../dom.js";
+import { tsOf } from "../figures.js";
+import { empty, mount, problem, throttle } from "../layout.js";
+import { live } from "../live.js";
+import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
+import { kv } from "../widgets.js";
+
+const PAGE = 50;
+const main = mount("trades", { kinds: ["order", "fill", "start", "stop"] });
+
+const COLUMNS = [
+  { label: "Time" },
+  { label: "Order" },
+  { label: "Instrument" },
+  { label: "Side" },
+  { label: "Quantity", num: true },
+  { label: "Filled", num: true },
+  { label: "Status" },
+  { label: "Why not filled", wrap: true },
+];
+
+const state = { run: null, orders: new Map(), next: null, selected: null };
+const view = {
+  toolbar: h("div", { class: "toolbar" }),
+  list: h("section", { class: "panel", id: "orders" }),
+  more: h("div", { class: "toolbar" }),
+  explain: h("section", { class: "panel aside", id: "explanation", "aria-live": "polite" }, h("p", { class: "muted" }, "Click an order to see why it was placed.")),
+};
+
+function orderId(order) {
+  return String(pick(order, "order_id", "id", "client_order_id"));
+}
+
+function statusBadge(status) {
+  const text = String(status || "").toLowerCase();
+  const tone = text === "filled" ? "good" : text.includes("reject") || text.includes("cancel") ? "bad" : text.includes("partial") ? "warn" : "info";
+  return badge(text || "?", tone);
+}
+
+function orderRow(order, fresh = false) {
+  const id = orderId(order);
+  const tr = row(
+    COLUMNS,
+    [
+      when(tsOf(order)),
+      h("span", { class: "mono" }, id),
+      pick(order, "instrument"),
+      pick(order, "side"),
+      qty(pick(order, "quantity")),
+      qty(pick(order, "filled_quantity", "filled")),
+      statusBadge(pick(order, "status")),
+      pick(order, "reject_reason") || "",
+    ],
+    {
+      class: `clickable${fresh ? " fresh" : ""}${state.selected === id ? " selected" : ""}`,
+      tabindex: "0",
+      dataset: { order: id },
+      onclick: () => choose(id),
+      onkeydown: (event) => (event.key === "Enter" || event.key === " ") && (event.preventDefault(), choose(id)),
+    },
+  );
+  return tr;
+}
+
+function sorted() {
+  return [...state.orders.values()].sort((a, b) => tsOf(b) - tsOf(a) || orderId(b).localeCompare(orderId(a)));
+}
+
+function drawList() {
+  const orders = sorted();
+  view.list.dataset.count = String(orders.length);
+  fill(
+    view.list,
+    h("h2", {}, `Orders (${orders.length}${state.next !== null ? "+" : ""})`),
+    orders.length ? table(COLUMNS, orders.map((o) => orderRow(o)), { id: "orders-table" }) : empty("this run placed no orders"),
+  );
+  fill(view.more, state.next !== null ? h("button", { type: "button", id: "more-orders", onclick: loadMore }, `Load ${PAGE} more`) : null);
+}
+
+/** Return the cursor for the next page: the answer's own, else none when the page was short. */
+function nextCursor(answer, page) {
+  const sent = pick(answer, "next", "next_after", "after", "cursor");
+  if (sent !== undefined) return sent;
+  if (page.length < PAGE) return null;
+  const last = page[page.length - 1];
+  return pick(last, "seq", "cursor", "order_id", "id") ?? null;
+}
+
+async function loadPage(after) {
+  const answer = await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: PAGE, after });
+  const page = listOf(answer, "orders");
+  for (const order of page) state.orders.set(orderId(order), { ...state.orders.get(orderId(order)), ...order });
+  state.next = nextCursor(answer, page);
+}
+
+async function loadMore() {
+  try {
+    await loadPage(state.next);
+    drawList();
+  } catch (error) {
+    fill(view.more, problem(error, "load more orders"));
+  }
+}
+
+async function loadRun(id) {
+  state.run = id;
+  state.orders = new Map();
+  state.next = null;
+  fill(main, h("h1", {}, "Trades"), view.toolbar, h("div", { class: "split" }, h("div", {}, view.list, view.more), view.explain));
+  try {
+    await loadPage(undefined);
+    drawList();
+  } catch (error) {
+    fill(view.list, problem(error, "load the orders"));
+  }
+  const asked = new URLSearchParams(location.search).get("order");
+  if (asked) await choose(asked);
+  document.body.dataset.ready = "true";
+}
+
+// ---- the explanation
+
+const DIRECTIONS = { 1: "buy", 0: "hold", "-1": "sell" };
+
+function voteAction(vote) {
+  const action = pick(vote, "action", "direction");
+  return DIRECTIONS[action] || String(action ?? "?");
+}
+
+function votesTable(votes) {
+  const columns = [{ label: "Agent" }, { label: "Vote" }, { label: "Confidence", num: true }, { label: "Weight", num: true }, { label: "Reason", wrap: true }];
+  return table(
+    columns,
+    votes.map((v) =>
+      row(columns, [
+        pick(v, "agent"),
+        [voteAction(v), v.veto ? [" ", badge("veto", "bad")] : null],
+        num(v.confidence).toFixed(2),
+        Number.isFinite(num(v.weight)) ? num(v.weight).toFixed(3) : "—",
+        pick(v, "reason") || "",
+      ], { dataset: { agent: pick(v, "agent") } }),
+    ),
+    { class: "votes" },
+  );
+}
+
+function fillsTable(fills) {
+  const columns = [{ label: "Time" }, { label: "Side" }, { label: "Quantity", num: true }, { label: "Price", num: true }, { label: "Fee", num: true }, { label: "Liquidity" }];
+  return table(
+    columns,
+    fills.map((f) => row(columns, [when(pick(f, "ts", "ts_ns")), pick(f, "side"), qty(f.quantity), money(f.price, 2), `${money(f.fee, 4)} ${f.fee_currency || ""}`, pick(f, "liquidity") || ""])),
+    { class: "fills" },
+  );
+}
+
+function riskBlock(risk) {
+  if (!risk) return h("p", { class: "muted" }, "the risk layer left no note on this order");
+  const action = String(pick(risk, "action", "decision") || "");
+  const tone = action.startsWith("approv") ? "good" : action.startsWith("shr") ? "warn" : "bad";
+  return [
+    h("p", {}, badge(action || "?", tone), " ", pick(risk, "reason") || ""),
+    kv([
+      ["requested", pick(risk, "requested")],
+      ["sent", risk.sent !== risk.requested ? risk.sent : null],
+    ]),
+  ];
+}
+
+function explanationView(x) {
+  const rationale = pick(x, "rationale", "verdict") || {};
+  const votes = listOf(pick(x, "votes") || rationale.votes || [], "votes");
+  const fills = listOf(x.fills || [], "fills");
+  const bar = x.bar;
+  return [
+    h("h2", {}, "Why order ", h("span", { class: "mono" }, pick(x, "order_id", "client_order_id")), " was placed"),
+    kv([
+      ["instrument", x.instrument],
+      ["status", statusBadge(x.status)],
+      ["decided", when(pick(x, "decided_ts", "ts"))],
+      ["client id", pick(x, "client_order_id")],
+      ["rejected", pick(x, "reject_reason")],
+      ["bar", bar ? `open ${bar.open} high ${bar.high} low ${bar.low} close ${bar.close} volume ${bar.volume}` : null],
+    ]),
+    h("h3", {}, "Verdict"),
+    h("p", { id: "verdict" }, rationale.summary || pick(x, "verdict_reason") || "no rationale was recorded"),
+    (rationale.details || []).length ? h("ul", { class: "small" }, rationale.details.map((d) => h("li", {}, d))) : null,
+    h("h3", {}, `Votes (${votes.length})`),
+    votes.length ? votesTable(votes) : h("p", { class: "muted" }, "no votes recorded (a strategy that is not a committee)"),
+    h("h3", {}, "Risk decision"),
+    riskBlock(x.risk),
+    h("h3", {}, `Fills (${fills.length})`),
+    fills.length ? fillsTable(fills) : h("p", { class: "muted" }, "no fills"),
+    Array.isArray(x.lines) ? h("details", {}, h("summary", {}, "as the CLI prints it (coinswarm explain)"), h("pre", { class: "lines" }, x.lines.join("\n"))) : null,
+  ];
+}
+
+async function choose(id) {
+  state.selected = id;
+  for (const tr of view.list.querySelectorAll("tr[data-order]")) tr.classList.toggle("selected", tr.dataset.order === id);
+  const url = new URL(location.href);
+  url.searchParams.set("order", id);
+  if (state.run) url.searchParams.set("run", state.run);
+  history.replaceState(null, "", url);
+  view.explain.dataset.order = id;
+  delete view.explain.dataset.loaded;
+  fill(view.explain, h("p", { class: "muted" }, `Loading the explanation of ${id}…`));
+  try {
+    const x = await get(`/api/runs/${encodeURIComponent(state.run)}/orders/${encodeURIComponent(id)}/explain`);
+    if (state.selected !== id) return;
+    fill(view.explain, explanationView(x));
+    view.explain.dataset.loaded = "true";
+  } catch (error) {
+    fill(view.explain, problem(error, `explain order ${id}`));
+  }
+  if (window.matchMedia("(max-width: 900px)").matches) view.explain.scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+async function start() {
+  let runs;
+  try {
+    runs = await loadRuns();
+  } catch (error) {
+    fill(main, h("h1", {}, "Trades"), problem(error, "list the runs"));
+    document.body.dataset.ready = "true";
+    return;
+  }
+  if (!runs.length) {
+    fill(main, h("h1", {}, "Trades"), empty("no runs yet", "coinswarm demo"));
+    document.body.dataset.ready = "true";
+    return;
+  }
+  const chosen = runs.find((r) => runId(r) === askedRun()) || preferred(runs);
+  fill(view.toolbar, picker(runs, runId(chosen), (id) => loadRun(id)));
+  await loadRun(runId(chosen));
+}
+
+// ---- live: a new order goes on top; a known one changes its status in place
+
+const redraw = throttle(drawList, 300);
+
+live.on("order", (event) => {
+  if (event.run_id !== state.run) return;
+  const id = orderId(event);
+  const known = state.orders.has(id);
+  state.orders.set(id, { ...state.orders.get(id), ...event });
+  if (known) {
+    redraw();
+    return;
+  }
+  const tbody = view.list.querySelector("#orders-table tbody");
+  if (!tbody) {
+    drawList();
+    return;
+  }
+  tbody.prepend(orderRow(state.orders.get(id), true));
+  view.list.dataset.count = String(state.orders.size);
+});
+live.on("fill", (event) => {
+  if (event.run_id === state.run && state.selected === String(event.order_id)) choose(state.selected);
+});
+live.on("gap", () => state.run && loadRun(state.run));
+
+start();

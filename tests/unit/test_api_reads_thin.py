@@ -1,0 +1,43 @@
+"""Thinning an equity curve for a chart keeps what a person looks for: the ends, the peak, the
+deepest drawdown, and never more points than asked for."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coinswarm.api.reads.account import Curve, thin
+
+
+def _curve(values: list[float]) -> Curve:
+    equity = np.array(values, dtype=np.float64)
+    peak = np.maximum.accumulate(equity)
+    return Curve(
+        ts=np.arange(len(values), dtype=np.int64),
+        equity=equity,
+        drawdown=equity / peak - 1.0,
+        marked="fill",
+        initial_cash=Decimal(1),
+        currency="USD",
+    )
+
+
+@given(
+    values=st.lists(st.floats(1.0, 1e6, allow_nan=False), min_size=1, max_size=3000),
+    most=st.integers(2, 2000),
+)
+def test_thinning_keeps_the_ends_the_peak_and_the_trough(values, most):
+    curve = _curve(values)
+    kept = thin(curve, most)
+    assert len(kept) <= most
+    assert kept == sorted(set(kept))
+    assert kept[0] == 0
+    assert kept[-1] == len(values) - 1
+    if len(values) <= most:
+        assert kept == list(range(len(values)))
+    elif most >= 4:
+        assert curve.equity[kept].max() == curve.equity.max()
+        assert curve.drawdown[kept].min() == curve.drawdown.min()

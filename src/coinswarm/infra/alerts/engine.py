@@ -390,7 +390,7 @@ class AlertEngine:
         name = "alert_delivered" if outcome.delivered else "alert_failed"
         count = getattr(metrics, name, None)
         if callable(count):
-            count(due.channel)
+            count(due.channel.partition("-")[0])  # by kind: webhook-2 counts as a webhook
 
 
 def _seconds(value: object) -> float:

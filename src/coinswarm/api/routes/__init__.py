@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from coinswarm.api.routes import (
     agents,
     alerts,
+    control,
     evolution,
     metrics,
     patterns,
@@ -25,5 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     evolution.router,
     metrics.router,
+    control.router,
     alerts.router,
 )

@@ -18,7 +18,10 @@ from coinswarm.api.errors import NotFoundError
 from coinswarm.api.services import Services, services
 from coinswarm.infra.alerts import Alert, AlertEngine, Severity, StoredAlert
 
-__all__ = ["router"]
+__all__ = ["ALERTS", "router"]
+
+ALERTS = "alerts"
+"""The alert engine's name in `Services.parts`."""
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -72,7 +75,7 @@ class TestAlertOut(BaseModel):
 
 
 def _engine(found: Services) -> AlertEngine | None:
-    engine = found.parts.get("alerts")
+    engine = found.parts.get(ALERTS)
     return engine if isinstance(engine, AlertEngine) else None
 
 

@@ -64,5 +64,5 @@ export function isOpen(status) {
 
 /** Return the ns time of an event or record, whichever way it is named. */
 export function tsOf(record) {
-  return toNs(pick(record, "ts_ns", "ts", "decided_ts", "created_ns", "time"));
+  return toNs(pick(record, "created_ts", "ts_ns", "ts", "decided_ts", "created_ns", "time"));
 }

@@ -78,22 +78,34 @@ function drawCharts() {
   }
 }
 
+/** Return the cash to show: an event's figure, else the account's in its own currency. */
+function cashOf(latest, account) {
+  if (latest && latest.cash !== undefined) return typeof latest.cash === "object" ? Object.values(latest.cash)[0] : latest.cash;
+  const held = account && account.cash;
+  if (!held || typeof held !== "object") return held;
+  return held[account.currency] ?? Object.values(held)[0];
+}
+
 function drawCards() {
   const d = state.details || {};
+  const account = state.account || {};
   const last = state.points[state.points.length - 1];
-  const first = state.points[0];
   const latest = state.latest || {};
-  const equity = num(pick(latest, "equity")) || (last ? last.equity : num(pick(d, "final_equity", "equity")));
-  const start = first ? first.equity : num(pick(d, "cash", "start_cash"));
+  const equity = num(pick(latest, "equity") ?? (last ? last.equity : pick(account, "equity") ?? pick(d, "final_equity")));
+  const start = num(pick(state.curve, "initial_cash")) || (state.points[0] ? state.points[0].equity : NaN);
   const change = Number.isFinite(equity) && Number.isFinite(start) && start ? equity / start - 1 : NaN;
   const worst = state.points.reduce((m, p) => Math.min(m, p.drawdown), 0);
   const current = last ? last.drawdown : NaN;
   fill(
     view.cards,
-    card("Equity", money(equity), Number.isFinite(change) ? `${percent(change)} since start` : "", { id: "equity-value", "data-equity": Number.isFinite(equity) ? String(equity) : "" }),
-    card("Cash", money(pick(latest, "cash") ?? pick(d, "cash"))),
+    card("Equity", money(equity), Number.isFinite(change) ? `${percent(change)} since the start (${money(start)})` : "", {
+      id: "equity-value",
+      "data-equity": Number.isFinite(equity) ? String(equity) : "",
+    }),
+    card("Cash", money(cashOf(state.latest, account)), account.currency || ""),
+    card("Realised P&L", h("span", { class: signClass(account.realised_pnl) }, money(account.realised_pnl)), account.round_trips !== undefined ? `${account.round_trips} round trips` : ""),
     card("Drawdown now", percent(Number.isFinite(current) ? -current : NaN), `worst ${percent(-worst)}`),
-    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, pick(d, "strategy") || ""),
+    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), pick(d, "strategy"), pick(d, "status")].filter(Boolean).join(" · ")),
   );
 }
 
@@ -149,10 +161,10 @@ function positionRows(positions) {
       row(POSITION_COLUMNS, [
         pick(p, "instrument", "symbol"),
         qty(pick(p, "quantity", "qty")),
-        money(pick(p, "average_price", "avg_price", "avg_cost", "cost_basis"), 2),
-        money(pick(p, "last_price", "mark_price", "price"), 2),
-        money(pick(p, "market_value", "value")),
-        h("span", { class: signClass(pick(p, "unrealized_pnl", "unrealised_pnl")) }, money(pick(p, "unrealized_pnl", "unrealised_pnl"))),
+        money(pick(p, "average_cost", "average_price"), 2),
+        money(pick(p, "mark", "last_price"), 2),
+        money(pick(p, "market_value")),
+        h("span", { class: signClass(pick(p, "unrealised_pnl")) }, money(pick(p, "unrealised_pnl"))),
       ], { dataset: { instrument: pick(p, "instrument", "symbol"), quantity: String(pick(p, "quantity", "qty")) } }),
     );
 }
@@ -177,7 +189,7 @@ function drawOrders(orders) {
   view.orders.dataset.count = String(open.length);
   const rows = open.slice(0, SHOWN_ORDERS).map((o) =>
     row(ORDER_COLUMNS, [
-      when(pick(o, "ts_ns", "ts", "created_ns", "decided_ts")),
+      when(pick(o, "created_ts", "ts_ns")),
       h("a", { href: `trades.html?run=${encodeURIComponent(state.run)}&order=${encodeURIComponent(pick(o, "order_id", "id"))}` }, pick(o, "order_id", "id")),
       pick(o, "instrument"),
       pick(o, "side"),
@@ -197,7 +209,10 @@ function drawOrders(orders) {
 
 async function loadPositions() {
   try {
-    drawPositions(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/positions`), "positions"));
+    const held = await get(`/api/runs/${encodeURIComponent(state.run)}/positions`);
+    state.account = held;
+    drawPositions(listOf(held, "positions"));
+    drawCards();
   } catch (error) {
     fill(view.positions, h("h2", {}, "Positions"), problem(error, "load the positions"));
   }
@@ -205,7 +220,7 @@ async function loadPositions() {
 
 async function loadOrders() {
   try {
-    drawOrders(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200 }), "orders"));
+    drawOrders(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200, open: true }), "orders"));
   } catch (error) {
     fill(view.orders, h("h2", {}, "Open orders"), problem(error, "load the orders"));
   }
@@ -214,6 +229,8 @@ async function loadOrders() {
 async function loadRun(id) {
   state.run = id;
   state.latest = null;
+  state.account = null;
+  state.curve = null;
   if (state.charts) {
     state.charts.equity.remove();
     state.charts.drawdown.remove();
@@ -229,6 +246,7 @@ async function loadRun(id) {
   }
   state.details = details.value;
   if (points.status === "fulfilled") {
+    state.curve = points.value;
     state.points = equityPoints(listOf(points.value, "points", "equity"));
     drawCharts();
   } else {

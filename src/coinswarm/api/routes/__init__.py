@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from coinswarm.api.routes import (
     agents,
+    alerts,
     control,
     evolution,
     live,
@@ -27,5 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     evolution.router,
     metrics.router,
     control.router,
+    alerts.router,
     live.router,
 )

@@ -14,11 +14,8 @@ from typing import Any
 
 from coinswarm.api.audit import AUDITOR, Auditor
 from coinswarm.api.control import CONTROLS, Controls
-<<<<<<< HEAD
 from coinswarm.api.feed import install_live
-=======
 from coinswarm.api.routes.alerts import ALERTS
->>>>>>> main
 from coinswarm.api.routes.metrics import METRICS
 from coinswarm.api.services import Services
 from coinswarm.api.settings import ServeSettings

@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import agents, evolution, metrics, patterns, risk, runs, system, trades
+from coinswarm.api.routes import (
+    agents,
+    control,
+    evolution,
+    metrics,
+    patterns,
+    risk,
+    runs,
+    system,
+    trades,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -15,4 +25,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     evolution.router,
     metrics.router,
+    control.router,
 )

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from coinswarm.api.routes import (
     agents,
+    alerts,
     control,
     evolution,
     metrics,
@@ -26,4 +27,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     evolution.router,
     metrics.router,
     control.router,
+    alerts.router,
 )

@@ -67,7 +67,7 @@ FIELDS = {
         "day_pnl",
         "daily_loss_limit",
     },
-    "heartbeat": {"seq", "interval_s", "dropped"},
+    "heartbeat": {"beat", "interval_s", "dropped"},
     "error": {"source", "code", "message"},
     "stop": {"status", "reason"},
 }
@@ -359,7 +359,7 @@ def test_heartbeats_come_from_a_timer_of_their_own_until_the_session_ends() -> N
     told_.end("interrupted", "stopped")
     beats = sink.of("heartbeat")
     assert len(beats) >= 4
-    assert [b["seq"] for b in beats] == list(range(1, len(beats) + 1))
+    assert [b["beat"] for b in beats] == list(range(1, len(beats) + 1))
     count = len(sink.events)
     time.sleep(0.2)
     assert len(sink.events) == count, "a heartbeat after the stop event"

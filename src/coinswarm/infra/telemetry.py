@@ -312,7 +312,8 @@ class SessionTelemetry:
         """Say the session's process is alive (its timer calls this every `heartbeat_s`)."""
         self._beats += 1
         dropped = self._dropped() if self._dropped is not None else None
-        fields = {"seq": self._beats, "interval_s": self.heartbeat_s, "dropped": dropped}
+        # `beat`, not `seq`: the server's hub numbers every event it hands out `seq`.
+        fields = {"beat": self._beats, "interval_s": self.heartbeat_s, "dropped": dropped}
         self._emit("heartbeat", fields)
 
     @_never_raises

@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from coinswarm.infra.bus import BusError, Event, NatsBus, NatsBusConfig
@@ -108,7 +109,9 @@ class NatsTransport:
     def __init__(
         self, config: NatsBusConfig, *, retry_s: float = 1.0, max_retry_s: float = 30.0
     ) -> None:
-        self._config = config
+        # One reconnect of the client's own, then ours with its back-off: a bus that is
+        # down costs a second a try, not the client's five, and says so once a try.
+        self._config = replace(config, reconnect_attempts=1, connect_timeout_s=1.0)
         self._first_retry_s = retry_s
         self._retry_s = retry_s
         self._max_retry_s = max_retry_s
@@ -232,6 +235,9 @@ class Publisher:
         self._closing.set()
         self._thread.join(timeout=timeout_s)
         if self._thread.is_alive():
+            # What is still queued will not be sent in time: it counts as dropped now.
+            with self._lock:
+                self.dropped_failed += self._queue.qsize()
             logger.warning("telemetry: %s did not flush within %ss", self.transport.name, timeout_s)
             return  # a daemon thread: it dies with the process, its transport with it
         self.transport.close()

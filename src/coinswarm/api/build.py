@@ -14,9 +14,12 @@ from typing import Any
 
 from coinswarm.api.audit import AUDITOR, Auditor
 from coinswarm.api.control import CONTROLS, Controls
+from coinswarm.api.feed import install_live
+from coinswarm.api.routes.alerts import ALERTS
 from coinswarm.api.routes.metrics import METRICS
 from coinswarm.api.services import Services
 from coinswarm.api.settings import ServeSettings
+from coinswarm.infra.alerts import AlertEngine, AlertSettings
 from coinswarm.infra.metrics import Metrics
 from coinswarm.infra.state import shared_state
 
@@ -32,7 +35,8 @@ def build_services(
     """Return the services of one server over `settings`, every part built but not started.
 
     Raises `StateUnavailableError` when COINSWARM_REDIS_URL names a server that does not answer:
-    a stop that could not reach the shared kill switch would be worse than no server.
+    a stop that could not reach the shared kill switch would be worse than no server; and
+    `AlertConfigError` (one line naming the variable) for unusable COINSWARM_ALERT_* settings.
     """
     found = Services(settings=settings, clock_ns=clock_ns)
     shared = shared_state(os.environ.get(SHARED_STATE_VARIABLE))
@@ -40,6 +44,12 @@ def build_services(
         (METRICS, Metrics(clock_ns)),  # before the feed: it counts every live event
         (AUDITOR, Auditor(settings.db, clock_ns=clock_ns)),
         (CONTROLS, Controls(shared=shared, clock_ns=clock_ns)),
+        # Finds the hub and the metrics in `found.parts` when it sends, whatever their order.
+        (
+            ALERTS,
+            AlertEngine(AlertSettings(), url=settings.db, clock_ns=clock_ns, parts=found.parts),
+        ),
     ]
     found.parts.update(parts)
+    install_live(found)  # the live hub, the session board and the feed (live.py, feed.py)
     return found

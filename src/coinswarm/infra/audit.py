@@ -61,6 +61,10 @@ class AuditKind(StrEnum):
     """An operator's action through the API (pause, resume, stop, a job started), or its refusal."""
     API_REFUSED = "api_refused"
     """A request the API refused for want of a valid token or role."""
+    ALERT = "alert"
+    """An alert raised, with the channels it goes to (`infra.alerts`)."""
+    ALERT_FAILED = "alert_failed"
+    """One failed attempt to deliver an alert on one channel; it is retried."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,10 @@ from fastapi import APIRouter
 
 from coinswarm.api.routes import (
     agents,
+    alerts,
     control,
     evolution,
+    live,
     metrics,
     patterns,
     risk,
@@ -26,4 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     evolution.router,
     metrics.router,
     control.router,
+    alerts.router,
+    live.router,
 )

@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from absent import absent
+from alert_store_contract import *  # noqa: F403  (the alerts' outbox, likewise)
 from coinswarm.infra import audit
 from coinswarm.infra.storage import Store
 from evolution_store_contract import *  # noqa: F403  (the discovery store's, likewise)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
+from alert_store_contract import *  # noqa: F403  (the alerts' outbox, likewise)
 from coinswarm.infra.storage import (
     DATABASE_URL_VARIABLE,
     StorageError,

@@ -52,7 +52,7 @@ from coinswarm.infra.session_codec import (
 from coinswarm.infra.session_journal import JournalError, Record, read_journal
 from coinswarm.infra.state import KillSwitchFlag
 from coinswarm.orchestration.door import Door
-from coinswarm.orchestration.state_file_operator import follow_shared
+from coinswarm.orchestration.state_file_operator import apply_person, follow_shared
 from coinswarm.risk.circuit_breaker import BreakerState
 from coinswarm.risk.errors import RiskConfigError, RiskStateError
 from coinswarm.risk.kill_switch import KillSwitchState
@@ -183,11 +183,7 @@ class ReplayOperator:
             action = PersonAction.from_dict(record.data.get("action") or {})
         except RiskStateError as error:
             raise JournalError(self._tape.path, record.line, str(error)) from None
-        now = self._clock.now_ns()
-        if action.kind == "stop":
-            self._door.stop(now, by=action.by, reason=action.reason)
-        else:
-            self._door.reset_stops(now, by=action.by, reason=action.reason)
+        apply_person(self._door, self._clock.now_ns(), action)
 
 
 def _reconciled(bars: Sequence[Bar], tape: Tape, book: Book | None) -> Iterator[Bar]:

@@ -54,22 +54,12 @@ def _state_files(state: Path | None, mode: str | None) -> list[tuple[str, Path]]
     return [(mode, risk_state_path(mode))]
 
 
-def _risk_machines(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
-    # The risk layer loads with the commands that read stops, not for every command's --help.
-    from coinswarm.risk.circuit_breaker import CircuitBreaker  # noqa: PLC0415
-    from coinswarm.risk.kill_switch import KillSwitch  # noqa: PLC0415
-    from coinswarm.risk.profiles import profile_for  # noqa: PLC0415
-
-    profile = profile_for(0)
-    return KillSwitch(profile, stored.kill_switch), CircuitBreaker(profile.breaker, stored.breaker)
-
-
 def _in_force(stored: StoredRiskState) -> tuple[KillSwitch, CircuitBreaker]:
     """Return the machines as a session will see them: with the actions it has yet to apply."""
-    kill, breaker = _risk_machines(stored)
-    for each in stored.pending:
-        _apply(each, kill, breaker)
-    return kill, breaker
+    # The risk layer loads with the commands that read stops, not for every command's --help.
+    from coinswarm.risk.person import in_force  # noqa: PLC0415
+
+    return in_force(stored)
 
 
 def _load(path: Path) -> StoredRiskState:
@@ -85,35 +75,11 @@ def _person_action(kind: Literal["stop", "reset"], by: str, reason: str) -> Pers
     return PersonAction(kind=kind, by=by, reason=reason, ts=WallClock().now_ns())
 
 
-def _apply(action: PersonAction, kill: KillSwitch, breaker: CircuitBreaker) -> None:
-    if action.kind == "stop":
-        kill.manual_stop(action.ts, action.reason, by=action.by)
-        breaker.emergency_stop(action.ts, action.reason, by=action.by)
-    else:
-        kill.reset(action.ts, by=action.by, reason=action.reason)
-        breaker.reset(action.ts, by=action.by, reason=action.reason)
-
-
 def _act(path: Path, action: PersonAction) -> list[RiskEvent]:
     """Apply a person's stop or reset to the state file; a running session follows it."""
-    from coinswarm.orchestration.door import describe_event  # noqa: PLC0415
+    from coinswarm.orchestration.state_file_operator import record_action  # noqa: PLC0415
 
-    events: list[RiskEvent] = []
-
-    from coinswarm.risk.state_file import StoredRiskState, update_risk_state  # noqa: PLC0415
-
-    def change(stored: StoredRiskState) -> StoredRiskState:
-        kill, breaker = _risk_machines(stored)
-        for each in stored.pending:  # asked for earlier, not yet applied by a session
-            _apply(each, kill, breaker)
-        k, b = len(kill.events), len(breaker.events)
-        _apply(action, kill, breaker)
-        events.extend([*kill.events[k:], *breaker.events[b:]])
-        log = (*stored.log, *(describe_event(e) for e in events))
-        actions = (*stored.actions, action)
-        return StoredRiskState(kill.state(), breaker.state(), log, actions, len(actions))
-
-    update_risk_state(path, change)
+    events, _saved = record_action(path, action)
     return events
 
 

@@ -57,6 +57,14 @@ class AuditKind(StrEnum):
     RESET = "reset"
     CONFIG_CHANGE = "config_change"
     DEPOSIT = "deposit"
+    API_CONTROL = "api_control"
+    """An operator's action through the API (pause, resume, stop, a job started), or its refusal."""
+    API_REFUSED = "api_refused"
+    """A request the API refused for want of a valid token or role."""
+    ALERT = "alert"
+    """An alert raised, with the channels it goes to (`infra.alerts`)."""
+    ALERT_FAILED = "alert_failed"
+    """One failed attempt to deliver an alert on one channel; it is retried."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,9 @@ from coinswarm.orchestration.orchestrator import MasterOrchestrator
 from coinswarm.risk.account import AccountSnapshot, AccountTracker
 from coinswarm.risk.circuit_breaker import CircuitBreaker
 from coinswarm.risk.events import RiskEvent, RiskNote
-from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind
+from coinswarm.risk.kill_switch import KillSwitch, KillSwitchEvent, KillSwitchEventKind, StopKind
 from coinswarm.risk.oversight import OversightManager, Verdict
+from coinswarm.risk.person import resume
 from coinswarm.risk.trim import trim_for
 
 __all__ = [
@@ -269,6 +270,10 @@ class Door:
         kill = risk.kill_switch
         if not kill.allows_any_order(ts):
             return f"kill switch halts every order: {_stops(kill)}"
+        paused = kill.stops.get(StopKind.PAUSED)
+        if paused is not None and not risk_reducing:
+            # A pause keeps positions as they are: the strategy's exits wait too.
+            return f"paused by a person: {paused}"
         held = account.positions.get(request.instrument, ZERO)
         exit_only = request.side is OrderSide.SELL and held > 0
         if not exit_only and not kill.allows_new_exposure(ts):
@@ -305,6 +310,18 @@ class Door:
                 self.risk.breaker.emergency_stop(ts, reason, by=by),
             ]
         )
+
+    def pause(self, ts: int, *, by: str, reason: str) -> None:
+        """Hold the strategy's orders as a person: cancel open ones, flatten nothing."""
+        if self.risk is None:
+            return
+        self._record([self.risk.kill_switch.pause(ts, reason, by=by)])
+
+    def resume(self, ts: int, *, by: str, reason: str) -> None:
+        """Lift a person's pause or stop (`risk.person.resume`); a loss limit's stop holds."""
+        if self.risk is None:
+            return
+        self._record(resume(self.risk.kill_switch, self.risk.breaker, ts, by=by, reason=reason))
 
     def reset_stops(self, ts: int, *, by: str, reason: str) -> None:
         """Clear the stops that wait for a person, as that person.

@@ -1,7 +1,8 @@
 """The person watching a session, reached through the risk state file and the shared switch.
 
 A backtest has a simulated operator (`backtest.operator`); a paper, sandbox or live session has
-a person, who acts with `coinswarm risk stop` and `coinswarm risk reset`. Those commands write
+a person, who acts with `coinswarm risk stop` and `coinswarm risk reset` (or the API's stop,
+pause and resume: `record_action`). Those commands write
 the mode's risk state file and, when there is one, the kill switch every process shares
 (Redis). On every bar this operator applies the file's actions the session has not applied yet
 (a stop cancels every open order and flattens, through the door), follows the shared switch (a
@@ -24,6 +25,8 @@ from coinswarm.domain.bar import Bar
 from coinswarm.domain.clock import Clock
 from coinswarm.infra.state import HotState, KillSwitchFlag, StateUnavailableError
 from coinswarm.orchestration.door import Door, describe_event
+from coinswarm.risk.events import RiskEvent
+from coinswarm.risk.person import apply_action, machines
 from coinswarm.risk.state_file import (
     PersonAction,
     StoredRiskState,
@@ -31,7 +34,7 @@ from coinswarm.risk.state_file import (
     update_risk_state,
 )
 
-__all__ = ["StateFileOperator", "follow_shared", "read_shared"]
+__all__ = ["StateFileOperator", "apply_person", "follow_shared", "read_shared", "record_action"]
 
 
 class StateFileOperator:
@@ -95,11 +98,7 @@ class StateFileOperator:
     def _apply(self, action: PersonAction) -> None:
         if self._on_action is not None:
             self._on_action(action)
-        now = self._clock.now_ns()
-        if action.kind == "stop":
-            self._door.stop(now, by=action.by, reason=action.reason)
-        else:
-            self._door.reset_stops(now, by=action.by, reason=action.reason)
+        apply_person(self._door, self._clock.now_ns(), action)
 
     def _follow_shared(self) -> None:
         if self._shared is None:
@@ -133,6 +132,48 @@ class StateFileOperator:
             )
 
         update_risk_state(self._path, merged)
+
+
+def apply_person(door: Door, ts: int, action: PersonAction) -> None:
+    """Make `door` do what a person asked at `ts`: stop, reset, pause or resume."""
+    by, reason = action.by, action.reason
+    if action.kind == "stop":
+        door.stop(ts, by=by, reason=reason)
+    elif action.kind == "reset":
+        door.reset_stops(ts, by=by, reason=reason)
+    elif action.kind == "pause":
+        door.pause(ts, by=by, reason=reason)
+    else:
+        door.resume(ts, by=by, reason=reason)
+
+
+def record_action(
+    path: Path, action: PersonAction, *, check: Callable[[StoredRiskState], None] | None = None
+) -> tuple[list[RiskEvent], StoredRiskState]:
+    """Append a person's `action` to the risk state file at `path`; a running session applies
+    it on its next bar. Return the events it caused and the state saved.
+
+    The file's machines are brought up to date with the actions still pending, then `action`
+    is applied to them, all under the file's lock. `check` sees the state in force first and
+    may raise to refuse the action; nothing is written then.
+    """
+    events: list[RiskEvent] = []
+
+    def change(stored: StoredRiskState) -> StoredRiskState:
+        kill, breaker = machines(stored)
+        for each in stored.pending:  # asked for earlier, not yet applied by a session
+            apply_action(each, kill, breaker)
+        if check is not None:
+            check(replace(stored, kill_switch=kill.state(), breaker=breaker.state()))
+        k, b = len(kill.events), len(breaker.events)
+        apply_action(action, kill, breaker)
+        events.extend([*kill.events[k:], *breaker.events[b:]])
+        log = (*stored.log, *(describe_event(e) for e in events))
+        actions = (*stored.actions, action)
+        return StoredRiskState(kill.state(), breaker.state(), log, actions, len(actions))
+
+    saved = update_risk_state(path, change)
+    return events, saved
 
 
 def read_shared(shared: HotState) -> KillSwitchFlag | None:

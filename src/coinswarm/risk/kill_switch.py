@@ -11,7 +11,10 @@ Feed it every valuation with `on_mark(ts_ns, equity)`. It stops on:
   last mark, or the next mark would stop again at once;
 - losing days: `max_losing_days` UTC days in a row whose last mark is below their first;
   judged when the next day's first mark arrives; holds until a person resets it;
-- a manual stop, and a system error when the profile says so; both hold until reset.
+- a manual stop, and a system error when the profile says so; both hold until reset;
+- a pause, set by a person: like a manual stop it blocks new exposure and cancels open orders,
+  but asks for no flattening, and the door refuses the strategy's exits too (positions are
+  kept as they are). `resume` lifts pauses and manual stops and nothing else.
 
 A stop blocks new exposure (`allows_new_exposure`); exits stay allowed (`allows_any_order`),
 so positions can be flattened, except after a system error: then the system's own picture of
@@ -35,7 +38,14 @@ from enum import StrEnum
 from coinswarm.risk.errors import RiskInputError, RiskStateError
 from coinswarm.risk.profiles import NS_PER_DAY, RiskProfile
 
-__all__ = ["KillSwitch", "KillSwitchEvent", "KillSwitchEventKind", "KillSwitchState", "StopKind"]
+__all__ = [
+    "PERSON_STOPS",
+    "KillSwitch",
+    "KillSwitchEvent",
+    "KillSwitchEventKind",
+    "KillSwitchState",
+    "StopKind",
+]
 
 ONE = Decimal(1)
 
@@ -47,6 +57,11 @@ class StopKind(StrEnum):
     LOSING_DAYS = "LOSING_DAYS"
     MANUAL = "MANUAL"
     SYSTEM_ERROR = "SYSTEM_ERROR"
+    PAUSED = "PAUSED"
+
+
+PERSON_STOPS = frozenset({StopKind.MANUAL, StopKind.PAUSED})
+"""The stops a person set, which `resume` lifts; the others wait for `reset`."""
 
 
 class KillSwitchEventKind(StrEnum):
@@ -57,6 +72,8 @@ class KillSwitchEventKind(StrEnum):
     MANUAL_STOP = "MANUAL_STOP"
     SYSTEM_ERROR_STOP = "SYSTEM_ERROR_STOP"
     RESET = "RESET"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
     # The kill switch every process shares (Redis): a level a person sets and clears.
     SHARED_STOP = "SHARED_STOP"
     SHARED_CLEARED = "SHARED_CLEARED"
@@ -66,6 +83,7 @@ _LIFTING_EVENTS = frozenset(
     {
         KillSwitchEventKind.DAILY_LOSS_LIFTED,
         KillSwitchEventKind.RESET,
+        KillSwitchEventKind.RESUME,
         KillSwitchEventKind.SHARED_CLEARED,
     }
 )
@@ -76,6 +94,7 @@ _STOP_EVENTS = {
     StopKind.LOSING_DAYS: KillSwitchEventKind.LOSING_DAYS_STOP,
     StopKind.MANUAL: KillSwitchEventKind.MANUAL_STOP,
     StopKind.SYSTEM_ERROR: KillSwitchEventKind.SYSTEM_ERROR_STOP,
+    StopKind.PAUSED: KillSwitchEventKind.PAUSE,
 }
 
 
@@ -206,6 +225,11 @@ class KillSwitch:
         _require_person(by)
         return self._stop(ts_ns, StopKind.MANUAL, reason, by=by)
 
+    def pause(self, ts_ns: int, reason: str, *, by: str) -> KillSwitchEvent:
+        """Hold new orders by hand, without flattening, until a person resumes or resets."""
+        _require_person(by)
+        return self._stop(ts_ns, StopKind.PAUSED, reason, by=by)
+
     def on_system_error(self, ts_ns: int, reason: str) -> tuple[KillSwitchEvent, ...]:
         """Halt all orders after a system error, if the profile stops on system errors."""
         if not self.profile.stop_on_system_error or StopKind.SYSTEM_ERROR in self._state.stops:
@@ -233,6 +257,27 @@ class KillSwitch:
                 ts=ts_ns,
                 kind=KillSwitchEventKind.RESET,
                 reason=f"{reason} (cleared {cleared})",
+                by=by,
+            )
+        )
+
+    def resume(self, ts_ns: int, *, by: str, reason: str) -> KillSwitchEvent:
+        """Lift the pauses and manual stops; every other stop, and a daily stop, holds.
+
+        A total-loss stop in particular stays until `reset`: resuming is what a remote operator
+        may do, and a loss limit is not theirs to lift.
+        """
+        _require_person(by)
+        state = self._state
+        lifted = sorted(kind for kind in state.stops if kind in PERSON_STOPS)
+        kept = {kind: why for kind, why in state.stops.items() if kind not in PERSON_STOPS}
+        self._state = replace(state, stops=kept)
+        held = f"; still held: {', '.join(sorted(kept))}" if kept else ""
+        return self._record(
+            KillSwitchEvent(
+                ts=ts_ns,
+                kind=KillSwitchEventKind.RESUME,
+                reason=f"{reason} (lifted {', '.join(lifted) or 'nothing'}{held})",
                 by=by,
             )
         )

@@ -5,7 +5,8 @@ person (or tripped by the market) holds across restarts until a person resets it
 start from a clean state and never touch it.
 
 The file is also how a person reaches a running session: `coinswarm risk stop` and `reset`
-append a `PersonAction`, and the session applies the actions it has not applied yet on its
+(and the API's stop, pause and resume) append a `PersonAction` (`risk.person` says what each
+kind does), and the session applies the actions it has not applied yet on its
 next bar. The two machines in the file always reflect the first `applied` actions; a session
 that saves its own state before applying a new action saves a smaller `applied`, so a restart
 applies that action again rather than lose it. Every change is a read-modify-write under an
@@ -28,6 +29,7 @@ from coinswarm.risk.errors import RiskStateError
 from coinswarm.risk.kill_switch import KillSwitchState
 
 __all__ = [
+    "ACTION_KINDS",
     "PersonAction",
     "StoredRiskState",
     "load_risk_state",
@@ -35,12 +37,14 @@ __all__ = [
     "update_risk_state",
 ]
 
-ActionKind = Literal["stop", "reset"]
+ActionKind = Literal["stop", "reset", "pause", "resume"]
+ACTION_KINDS: tuple[ActionKind, ...] = ("stop", "reset", "pause", "resume")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersonAction:
-    """A stop or reset a person asked for, in the order asked; a running session applies it."""
+    """A stop, reset, pause or resume a person asked for, in the order asked; a running session
+    applies it."""
 
     kind: ActionKind
     by: str
@@ -50,8 +54,9 @@ class PersonAction:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> PersonAction:
         kind, by, reason, ts = (data.get(k) for k in ("kind", "by", "reason", "ts"))
-        if kind not in ("stop", "reset") or not isinstance(by, str) or not isinstance(reason, str):
-            raise RiskStateError(f"person action: expected kind stop|reset, by, reason: {data}")
+        if kind not in ACTION_KINDS or not isinstance(by, str) or not isinstance(reason, str):
+            expected = "|".join(ACTION_KINDS)
+            raise RiskStateError(f"person action: expected kind {expected}, by, reason: {data}")
         if not isinstance(ts, int) or isinstance(ts, bool):
             raise RiskStateError(f"person action: expected an integer ts, found {ts!r}")
         return cls(kind=kind, by=by, reason=reason, ts=ts)

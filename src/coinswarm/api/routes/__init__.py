@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from coinswarm.api.routes import agents, evolution, patterns, risk, runs, system, trades
+from coinswarm.api.routes import (
+    agents,
+    alerts,
+    control,
+    evolution,
+    live,
+    metrics,
+    patterns,
+    risk,
+    runs,
+    system,
+    trades,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -14,4 +26,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     patterns.router,
     agents.router,
     evolution.router,
+    metrics.router,
+    control.router,
+    alerts.router,
+    live.router,
 )

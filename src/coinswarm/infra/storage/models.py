@@ -29,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from coinswarm.infra.storage.types import ExactDecimal
 
 __all__ = [
+    "AlertDeliveryRow",
+    "AlertRow",
     "AuditRow",
     "Base",
     "DepositRow",
@@ -446,3 +448,52 @@ class TrialRow(Base):
     out_of_sample_sharpe: Mapped[float | None] = mapped_column(Double)
     trades: Mapped[int]
     extras: Mapped[str]  # canonical JSON object
+
+
+# -- alerts (`coinswarm.infra.alerts`) ----------------------------------------------------------
+
+
+class AlertRow(Base):
+    """An alert the engine raised (or a report it sends), kept whatever became of its sending.
+
+    No foreign key to `runs`: the run may live in another database (a paper session's own
+    file), and an alert outlives the run it is about.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index(None, "created_ns"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(LABEL)
+    severity: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str]
+    text: Mapped[str]
+    run_id: Mapped[str | None] = mapped_column(ID)
+    mode: Mapped[str | None] = mapped_column(String(16))
+    ts_ns: Mapped[int]  # the event's clock (market time in a replay)
+    created_ns: Mapped[int]  # the server's wall clock when it was raised
+    attachments: Mapped[str]  # canonical JSON list of {filename, content_type, data (base64)}
+
+
+class AlertDeliveryRow(Base):
+    """One alert on one channel: the outbox row, written before the first attempt to send it.
+
+    `next_attempt_ns` is when a failed delivery may be tried again; `lease_until_ns` is how
+    long the sender that claimed it owns it, so two senders on one database never both send.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index(None, "status", "next_attempt_ns"),)
+
+    alert_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(NAME, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_ns: Mapped[int]
+    lease_until_ns: Mapped[int | None]
+    last_error: Mapped[str | None]
+    delivered_ns: Mapped[int | None]
+    updated_ns: Mapped[int]

@@ -1,5 +1,6 @@
 """The store the engine uses: runs, orders, fills, the ledger, decisions, all audited; and
-the discovery loop's runs, patterns and trials (`_evolution_store`).
+the discovery loop's runs, patterns and trials (`_evolution_store`); the alerts and their
+outbox (`_alert_store`).
 
 Rows never leave this package: every method takes and returns domain objects (or the plain
 records of `records`), mapped field by field in the `_map_*` modules.
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 # Imported as modules, not by name: `audit` imports the models, which import this package.
 from coinswarm.infra import audit, audit_anchor
+from coinswarm.infra.storage._alert_store import AlertStore
 from coinswarm.infra.storage._batch_store import BatchStore
 from coinswarm.infra.storage._catalog_store import CatalogStore
 from coinswarm.infra.storage._evolution_store import EvolutionStore
@@ -33,7 +35,7 @@ from coinswarm.infra.storage.types import from_json
 __all__ = ["Store"]
 
 
-class Store(BatchStore, CatalogStore, EvolutionStore):
+class Store(BatchStore, CatalogStore, EvolutionStore, AlertStore):
     """Read and write one Coinswarm database.
 
     Each method runs in its own transaction unless called inside `transaction()`, where it

@@ -144,9 +144,16 @@ export class LiveFeed {
       return; // not ours to read (a keep-alive text frame)
     }
     for (const event of eventsOf(message)) {
+      if (kindOf(event) === "gap") {
+        // Missed events (or a restarted server, whose numbers began again): take the numbers
+        // as they now come, and let the page reload what it shows over REST.
+        this.lastSeq = null;
+        this.dispatch(event);
+        continue;
+      }
       const seq = Number(event.seq);
       if (Number.isFinite(seq)) {
-        if (this.lastSeq !== null && seq <= this.lastSeq && kindOf(event) !== "gap") continue;
+        if (this.lastSeq !== null && seq <= this.lastSeq) continue;
         this.lastSeq = seq;
         document.body.dataset.lastSeq = String(seq);
       }

@@ -3,13 +3,17 @@
 import { h, percent } from "./dom.js";
 import { level } from "./figures.js";
 
-/** Return a bar of how close something is to its limit (closeness 0..1, shown capped at 100%). */
-export function meter(label, detail, closeness, attrs = {}) {
+/**
+ * Return a bar of how close something is to its limit (closeness 0..1, shown capped at 100%).
+ * A limit's bar turns amber, then red, as it nears the limit; `of` names what 100% is, and
+ * a bar with `neutral` set (a share, not a danger) keeps one colour.
+ */
+export function meter(label, detail, closeness, attrs = {}, { of = "of the limit", neutral = false } = {}) {
   const shown = Number.isFinite(closeness) ? Math.min(Math.max(closeness, 0), 1) : 0;
   return h(
     "div",
-    { class: "meter", "data-level": level(closeness), "data-closeness": Number.isFinite(closeness) ? closeness.toFixed(4) : "", ...attrs },
-    h("div", { class: "head" }, h("span", {}, label), h("span", { class: "muted" }, detail, Number.isFinite(closeness) ? ` · ${percent(closeness, 0)} of the limit` : "")),
+    { class: "meter", "data-level": neutral ? "info" : level(closeness), "data-closeness": Number.isFinite(closeness) ? closeness.toFixed(4) : "", ...attrs },
+    h("div", { class: "head" }, h("span", {}, label), h("span", { class: "muted" }, detail, Number.isFinite(closeness) ? ` · ${percent(closeness, 0)} ${of}` : "")),
     h(
       "div",
       { class: "bar", role: "meter", "aria-label": label, "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(shown * 100)) },

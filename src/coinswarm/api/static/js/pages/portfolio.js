@@ -3,7 +3,7 @@
 
 import { get } from "../api.js";
 import { TimeChart, chartTime } from "../charts.js";
-import { equityPoints, isOpen, lastDay, limitMoney, lossUsed } from "../figures.js";
+import { equityPoints, isOpen, lastDay, limitMoney, lossUsed, orderAmount } from "../figures.js";
 import { fill, h, listOf, money, num, percent, pick, qty, row, signClass, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
 import { live } from "../live.js";
@@ -36,6 +36,7 @@ const view = {
   header: h("div", { class: "toolbar" }),
   cards: h("div", { class: "cards", id: "figures" }),
   day: h("section", { class: "panel", id: "day-pnl" }),
+  figures: h("section", { class: "panel", id: "run-figures" }),
   equity: h("section", { class: "panel", id: "equity" }),
   drawdown: h("section", { class: "panel", id: "drawdown" }),
   positions: h("section", { class: "panel", id: "positions" }, h("h2", {}, "Positions")),
@@ -50,7 +51,7 @@ function layoutRun() {
     h("h1", {}, "Portfolio"),
     view.header,
     view.cards,
-    view.day,
+    h("div", { class: "grid" }, view.day, view.figures),
     h("div", { class: "grid" }, view.equity, view.drawdown),
     h("div", { class: "grid" }, view.positions, view.orders),
   );
@@ -78,22 +79,59 @@ function drawCharts() {
   }
 }
 
+/** Return the cash to show: an event's figure, else the account's in its own currency. */
+function cashOf(latest, account) {
+  if (latest && latest.cash !== undefined) return typeof latest.cash === "object" ? Object.values(latest.cash)[0] : latest.cash;
+  const held = account && account.cash;
+  if (!held || typeof held !== "object") return held;
+  return held[account.currency] ?? Object.values(held)[0];
+}
+
 function drawCards() {
   const d = state.details || {};
+  const account = state.account || {};
   const last = state.points[state.points.length - 1];
-  const first = state.points[0];
   const latest = state.latest || {};
-  const equity = num(pick(latest, "equity")) || (last ? last.equity : num(pick(d, "final_equity", "equity")));
-  const start = first ? first.equity : num(pick(d, "cash", "start_cash"));
+  const equity = num(pick(latest, "equity") ?? (last ? last.equity : pick(account, "equity") ?? pick(d, "final_equity")));
+  const start = num(pick(state.curve, "initial_cash")) || (state.points[0] ? state.points[0].equity : NaN);
   const change = Number.isFinite(equity) && Number.isFinite(start) && start ? equity / start - 1 : NaN;
   const worst = state.points.reduce((m, p) => Math.min(m, p.drawdown), 0);
   const current = last ? last.drawdown : NaN;
   fill(
     view.cards,
-    card("Equity", money(equity), Number.isFinite(change) ? `${percent(change)} since start` : "", { id: "equity-value", "data-equity": Number.isFinite(equity) ? String(equity) : "" }),
-    card("Cash", money(pick(latest, "cash") ?? pick(d, "cash"))),
+    card("Equity", money(equity), Number.isFinite(change) ? `${percent(change)} since the start (${money(start)})` : "", {
+      id: "equity-value",
+      "data-equity": Number.isFinite(equity) ? String(equity) : "",
+    }),
+    card("Cash", money(cashOf(state.latest, account)), account.currency || ""),
+    card("Realised P&L", h("span", { class: signClass(account.realised_pnl) }, money(account.realised_pnl)), account.round_trips !== undefined ? `${account.round_trips} round trips` : ""),
     card("Drawdown now", percent(Number.isFinite(current) ? -current : NaN), `worst ${percent(-worst)}`),
-    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, pick(d, "strategy") || ""),
+    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), pick(d, "strategy"), pick(d, "status")].filter(Boolean).join(" · ")),
+  );
+}
+
+const FIGURES = [
+  ["total_return", "Total return", (v) => percent(v)],
+  ["cagr", "CAGR", (v) => percent(v)],
+  ["sharpe", "Sharpe", (v) => num(v).toFixed(2)],
+  ["sortino", "Sortino", (v) => num(v).toFixed(2)],
+  ["max_drawdown", "Max drawdown", (v) => percent(v)],
+  ["win_rate", "Win rate", (v) => percent(v, 0)],
+  ["profit_factor", "Profit factor", (v) => num(v).toFixed(2)],
+  ["trades", "Round trips", String],
+  ["fees_paid", "Fees paid", (v) => money(v)],
+  ["exposure", "Time in the market", (v) => percent(v, 0)],
+];
+
+function drawFigures() {
+  const metrics = (state.details && state.details.metrics) || {};
+  const shown = FIGURES.filter(([key]) => metrics[key] !== undefined && metrics[key] !== null);
+  fill(
+    view.figures,
+    h("h2", {}, "Run figures (in-sample: the run over its own bars)"),
+    shown.length
+      ? h("dl", { class: "kv" }, shown.map(([key, label, show]) => [h("dt", {}, label), h("dd", { dataset: { metric: key } }, show(metrics[key]))]))
+      : h("p", { class: "muted" }, "figures come when the run ends"),
   );
 }
 
@@ -124,7 +162,7 @@ function drawDay(risk) {
     h("div", { class: `card value ${signClass(pnl)}`, id: "day-pnl-value", "data-pnl": String(pnl) }, money(pnl)),
     Number.isFinite(limit)
       ? meter("Loss against the daily limit", `limit ${money(limit)}`, used, { id: "daily-limit-meter" })
-      : h("p", { class: "muted small" }, "the daily loss limit of this run's risk profile is not known"),
+      : h("p", { class: "muted small" }, runMode(state.details) === "backtest" ? "a backtest's limits are on its report; the Risk page shows the paper, sandbox and live limits" : "the daily loss limit of this run's risk profile is not known yet"),
   );
 }
 
@@ -149,10 +187,10 @@ function positionRows(positions) {
       row(POSITION_COLUMNS, [
         pick(p, "instrument", "symbol"),
         qty(pick(p, "quantity", "qty")),
-        money(pick(p, "average_price", "avg_price", "avg_cost", "cost_basis"), 2),
-        money(pick(p, "last_price", "mark_price", "price"), 2),
-        money(pick(p, "market_value", "value")),
-        h("span", { class: signClass(pick(p, "unrealized_pnl", "unrealised_pnl")) }, money(pick(p, "unrealized_pnl", "unrealised_pnl"))),
+        money(pick(p, "average_cost", "average_price"), 2),
+        money(pick(p, "mark", "last_price"), 2),
+        money(pick(p, "market_value")),
+        h("span", { class: signClass(pick(p, "unrealised_pnl")) }, money(pick(p, "unrealised_pnl"))),
       ], { dataset: { instrument: pick(p, "instrument", "symbol"), quantity: String(pick(p, "quantity", "qty")) } }),
     );
 }
@@ -177,11 +215,11 @@ function drawOrders(orders) {
   view.orders.dataset.count = String(open.length);
   const rows = open.slice(0, SHOWN_ORDERS).map((o) =>
     row(ORDER_COLUMNS, [
-      when(pick(o, "ts_ns", "ts", "created_ns", "decided_ts")),
+      when(pick(o, "created_ts", "ts_ns")),
       h("a", { href: `trades.html?run=${encodeURIComponent(state.run)}&order=${encodeURIComponent(pick(o, "order_id", "id"))}` }, pick(o, "order_id", "id")),
       pick(o, "instrument"),
       pick(o, "side"),
-      qty(pick(o, "quantity")),
+      orderAmount(o),
       qty(pick(o, "filled_quantity", "filled")),
       pick(o, "status"),
     ]),
@@ -197,7 +235,10 @@ function drawOrders(orders) {
 
 async function loadPositions() {
   try {
-    drawPositions(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/positions`), "positions"));
+    const held = await get(`/api/runs/${encodeURIComponent(state.run)}/positions`);
+    state.account = held;
+    drawPositions(listOf(held, "positions"));
+    drawCards();
   } catch (error) {
     fill(view.positions, h("h2", {}, "Positions"), problem(error, "load the positions"));
   }
@@ -205,7 +246,7 @@ async function loadPositions() {
 
 async function loadOrders() {
   try {
-    drawOrders(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200 }), "orders"));
+    drawOrders(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200, open: true }), "orders"));
   } catch (error) {
     fill(view.orders, h("h2", {}, "Open orders"), problem(error, "load the orders"));
   }
@@ -214,6 +255,8 @@ async function loadOrders() {
 async function loadRun(id) {
   state.run = id;
   state.latest = null;
+  state.account = null;
+  state.curve = null;
   if (state.charts) {
     state.charts.equity.remove();
     state.charts.drawdown.remove();
@@ -229,6 +272,7 @@ async function loadRun(id) {
   }
   state.details = details.value;
   if (points.status === "fulfilled") {
+    state.curve = points.value;
     state.points = equityPoints(listOf(points.value, "points", "equity"));
     drawCharts();
   } else {
@@ -237,6 +281,7 @@ async function loadRun(id) {
   }
   state.risk = risk.status === "fulfilled" ? risk.value : null;
   drawCards();
+  drawFigures();
   drawDay(state.risk);
   await Promise.all([loadPositions(), loadOrders()]);
   document.body.dataset.ready = "true";

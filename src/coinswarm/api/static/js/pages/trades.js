@@ -4,7 +4,7 @@
 
 import { get } from "../api.js";
 import { badge, fill, h, listOf, money, num, pick, qty, row, table, when } from "../dom.js";
-import { tsOf } from "../figures.js";
+import { orderAmount, tsOf } from "../figures.js";
 import { empty, mount, problem, throttle } from "../layout.js";
 import { live } from "../live.js";
 import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
@@ -21,7 +21,7 @@ const COLUMNS = [
   { label: "Quantity", num: true },
   { label: "Filled", num: true },
   { label: "Status" },
-  { label: "Why not filled", wrap: true },
+  { label: "Reject reason" },
 ];
 
 const state = { run: null, orders: new Map(), next: null, selected: null };
@@ -51,10 +51,10 @@ function orderRow(order, fresh = false) {
       h("span", { class: "mono" }, id),
       pick(order, "instrument"),
       pick(order, "side"),
-      qty(pick(order, "quantity")),
+      orderAmount(order),
       qty(pick(order, "filled_quantity", "filled")),
       statusBadge(pick(order, "status")),
-      pick(order, "reject_reason") || "",
+      order.reject_reason ? h("span", { class: "clip", title: order.reject_reason }, order.reject_reason) : "",
     ],
     {
       class: `clickable${fresh ? " fresh" : ""}${state.selected === id ? " selected" : ""}`,
@@ -68,7 +68,7 @@ function orderRow(order, fresh = false) {
 }
 
 function sorted() {
-  return [...state.orders.values()].sort((a, b) => tsOf(b) - tsOf(a) || orderId(b).localeCompare(orderId(a)));
+  return [...state.orders.values()].sort((a, b) => tsOf(b) - tsOf(a) || (b.seq ?? Infinity) - (a.seq ?? Infinity));
 }
 
 function drawList() {
@@ -76,7 +76,7 @@ function drawList() {
   view.list.dataset.count = String(orders.length);
   fill(
     view.list,
-    h("h2", {}, `Orders (${orders.length}${state.next !== null ? "+" : ""})`),
+    h("h2", {}, `Orders (${state.total !== undefined && state.total > orders.length ? `${orders.length} of ${state.total}` : orders.length})`),
     orders.length ? table(COLUMNS, orders.map((o) => orderRow(o)), { id: "orders-table" }) : empty("this run placed no orders"),
   );
   fill(view.more, state.next !== null ? h("button", { type: "button", id: "more-orders", onclick: loadMore }, `Load ${PAGE} more`) : null);
@@ -84,8 +84,7 @@ function drawList() {
 
 /** Return the cursor for the next page: the answer's own, else none when the page was short. */
 function nextCursor(answer, page) {
-  const sent = pick(answer, "next", "next_after", "after", "cursor");
-  if (sent !== undefined) return sent;
+  if (answer && !Array.isArray(answer) && "next" in answer) return answer.next;
   if (page.length < PAGE) return null;
   const last = page[page.length - 1];
   return pick(last, "seq", "cursor", "order_id", "id") ?? null;
@@ -96,6 +95,7 @@ async function loadPage(after) {
   const page = listOf(answer, "orders");
   for (const order of page) state.orders.set(orderId(order), { ...state.orders.get(orderId(order)), ...order });
   state.next = nextCursor(answer, page);
+  if (answer && typeof answer.total === "number") state.total = Math.max(answer.total, state.orders.size);
 }
 
 async function loadMore() {
@@ -111,6 +111,7 @@ async function loadRun(id) {
   state.run = id;
   state.orders = new Map();
   state.next = null;
+  state.total = undefined;
   fill(main, h("h1", {}, "Trades"), view.toolbar, h("div", { class: "split" }, h("div", {}, view.list, view.more), view.explain));
   try {
     await loadPage(undefined);
@@ -128,8 +129,8 @@ async function loadRun(id) {
 const DIRECTIONS = { 1: "buy", 0: "hold", "-1": "sell" };
 
 function voteAction(vote) {
-  const action = pick(vote, "action", "direction");
-  return DIRECTIONS[action] || String(action ?? "?");
+  if (typeof vote.action === "string") return vote.action.toLowerCase();
+  return DIRECTIONS[vote.direction] || String(vote.direction ?? "?");
 }
 
 function votesTable(votes) {
@@ -166,36 +167,63 @@ function riskBlock(risk) {
     h("p", {}, badge(action || "?", tone), " ", pick(risk, "reason") || ""),
     kv([
       ["requested", pick(risk, "requested")],
-      ["sent", risk.sent !== risk.requested ? risk.sent : null],
+      ["sent", risk.sent && risk.sent !== risk.requested ? risk.sent : null],
     ]),
   ];
 }
 
+function verdictBlock(x) {
+  const verdict = x.verdict;
+  const summary = pick(x, "summary") || (verdict && verdict.reason) || "no rationale was recorded";
+  return [
+    h("p", { id: "verdict" }, verdict ? [badge(String(verdict.action || "?").toLowerCase(), "info"), " "] : null, summary),
+    verdict
+      ? kv([
+          ["score", `${num(verdict.score).toFixed(3)} (weighted mean of direction × confidence, in [-1, 1])`],
+          ["size", num(verdict.size).toFixed(3)],
+          ["vetoed by", (verdict.vetoed_by || []).join(", ") || null],
+          ["committee said", verdict.reason !== summary ? verdict.reason : null],
+        ])
+      : null,
+    (x.details || []).length ? h("ul", { class: "small" }, x.details.map((d) => h("li", {}, d))) : null,
+  ];
+}
+
+function historyList(history) {
+  if (!history || !history.length) return null;
+  return [
+    h("h3", {}, "Status changes"),
+    h("ol", { class: "small" }, history.map((c) => h("li", {}, `${when(c.ts)}: ${c.from_status || "—"} → ${c.to_status} (filled ${qty(c.filled_quantity)})`))),
+  ];
+}
+
 function explanationView(x) {
-  const rationale = pick(x, "rationale", "verdict") || {};
-  const votes = listOf(pick(x, "votes") || rationale.votes || [], "votes");
+  const order = x.order || x;
+  const votes = listOf(pick(x, "votes") || (x.verdict && x.verdict.votes) || [], "votes");
   const fills = listOf(x.fills || [], "fills");
   const bar = x.bar;
   return [
-    h("h2", {}, "Why order ", h("span", { class: "mono" }, pick(x, "order_id", "client_order_id")), " was placed"),
+    h("h2", {}, "Why order ", h("span", { class: "mono" }, pick(order, "order_id", "client_order_id")), " was placed"),
     kv([
-      ["instrument", x.instrument],
-      ["status", statusBadge(x.status)],
-      ["decided", when(pick(x, "decided_ts", "ts"))],
-      ["client id", pick(x, "client_order_id")],
-      ["rejected", pick(x, "reject_reason")],
+      ["instrument", order.instrument],
+      ["side", [String(pick(order, "side") || "").toLowerCase(), " ", orderAmount(order), order.type ? `, ${String(order.type).toLowerCase()}` : ""]],
+      ["status", statusBadge(order.status)],
+      ["decided", when(pick(x, "decided_ts") ?? tsOf(order))],
+      ["client id", pick(order, "client_order_id")],
+      ["rejected", pick(order, "reject_reason")],
+      ["filled", num(order.filled_quantity) > 0 ? `${qty(order.filled_quantity)} at ${money(order.average_fill_price, 2)}, fees ${money(order.fees, 4)}` : order.filled_quantity !== undefined ? "nothing" : null],
       ["bar", bar ? `open ${bar.open} high ${bar.high} low ${bar.low} close ${bar.close} volume ${bar.volume}` : null],
     ]),
     h("h3", {}, "Verdict"),
-    h("p", { id: "verdict" }, rationale.summary || pick(x, "verdict_reason") || "no rationale was recorded"),
-    (rationale.details || []).length ? h("ul", { class: "small" }, rationale.details.map((d) => h("li", {}, d))) : null,
+    verdictBlock(x),
     h("h3", {}, `Votes (${votes.length})`),
     votes.length ? votesTable(votes) : h("p", { class: "muted" }, "no votes recorded (a strategy that is not a committee)"),
     h("h3", {}, "Risk decision"),
-    riskBlock(x.risk),
+    h("div", { id: "risk-decision" }, riskBlock(x.risk)),
     h("h3", {}, `Fills (${fills.length})`),
     fills.length ? fillsTable(fills) : h("p", { class: "muted" }, "no fills"),
-    Array.isArray(x.lines) ? h("details", {}, h("summary", {}, "as the CLI prints it (coinswarm explain)"), h("pre", { class: "lines" }, x.lines.join("\n"))) : null,
+    historyList(x.history),
+    Array.isArray(x.lines) && x.lines.length ? h("details", {}, h("summary", {}, "as the CLI prints it (coinswarm explain)"), h("pre", { class: "lines" }, x.lines.join("\n"))) : null,
   ];
 }
 
@@ -247,7 +275,8 @@ live.on("order", (event) => {
   if (event.run_id !== state.run) return;
   const id = orderId(event);
   const known = state.orders.has(id);
-  state.orders.set(id, { ...state.orders.get(id), ...event });
+  const { seq: _hubSeq, kind: _kind, ...fields } = event; // the hub's seq is not the store's
+  state.orders.set(id, { ...state.orders.get(id), ...fields });
   if (known) {
     redraw();
     return;

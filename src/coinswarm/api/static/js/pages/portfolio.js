@@ -7,12 +7,12 @@ import { equityPoints, isOpen, lastDay, limitMoney, lossUsed, orderAmount } from
 import { fill, h, listOf, money, num, percent, pick, qty, row, signClass, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
 import { live, replay } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId, runMode, runStatus } from "../runs.js";
+import { askedRun, loadRuns, picker, preferred, runId, runMode, runStatus, strategyLabel } from "../runs.js";
 import { card, meter } from "../widgets.js";
 
-const main = mount("portfolio", { kinds: ["equity", "order", "fill", "start", "stop", "risk"] });
+const main = mount("portfolio", { kinds: ["equity", "bar", "order", "fill", "start", "stop", "risk"] });
 
-const state = { run: null, details: null, points: [], charts: null, latest: null, orders: [], liveOrders: new Map(), peak: -Infinity };
+const state = { run: null, details: null, points: [], charts: null, latest: null, orders: [], liveOrders: new Map(), marks: new Map(), peak: -Infinity };
 
 const POSITION_COLUMNS = [
   { label: "Instrument" },
@@ -106,7 +106,7 @@ function drawCards() {
     card("Cash", money(cashOf(state.latest, account)), account.currency || ""),
     card("Realised P&L", h("span", { class: signClass(account.realised_pnl) }, money(account.realised_pnl)), account.round_trips !== undefined ? `${account.round_trips} round trips` : ""),
     card("Drawdown now", percent(Number.isFinite(current) ? -current : NaN), `worst ${percent(-worst)}`),
-    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), pick(d, "strategy"), pick(d, "status")].filter(Boolean).join(" · ")),
+    card("Orders · fills stored", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), strategyLabel(pick(d, "strategy")), pick(d, "status")].filter(Boolean).join(" · ")),
   );
 }
 
@@ -208,7 +208,9 @@ function currentPositions() {
   const byInstrument = new Map(stored.map((p) => [p.instrument, p]));
   return Object.entries(latest.positions).map(([instrument, quantity]) => {
     const known = byInstrument.get(instrument);
-    return known && num(known.quantity) === num(quantity) ? known : { instrument, quantity };
+    if (known && num(known.quantity) === num(quantity)) return known;
+    const mark = state.marks.get(instrument);
+    return mark === undefined ? { instrument, quantity } : { instrument, quantity, mark, market_value: String(num(quantity) * num(mark)) };
   });
 }
 
@@ -287,6 +289,8 @@ function take(event) {
   if (kind === "order") {
     const { seq: _hub, kind: _kind, ...fields } = event;
     state.liveOrders.set(String(event.order_id || event.client_order_id), fields);
+  } else if (kind === "bar") {
+    state.marks.set(event.instrument, event.close);
   } else if (kind === "equity") {
     state.latest = event;
     const point = pointOf(event);
@@ -301,7 +305,7 @@ function take(event) {
 
 /** Replay what the server still holds of a running session (the store has little of it yet). */
 async function catchUp(id) {
-  const events = await replay({ run: id, kinds: ["equity", "order"] });
+  const events = await replay({ run: id, kinds: ["equity", "order", "bar"] });
   for (const event of events) if (event.run_id === id) take(event);
   return events.length;
 }
@@ -313,6 +317,7 @@ async function loadRun(id) {
   state.curve = null;
   state.orders = [];
   state.liveOrders = new Map();
+  state.marks = new Map();
   state.peak = -Infinity;
   if (state.charts) {
     state.charts.equity.remove();
@@ -390,6 +395,7 @@ live.on("order", (event) => {
   redrawOrders();
 });
 live.on("fill", (event) => event.run_id === state.run && reloadPositions());
+live.on("bar", (event) => event.run_id === state.run && take(event));
 live.on("stop", (event) => {
   if (event.run_id !== state.run) return;
   toast(`run ${event.run_id} ${event.status || "stopped"}`, event.reason || "");

@@ -146,7 +146,8 @@ class AlertEngine:
             back = self._deadman.beat(
                 run_id,
                 interval_s=_seconds(event.get("interval_s")),
-                seq=_int(event.get("seq")),
+                # `beat` numbers the session's beats; `seq` is the hub's numbering of events.
+                seq=_int(event.get("beat", event.get("seq"))),
                 mode=mode,
                 now_ns=now,
             )

@@ -78,6 +78,7 @@ from coinswarm.infra.state import HotState, KillSwitchFlag
 from coinswarm.infra.state import shared_state as open_shared_state
 from coinswarm.infra.storage import RunRecord, StorageError, Store, sqlite_path
 from coinswarm.infra.storage.database import describe, mode_url
+from coinswarm.infra.telemetry import SessionTelemetry, Telemetry, told
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
@@ -428,6 +429,7 @@ def run(
     stopped: Callable[[], bool] | None = None,
     market: Sequence[BarSeries] | None = None,
     closed_bars: ClosedBars | None = None,
+    telemetry: Telemetry | None = None,
 ) -> BacktestOutcome:
     """Run the backtest (or paper session) `request` describes, beside buy-and-hold.
 
@@ -439,7 +441,8 @@ def run(
     `progress` hears how far the run got; once `stopped` says so (Ctrl-C), the run ends
     before its next timestamp and the outcome covers the bars stepped until then.
     `closed_bars` (a paper session's discovery beside it) is fed each bar as the replay's
-    time passes its close; it changes nothing the run does.
+    time passes its close; it changes nothing the run does. `telemetry` hears the run as it
+    happens (its live events, see `infra.telemetry`); it changes nothing the run does either.
     """
     # Pinned: a user's file (and a committee's patterns file) by its content digest, so the
     # run id changes when the file does and `resume` or `replay` refuse a file edited since.
@@ -474,10 +477,20 @@ def run(
     )
     identifier = run_id(_run_inputs(request, parameters, risk))
     end = _RunEnd()
+    live = _session_telemetry(telemetry, identifier, request, risk)
     with (
         _journal(request, identifier, parameters, market, end) as journal,
         _venue(request, market) as served,
         _recorder(request, identifier, config, market, journal_path) as recorder,
+        told(
+            live,
+            strategy=request.strategy,
+            instruments=[s.instrument for s in market],
+            cash=request.cash,
+            phase=None if risk is None else risk.phase,
+            stopped=stopped or _never,
+            ts_ns=min(int(s.ts[0]) for s in market),
+        ),
     ):
         venue = served if recorder is None else recorder.venue(served)
         operator = None
@@ -493,11 +506,12 @@ def run(
             strategy,
             config,
             progress=progress,
-            journal=journal,
+            journal=journal if live is None else FanoutJournal([journal or MemoryJournal(), live]),
             pace=pace,
             venue=venue,
             operator=operator,
             stopped=stopped,
+            watch=live,
         )
         curve = result.curve.ts
         end.ts = int(curve[-1]) if len(curve) else min(int(s.ts[0]) for s in market)
@@ -506,6 +520,25 @@ def run(
     fee_rate = fill_model.fees.rate(Liquidity.TAKER)
     done = outcome(identifier, result, fee_rate=fee_rate, risk=risk, mode=request.mode)
     return replace(done, store=request.store)
+
+
+def _never() -> bool:
+    return False
+
+
+def _session_telemetry(
+    telemetry: Telemetry | None, identifier: str, request: BacktestRequest, risk: RiskProfile | None
+) -> SessionTelemetry | None:
+    """Return the run's telemetry: its events stamped with market time (the replay's clock)."""
+    if telemetry is None:
+        return None
+    return telemetry.session(
+        run_id=identifier,
+        mode=request.mode,
+        initial_equity=request.cash,
+        wall=False,
+        daily_loss_fraction=None if risk is None else risk.max_daily_loss_fraction,
+    )
 
 
 @dataclass(slots=True)

@@ -56,19 +56,23 @@ from coinswarm.exchanges.coinbase.history import fetch_history
 from coinswarm.exchanges.coinbase.order_sync import OrderSync
 from coinswarm.exchanges.coinbase.user_channel import UserChannelFills, user_stream_config
 from coinswarm.exchanges.coinbase.ws_events import CandleUpdate, StreamMessage
+from coinswarm.exchanges.io_worker import IoWorker
 from coinswarm.exchanges.local_coinbase import (
     Venue,
     create_app,
 )
 from coinswarm.exchanges.local_session import serve_https
 from coinswarm.exchanges.remote import RemoteVenue
+from coinswarm.execution.journal import Journal
 from coinswarm.execution.opening import Opening, read_opening
 from coinswarm.execution.reconcile import AccountHistory, Reconciler, ReconcileSettings
 from coinswarm.execution.recovery import journal_report, recover
 from coinswarm.execution.session_guard import GuardEvent, SessionGuard
 from coinswarm.infra.audit_anchor import require_intact
+from coinswarm.infra.bus_journal import FanoutJournal
 from coinswarm.infra.journal import StoreJournal
 from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.infra.telemetry import SessionTelemetry, Telemetry, told
 from coinswarm.risk.profiles import NS_PER_SECOND, RiskProfile
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
@@ -191,6 +195,7 @@ def run_session(
     say: Callable[[str], None] = logger.info,
     progress: Progress | None = None,
     closed_bars: ClosedBars | None = None,
+    telemetry: Telemetry | None = None,
 ) -> bootstrap.BacktestOutcome:
     """Run a sandbox or live session until its bars are done or `stop` is set.
 
@@ -199,6 +204,8 @@ def run_session(
     covers the bars the session traded (not its warm-up), also when `stop` ended it.
     `closed_bars` (discovery beside the session) gets the session's wall clock, its warm-up
     history and each bar once the engine has handled it; it changes nothing the session does.
+    `telemetry` hears the session as it happens, its exchange errors and guard pauses too
+    (the live events of `infra.telemetry`); it changes nothing the session does either.
     """
     profile = check_request(request)
     spec = pin_strategy(request.strategy)
@@ -241,8 +248,17 @@ def run_session(
                 checkpoint_every=1,
                 risk_state=risk_state,
             )
-            live = _Live(request, exchange, adapter, start, store, closed_bars)
-            result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
+            reporter = None if telemetry is None else _reporter(telemetry, request, start, profile)
+            live = _Live(request, exchange, adapter, start, store, closed_bars, reporter)
+            with told(
+                reporter,
+                strategy=request.strategy,
+                instruments=list(exchange.products),
+                cash=start.cash,
+                phase=profile.phase,
+                stopped=lambda: stop is not None and stop.is_set(),
+            ):
+                result = _trade(live, strategy, config, stop=stop, say=say, progress=progress)
             _settle_status(store, start.run_id, stopped=stop is not None and stop.is_set())
     fee_rate = FeeSchedule.flat(COINBASE_FEE_BPS).rate(Liquidity.TAKER)
     return bootstrap.outcome(
@@ -354,6 +370,31 @@ class _Live:
     start: _Start
     store: Store
     closed_bars: ClosedBars | None = None
+    told: SessionTelemetry | None = None
+
+
+def _reporter(
+    telemetry: Telemetry, request: SessionRequest, start: _Start, profile: RiskProfile
+) -> SessionTelemetry:
+    """Return the session's telemetry: its events stamped with the wall clock."""
+    return telemetry.session(
+        run_id=start.run_id,
+        mode=request.mode,
+        initial_equity=start.cash,
+        wall=True,
+        daily_loss_fraction=profile.max_daily_loss_fraction,
+    )
+
+
+def _worker(adapter: CoinbaseAdapter, reporter: SessionTelemetry | None) -> IoWorker | None:
+    """Return the venue's I/O thread, telling `reporter` of every failed exchange call."""
+    if reporter is None:
+        return None
+
+    def failed(what: str, error: CoinswarmError) -> None:
+        reporter.error("exchange", type(error).__name__, f"{what}: {error}")
+
+    return IoWorker(name=adapter.name, on_error=failed)
 
 
 def _trade(
@@ -379,7 +420,7 @@ def _trade(
     history = start.history
     channel = UserChannelFills(user_stream, OrderSync(adapter, since_ts=history.until_ts), tell=say)
     channel.adopt(start.book.orders, start.book.ledger.fills)
-    remote = RemoteVenue(adapter, fills=channel)
+    remote = RemoteVenue(adapter, fills=channel, worker=_worker(adapter, live.told))
     remote.skip_history(history.until_ts, history.trade_ids)
     remote.adopt(start.book.orders, start.book.ledger.fills)
     with (
@@ -416,15 +457,21 @@ def _trade(
             history=warm_up,
             clock=clock,
             venue=recorder.venue(lambda *_: remote),
-            journal=shadow.watch(start.journal),
+            journal=_journal(shadow.watch(start.journal), live.told),
             book=start.book,
             operator=_operator(live, recorder, config.risk_state, guard),
             progress=progress,
             total=request.bars,
+            watch=live.told,
         )
         recorder.finish(result)
         say(shadow.summary())
     return result
+
+
+def _journal(journal: Journal, reporter: SessionTelemetry | None) -> Journal:
+    """Return the session's journal, told to `reporter` too (the store's decides claims)."""
+    return journal if reporter is None else FanoutJournal([journal, reporter])
 
 
 def _closing(
@@ -468,6 +515,8 @@ def _guard(
 
     def tell(event: GuardEvent) -> None:
         live.store.record_risk_event(live.start.run_id, event)
+        if live.told is not None:
+            live.told.guard(event.kind, event.source, event.reason, by=event.by)
         say(f"guard {event.kind} ({event.source}): {event.reason}")
 
     return SessionGuard(

@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -421,6 +423,39 @@ def _serve(folder: Folder, command: str) -> None:
     assert "products: BTC-USD, ETH-USD" in said
     name = json.loads((folder.path / "local-coinbase-key.json").read_text())["name"]
     assert f"key name: {name}\n" in said  # on one line, whole, for copy and paste
+
+
+@case("coinswarm serve")
+def _api_serve(folder: Folder, command: str) -> None:
+    tokens = {
+        "COINSWARM_API_VIEWER_TOKEN": "readme-viewer-" + "v" * 16,
+        "COINSWARM_API_OPERATOR_TOKEN": "readme-operator-" + "o" * 16,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coinswarm", *shlex.split(command)[1:], "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder.path,
+        env={**folder.env, **tokens},
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        found = re.match(r"serving (http://127\.0\.0\.1:\d+/) ", line)
+        assert found, f"serve printed {line!r}"
+        url = found.group(1)
+        with urllib.request.urlopen(url + "api/health", timeout=10) as answer:
+            assert json.loads(answer.read())["status"] == "ok"
+        viewer = {"Authorization": f"Bearer {tokens['COINSWARM_API_VIEWER_TOKEN']}"}
+        refused = urllib.request.Request(url + "api/control/pause", data=b"{}", headers=viewer)
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(refused, timeout=10)
+        error.value.close()
+        assert error.value.code == 403  # a viewer may look, not act
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
 
 
 @case("coinswarm resume RUN")

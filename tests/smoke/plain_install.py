@@ -201,6 +201,32 @@ def serve_and_download(smoke: Smoke) -> None:
         raise SmokeError(f"exchange serve ended with {process.returncode}: {stderr[-2000:]}")
 
 
+def api_server(smoke: Smoke) -> None:
+    """Start the API on a free port, ask its health check, stop it as Ctrl-C does."""
+    import urllib.request  # noqa: PLC0415 - only this step needs it
+
+    process = subprocess.Popen(
+        [str(COINSWARM), "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=smoke.env,
+        cwd=smoke.folder,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        found = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
+        if found is None:
+            raise SmokeError(f"serve printed no address: {line!r}")
+        with urllib.request.urlopen(found.group(1) + "api/health", timeout=10) as answer:
+            health = json.loads(answer.read())
+        if health.get("status") != "ok":
+            raise SmokeError(f"serve's health check answered {health}")
+        say(f"  health {found.group(1)}api/health: {health['status']}")
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    if process.returncode != 0:
+        raise SmokeError(f"serve ended with {process.returncode}: {stderr[-2000:]}")
+
+
 def configuration(smoke: Smoke) -> None:
     """Start a configuration file, set one value in it, and see it where it came from."""
     smoke.run("config", "init")
@@ -278,6 +304,7 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
     "risk": risk,
     "sessions": sessions,
     "exchange and download": serve_and_download,
+    "api server": api_server,
     "runs": run_book,
     "optimize": optimize,
 }
@@ -291,7 +318,7 @@ RUN_FOR_REAL = {
     ("patterns", "import"), ("patterns", "list"), ("patterns", "show"),
     ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
-    ("runs", "show"), ("sandbox",), ("version",),
+    ("runs", "show"), ("sandbox",), ("serve",), ("version",),
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from coinswarm.api.audit import AUDITOR, Auditor
 from coinswarm.api.control import CONTROLS, Controls
+from coinswarm.api.feed import install_live
 from coinswarm.api.routes.alerts import ALERTS
 from coinswarm.api.routes.metrics import METRICS
 from coinswarm.api.services import Services
@@ -53,4 +54,5 @@ def build_services(
         (DAILY, DailyReports(db=settings.db, clock_ns=clock_ns, parts=found.parts)),
     ]
     found.parts.update(parts)
+    install_live(found)  # the live hub, the session board and the feed (live.py, feed.py)
     return found

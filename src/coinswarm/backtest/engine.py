@@ -21,7 +21,7 @@ from coinswarm.backtest.context import EngineContext
 from coinswarm.backtest.defaults import DEFAULT_CHECKPOINT_EVERY
 from coinswarm.backtest.equity import equity_curve
 from coinswarm.backtest.operator import SimulatedOperator
-from coinswarm.backtest.progress import Progress, RunProgress
+from coinswarm.backtest.progress import BarWatch, Progress, RunProgress
 from coinswarm.backtest.result import BacktestResult
 from coinswarm.data.view import GrowingMarket, MarketView, Show, fenced_feed
 from coinswarm.domain.bar import NS_PER_HOUR, Bar, BarSeries
@@ -50,6 +50,7 @@ from coinswarm.strategies.fence import fenced
 
 __all__ = [
     "BacktestConfig",
+    "BarWatch",
     "Book",
     "Operator",
     "OperatorFactory",
@@ -262,6 +263,7 @@ def run_backtest(
     venue: VenueFactory = simulated_venue,
     operator: OperatorFactory | None = None,
     stopped: Callable[[], bool] | None = None,
+    watch: BarWatch | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `market` (one series per instrument) and return everything.
 
@@ -275,6 +277,7 @@ def run_backtest(
     how far the run got (see `backtest.progress`). `stopped`, asked before each new
     timestamp (and again after `pace` waited for it), ends the run early once it says so
     (Ctrl-C in a paper session): the result then covers the bars stepped until then.
+    `watch` hears every bar before and after the engine handles it (a session's telemetry).
     """
     config = config or BacktestConfig()
     by_symbol = {s.instrument: s for s in market}
@@ -292,7 +295,7 @@ def run_backtest(
         venue=venue,
         operator=operator,
     )
-    loop = _Loop(run, by_symbol, show, clock, progress=progress, stopped=stopped)
+    loop = _Loop(run, by_symbol, show, clock, progress=progress, stopped=stopped, watch=watch)
     with long_lived_frozen():
         if operator is None:
             with fenced():  # the whole loop: the fence is entered once, not once a bar
@@ -417,6 +420,23 @@ class _Step:
             self._route(intents)
 
 
+class _Watched:
+    """A step that tells a watch of each bar before and after it (see `BarWatch`)."""
+
+    __slots__ = ("_ledger", "_marks", "_step", "_watch")
+
+    def __init__(self, step: Callable[[Bar], None], watch: BarWatch, run: _Run) -> None:
+        self._step = step
+        self._watch = watch
+        self._ledger = run.ledger
+        self._marks = run.context.marks
+
+    def __call__(self, bar: Bar) -> None:
+        self._watch.taken(bar)
+        self._step(bar)
+        self._watch.handled(bar, self._ledger, self._marks())
+
+
 def _fenced_calls(
     on_bar: Callable[[Bar, EngineContext], Sequence[Intent]],
 ) -> Callable[[Bar, EngineContext], Sequence[Intent]]:
@@ -447,8 +467,10 @@ class _Loop:
         *,
         progress: Progress | None,
         stopped: Callable[[], bool] | None,
+        watch: BarWatch | None = None,
     ) -> None:
         self._run = run
+        self._watch = watch
         self._market = market
         self._show = show
         self._clock = clock
@@ -477,7 +499,9 @@ class _Loop:
         times, which, rows = self._schedule()
         total = self.total
         show, advance = self._show, self._clock.advance_to
-        step = _Step(run, strategy, fence=fence)
+        step: Callable[[Bar], None] = _Step(run, strategy, fence=fence)
+        if self._watch is not None:
+            step = _Watched(step, self._watch, run)
         # A paced run waits for the wall clock at every timestamp: it can report each one.
         every = 1 if pace is not None else PROGRESS_EVERY
         now, due, index = -1, run.checkpoint_every, 0
@@ -526,6 +550,7 @@ def run_live(
     operator: OperatorFactory | None = None,
     progress: Progress | None = None,
     total: int | None = None,
+    watch: BarWatch | None = None,
 ) -> BacktestResult:
     """Trade `strategy` on bars as `feed` delivers them, until the feed ends.
 
@@ -537,6 +562,7 @@ def run_live(
     reconciles. `operator` stands for the person watching the risk layer (by default the
     simulated one of a backtest). `progress` hears how far the session got after every bar
     (of `total`, when the caller knows how many the feed delivers) and once at the end.
+    `watch` hears every bar before and after the engine handles it (a session's telemetry).
 
     The result covers the bars the feed delivered, not the history: its equity curve,
     metrics and buy-and-hold are those of the session.
@@ -556,7 +582,9 @@ def run_live(
     run.context.closes.update(opening_closes(history))
     # Only the strategy is fenced: the session's own parts (its venue, its operator reading
     # the risk state file, its journal) do I/O on this thread between two bars.
-    step = _Step(run, strategy, fence=True)
+    step: Callable[[Bar], None] = _Step(run, strategy, fence=True)
+    if watch is not None:
+        step = _Watched(step, watch, run)
     # A historical clock follows the feed (a replay through this loop); a wall clock runs itself.
     # Live bars of two instruments may come out of time order (each closes when its next
     # candle arrives): the clock then stays where it is rather than going back.

@@ -7,11 +7,16 @@ run at full speed, so a progress display costs the backtest nothing it would not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Progress", "RunProgress"]
+if TYPE_CHECKING:
+    from coinswarm.domain.bar import Bar
+    from coinswarm.domain.ledger import Ledger
+
+__all__ = ["BarWatch", "Progress", "RunProgress"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,3 +42,21 @@ class RunProgress:
 
 Progress = Callable[[RunProgress], None]
 """Hears a run's progress: at its first bar, every so often, and once when it ends."""
+
+
+class BarWatch(Protocol):
+    """Sees each bar as the engine takes it, and the account once the engine has handled it.
+
+    A session's telemetry follows it this way (`infra.telemetry`). Both calls run on the
+    engine's thread, between two steps: they read what they are handed and return at once.
+    They must not read the run's clock (a session journals every reading, and its replay
+    expects the same readings) and must never raise: what they raise ends the run.
+    """
+
+    def taken(self, bar: Bar) -> None:
+        """Hear `bar` before the engine does anything with it."""
+        ...
+
+    def handled(self, bar: Bar, ledger: Ledger, marks: Mapping[str, Decimal]) -> None:
+        """Hear that `bar` is handled: its fills booked, the risk layer and strategy ran."""
+        ...

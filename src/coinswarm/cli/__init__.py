@@ -26,6 +26,7 @@ from coinswarm.cli import (  # noqa: F401 - imported for their commands, which r
     risk,
     run_book,
     runs,
+    serve,
     sessions,
     strategy,
 )

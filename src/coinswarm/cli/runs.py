@@ -30,6 +30,14 @@ from coinswarm.cli._beside import (
     closed_bars_for,
     evolving,
 )
+from coinswarm.cli._live import (
+    DEFAULT_SERVE_PORT,
+    BusOption,
+    HeartbeatOption,
+    ServeOption,
+    ServePortOption,
+    broadcasting,
+)
 from coinswarm.cli._shared import (
     DEFAULT_REPORT,
     STRATEGY_HELP,
@@ -61,6 +69,7 @@ if TYPE_CHECKING:
 
     from coinswarm import bootstrap
     from coinswarm.data.closed_bars import ClosedBars
+    from coinswarm.infra.telemetry import Telemetry
 
 # Only stdlib, typer and light modules load here: bootstrap (numpy, polars, the database) loads
 # inside the commands that run something, so `coinswarm --help` answers at once.
@@ -122,6 +131,7 @@ def _run(
     pace: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     closed_bars: ClosedBars | None = None,
+    telemetry: Telemetry | None = None,
 ) -> bootstrap.BacktestOutcome:
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
     from coinswarm.backtest.defaults import PERSON_MODES  # noqa: PLC0415
@@ -139,6 +149,7 @@ def _run(
             pace=pace,
             stopped=None if stop is None else stop.is_set,
             closed_bars=closed_bars,
+            telemetry=telemetry,
         )
     finally:
         progress.close()
@@ -253,13 +264,18 @@ def paper(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     evolve: EvolveOption = False,
     evolve_every: EvolveEveryOption = 60.0,
+    bus: BusOption = None,
+    serve: ServeOption = False,
+    serve_port: ServePortOption = DEFAULT_SERVE_PORT,
+    heartbeat: HeartbeatOption = 5.0,
 ) -> None:
     """Paper-trade on replayed bars: simulated fills, fake money, the engine of the backtest.
 
     A person stops and resets it with `coinswarm risk stop|reset`, as a live session. Ctrl-C
     ends it after the current bar; the run and its --report keep what happened until then.
     With --evolve, discovery learns beside it from the bars whose close the replay has passed
-    (market time); it stops with the session, after the cycle in hand.
+    (market time); it stops with the session, after the cycle in hand. With --bus it
+    publishes its live events on NATS; with --serve it serves the dashboards itself.
     """
     from coinswarm import bootstrap  # noqa: PLC0415 - heavy: loads the engine
 
@@ -286,9 +302,24 @@ def paper(
         with stop_on_interrupt() as stop:
             pace = _speed(speed, stop)
             warn_if_stopped("paper", state or risk_state_path("paper"))
-            with evolving(closed, mode="paper", database=db, every_s=evolve_every):
+            with (
+                broadcasting(
+                    bus=bus,
+                    serve=serve,
+                    serve_port=serve_port,
+                    heartbeat_s=heartbeat,
+                    database=db,
+                    runs_dir=runs_dir,
+                ) as telemetry,
+                evolving(closed, mode="paper", database=db, every_s=evolve_every),
+            ):
                 outcome = _run(
-                    request, quiet=quiet or as_json, pace=pace, stop=stop, closed_bars=closed
+                    request,
+                    quiet=quiet or as_json,
+                    pace=pace,
+                    stop=stop,
+                    closed_bars=closed,
+                    telemetry=telemetry,
                 )
         if report is not None:
             outcome.write_report(report, notes=stopped_note(stop, "paper"))

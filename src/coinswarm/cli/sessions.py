@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +14,14 @@ from coinswarm.cli._beside import (
     EvolveOption,
     closed_bars_for,
     evolving,
+)
+from coinswarm.cli._live import (
+    DEFAULT_SERVE_PORT,
+    BusOption,
+    HeartbeatOption,
+    ServeOption,
+    ServePortOption,
+    broadcasting,
 )
 from coinswarm.cli._shared import (
     STRATEGY_HELP,
@@ -96,6 +104,16 @@ def _tell_resume(request: SessionRequest, run_id: str) -> None:
     tell(f"resume it with: {command}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Broadcast:
+    """Where the session's live events go: --bus, --serve, --serve-port, --heartbeat."""
+
+    bus: str | None = None
+    serve: bool = False
+    serve_port: int = DEFAULT_SERVE_PORT
+    heartbeat_s: float = 5.0
+
+
 def _session(
     request: SessionRequest,
     *,
@@ -104,9 +122,11 @@ def _session(
     report: Path | None,
     evolve: bool = False,
     evolve_every: float = 60.0,
+    broadcast: _Broadcast | None = None,
 ) -> None:
-    """Run the session, with discovery beside it when `evolve`; write its report (`report`,
-    checked already) however it ends cleanly."""
+    """Run the session, with discovery beside it when `evolve` and its live events going
+    where `broadcast` says; write its report (`report`, checked already) however it ends
+    cleanly."""
     from coinswarm import sessions  # noqa: PLC0415
     from coinswarm.cli._progress import RunProgressView  # noqa: PLC0415
 
@@ -117,15 +137,30 @@ def _session(
         if request.state_file is not None:
             warn_if_stopped(request.mode, request.state_file)
         closed = closed_bars_for(evolve)
+        live = broadcast or _Broadcast()
         with stop_on_interrupt() as stop:
             try:
-                with evolving(
-                    closed, mode=request.mode, database=request.database, every_s=evolve_every
+                with (
+                    broadcasting(
+                        bus=live.bus,
+                        serve=live.serve,
+                        serve_port=live.serve_port,
+                        heartbeat_s=live.heartbeat_s,
+                        database=request.database,
+                    ) as telemetry,
+                    evolving(
+                        closed, mode=request.mode, database=request.database, every_s=evolve_every
+                    ),
                 ):
                     # The guard's pauses, the shadow's gap and discovery go to stderr: stdout
                     # may be --json.
                     outcome = sessions.run_session(
-                        request, stop=stop, say=tell, progress=progress, closed_bars=closed
+                        request,
+                        stop=stop,
+                        say=tell,
+                        progress=progress,
+                        closed_bars=closed,
+                        telemetry=telemetry,
                     )
             finally:
                 progress.close()
@@ -171,6 +206,10 @@ def sandbox(
     quiet: QuietOption = False,
     evolve: EvolveOption = False,
     evolve_every: EvolveEveryOption = 60.0,
+    bus: BusOption = None,
+    serve: ServeOption = False,
+    serve_port: ServePortOption = DEFAULT_SERVE_PORT,
+    heartbeat: HeartbeatOption = 5.0,
 ) -> None:
     """Trade against an exchange's test environment: the engine of the backtest, live data.
 
@@ -214,6 +253,7 @@ def sandbox(
         report=report,
         evolve=evolve,
         evolve_every=evolve_every,
+        broadcast=_Broadcast(bus, serve, serve_port, heartbeat),
     )
 
 
@@ -243,6 +283,10 @@ def live(
     quiet: QuietOption = False,
     evolve: EvolveOption = False,
     evolve_every: EvolveEveryOption = 60.0,
+    bus: BusOption = None,
+    serve: ServeOption = False,
+    serve_port: ServePortOption = DEFAULT_SERVE_PORT,
+    heartbeat: HeartbeatOption = 5.0,
 ) -> None:
     """Trade real money under a real-money risk profile, after every start-up check passes.
 
@@ -299,4 +343,5 @@ def live(
         report=report,
         evolve=evolve,
         evolve_every=evolve_every,
+        broadcast=_Broadcast(bus, serve, serve_port, heartbeat),
     )

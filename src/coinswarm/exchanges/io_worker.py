@@ -28,17 +28,37 @@ class VenueTimeoutError(CoinswarmError):
 
 
 class IoWorker:
-    """Run calls on one dedicated thread, in order; wait at most `timeout_s` for each."""
+    """Run calls on one dedicated thread, in order; wait at most `timeout_s` for each.
 
-    def __init__(self, *, timeout_s: float = DEFAULT_CALL_TIMEOUT_S, name: str = "venue") -> None:
+    `on_error` hears every call that failed with one of our errors (the exchange's refusals,
+    its outages, a timeout), with what was called, before the error goes on to the caller: a
+    session's telemetry counts them for the operator. It must return at once and not raise.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        name: str = "venue",
+        on_error: Callable[[str, CoinswarmError], None] | None = None,
+    ) -> None:
         if not timeout_s > 0:
             msg = f"timeout_s: expected a positive number of seconds, found {timeout_s}"
             raise ValueError(msg)
         self._timeout_s = timeout_s
+        self._on_error = on_error
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-io")
 
     def call(self, what: str, function: Callable[[], T]) -> T:
         """Return `function()` run on the worker; raise what it raises, or on timeout."""
+        try:
+            return self._call(what, function)
+        except CoinswarmError as error:
+            if self._on_error is not None:
+                self._on_error(what, error)
+            raise
+
+    def _call(self, what: str, function: Callable[[], T]) -> T:
         future = self._pool.submit(function)
         try:
             return future.result(timeout=self._timeout_s)

@@ -7,6 +7,7 @@ from coinswarm.api.routes import (
     alerts,
     control,
     evolution,
+    live,
     metrics,
     patterns,
     risk,
@@ -28,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     control.router,
     alerts.router,
+    live.router,
 )

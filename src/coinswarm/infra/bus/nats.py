@@ -33,7 +33,14 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    PubAck,
+    StorageType,
+    StreamConfig,
+)
 
 from coinswarm.infra.bus.base import (
     BusError,
@@ -252,8 +259,21 @@ class NatsBus:
                 future.cancel()
             raise _translate(action, self._config.url, exc) from exc
 
-    async def subscribe(self, pattern: str, durable: str, handler: Handler) -> NatsSubscription:
-        """Deliver events under `pattern` to `handler` through the durable consumer `durable`."""
+    async def subscribe(
+        self,
+        pattern: str,
+        durable: str,
+        handler: Handler,
+        *,
+        new_only: bool = False,
+        inactive_s: float | None = None,
+    ) -> NatsSubscription:
+        """Deliver events under `pattern` to `handler` through the durable consumer `durable`.
+
+        `new_only` starts a new consumer at the events published from now on, not at the
+        stream's first (a live view, not a backlog); `inactive_s` lets the server delete the
+        consumer once nobody pulled from it that long (a follower whose process died).
+        """
         validate_pattern(pattern)
         validate_durable(durable)
         if self._closing:
@@ -262,7 +282,7 @@ class NatsBus:
             raise BusError(f"durable {durable!r} already has an active subscription")
         action = f"subscribe durable {durable!r} to {pattern!r}"
         try:
-            await self._ensure_consumer(pattern, durable)
+            await self._ensure_consumer(pattern, durable, new_only=new_only, inactive_s=inactive_s)
             pull = await self._js.pull_subscribe_bind(durable=durable, stream=self._config.stream)
         except _TRANSPORT_ERRORS as exc:
             raise _translate(action, self._config.url, exc) from exc
@@ -355,7 +375,19 @@ class NatsBus:
         except _TRANSPORT_ERRORS as exc:
             raise _translate(action, config.url, exc) from exc
 
-    async def _ensure_consumer(self, pattern: str, durable: str) -> None:
+    async def delete_consumer(self, durable: str) -> None:
+        """Delete the durable consumer `durable` and its position (a follower's, when done)."""
+        validate_durable(durable)
+        try:
+            await self._js.delete_consumer(self._config.stream, durable)
+        except nats.js.errors.NotFoundError:
+            return
+        except _TRANSPORT_ERRORS as exc:
+            raise _translate(f"delete consumer {durable!r}", self._config.url, exc) from exc
+
+    async def _ensure_consumer(
+        self, pattern: str, durable: str, *, new_only: bool = False, inactive_s: float | None = None
+    ) -> None:
         wire = self.wire_subject(pattern)
         try:
             info = await self._js.consumer_info(self._config.stream, durable)
@@ -365,6 +397,8 @@ class NatsBus:
                 filter_subject=wire,
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self._config.ack_wait_s,
+                deliver_policy=DeliverPolicy.NEW if new_only else DeliverPolicy.ALL,
+                inactive_threshold=inactive_s,
             )
             await self._js.add_consumer(self._config.stream, consumer)
             return

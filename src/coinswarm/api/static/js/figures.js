@@ -1,7 +1,7 @@
 // Figures the pages derive from what the API sends: drawdown, the day's P&L, how close a limit is.
 // Pure functions of their arguments, so they are the same on every page.
 
-import { num, pick, toNs } from "./dom.js";
+import { money, num, pick, qty, toNs } from "./dom.js";
 import { chartTime } from "./charts.js";
 
 /** Return equity points [{time, equity, drawdown}] from the API's points, drawdown as a fraction <= 0. */
@@ -65,4 +65,12 @@ export function isOpen(status) {
 /** Return the ns time of an event or record, whichever way it is named. */
 export function tsOf(record) {
   return toNs(pick(record, "created_ts", "ts_ns", "ts", "decided_ts", "created_ns", "time"));
+}
+
+/** Return an order's size as a person reads it: its quantity, or the quote amount it spends. */
+export function orderAmount(order) {
+  const quantity = pick(order, "quantity");
+  if (quantity !== undefined) return qty(quantity);
+  const quote = pick(order, "quote_quantity");
+  return quote === undefined ? "—" : `${money(quote)} (quote)`;
 }

@@ -14,7 +14,28 @@ import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
 import { meter } from "../widgets.js";
 
 const main = mount("agents", { kinds: ["verdict", "start", "stop"] });
-const FEED_SIZE = 30;
+const FEED_SIZE = 12;
+const WINDOW_DAYS = 30;
+
+/** Return the hit rate over the trailing `window` UTC days at each day: [{time, value (0..1)}]. */
+export function rollingHitRate(days, window = WINDOW_DAYS) {
+  const dated = days.map((d) => ({ time: Date.parse(`${d.day}T00:00:00Z`) / 1000, hits: d.hits || 0, scored: d.scored || 0 })).sort((a, b) => a.time - b.time);
+  const out = [];
+  let hits = 0;
+  let scored = 0;
+  let start = 0;
+  for (const day of dated) {
+    hits += day.hits;
+    scored += day.scored;
+    while (dated[start].time <= day.time - window * 86400) {
+      hits -= dated[start].hits;
+      scored -= dated[start].scored;
+      start += 1;
+    }
+    if (scored > 0) out.push({ time: day.time, value: hits / scored });
+  }
+  return out;
+}
 
 const state = { run: null, report: null, charts: [], feed: [] };
 const view = {
@@ -75,7 +96,7 @@ function drawCharts(report) {
   const weightBox = h("div", { id: "weight-chart", class: "chart short" });
   fill(
     view.charts,
-    h("h2", {}, "Hit rate over time (out-of-sample: each vote scored on the next bar; per UTC day)"),
+    h("h2", {}, `Hit rate over time (out-of-sample: each vote scored on the next bar; trailing ${WINDOW_DAYS} days)`),
     agents.length ? [hitBox, h("h3", {}, "Weight over time (mean per UTC day)"), weightBox, legend(agents)] : empty("no scored votes yet, so nothing to chart"),
   );
   if (!agents.length) return;
@@ -83,9 +104,8 @@ function drawCharts(report) {
   const hits = new TimeChart(hitBox, series, { percent: true });
   const weights = new TimeChart(weightBox, series);
   agents.forEach((a, i) => {
-    const days = (a.days || []).map((d) => ({ time: Date.parse(`${d.day}T00:00:00Z`) / 1000, hit: d.hit_rate, weight: d.weight }));
-    hits.set(i, days.filter((d) => d.hit !== null && d.hit !== undefined).map((d) => ({ time: d.time, value: d.hit * 100 })));
-    weights.set(i, days.map((d) => ({ time: d.time, value: Number(d.weight) })));
+    hits.set(i, rollingHitRate(a.days || []).map((p) => ({ time: p.time, value: p.value * 100 })));
+    weights.set(i, (a.days || []).map((d) => ({ time: Date.parse(`${d.day}T00:00:00Z`) / 1000, value: Number(d.weight) })));
   });
   state.charts = [hits, weights];
 }
@@ -95,7 +115,7 @@ function legend(agents) {
 }
 
 function drawFeed() {
-  const columns = [{ label: "Time" }, { label: "Instrument" }, { label: "Verdict" }, { label: "Votes", wrap: true }];
+  const columns = [{ label: "Time" }, { label: "Instrument" }, { label: "Verdict" }, { label: "Votes (agent, vote, confidence)" }];
   fill(
     view.feed,
     h("h2", {}, "Latest votes (live)"),
@@ -103,7 +123,7 @@ function drawFeed() {
       ? table(
           columns,
           state.feed.map((v) =>
-            row(columns, [when(v.ts_ns ?? v.ts), v.instrument, badge(String(v.action || "").toLowerCase(), "info"), (v.votes || []).map((x) => `${x.agent} ${String(x.action ?? x.direction).toLowerCase()} ${Number(x.confidence).toFixed(2)}`).join(" · ")]),
+            row(columns, [when(v.ts_ns ?? v.ts), v.instrument, badge(String(v.action || "").toLowerCase(), "info"), h("span", { class: "small" }, (v.votes || []).map((x) => `${x.agent} ${String(x.action ?? x.direction).toLowerCase()} ${Number(x.confidence).toFixed(2)}`).join(" · "))]),
           ),
           { id: "vote-feed-table" },
         )

@@ -1,9 +1,9 @@
 // Alerts: what the server told people, newest first, and whether each channel got it.
 // New alerts arrive at the top as they fire (and as a toast on every page).
 
-import { get } from "../api.js";
+import { get, post } from "../api.js";
 import { badge, fill, h, listOf, pick, row, table, when } from "../dom.js";
-import { empty, mount, problem, throttle } from "../layout.js";
+import { empty, mount, problem, throttle, toast } from "../layout.js";
 import { live } from "../live.js";
 
 const main = mount("alerts", { kinds: ["alert"] });
@@ -11,11 +11,39 @@ const LIMIT = 200;
 const TONE = { critical: "bad", warning: "warn", info: "info" };
 const COLUMNS = [{ label: "Time" }, { label: "Severity" }, { label: "Rule" }, { label: "Alert", wrap: true }, { label: "Run" }, { label: "Deliveries", wrap: true }];
 
-const view = { list: h("section", { class: "panel", id: "alerts" }) };
+const view = { setup: h("section", { class: "panel", id: "alert-setup" }), list: h("section", { class: "panel", id: "alerts" }) };
+
+function setupView(answer) {
+  if (answer.enabled === false) {
+    return [h("h2", {}, "Channels"), h("div", { class: "notice" }, "This server runs without the alert engine: no alert is raised or sent.")];
+  }
+  const channels = listOf(answer.channels || []);
+  const sessions = listOf(answer.sessions || []);
+  return [
+    h("h2", {}, "Channels"),
+    h("p", {}, channels.length ? channels.map((c) => [badge(c, "info"), " "]) : h("span", { class: "muted" }, "none configured: alerts reach only this page")),
+    h("p", { class: "small muted" }, `${answer.dropped ?? 0} repeats dropped inside their window since the server started.`),
+    sessions.length
+      ? h("p", {}, "Dead-man's switch: ", sessions.map((s) => [badge(`${s.run_id}: ${s.down ? "down" : "beating"}`, s.down ? "bad" : "good"), " "]))
+      : h("p", { class: "small muted" }, "Dead-man's switch: no session is being watched."),
+    h("div", { class: "toolbar" }, h("button", { type: "button", id: "test-alert", onclick: sendTest }, "Send a test alert to every channel"), h("span", { id: "test-outcome" })),
+  ];
+}
+
+async function sendTest() {
+  const outcome = document.getElementById("test-outcome");
+  try {
+    const sent = await post("/api/alerts/test");
+    fill(outcome, h("span", { class: "small" }, `sent to ${listOf(sent.channels || []).join(", ") || "this page only"}`));
+    toast("test alert sent", "", "info");
+  } catch (error) {
+    fill(outcome, problem(error, "send a test alert"));
+  }
+}
 
 function deliveries(alert) {
   const list = listOf(alert.deliveries || []);
-  if (!list.length) return h("span", { class: "muted" }, alert.kind === "alert" ? "just fired" : "none");
+  if (!list.length) return h("span", { class: "muted" }, alert.kind === "alert" ? "just fired" : "this page only");
   return list.map((d) => [
     badge(`${d.channel}: ${d.status}${d.attempts > 1 ? ` after ${d.attempts} tries` : ""}`, d.status === "delivered" ? "good" : "warn"),
     d.last_error && d.status !== "delivered" ? h("div", { class: "small muted" }, d.last_error) : null,
@@ -42,7 +70,9 @@ function alertRow(alert, fresh = false) {
 
 async function load() {
   try {
-    const alerts = listOf(await get("/api/alerts", { limit: LIMIT }), "alerts");
+    const answer = await get("/api/alerts", { limit: LIMIT });
+    const alerts = listOf(answer, "alerts");
+    if (!Array.isArray(answer)) fill(view.setup, setupView(answer));
     view.list.dataset.count = String(alerts.length);
     fill(
       view.list,
@@ -55,7 +85,7 @@ async function load() {
   document.body.dataset.ready = "true";
 }
 
-fill(main, h("h1", {}, "Alerts"), view.list);
+fill(main, h("h1", {}, "Alerts"), view.setup, view.list);
 load();
 
 // A fired alert shows at once; its deliveries are read again a moment later.

@@ -22,7 +22,7 @@ const COLUMNS = [
   { label: "Out-of-sample trades", num: true },
   { label: "Holdout Sharpe (out-of-sample)", num: true },
   { label: "Parents", num: true },
-  { label: "Why", wrap: true },
+  { label: "Why" },
 ];
 
 const STANDING = {
@@ -38,7 +38,7 @@ const view = {
   progress: h("section", { class: "panel", id: "evolution" }),
   filters: h("div", { class: "toolbar" }),
   board: h("section", { class: "panel", id: "leaderboard" }),
-  detail: h("section", { class: "panel aside", id: "pattern-detail", "aria-live": "polite" }, h("p", { class: "muted" }, "Click a pattern to see its scores and lineage.")),
+  detail: h("section", { class: "panel", id: "pattern-detail", "aria-live": "polite", hidden: true }),
 };
 
 function standing(pattern) {
@@ -62,7 +62,7 @@ function leaderRow(pattern, rank) {
       pattern.out_of_sample_trades ?? "—",
       score(pattern.holdout_sharpe),
       String((pattern.parents || []).length),
-      pattern.reason,
+      h("span", { class: "clip", title: pattern.reason }, pattern.reason),
     ],
     {
       class: `clickable${state.selected === pattern.pattern_id ? " selected" : ""}`,
@@ -80,6 +80,7 @@ function drawBoard() {
   fill(
     view.board,
     h("h2", {}, `Leaderboard (${patterns.length})`),
+    h("p", { class: "small muted" }, "Click a pattern for its scores, its rule and its lineage."),
     h("p", { class: "small muted" }, "Ranked proven first, then by the out-of-sample deflated Sharpe (the Sharpe after the penalty for every trial the search made). In-sample scores are what the search fitted on; out-of-sample scores are on data it never saw."),
     patterns.length
       ? table(COLUMNS, patterns.map((p, i) => leaderRow(p, i + 1)), { id: "leaderboard-table" })
@@ -174,6 +175,7 @@ async function choose(pattern) {
   state.selected = id;
   for (const tr of view.board.querySelectorAll("tr[data-pattern]")) tr.classList.toggle("selected", tr.dataset.pattern === id);
   view.detail.dataset.pattern = id;
+  view.detail.hidden = false;
   delete view.detail.dataset.loaded;
   fill(view.detail, h("p", { class: "muted" }, `Loading ${id}…`));
   try {
@@ -203,6 +205,7 @@ async function choose(pattern) {
   } catch (error) {
     fill(view.detail, problem(error, `read pattern ${id}`));
   }
+  view.detail.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 async function loadBoard() {
@@ -226,7 +229,7 @@ async function loadProgress() {
 }
 
 async function start() {
-  fill(main, h("h1", {}, "Pattern leaderboard"), view.progress, view.filters, h("div", { class: "split" }, view.board, view.detail));
+  fill(main, h("h1", {}, "Pattern leaderboard"), view.progress, view.filters, view.detail, view.board);
   fill(view.filters, filters());
   const [running] = await Promise.all([loadProgress(), loadBoard()]);
   document.body.dataset.ready = "true";

@@ -3,7 +3,7 @@
 
 import { get } from "../api.js";
 import { TimeChart, chartTime } from "../charts.js";
-import { equityPoints, isOpen, lastDay, limitMoney, lossUsed } from "../figures.js";
+import { equityPoints, isOpen, lastDay, limitMoney, lossUsed, orderAmount } from "../figures.js";
 import { fill, h, listOf, money, num, percent, pick, qty, row, signClass, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
 import { live } from "../live.js";
@@ -36,6 +36,7 @@ const view = {
   header: h("div", { class: "toolbar" }),
   cards: h("div", { class: "cards", id: "figures" }),
   day: h("section", { class: "panel", id: "day-pnl" }),
+  figures: h("section", { class: "panel", id: "run-figures" }),
   equity: h("section", { class: "panel", id: "equity" }),
   drawdown: h("section", { class: "panel", id: "drawdown" }),
   positions: h("section", { class: "panel", id: "positions" }, h("h2", {}, "Positions")),
@@ -50,7 +51,7 @@ function layoutRun() {
     h("h1", {}, "Portfolio"),
     view.header,
     view.cards,
-    view.day,
+    h("div", { class: "grid" }, view.day, view.figures),
     h("div", { class: "grid" }, view.equity, view.drawdown),
     h("div", { class: "grid" }, view.positions, view.orders),
   );
@@ -109,6 +110,31 @@ function drawCards() {
   );
 }
 
+const FIGURES = [
+  ["total_return", "Total return", (v) => percent(v)],
+  ["cagr", "CAGR", (v) => percent(v)],
+  ["sharpe", "Sharpe", (v) => num(v).toFixed(2)],
+  ["sortino", "Sortino", (v) => num(v).toFixed(2)],
+  ["max_drawdown", "Max drawdown", (v) => percent(v)],
+  ["win_rate", "Win rate", (v) => percent(v, 0)],
+  ["profit_factor", "Profit factor", (v) => num(v).toFixed(2)],
+  ["trades", "Round trips", String],
+  ["fees_paid", "Fees paid", (v) => money(v)],
+  ["exposure", "Time in the market", (v) => percent(v, 0)],
+];
+
+function drawFigures() {
+  const metrics = (state.details && state.details.metrics) || {};
+  const shown = FIGURES.filter(([key]) => metrics[key] !== undefined && metrics[key] !== null);
+  fill(
+    view.figures,
+    h("h2", {}, "Run figures (in-sample: the run over its own bars)"),
+    shown.length
+      ? h("dl", { class: "kv" }, shown.map(([key, label, show]) => [h("dt", {}, label), h("dd", { dataset: { metric: key } }, show(metrics[key]))]))
+      : h("p", { class: "muted" }, "figures come when the run ends"),
+  );
+}
+
 function drawDay(risk) {
   const latest = state.latest;
   let pnl;
@@ -136,7 +162,7 @@ function drawDay(risk) {
     h("div", { class: `card value ${signClass(pnl)}`, id: "day-pnl-value", "data-pnl": String(pnl) }, money(pnl)),
     Number.isFinite(limit)
       ? meter("Loss against the daily limit", `limit ${money(limit)}`, used, { id: "daily-limit-meter" })
-      : h("p", { class: "muted small" }, "the daily loss limit of this run's risk profile is not known"),
+      : h("p", { class: "muted small" }, runMode(state.details) === "backtest" ? "a backtest's limits are on its report; the Risk page shows the paper, sandbox and live limits" : "the daily loss limit of this run's risk profile is not known yet"),
   );
 }
 
@@ -193,7 +219,7 @@ function drawOrders(orders) {
       h("a", { href: `trades.html?run=${encodeURIComponent(state.run)}&order=${encodeURIComponent(pick(o, "order_id", "id"))}` }, pick(o, "order_id", "id")),
       pick(o, "instrument"),
       pick(o, "side"),
-      qty(pick(o, "quantity")),
+      orderAmount(o),
       qty(pick(o, "filled_quantity", "filled")),
       pick(o, "status"),
     ]),
@@ -255,6 +281,7 @@ async function loadRun(id) {
   }
   state.risk = risk.status === "fulfilled" ? risk.value : null;
   drawCards();
+  drawFigures();
   drawDay(state.risk);
   await Promise.all([loadPositions(), loadOrders()]);
   document.body.dataset.ready = "true";

@@ -4,7 +4,7 @@
 
 import { get } from "../api.js";
 import { badge, fill, h, listOf, money, num, pick, qty, row, table, when } from "../dom.js";
-import { tsOf } from "../figures.js";
+import { orderAmount, tsOf } from "../figures.js";
 import { empty, mount, problem, throttle } from "../layout.js";
 import { live } from "../live.js";
 import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
@@ -21,7 +21,7 @@ const COLUMNS = [
   { label: "Quantity", num: true },
   { label: "Filled", num: true },
   { label: "Status" },
-  { label: "Reject reason", wrap: true },
+  { label: "Reject reason" },
 ];
 
 const state = { run: null, orders: new Map(), next: null, selected: null };
@@ -51,10 +51,10 @@ function orderRow(order, fresh = false) {
       h("span", { class: "mono" }, id),
       pick(order, "instrument"),
       pick(order, "side"),
-      qty(pick(order, "quantity")),
+      orderAmount(order),
       qty(pick(order, "filled_quantity", "filled")),
       statusBadge(pick(order, "status")),
-      pick(order, "reject_reason") || "",
+      order.reject_reason ? h("span", { class: "clip", title: order.reject_reason }, order.reject_reason) : "",
     ],
     {
       class: `clickable${fresh ? " fresh" : ""}${state.selected === id ? " selected" : ""}`,
@@ -76,7 +76,7 @@ function drawList() {
   view.list.dataset.count = String(orders.length);
   fill(
     view.list,
-    h("h2", {}, `Orders (${orders.length}${state.next !== null ? "+" : ""})`),
+    h("h2", {}, `Orders (${state.total !== undefined && state.total > orders.length ? `${orders.length} of ${state.total}` : orders.length})`),
     orders.length ? table(COLUMNS, orders.map((o) => orderRow(o)), { id: "orders-table" }) : empty("this run placed no orders"),
   );
   fill(view.more, state.next !== null ? h("button", { type: "button", id: "more-orders", onclick: loadMore }, `Load ${PAGE} more`) : null);
@@ -95,6 +95,7 @@ async function loadPage(after) {
   const page = listOf(answer, "orders");
   for (const order of page) state.orders.set(orderId(order), { ...state.orders.get(orderId(order)), ...order });
   state.next = nextCursor(answer, page);
+  if (answer && typeof answer.total === "number") state.total = Math.max(answer.total, state.orders.size);
 }
 
 async function loadMore() {
@@ -110,6 +111,7 @@ async function loadRun(id) {
   state.run = id;
   state.orders = new Map();
   state.next = null;
+  state.total = undefined;
   fill(main, h("h1", {}, "Trades"), view.toolbar, h("div", { class: "split" }, h("div", {}, view.list, view.more), view.explain));
   try {
     await loadPage(undefined);
@@ -204,12 +206,12 @@ function explanationView(x) {
     h("h2", {}, "Why order ", h("span", { class: "mono" }, pick(order, "order_id", "client_order_id")), " was placed"),
     kv([
       ["instrument", order.instrument],
-      ["side", [pick(order, "side"), " ", qty(pick(order, "quantity", "quote_quantity")), order.type ? ` (${order.type})` : ""]],
+      ["side", [String(pick(order, "side") || "").toLowerCase(), " ", orderAmount(order), order.type ? `, ${String(order.type).toLowerCase()}` : ""]],
       ["status", statusBadge(order.status)],
       ["decided", when(pick(x, "decided_ts") ?? tsOf(order))],
       ["client id", pick(order, "client_order_id")],
       ["rejected", pick(order, "reject_reason")],
-      ["filled", order.filled_quantity !== undefined ? `${qty(order.filled_quantity)} at ${money(order.average_fill_price, 2)}, fees ${money(order.fees, 4)}` : null],
+      ["filled", num(order.filled_quantity) > 0 ? `${qty(order.filled_quantity)} at ${money(order.average_fill_price, 2)}, fees ${money(order.fees, 4)}` : order.filled_quantity !== undefined ? "nothing" : null],
       ["bar", bar ? `open ${bar.open} high ${bar.high} low ${bar.low} close ${bar.close} volume ${bar.volume}` : null],
     ]),
     h("h3", {}, "Verdict"),

@@ -1,26 +1,24 @@
 """The daily P&L report of an account, over a store built with known fills around a midnight.
 
-The figures are worked out by hand below, and also read from ledger snapshots the "engine"
-(a live `Ledger` fed the same fills) saved at the day's boundaries: the report folds the stored
-events again, so agreeing with both says it neither lost nor invented anything.
+The store (tests/report_harness.py): 10,000 USDT, 1 BTC bought at 100 (fee 0.1) the day
+before D; on D, 0.4 sold at 110 (fee 0.044) and 0.2 bought at 90 (fee 0.018); 0.3 sold the day
+after. The figures are worked out by hand below, and also read from ledger snapshots the
+"engine" (a live `Ledger` fed the same fills) saved at the day's edges: the report folds the
+stored events again, so agreeing with both says it neither lost nor invented anything.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from coinswarm.domain.fill import Fill
-from coinswarm.domain.instrument import instrument_from_symbol
-from coinswarm.domain.ledger import Deposit, Ledger
-from coinswarm.domain.order import Order, OrderRequest, OrderSide
 from coinswarm.infra import audit
-from coinswarm.infra.storage import RunRecord, Store
+from coinswarm.infra.storage import Store
 from coinswarm.reporting.daily import (
     BadDateError,
     account_reports,
@@ -28,90 +26,15 @@ from coinswarm.reporting.daily import (
     parse_day,
 )
 from coinswarm.reporting.daily_files import TRADE_COLUMNS, report_html, write_report
-
-D = date(2026, 12, 6)
-START, END = day_bounds(D)
-HOUR = 3_600_000_000_000
-RUN = "run-known-fills"
-SYMBOL = "BTC-USDT"
-
-
-@dataclass
-class Book:
-    store: Store
-    ledger: Ledger
-    url: str
-    seq: int = 0
-
-    def trade(self, side: OrderSide, quantity: str, price: str, fee: str, ts: int) -> Fill:
-        self.seq += 1
-        request = OrderRequest(
-            client_order_id=f"c{self.seq}", instrument=SYMBOL, side=side, quantity=Decimal(quantity)
-        )
-        order = Order(f"o{self.seq}", request, ts)
-        order.accept(ts)
-        self.store.record_order(RUN, order)
-        fill = Fill(
-            trade_id=f"t{self.seq}",
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            instrument=SYMBOL,
-            side=side,
-            quantity=Decimal(quantity),
-            price=Decimal(price),
-            fee=Decimal(fee),
-            fee_currency="USDT",
-            ts=ts,
-        )
-        after = order.snapshot()
-        after.apply_fill(fill)
-        self.store.record_fill(RUN, fill, after)
-        self.ledger.record(fill)
-        return fill
-
-    def checkpoint(self, ts: int) -> None:
-        self.store.save_snapshot(RUN, ts, self.ledger.state())
-
-    def alert(self, ts: int, **payload: object) -> None:
-        with self.store.transaction() as session:
-            audit.append(session, ts=ts, kind="alert", actor="alerts", payload=payload)
+from report_harness import END, HOUR, RUN, START, Book, D, known_day
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory):
+def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
     """The store, built once: the tests only read it."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('daily') / 'sandbox.db'}"
-    store = Store.open(url, upgrade=True)
-    store.create_run(
-        RunRecord(
-            run_id=RUN,
-            mode="sandbox",
-            venue="local",
-            strategy="sma-cross",
-            inputs={"phase": 2, "products": [SYMBOL]},
-            created_ts=START - 20 * HOUR,
-            updated_ts=START - 20 * HOUR,
-        )
-    )
-    ledger = Ledger({SYMBOL: instrument_from_symbol(SYMBOL)}, "USDT")
-    deposit = Deposit("USDT", Decimal(10_000), START - 14 * HOUR)
-    store.record_deposit(RUN, deposit)
-    ledger.deposit(deposit.currency, deposit.amount, deposit.ts)
-    found = Book(store, ledger, url)
-    found.trade(OrderSide.BUY, "1", "100", "0.1", START - HOUR)  # the day before
-    found.checkpoint(START - 1)  # the engine's ledger as the day starts
-    found.trade(OrderSide.SELL, "0.4", "110", "0.044", START + HOUR)
-    found.trade(OrderSide.BUY, "0.2", "90", "0.018", START + 5 * HOUR)
-    found.checkpoint(END - 1)  # ... and as it ends
-    found.trade(OrderSide.SELL, "0.3", "120", "0.036", END + 2 * HOUR)  # the day after
-    found.alert(
-        START + 3 * HOUR, rule="exchange_errors", severity="critical", title="burst", mode="sandbox"
-    )
-    found.alert(START + 4 * HOUR, rule="loss", severity="warning", title="other mode", mode="live")
-    found.alert(START + 5 * HOUR, rule="report", severity="info", title="a report", mode="sandbox")
-    found.alert(END + HOUR, rule="loss", severity="warning", title="tomorrow", mode="sandbox")
+    found = known_day(f"sqlite:///{tmp_path_factory.mktemp('daily') / 'sandbox.db'}")
     yield found
-    store.close()
+    found.store.close()
 
 
 def the_report(book: Book, day: date = D):
@@ -237,3 +160,15 @@ def test_days_are_utc_days():
     start, end = day_bounds(D)
     assert end - start == 24 * HOUR
     assert start == 1_796_515_200 * 1_000_000_000
+
+
+def test_alerts_are_read_from_the_alert_engines_database_too(book, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    with Store.open(url, upgrade=True) as alerts, alerts.transaction() as session:
+        payload = {"rule": "session_down", "severity": "critical", "title": "down"}
+        audit.append(
+            session, ts=START + HOUR, kind="alert", actor="alerts", payload=payload, run_id=RUN
+        )
+    monkeypatch.setenv("COINSWARM_ALERT_DB", url)
+    fired = [(a.title, a.run_id) for a in the_report(book).alerts]
+    assert fired == [("down", RUN), ("burst", None)]

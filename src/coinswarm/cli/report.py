@@ -90,13 +90,15 @@ def daily(
     ),
 ) -> None:
     """Write the day's P&L report (HTML and CSV) of each paper, sandbox and live account."""
-    from coinswarm.reporting.daily import account_reports, parse_day  # noqa: PLC0415
-    from coinswarm.reporting.daily_files import write_report  # noqa: PLC0415
-    from coinswarm.reporting.schedule import default_reports_dir  # noqa: PLC0415
+    from coinswarm.reporting.days import parse_day  # noqa: PLC0415
 
     try:
         day = parse_day(date or _yesterday())
         settings = _alert_settings() if send else None
+        from coinswarm.reporting.daily import account_reports  # noqa: PLC0415
+        from coinswarm.reporting.daily_files import write_report  # noqa: PLC0415
+        from coinswarm.reporting.schedule import default_reports_dir  # noqa: PLC0415
+
         reports = account_reports(day, db=db, made_ns=time.time_ns())
         folder = out or default_reports_dir()
         written = [write_report(report, folder) for report in reports]

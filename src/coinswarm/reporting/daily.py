@@ -26,7 +26,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +47,7 @@ from coinswarm.infra.storage.models import (
 )
 from coinswarm.reporting._ledger_day import DayFigures, HeldPosition, fold_day
 from coinswarm.reporting._marks import marks_for, profile_of
+from coinswarm.reporting.days import BadDateError, day_bounds, parse_day
 from coinswarm.risk.profiles import RiskProfile
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
 
 ACCOUNT_MODES = ("paper", "sandbox", "live")
 ZERO = Decimal(0)
-NS_PER_S = 1_000_000_000
 ALERT_KIND = "alert"
 ALERT_DB_VARIABLE = "COINSWARM_ALERT_DB"
 """Where the alert engine keeps its outbox and audits its alerts, when set."""
@@ -83,28 +83,6 @@ _ACTIVITY = (
     (LedgerSnapshotRow.run_id, LedgerSnapshotRow.ts),
 )
 """Where a run leaves a trace stamped with its clock: any of them in a day makes it active."""
-
-
-class BadDateError(CoinswarmError, ValueError):
-    """The day asked for is not a date (YYYY-MM-DD)."""
-
-
-def parse_day(text: str) -> date:
-    """Return the UTC day `text` names (YYYY-MM-DD); BadDateError says what was wrong."""
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        msg = f"--date: expected a day as YYYY-MM-DD (for example 2026-12-06), found {text!r}"
-        raise BadDateError(msg) from None
-
-
-def day_bounds(day: date) -> tuple[int, int]:
-    """Return the day's start and end (exclusive) in UTC nanoseconds."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return (
-        int(start.timestamp()) * NS_PER_S,
-        int((start + timedelta(days=1)).timestamp()) * NS_PER_S,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,38 +17,35 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from coinswarm.backtest.defaults import data_home
 from coinswarm.reporting.daily import account_reports
 from coinswarm.reporting.daily_files import WrittenReport, write_report
+from coinswarm.reporting.days import NS_PER_DAY, day_before, next_midnight_ns
 from coinswarm.reporting.send import send_written
 
-__all__ = ["DAILY", "NS_PER_DAY", "DailyReports", "default_reports_dir", "next_midnight_ns"]
+__all__ = [
+    "DAILY",
+    "NS_PER_DAY",
+    "DailyReports",
+    "day_before",
+    "default_reports_dir",
+    "next_midnight_ns",
+]
 
 logger = logging.getLogger(__name__)
 
 DAILY = "daily"
 """The part's name in `Services.parts`."""
-NS_PER_DAY = 86_400 * 1_000_000_000
 ALERTS = "alerts"
 
 
 def default_reports_dir() -> Path:
     """Return the reports folder in the data folder."""
     return data_home() / "reports"
-
-
-def next_midnight_ns(now_ns: int) -> int:
-    """Return the first UTC midnight strictly after `now_ns`."""
-    return (now_ns // NS_PER_DAY + 1) * NS_PER_DAY
-
-
-def day_before(midnight_ns: int) -> date:
-    """Return the UTC day that ends at `midnight_ns`."""
-    return datetime.fromtimestamp((midnight_ns - NS_PER_DAY) // 1_000_000_000, tz=UTC).date()
 
 
 class DailyReports:

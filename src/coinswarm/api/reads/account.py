@@ -25,17 +25,26 @@ from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from coinswarm.api.reads.models import EquityCurve, EquityPoint, Portfolio, PositionItem
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.position import Position
 from coinswarm.infra.storage import Store
-from coinswarm.infra.storage.models import DepositRow, FillRow, LedgerSnapshotRow, RunRow
+from coinswarm.infra.storage.models import (
+    DepositRow,
+    FillRow,
+    LedgerSnapshotRow,
+    RunRow,
+    SnapshotBalanceRow,
+    SnapshotPositionRow,
+    SnapshotRoundTripRow,
+)
 
 __all__ = ["MAX_POINTS", "AccountCache", "portfolio", "thin"]
 
 MAX_POINTS = 2000
+_CASH, _FEE = "cash", "fee"  # the kinds of a snapshot's balances
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
@@ -364,9 +373,62 @@ def _currency(store: Store, run_id: str) -> str | None:
         return session.scalar(query)
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The latest snapshot's balances and positions, and how many round trips it counts."""
+
+    ts: int
+    cash: dict[str, Decimal]
+    fees: dict[str, Decimal]
+    positions: list[Position]
+    round_trips: int
+
+
+def _latest_snapshot(store: Store, run_id: str) -> _Snapshot | None:
+    """Read the latest snapshot without its round trips: a run of 100,000 fills keeps some
+    50,000 of them, and the portfolio only counts them (`Store.latest_snapshot` loads all)."""
+    latest = (
+        select(LedgerSnapshotRow.id, LedgerSnapshotRow.ts)
+        .where(LedgerSnapshotRow.run_id == run_id)
+        .order_by(LedgerSnapshotRow.id.desc())
+        .limit(1)
+    )
+    with store.transaction() as session:
+        found = session.execute(latest).first()
+        if found is None:
+            return None
+        snapshot_id, ts = found
+        balances = session.execute(
+            select(SnapshotBalanceRow.kind, SnapshotBalanceRow.currency, SnapshotBalanceRow.amount)
+            .where(SnapshotBalanceRow.snapshot_id == snapshot_id)
+            .order_by(SnapshotBalanceRow.currency)
+        ).all()
+        positions = [
+            Position(row.instrument, row.quantity, row.average_cost, row.realised_pnl, row.fees)
+            for row in session.scalars(
+                select(SnapshotPositionRow)
+                .where(SnapshotPositionRow.snapshot_id == snapshot_id)
+                .order_by(SnapshotPositionRow.instrument)
+            )
+        ]
+        # Numbered densely from 0: the last number, read from the key's end, counts them.
+        last_trip = session.scalar(
+            select(func.max(SnapshotRoundTripRow.seq)).where(
+                SnapshotRoundTripRow.snapshot_id == snapshot_id
+            )
+        )
+    return _Snapshot(
+        ts=ts,
+        cash={currency: amount for kind, currency, amount in balances if kind == _CASH},
+        fees={currency: amount for kind, currency, amount in balances if kind == _FEE},
+        positions=positions,
+        round_trips=0 if last_trip is None else int(last_trip) + 1,
+    )
+
+
 def portfolio(store: Store, run_id: str, market: Mapping[str, BarSeries] | None) -> Portfolio:
     """Return the run's cash and positions at its latest checkpoint, marked to market."""
-    snapshot = store.latest_snapshot(run_id)
+    snapshot = _latest_snapshot(store, run_id)
     currency = _currency(store, run_id)
     if snapshot is None:
         return Portfolio(
@@ -380,30 +442,22 @@ def portfolio(store: Store, run_id: str, market: Mapping[str, BarSeries] | None)
             round_trips=0,
             positions=[],
         )
-    state = snapshot.state
-    held = [p for p in state.positions if p.quantity]
+    held = [p for p in snapshot.positions if p.quantity]
     marks = _marks(store, run_id, [p.instrument for p in held], market, snapshot.ts)
-    cash = dict(state.cash)
-    equity: Decimal | None = cash.get(currency, Decimal(0)) if currency else None
-    values: dict[str, Decimal] = {}
+    equity: Decimal | None = snapshot.cash.get(currency, Decimal(0)) if currency else None
     for position in held:
         mark = marks.get(position.instrument)
-        if mark is None:
-            equity = None
-        else:
-            values[position.instrument] = position.value(mark[0])
-            equity = None if equity is None else equity + values[position.instrument]
-    positions = [_position(p, marks.get(p.instrument), equity) for p in held]
+        equity = None if mark is None or equity is None else equity + position.value(mark[0])
     return Portfolio(
         run=run_id,
         as_of_ts=snapshot.ts,
         currency=currency,
-        cash={c: str(a) for c, a in state.cash},
-        fees={c: str(a) for c, a in state.fees},
+        cash={c: str(a) for c, a in snapshot.cash.items()},
+        fees={c: str(a) for c, a in snapshot.fees.items()},
         equity=None if equity is None else str(equity),
-        realised_pnl=str(sum((p.realised_pnl for p in state.positions), Decimal(0))),
-        round_trips=len(state.round_trips),
-        positions=positions,
+        realised_pnl=str(sum((p.realised_pnl for p in snapshot.positions), Decimal(0))),
+        round_trips=snapshot.round_trips,
+        positions=[_position(p, marks.get(p.instrument), equity) for p in held],
     )
 
 

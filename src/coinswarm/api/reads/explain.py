@@ -27,7 +27,15 @@ from coinswarm.api.reads.models import (
     VerdictItem,
     VoteItem,
 )
-from coinswarm.api.reads.trades import ACTIONS, fill_item, order_item, verdict_items
+from coinswarm.api.reads.trades import (
+    ACTIONS,
+    FILL_COLUMNS,
+    ORDER_COLUMNS,
+    VERDICT_COLUMNS,
+    fill_item,
+    order_item,
+    verdict_items,
+)
 from coinswarm.backtest.runs import EXPLANATIONS, RunNotFoundError, read_explanations
 from coinswarm.data.timefmt import format_timestamp
 from coinswarm.infra.storage import Store
@@ -62,9 +70,9 @@ def kept_explanation(runs_dir: Path, run_id: str, order_id: str) -> dict[str, An
     return None
 
 
-def _find_order(store: Store, run_id: str, order_id: str) -> OrderRow:
+def _find_order(store: Store, run_id: str, order_id: str) -> OrderItem:
     query = (
-        select(OrderRow)
+        select(*ORDER_COLUMNS)
         .where(
             OrderRow.run_id == run_id,
             or_(OrderRow.order_id == order_id, OrderRow.client_order_id == order_id),
@@ -73,10 +81,10 @@ def _find_order(store: Store, run_id: str, order_id: str) -> OrderRow:
         .limit(1)
     )
     with store.transaction() as session:
-        row = session.scalars(query).one_or_none()
+        row = session.execute(query).first()
     if row is None:
         raise NotFoundError(f"run {run_id} has no order {order_id!r}")
-    return row
+    return order_item(row)
 
 
 def _risk(store: Store, run_id: str, client_order_id: str) -> RiskDecision | None:
@@ -97,9 +105,9 @@ def _risk(store: Store, run_id: str, client_order_id: str) -> RiskDecision | Non
     return RiskDecision(action=row.kind, reason=row.reason, requested=row.requested, sent=row.sent)
 
 
-def _verdict(store: Store, run_id: str, order: OrderRow) -> VerdictItem | None:
+def _verdict(store: Store, run_id: str, order: OrderItem) -> VerdictItem | None:
     query = (
-        select(VerdictRow)
+        select(*VERDICT_COLUMNS)
         .where(
             VerdictRow.run_id == run_id,
             VerdictRow.ts == order.created_ts,
@@ -109,8 +117,7 @@ def _verdict(store: Store, run_id: str, order: OrderRow) -> VerdictItem | None:
         .limit(1)
     )
     with store.transaction() as session:
-        rows = list(session.scalars(query))
-        items = verdict_items(session, rows)
+        items = verdict_items(session, list(session.execute(query)))
     return items[0] if items else None
 
 
@@ -181,11 +188,10 @@ def _lines(order: OrderItem, explanation: OrderExplanation) -> list[str]:
 
 def explain_order(store: Store, runs_dir: Path, run_id: str, order_id: str) -> OrderExplanation:
     """Return why order `order_id` (exchange or client id) of run `run_id` was placed."""
-    row = _find_order(store, run_id, order_id)
-    order = order_item(row)
+    order = _find_order(store, run_id, order_id)
     with store.transaction() as session:
-        fill_rows = session.scalars(
-            select(FillRow).where(FillRow.order_pk == row.id).order_by(FillRow.ledger_seq)
+        fill_rows = session.execute(
+            select(*FILL_COLUMNS).where(FillRow.order_pk == order.seq).order_by(FillRow.ledger_seq)
         )
         fills = [fill_item(f) for f in fill_rows]
     history = [
@@ -196,21 +202,21 @@ def explain_order(store: Store, runs_dir: Path, run_id: str, order_id: str) -> O
             to_status=c.to_status,
             filled_quantity=str(c.filled_quantity),
         )
-        for c in store.order_history(run_id, row.client_order_id)
+        for c in store.order_history(run_id, order.client_order_id)
     ]
-    kept = kept_explanation(runs_dir, run_id, row.order_id)
-    verdict = _verdict(store, run_id, row)
+    kept = kept_explanation(runs_dir, run_id, order.order_id)
+    verdict = _verdict(store, run_id, order)
     rationale = (kept or {}).get("rationale") or {}
     explanation = OrderExplanation(
         run=run_id,
         order=order,
-        decided_ts=row.created_ts,
+        decided_ts=order.created_ts,
         bar=_bar(kept),
         summary=rationale.get("summary"),
         details=[str(d) for d in rationale.get("details", ())],
         verdict=verdict,
         votes=_kept_votes(kept) or ([] if verdict is None else verdict.votes),
-        risk=_risk(store, run_id, row.client_order_id) or _kept_risk(kept),
+        risk=_risk(store, run_id, order.client_order_id) or _kept_risk(kept),
         fills=fills,
         history=history,
         lines=[],

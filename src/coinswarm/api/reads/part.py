@@ -16,6 +16,7 @@ from coinswarm.api.reads.account import AccountCache
 from coinswarm.api.reads.agents import AgentsCache
 from coinswarm.api.reads.market import MarketCache
 from coinswarm.api.reads.stores import Databases, Located
+from coinswarm.api.reads.trades import Spans
 from coinswarm.api.settings import ServeSettings
 from coinswarm.domain.bar import BarSeries
 from coinswarm.infra.state import RedisHotState, shared_state
@@ -33,6 +34,7 @@ class Reads:
         self.markets = MarketCache()
         self.accounts = AccountCache()
         self.agents = AgentsCache()
+        self.spans = Spans()
         self._shared: RedisHotState | None = None
         self._lock = threading.Lock()
 

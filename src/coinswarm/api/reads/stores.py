@@ -6,6 +6,16 @@ pay that on every request. `Databases` keeps one engine per database and hands e
 `coinswarm runs list` reads: the one `--db` names, else each mode's own (`catalog.places`). A
 SQLite file that does not exist is no database yet: it reads as empty, and looking never
 creates it.
+
+The engine the API reads through is its own, not the store's: the store begins every SQLite
+transaction `IMMEDIATE` (it writes, and must not deadlock upgrading a read lock), which takes
+the database's one write lock. Reading that way, a dashboard polling a run would hold up the
+session writing it, for as long as a read lasts (an equity curve of 100,000 fills: a second).
+The API's SQLite connections begin deferred transactions (a snapshot of the database as of
+their first read, never waiting for the writer in WAL mode) and are `query_only`: nothing
+sent through them can change the database. The store still opens each database once first,
+for its checks: its integrity, and its migration (an older SQLite file is brought up to date,
+as `coinswarm runs list` does).
 """
 
 from __future__ import annotations
@@ -15,16 +25,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine, create_engine, event
 
 from coinswarm.api.errors import NotFoundError
 from coinswarm.backtest.catalog import AmbiguousRunError, Place, places
 from coinswarm.backtest.defaults import default_runs_dir
 from coinswarm.infra.storage import RunRecord, Store, sqlite_path
-from coinswarm.infra.storage.database import MODES
+from coinswarm.infra.storage.database import MODES, resolve_url
 
-__all__ = ["Databases", "Located"]
+__all__ = ["Databases", "Located", "read_engine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,33 @@ class Located:
     def key(self) -> str:
         """Return a name of the run unique across databases (for caches)."""
         return f"{self.place.url.render_as_string(hide_password=False)}#{self.record.run_id}"
+
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def _on_connect(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # transactions begin as `_on_begin` says
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
+
+
+def _on_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN DEFERRED")
+
+
+def read_engine(url: URL) -> Engine:
+    """Return an engine that reads the database at `url` and cannot write to it (SQLite), or
+    reads it as any client does (a server's own isolation)."""
+    engine = create_engine(resolve_url(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+    return engine
 
 
 class Databases:
@@ -96,7 +134,8 @@ class Databases:
                     self._engines.pop(key).dispose()
                 return None
             if engine is None:
-                engine = self._engines[key] = Store.open(place.url, upgrade=path is not None).engine
+                Store.open(place.url, upgrade=path is not None).close()  # checked, migrated
+                engine = self._engines[key] = read_engine(place.url)
             return engine
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Response
+from pydantic import BaseModel
 
 from coinswarm.api.reads import Reads
 from coinswarm.api.reads.trades import PageRequest
@@ -16,6 +17,7 @@ __all__ = [
     "PageQuery",
     "ReadsPart",
     "RunPath",
+    "json_of",
     "page_request",
     "reads",
 ]
@@ -32,6 +34,14 @@ def reads(found: Annotated[Services, Depends(services)]) -> Reads:
         part = found.parts.setdefault("reads", Reads(found.settings))
     assert isinstance(part, Reads)
     return part
+
+
+def json_of(model: BaseModel) -> Response:
+    """Answer with `model` serialised once. A route that returns a model has FastAPI check it
+    against the route's response model again, field by field, before serialising it: a third
+    of the time of a page of 1,000 orders. The route still declares its `response_model`, so
+    the OpenAPI schema and the dashboards' contract are the same."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def page_request(

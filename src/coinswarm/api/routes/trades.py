@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from coinswarm.api.auth import Viewer
 from coinswarm.api.reads.account import MAX_POINTS, portfolio
@@ -20,7 +20,7 @@ from coinswarm.api.reads.models import (
     VerdictItem,
 )
 from coinswarm.api.reads.trades import fills_page, orders_page, verdicts_page
-from coinswarm.api.routes._depends import PageQuery, ReadsPart, RunPath
+from coinswarm.api.routes._depends import PageQuery, ReadsPart, RunPath, json_of
 
 __all__ = ["router"]
 
@@ -32,7 +32,7 @@ def _drawdown(summary: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-@router.get("/equity")
+@router.get("/equity", response_model=EquityCurve)
 def equity(
     _role: Viewer,
     part: ReadsPart,
@@ -40,12 +40,12 @@ def equity(
     points: Annotated[int, Query(ge=2, le=MAX_POINTS, description="at most this many")] = (
         MAX_POINTS
     ),
-) -> EquityCurve:
+) -> Response:
     """The run's equity and drawdown over time, thinned to `points` (peaks and troughs kept)."""
     with part.run(run) as (located, store):
         market = part.market(located)
         summary = _summary(part, run)
-        return part.accounts.equity(
+        curve = part.accounts.equity(
             located.key,
             store,
             run,
@@ -53,6 +53,7 @@ def equity(
             max_points=points,
             run_max_drawdown=_drawdown(summary),
         )
+    return json_of(curve)
 
 
 def _summary(part: ReadsPart, run: str) -> object:
@@ -63,14 +64,14 @@ def _summary(part: ReadsPart, run: str) -> object:
         return None
 
 
-@router.get("/positions")
-def positions(_role: Viewer, part: ReadsPart, run: RunPath) -> Portfolio:
+@router.get("/positions", response_model=Portfolio)
+def positions(_role: Viewer, part: ReadsPart, run: RunPath) -> Response:
     """The run's cash and positions at its latest checkpoint, marked at the latest price."""
     with part.run(run) as (located, store):
-        return portfolio(store, run, part.market(located))
+        return json_of(portfolio(store, run, part.market(located)))
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=Page[OrderItem])
 def orders(
     _role: Viewer,
     part: ReadsPart,
@@ -79,24 +80,24 @@ def orders(
     open_only: Annotated[
         bool, Query(alias="open", description="only the orders an exchange still works on")
     ] = False,
-) -> Page[OrderItem]:
+) -> Response:
     """The run's orders in their latest state, a page at a time (`seq`: the store's order)."""
     with part.run(run) as (_located, store):
-        return orders_page(store, run, page, open_only=open_only)
+        return json_of(orders_page(store, run, page, open_only=open_only, spans=part.spans))
 
 
-@router.get("/fills")
-def fills(_role: Viewer, part: ReadsPart, run: RunPath, page: PageQuery) -> Page[FillItem]:
+@router.get("/fills", response_model=Page[FillItem])
+def fills(_role: Viewer, part: ReadsPart, run: RunPath, page: PageQuery) -> Response:
     """The run's fills, a page at a time (`seq`: the ledger's order)."""
     with part.run(run) as (_located, store):
-        return fills_page(store, run, page)
+        return json_of(fills_page(store, run, page, spans=part.spans))
 
 
-@router.get("/verdicts")
-def verdicts(_role: Viewer, part: ReadsPart, run: RunPath, page: PageQuery) -> Page[VerdictItem]:
+@router.get("/verdicts", response_model=Page[VerdictItem])
+def verdicts(_role: Viewer, part: ReadsPart, run: RunPath, page: PageQuery) -> Response:
     """The committee's verdicts with every vote and its weight, a page at a time."""
     with part.run(run) as (_located, store):
-        return verdicts_page(store, run, page)
+        return json_of(verdicts_page(store, run, page, spans=part.spans))
 
 
 @router.get("/orders/{order}/explain")

@@ -7,7 +7,6 @@ order and stops them in reverse (see `app.create_app`). A part that needs anothe
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from coinswarm.api.audit import AUDITOR, Auditor
 from coinswarm.api.control import CONTROLS, Controls
 from coinswarm.api.feed import install_live
+from coinswarm.api.jobs import JOBS, Jobs
 from coinswarm.api.routes.alerts import ALERTS
 from coinswarm.api.routes.metrics import METRICS
 from coinswarm.api.services import Services
@@ -23,10 +23,7 @@ from coinswarm.infra.alerts import AlertEngine, AlertSettings
 from coinswarm.infra.metrics import Metrics
 from coinswarm.infra.state import shared_state
 
-__all__ = ["SHARED_STATE_VARIABLE", "build_services"]
-
-SHARED_STATE_VARIABLE = "COINSWARM_REDIS_URL"
-"""The shared kill switch's Redis, as `coinswarm risk stop --state-url` reads it."""
+__all__ = ["build_services"]
 
 
 def build_services(
@@ -34,16 +31,17 @@ def build_services(
 ) -> Services:
     """Return the services of one server over `settings`, every part built but not started.
 
-    Raises `StateUnavailableError` when COINSWARM_REDIS_URL names a server that does not answer:
-    a stop that could not reach the shared kill switch would be worse than no server; and
+    Raises `StateUnavailableError` when `settings.state_url` names a Redis that does not
+    answer: a stop that could not reach the shared kill switch would be worse than no server;
     `AlertConfigError` (one line naming the variable) for unusable COINSWARM_ALERT_* settings.
     """
     found = Services(settings=settings, clock_ns=clock_ns)
-    shared = shared_state(os.environ.get(SHARED_STATE_VARIABLE))
+    shared = shared_state(settings.state_url)
     parts: list[tuple[str, Any]] = [
         (METRICS, Metrics(clock_ns)),  # before the feed: it counts every live event
         (AUDITOR, Auditor(settings.db, clock_ns=clock_ns)),
         (CONTROLS, Controls(shared=shared, clock_ns=clock_ns)),
+        (JOBS, Jobs(settings, clock_ns=clock_ns)),
         # Finds the hub and the metrics in `found.parts` when it sends, whatever their order.
         (
             ALERTS,

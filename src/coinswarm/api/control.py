@@ -3,7 +3,8 @@
 The API reaches a paper, sandbox or live session the way `coinswarm risk stop|reset` does:
 it appends a person's action to the mode's risk state file (`record_action`), which the
 session applies between two bars, and, when the server knows the shared kill switch
-(`COINSWARM_REDIS_URL`), a stop sets that too and a resume clears it. What each action does
+(`COINSWARM_API_STATE_URL`, else `COINSWARM_REDIS_URL`), a stop sets that too and a resume
+clears it. What each action does
 is `risk.person`'s:
 
 - stop: the emergency stop (kill switch and breaker), then cancel and flatten;

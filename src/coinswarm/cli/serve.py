@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import signal
 import socket
 from pathlib import Path
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["serve"]
 
+REDIS_VARIABLE = "COINSWARM_REDIS_URL"
 MIN_TOKEN = 16
 """The shortest token a server reachable from other machines accepts."""
 BUS_SCHEMES = ("nats", "tls", "ws", "wss")
@@ -105,6 +107,9 @@ def _settings(**given: Any) -> ServeSettings:
         first = error.errors()[0]
         where = "COINSWARM_API_" + "_".join(str(p) for p in first["loc"]).upper()
         raise UsageError(f"{where}: {first['msg']}") from None
+    if settings.state_url is None and os.environ.get(REDIS_VARIABLE):
+        # The shared kill switch `coinswarm risk stop` and the sessions use.
+        settings = settings.model_copy(update={"state_url": os.environ[REDIS_VARIABLE]})
     return settings.with_keyring()
 
 

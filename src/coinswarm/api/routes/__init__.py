@@ -7,6 +7,7 @@ from coinswarm.api.routes import (
     alerts,
     control,
     evolution,
+    jobs,
     live,
     metrics,
     patterns,
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     evolution.router,
     metrics.router,
     control.router,
+    jobs.router,
     alerts.router,
     live.router,
 )

@@ -85,7 +85,7 @@ class Outbox:
         backoff: Backoff,
         timeout_s: float,
         on_outcome: OnOutcome | None = None,
-        per_channel: int = 16,
+        per_channel: int = 8,
         poll_s: float = 2.0,
     ) -> None:
         self._store = store

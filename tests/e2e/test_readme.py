@@ -501,6 +501,29 @@ def _paper_bus(folder: Folder, command: str) -> None:
     assert "unreachable" not in done.stderr
 
 
+@case("coinswarm report daily --date 2026-12-06")
+def _daily_report(folder: Folder, command: str) -> None:
+    # A data folder of its own, with one paper run on the synthetic market (from 2022-01-01).
+    home = {"COINSWARM_HOME": str(folder.path / "report-home")}
+    paper = "coinswarm paper --speed max --bars 96 --strategy sma-cross --quiet"
+    run = json.loads(
+        folder.run(paper, "--param", "fast=3", "--param", "slow=8", "--json", env=home).stdout
+    )["run"]
+    said = folder.run(command, env=home).stderr
+    assert "paper: no activity; wrote" in said  # the account was quiet that day: an empty report
+    written = folder.path / "report-home" / "reports" / "daily-2026-12-06-paper.html"
+    assert "No run of this account was active on 2026-12-06" in written.read_text("utf-8")
+    traded = json.loads(
+        folder.run(command.replace("2026-12-06", "2022-01-02"), "--json", env=home).stdout
+    )
+    (report,) = traded["reports"]
+    assert report["runs"] == [run]
+    assert report["trades"] > 0  # the replay's market day, as the README says
+    refused = folder.run(command.replace("2026-12-06", "2026-12-32"), env=home, code=2)
+    assert refused.stderr.startswith("error: --date: expected a day as YYYY-MM-DD")
+    assert not (folder.path / "report-home" / "reports" / "daily-2026-12-32-paper.html").exists()
+
+
 @case("coinswarm resume RUN")
 def _resume(folder: Folder, command: str) -> None:
     backtest = "coinswarm backtest --data BTC_USDT-1h.csv.gz --checkpoint-every 200"

@@ -248,12 +248,14 @@ def test_the_dead_mans_switch_fires_after_twice_the_interval_in_real_time(db):
         with HttpReceiver() as http:
             async with AlertEngine(webhook_only(http.url("/hook")), url=db) as engine:
                 for seq in range(1, 4):
-                    engine.observe(live("heartbeat", seq=seq, interval_s=interval))
+                    engine.observe(live("heartbeat", beat=seq, seq=1000 + seq, interval_s=interval))
                     await asyncio.sleep(interval / 2)
                 last_beat = time.monotonic()
                 await until(lambda: len(http.requests) == 1, timeout_s=5)
                 elapsed = time.monotonic() - last_beat
                 assert engine.sessions() == {"paper-1": True}
+                # Keyed by the session's beat number, not the hub's sequence number.
+                assert engine.recent(1)[0].alert.key == "session_down:paper-1:3"
         assert 2 * interval - 0.13 < elapsed < 2 * interval + 0.5, elapsed
         assert "the session is down" in http.requests[0].json()["text"]
 
@@ -269,7 +271,7 @@ def test_the_dead_mans_switch_on_an_injected_clock(db):
             settings = webhook_only(http.url("/hook"))
             engine = AlertEngine(settings, url=db, clock_ns=lambda: now[0])
             async with engine:
-                engine.observe(live("heartbeat", run_id="live-7", seq=1, interval_s=5))
+                engine.observe(live("heartbeat", run_id="live-7", beat=1, interval_s=5))
                 now[0] += 10 * second  # twice the interval: not yet
                 engine.check_heartbeats()
                 await asyncio.sleep(0.2)
@@ -283,7 +285,7 @@ def test_the_dead_mans_switch_on_an_injected_clock(db):
                 await asyncio.sleep(0.2)
                 assert len(http.requests) == 1  # once per silence
                 # A stop disarms it: a session that said it stops is not down.
-                engine.observe(live("heartbeat", run_id="live-8", seq=1, interval_s=5))
+                engine.observe(live("heartbeat", run_id="live-8", beat=1, interval_s=5))
                 engine.observe(live("stop", run_id="live-8", status="finished"))
                 now[0] += 600 * second
                 engine.check_heartbeats()

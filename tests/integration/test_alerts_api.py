@@ -64,7 +64,7 @@ def test_the_viewer_sees_alerts_with_their_deliveries_and_no_secret(tmp_path: Pa
             http.status = 200
             engine = AlertEngine(settings, url=f"sqlite:///{tmp_path / 'a.db'}")
             async with engine, client(services(engine)) as api:
-                engine.observe(live("heartbeat", seq=1, interval_s=30))
+                engine.observe(live("heartbeat", beat=1, interval_s=30))
                 engine.observe(live("risk", event="DAILY_LOSS_STOP", reason="lost 5.2% today"))
                 await until(lambda: len(http.requests) == 2)
                 await until(lambda: retried(engine, "webhook-2"))

@@ -128,7 +128,9 @@ def _bar(seen: SessionSeen, event: Mapping[str, Any], _received: int) -> None:
 
 
 def _equity(seen: SessionSeen, event: Mapping[str, Any], _received: int) -> None:
-    names = ("equity", "cash", "drawdown", "day_pnl", "daily_loss_limit", "ts_ns")
+    # positions: a paper session stores its account only at checkpoints, so while it runs
+    # this is where the API (and the dashboards) see what it holds.
+    names = ("equity", "cash", "positions", "drawdown", "day_pnl", "daily_loss_limit", "ts_ns")
     seen.account = {name: event.get(name) for name in names}
 
 

@@ -146,7 +146,8 @@ class AlertEngine:
             back = self._deadman.beat(
                 run_id,
                 interval_s=_seconds(event.get("interval_s")),
-                seq=_int(event.get("seq")),
+                # `beat` numbers the session's beats; `seq` is the hub's numbering of events.
+                seq=_int(event.get("beat", event.get("seq"))),
                 mode=mode,
                 now_ns=now,
             )
@@ -342,7 +343,10 @@ class AlertEngine:
     def _channels(self) -> list[Channel]:
         if self._given_channels is not None:
             return self._given_channels
-        self._client = httpx.AsyncClient(timeout=self.settings.timeout_s)
+        # Connections kept open for the attempts the outbox runs at once (8 a channel); few,
+        # since httpcore looks over every pooled connection for each request.
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, limits=limits)
         self._mail = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alerts-mail")
         return build_channels(
             self.settings,

@@ -34,6 +34,7 @@ _NS = 1_000_000_000
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _STOP_GRACE_S = 1.0
+_LINGER_S = 0.01
 
 
 class DbThread:
@@ -84,7 +85,7 @@ class Outbox:
         backoff: Backoff,
         timeout_s: float,
         on_outcome: OnOutcome | None = None,
-        max_in_flight: int = 64,
+        per_channel: int = 8,
         poll_s: float = 2.0,
     ) -> None:
         self._store = store
@@ -96,7 +97,9 @@ class Outbox:
         # A lease outlives any attempt, so a row is never sent twice by live senders.
         self._lease_ns = int((2 * timeout_s + 10) * _NS)
         self._on_outcome = on_outcome
-        self._max_in_flight = max_in_flight
+        # Attempts under way at once on one channel: enough to clear a burst, few enough that
+        # one slow channel holds up no other, and a receiver is not flooded with connections.
+        self._per_channel = per_channel
         self._poll_s = poll_s
         self._secrets = tuple(s for c in channels for s in c.secrets())
         self._wake = asyncio.Event()
@@ -166,31 +169,54 @@ class Outbox:
 
     async def _round(self) -> float:
         """Settle, claim and start what is due; return how long to wait for the next round."""
-        await self._settle()
-        free = self._max_in_flight - len(self._in_flight)
-        if free <= 0:
-            return self._poll_s  # a finishing attempt wakes the loop
-        now = self._clock_ns()
-        claimed = await self._db(
-            self._store.claim_due,
-            list(self._channels),
-            now_ns=now,
-            lease_ns=self._lease_ns,
-            limit=free,
-        )
-        if self._stopping:
-            await self._db(self._store.release, [(d.alert_id, d.channel) for d in claimed])
-            return 0.0
+        if self._finished and self._in_flight:
+            # More attempts are about to finish: settle them together, one commit for many.
+            await asyncio.sleep(_LINGER_S)
+        batch, self._finished = self._finished, []
+        free = {} if self._stopping else self._free_slots()
+        try:
+            claimed, next_due = await self._db(
+                self._settle_and_claim, [outcome for _, outcome in batch], free
+            )
+        except BaseException:
+            self._finished[:0] = batch  # settled next round; the leases keep them ours
+            raise
+        for due, outcome in batch:
+            self._report(due, outcome)
         for due in claimed:
             task = asyncio.create_task(self._attempt(due), name=f"alert-{due.alert_id}")
             self._in_flight[task] = due
             task.add_done_callback(self._done)
-        if len(claimed) == free:
-            return 0.0  # more may be due
-        next_due = await self._db(self._store.next_due_ns, list(self._channels))
+        if not free or len(claimed) == sum(free.values()):
+            return self._poll_s  # every slot is busy: a finishing attempt wakes the loop
         if next_due is None:
             return self._poll_s
         return min(max((next_due - self._clock_ns()) / _NS, 0.0), self._poll_s) or 0.001
+
+    def _free_slots(self) -> dict[str, int]:
+        busy: dict[str, int] = {}
+        for due in self._in_flight.values():
+            busy[due.channel] = busy.get(due.channel, 0) + 1
+        free = {name: self._per_channel - busy.get(name, 0) for name in self._channels}
+        return {name: slots for name, slots in free.items() if slots > 0}
+
+    def _settle_and_claim(
+        self, outcomes: Sequence[DeliveryOutcome], free: Mapping[str, int]
+    ) -> tuple[list[DueDelivery], int | None]:
+        """On the store's thread, in one transaction: settle, claim up to `free[channel]` on
+        each channel, and say when the next pending row is due."""
+        now = self._clock_ns()
+        with self._store.transaction():
+            if outcomes:
+                self._store.settle(outcomes, now_ns=now)
+            claimed = [
+                due
+                for name, limit in free.items()
+                for due in self._store.claim_due(
+                    [name], now_ns=now, lease_ns=self._lease_ns, limit=limit
+                )
+            ]
+            return claimed, self._store.next_due_ns(list(self._channels))
 
     def _done(self, task: asyncio.Task[DeliveryOutcome]) -> None:
         if task.cancelled() or task not in self._in_flight:

@@ -175,5 +175,54 @@ export class LiveFeed {
   }
 }
 
+/**
+ * Return the events of `run` (of `kinds`) the server still holds in its buffer, oldest first.
+ *
+ * A running paper session writes its orders, fills and checkpoints to the store only now and
+ * then; until it does, the live events are the only record of what it did. A page that opens
+ * in the middle of a session asks the server to replay its buffer (`after=0`) on a socket of
+ * its own, and takes what arrives until the stream goes quiet (the replay comes at once, the
+ * session's new events at its own pace) or `maxMs` pass.
+ */
+export function replay({ run, kinds, quietMs = 300, maxMs = 4000 }) {
+  return new Promise((resolve) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const params = new URLSearchParams({ after: "0", run });
+    if (kinds) params.set("kinds", kinds.join(","));
+    const secret = token();
+    if (secret) params.set("token", secret);
+    const events = [];
+    let socket;
+    let quiet = null;
+    const done = () => {
+      clearTimeout(quiet);
+      clearTimeout(cap);
+      if (socket && socket.readyState <= 1) socket.close(1000, "replayed");
+      resolve(events);
+    };
+    const cap = setTimeout(done, maxMs);
+    try {
+      socket = new WebSocket(`${scheme}//${location.host}/api/ws?${params}`);
+    } catch {
+      done();
+      return;
+    }
+    socket.addEventListener("open", () => {
+      quiet = setTimeout(done, quietMs * 3); // nothing buffered: nothing will come at once
+    });
+    socket.addEventListener("message", (message) => {
+      try {
+        for (const event of eventsOf(JSON.parse(message.data))) if (kindOf(event) !== "gap") events.push(event);
+      } catch {
+        /* not an event */
+      }
+      clearTimeout(quiet);
+      quiet = setTimeout(done, quietMs);
+    });
+    socket.addEventListener("close", done);
+    socket.addEventListener("error", done);
+  });
+}
+
 /** The page's one feed; the layout starts it, pages subscribe. */
 export const live = new LiveFeed();

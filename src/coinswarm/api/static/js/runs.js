@@ -45,9 +45,16 @@ export function askedRun() {
   return new URLSearchParams(location.search).get("run");
 }
 
+/** Return a strategy's name without a file's folder and digest: "hold.py:Hold", "committee". */
+export function strategyLabel(strategy) {
+  const text = String(strategy || "");
+  const pinned = text.split("@sha256:")[0];
+  return pinned.includes("/") ? pinned.slice(pinned.lastIndexOf("/") + 1) : pinned;
+}
+
 /** Return a label a person can tell runs apart by: "paper · committee · running · 2024-...". */
 export function runLabel(run) {
-  const parts = [runMode(run), pick(run, "strategy"), runStatus(run)].filter(Boolean);
+  const parts = [runMode(run), strategyLabel(pick(run, "strategy")), runStatus(run)].filter(Boolean);
   const at = pick(run, "started_ns", "started", "created");
   return `${runId(run)} · ${parts.join(" · ")}${at ? ` · ${when(at)}` : ""}`;
 }

@@ -9,6 +9,7 @@ import { get } from "../api.js";
 import { age, badge, fill, h, listOf, money, row, svg, table, when } from "../dom.js";
 import { empty, mount, problem, throttle } from "../layout.js";
 import { live } from "../live.js";
+import { strategyLabel } from "../runs.js";
 import { kv } from "../widgets.js";
 
 const main = mount("architecture", { kinds: ["start", "stop", "heartbeat", "error"] });
@@ -157,7 +158,7 @@ function drawSessions(system) {
               [
                 h("a", { href: `index.html?run=${encodeURIComponent(s.run_id)}` }, s.run_id),
                 s.mode,
-                s.strategy || "",
+                strategyLabel(s.strategy),
                 s.status + (s.reason ? `: ${s.reason}` : ""),
                 badge(s.health, TONE[s.health] ?? "warn"),
                 `${age(s.heartbeat_age_s)} (every ${s.heartbeat_s} s)`,

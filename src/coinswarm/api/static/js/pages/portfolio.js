@@ -6,13 +6,13 @@ import { TimeChart, chartTime } from "../charts.js";
 import { equityPoints, isOpen, lastDay, limitMoney, lossUsed, orderAmount } from "../figures.js";
 import { fill, h, listOf, money, num, percent, pick, qty, row, signClass, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
-import { live } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId, runMode, runStatus } from "../runs.js";
+import { live, replay } from "../live.js";
+import { askedRun, loadRuns, picker, preferred, runId, runMode, runStatus, strategyLabel } from "../runs.js";
 import { card, meter } from "../widgets.js";
 
-const main = mount("portfolio", { kinds: ["equity", "order", "fill", "start", "stop", "risk"] });
+const main = mount("portfolio", { kinds: ["equity", "bar", "order", "fill", "start", "stop", "risk"] });
 
-const state = { run: null, details: null, points: [], charts: null, latest: null };
+const state = { run: null, details: null, points: [], charts: null, latest: null, orders: [], liveOrders: new Map(), marks: new Map(), peak: -Infinity };
 
 const POSITION_COLUMNS = [
   { label: "Instrument" },
@@ -73,7 +73,7 @@ function drawCharts() {
   drawdown.set(0, state.points.map((p) => ({ time: p.time, value: p.drawdown * 100 })));
   if (!state.points.length) {
     view.equity.querySelector(".empty")?.remove();
-    view.equity.append(empty("no equity points yet", "coinswarm demo"));
+    view.equity.append(runStatus(state.details) === "running" ? empty("waiting for the session's first equity point") : empty("no equity points yet", "coinswarm demo"));
   } else {
     view.equity.querySelector(".empty")?.remove();
   }
@@ -106,7 +106,7 @@ function drawCards() {
     card("Cash", money(cashOf(state.latest, account)), account.currency || ""),
     card("Realised P&L", h("span", { class: signClass(account.realised_pnl) }, money(account.realised_pnl)), account.round_trips !== undefined ? `${account.round_trips} round trips` : ""),
     card("Drawdown now", percent(Number.isFinite(current) ? -current : NaN), `worst ${percent(-worst)}`),
-    card("Orders · fills", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), pick(d, "strategy"), pick(d, "status")].filter(Boolean).join(" · ")),
+    card("Orders · fills stored", `${pick(d, "orders") ?? "—"} · ${pick(d, "fills") ?? "—"}`, [pick(d, "mode"), strategyLabel(pick(d, "strategy")), pick(d, "status")].filter(Boolean).join(" · ")),
   );
 }
 
@@ -195,23 +195,43 @@ function positionRows(positions) {
     );
 }
 
-function drawPositions(positions) {
-  const rows = positionRows(positions);
-  view.positions.dataset.count = String(rows.length);
-  fill(view.positions, h("h2", {}, "Positions"), rows.length ? table(POSITION_COLUMNS, rows, { id: "positions-table" }) : empty("flat: no open positions"));
+/**
+ * Return the positions to show: the stored account's (its latest checkpoint), with each
+ * quantity a running session's latest equity event gives instead, when that event is newer.
+ * A paper session checkpoints rarely, so while it runs its events are the fresher record.
+ */
+function currentPositions() {
+  const stored = listOf(state.account || {}, "positions");
+  const latest = state.latest;
+  const storedTs = num(pick(state.account, "as_of_ts"));
+  if (!latest || !latest.positions || (Number.isFinite(storedTs) && storedTs > num(latest.ts_ns))) return stored;
+  const byInstrument = new Map(stored.map((p) => [p.instrument, p]));
+  return Object.entries(latest.positions).map(([instrument, quantity]) => {
+    const known = byInstrument.get(instrument);
+    if (known && num(known.quantity) === num(quantity)) return known;
+    const mark = state.marks.get(instrument);
+    return mark === undefined ? { instrument, quantity } : { instrument, quantity, mark, market_value: String(num(quantity) * num(mark)) };
+  });
 }
 
-/** Return whether the quantities an equity event holds differ from the positions shown. */
-function positionsChanged(held) {
-  const shown = new Map([...view.positions.querySelectorAll("tr[data-instrument]")].map((tr) => [tr.dataset.instrument, tr.dataset.quantity]));
-  const now = Object.entries(held).filter(([, q]) => num(q) !== 0);
-  return now.length !== shown.size || now.some(([instrument, q]) => num(shown.get(instrument)) !== num(q));
+function drawPositions() {
+  const rows = positionRows(currentPositions());
+  view.positions.dataset.count = String(rows.length);
+  const live = state.latest && state.latest.positions ? h("p", { class: "small muted" }, `as of ${when(state.latest.ts_ns)} (the session's latest event)`) : null;
+  fill(view.positions, h("h2", {}, "Positions"), rows.length ? table(POSITION_COLUMNS, rows, { id: "positions-table" }) : empty("flat: no open positions"), live);
 }
 
 const SHOWN_ORDERS = 20;
 
-function drawOrders(orders) {
-  const open = orders.filter((o) => isOpen(pick(o, "status")));
+/** Return the open orders: the stored ones, updated by (or added from) the session's order events. */
+function currentOrders() {
+  const merged = new Map((state.orders || []).map((o) => [String(pick(o, "order_id", "client_order_id")), o]));
+  for (const [id, event] of state.liveOrders) merged.set(id, { ...merged.get(id), ...event });
+  return [...merged.values()].filter((o) => isOpen(pick(o, "status")));
+}
+
+function drawOrders() {
+  const open = currentOrders();
   view.orders.dataset.count = String(open.length);
   const rows = open.slice(0, SHOWN_ORDERS).map((o) =>
     row(ORDER_COLUMNS, [
@@ -235,9 +255,8 @@ function drawOrders(orders) {
 
 async function loadPositions() {
   try {
-    const held = await get(`/api/runs/${encodeURIComponent(state.run)}/positions`);
-    state.account = held;
-    drawPositions(listOf(held, "positions"));
+    state.account = await get(`/api/runs/${encodeURIComponent(state.run)}/positions`);
+    drawPositions();
     drawCards();
   } catch (error) {
     fill(view.positions, h("h2", {}, "Positions"), problem(error, "load the positions"));
@@ -246,10 +265,49 @@ async function loadPositions() {
 
 async function loadOrders() {
   try {
-    drawOrders(listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200, open: true }), "orders"));
+    state.orders = listOf(await get(`/api/runs/${encodeURIComponent(state.run)}/orders`, { limit: 200, open: true }), "orders");
+    drawOrders();
   } catch (error) {
     fill(view.orders, h("h2", {}, "Open orders"), problem(error, "load the orders"));
   }
+}
+
+/** Return a chart point of an equity event (drawdown as a fraction <= 0), or null. */
+function pointOf(event) {
+  const time = chartTime(event.ts_ns);
+  const equity = num(event.equity);
+  if (!Number.isFinite(time) || !Number.isFinite(equity)) return null;
+  state.peak = Math.max(state.peak, num(event.peak) || -Infinity, equity);
+  const sent = num(event.drawdown);
+  const drawdown = Number.isFinite(sent) && Math.abs(sent) <= 1 ? -Math.abs(sent) : state.peak > 0 ? equity / state.peak - 1 : 0;
+  return { time, equity, drawdown };
+}
+
+/** Take one event of the run: an equity point, an order's new state, a fill. */
+function take(event) {
+  const kind = event.kind;
+  if (kind === "order") {
+    const { seq: _hub, kind: _kind, ...fields } = event;
+    state.liveOrders.set(String(event.order_id || event.client_order_id), fields);
+  } else if (kind === "bar") {
+    state.marks.set(event.instrument, event.close);
+  } else if (kind === "equity") {
+    state.latest = event;
+    const point = pointOf(event);
+    const last = state.points[state.points.length - 1];
+    if (!point || (last && point.time < last.time)) return false;
+    if (last && point.time === last.time) state.points[state.points.length - 1] = point;
+    else state.points.push(point);
+    return true;
+  }
+  return false;
+}
+
+/** Replay what the server still holds of a running session (the store has little of it yet). */
+async function catchUp(id) {
+  const events = await replay({ run: id, kinds: ["equity", "order", "bar"] });
+  for (const event of events) if (event.run_id === id) take(event);
+  return events.length;
 }
 
 async function loadRun(id) {
@@ -257,6 +315,10 @@ async function loadRun(id) {
   state.latest = null;
   state.account = null;
   state.curve = null;
+  state.orders = [];
+  state.liveOrders = new Map();
+  state.marks = new Map();
+  state.peak = -Infinity;
   if (state.charts) {
     state.charts.equity.remove();
     state.charts.drawdown.remove();
@@ -268,17 +330,20 @@ async function loadRun(id) {
   const [details, points, risk] = await Promise.allSettled([get(base), get(`${base}/equity`), get("/api/risk")]);
   if (details.status === "rejected") {
     fill(view.cards, problem(details.reason, "load the run"));
+    document.body.dataset.ready = "true";
     return;
   }
   state.details = details.value;
   if (points.status === "fulfilled") {
     state.curve = points.value;
     state.points = equityPoints(listOf(points.value, "points", "equity"));
-    drawCharts();
+    state.peak = state.points.reduce((m, p) => Math.max(m, p.equity), -Infinity);
   } else {
     state.points = [];
-    fill(view.equity, h("h2", {}, "Equity"), problem(points.reason, "load the equity"));
+    view.equity.append(problem(points.reason, "load the equity"));
   }
+  if (runStatus(state.details) === "running") await catchUp(id);
+  drawCharts();
   state.risk = risk.status === "fulfilled" ? risk.value : null;
   drawCards();
   drawFigures();
@@ -307,38 +372,34 @@ async function start() {
   await loadRun(runId(chosen));
 }
 
-// ---- live: equity points extend the charts, orders and fills refresh their tables
+// ---- live: equity points extend the charts and move the positions; orders update in place
 
-const reloadOrders = throttle(() => state.run && loadOrders(), 1000);
-const reloadPositions = throttle(() => state.run && loadPositions(), 1000);
+const reloadPositions = throttle(() => state.run && loadPositions(), 2000);
+const redrawOrders = throttle(() => state.run && drawOrders(), 500);
 
 live.on("equity", (event) => {
   if (event.run_id !== state.run || !state.charts) return;
-  const time = chartTime(event.ts_ns);
-  const equity = num(event.equity);
-  const peak = Math.max(num(event.peak) || -Infinity, ...state.points.map((p) => p.equity), equity);
-  const sent = num(event.drawdown);
-  const drawdown = Number.isFinite(sent) && Math.abs(sent) <= 1 ? -Math.abs(sent) : peak > 0 ? equity / peak - 1 : 0;
-  const point = { time, equity, drawdown };
-  const last = state.points[state.points.length - 1];
-  if (last && time < last.time) return;
-  if (last && time === last.time) state.points[state.points.length - 1] = point;
-  else state.points.push(point);
-  state.charts.equity.append(0, { time, value: equity });
-  state.charts.drawdown.append(0, { time, value: drawdown * 100 });
-  view.equity.querySelector(".empty")?.remove();
-  state.latest = event;
+  if (take(event)) {
+    const point = state.points[state.points.length - 1];
+    state.charts.equity.append(0, { time: point.time, value: point.equity });
+    state.charts.drawdown.append(0, { time: point.time, value: point.drawdown * 100 });
+    view.equity.querySelector(".empty")?.remove();
+  }
   drawCards();
   drawDay(state.risk);
-  if (event.positions && positionsChanged(event.positions)) reloadPositions();
+  drawPositions();
 });
-live.on("order", (event) => event.run_id === state.run && reloadOrders());
+live.on("order", (event) => {
+  if (event.run_id !== state.run) return;
+  take(event);
+  redrawOrders();
+});
 live.on("fill", (event) => event.run_id === state.run && reloadPositions());
+live.on("bar", (event) => event.run_id === state.run && take(event));
 live.on("stop", (event) => {
   if (event.run_id !== state.run) return;
   toast(`run ${event.run_id} ${event.status || "stopped"}`, event.reason || "");
-  reloadOrders();
-  reloadPositions();
+  loadRun(state.run);
 });
 live.on("start", (event) => {
   if (event.run_id === state.run) return;

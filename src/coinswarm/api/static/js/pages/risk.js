@@ -8,7 +8,7 @@
 import { ApiError, get, post } from "../api.js";
 import { badge, fill, h, listOf, percent, row, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
-import { live } from "../live.js";
+import { live, replay } from "../live.js";
 import { kv, meter } from "../widgets.js";
 
 const main = mount("risk", { kinds: ["risk", "stop", "start", "equity"] });
@@ -35,7 +35,7 @@ function limitMeter(limit) {
   const closeness = limit.closeness === null || limit.closeness === undefined ? NaN : Number(limit.closeness);
   return h(
     "div",
-    { dataset: { limit: limit.name } },
+    { dataset: { limit: limit.name, live: limit.live ? "true" : undefined } },
     meter(name, `${used} used of ${figure(limit.limit, limit.unit)}`, closeness),
     limit.detail ? h("div", { class: "small muted" }, limit.detail) : null,
   );
@@ -54,7 +54,7 @@ function history(events) {
   if (!events.length) return h("p", { class: "muted" }, "no breaker trips or stops recorded");
   return table(
     HISTORY_COLUMNS,
-    events.map((e) => row(HISTORY_COLUMNS, [when(e.ts), h("span", { class: "mono" }, e.run), e.source, e.kind, e.actor || "", e.reason])),
+    events.map((e) => row(HISTORY_COLUMNS, [when(e.ts), h("span", { class: "mono" }, e.run), e.live ? `${e.source} (live)` : e.source, e.kind, e.actor || "", e.reason])),
     { class: "breaker-history" },
   );
 }
@@ -113,10 +113,53 @@ function sharedSection(shared) {
   );
 }
 
+/**
+ * Fill in, from a running session's latest equity event (GET /api/system), the loss limits
+ * the stored state cannot measure yet: a paper session writes its account only at
+ * checkpoints, so its figures are fresher on the live feed than in its files.
+ */
+export function withLiveFigures(mode, sessions) {
+  const session = sessions.find((s) => s.run_id === mode.run && s.status === "running" && s.account);
+  if (!session) return mode;
+  const account = session.account;
+  const equity = Number(account.equity);
+  const dayPnl = Number(account.day_pnl);
+  const dayStart = equity - dayPnl;
+  const measured = {
+    daily_loss: dayStart > 0 && Number.isFinite(dayPnl) ? Math.max(0, -dayPnl) / dayStart : null,
+    total_loss: Number.isFinite(Number(account.drawdown)) ? Math.abs(Number(account.drawdown)) : null,
+  };
+  const limits = listOf(mode.limits || []).map((limit) => {
+    const used = measured[limit.name];
+    if ((limit.used !== null && limit.used !== undefined) || used === null || used === undefined) return limit;
+    const detail = `from the running session's latest equity event (${when(account.ts_ns)})`;
+    return { ...limit, used, closeness: used / Number(limit.limit), detail, live: true };
+  });
+  return { ...mode, limits };
+}
+
+/** Return a live `risk` event as a row of the breaker history. */
+function historyRow(event) {
+  return { ts: event.ts_ns, run: event.run_id, source: event.source, kind: event.event, reason: event.reason, actor: event.by, live: true };
+}
+
+/** Add to a running session's breaker history what its live events say and its store does
+ * not hold yet (a paper session stores its risk events at checkpoints). */
+async function withLiveHistory(mode, sessions) {
+  const running = sessions.some((s) => s.run_id === mode.run && s.status === "running");
+  if (!running) return mode;
+  const stored = listOf(mode.breaker_history || []);
+  const seen = new Set(stored.map((e) => `${e.ts}|${e.kind}`));
+  const events = (await replay({ run: mode.run, kinds: ["risk"], quietMs: 200, maxMs: 2000 })).map(historyRow);
+  const fresh = events.filter((e) => !seen.has(`${e.ts}|${e.kind}`)).reverse();
+  return { ...mode, breaker_history: [...fresh, ...stored] };
+}
+
 async function load() {
   try {
-    const report = await get("/api/risk");
-    const modes = listOf(report, "modes");
+    const [report, system] = await Promise.all([get("/api/risk"), get("/api/system").catch(() => ({ sessions: [] }))]);
+    const sessions = listOf(system, "sessions");
+    const modes = await Promise.all(listOf(report, "modes").map((mode) => withLiveHistory(withLiveFigures(mode, sessions), sessions)));
     fill(
       main,
       h("h1", {}, "Risk"),

@@ -6,8 +6,8 @@ import { get } from "../api.js";
 import { badge, fill, h, listOf, money, num, pick, qty, row, table, when } from "../dom.js";
 import { orderAmount, tsOf } from "../figures.js";
 import { empty, mount, problem, throttle } from "../layout.js";
-import { live } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
+import { live, replay } from "../live.js";
+import { askedRun, loadRuns, picker, preferred, runId, runStatus } from "../runs.js";
 import { kv } from "../widgets.js";
 
 const PAGE = 50;
@@ -24,7 +24,7 @@ const COLUMNS = [
   { label: "Reject reason" },
 ];
 
-const state = { run: null, orders: new Map(), next: null, selected: null };
+const state = { run: null, runs: [], running: false, orders: new Map(), next: null, selected: null };
 const view = {
   toolbar: h("div", { class: "toolbar" }),
   list: h("section", { class: "panel", id: "orders" }),
@@ -107,14 +107,26 @@ async function loadMore() {
   }
 }
 
+/** Merge an order event into the orders shown (the hub's seq is not the store's). */
+function takeOrder(event) {
+  const id = orderId(event);
+  const { seq: _hubSeq, kind: _kind, ...fields } = event;
+  const known = state.orders.has(id);
+  state.orders.set(id, { ...state.orders.get(id), ...fields });
+  return known;
+}
+
 async function loadRun(id) {
   state.run = id;
+  state.running = runStatus(state.runs.find((r) => runId(r) === id)) === "running";
   state.orders = new Map();
   state.next = null;
   state.total = undefined;
   fill(main, h("h1", {}, "Trades"), view.toolbar, h("div", { class: "split" }, h("div", {}, view.list, view.more), view.explain));
   try {
     await loadPage(undefined);
+    // A paper session stores its orders now and then; what it did since is in the live events.
+    if (state.running) for (const event of await replay({ run: id, kinds: ["order"] })) takeOrder(event);
     drawList();
   } catch (error) {
     fill(view.list, problem(error, "load the orders"));
@@ -243,7 +255,13 @@ async function choose(id) {
     fill(view.explain, explanationView(x));
     view.explain.dataset.loaded = "true";
   } catch (error) {
-    fill(view.explain, problem(error, `explain order ${id}`));
+    const unsaved = error.status === 404 && state.running;
+    fill(
+      view.explain,
+      unsaved
+        ? h("div", { class: "notice" }, `Order ${id} is not stored yet: a running paper session writes its orders and their explanations when it checkpoints or ends. Its live state is in the table.`)
+        : problem(error, `explain order ${id}`),
+    );
   }
   if (window.matchMedia("(max-width: 900px)").matches) view.explain.scrollIntoView({ behavior: "smooth", block: "start" });
 }
@@ -263,6 +281,7 @@ async function start() {
     return;
   }
   const chosen = runs.find((r) => runId(r) === askedRun()) || preferred(runs);
+  state.runs = runs;
   fill(view.toolbar, picker(runs, runId(chosen), (id) => loadRun(id)));
   await loadRun(runId(chosen));
 }
@@ -274,10 +293,7 @@ const redraw = throttle(drawList, 300);
 live.on("order", (event) => {
   if (event.run_id !== state.run) return;
   const id = orderId(event);
-  const known = state.orders.has(id);
-  const { seq: _hubSeq, kind: _kind, ...fields } = event; // the hub's seq is not the store's
-  state.orders.set(id, { ...state.orders.get(id), ...fields });
-  if (known) {
+  if (takeOrder(event)) {
     redraw();
     return;
   }

@@ -448,5 +448,12 @@ def test_a_process_s_telemetry_tells_its_sessions_what_was_dropped() -> None:
     )
     told_.heartbeat()
     assert sink.of("heartbeat")[0]["dropped"] == 7
+    (said,) = sink.of("error")
+    assert (said["source"], said["code"]) == ("bus", "TelemetryDropped")
+    assert said["message"].startswith("7 live events dropped")
+    told_.heartbeat()  # nothing more dropped: nothing more said
+    sink.dropped = 10
+    told_.heartbeat()
+    assert [e["message"].split()[0] for e in sink.of("error")] == ["7", "3"]
     with pytest.raises(ValueError, match="heartbeat_s"):
         Telemetry(sink, heartbeat_s=0)

@@ -259,6 +259,7 @@ class SessionTelemetry:
         self._now = time.time_ns() if wall else 0
         self._taken: dict[str, float] = {}  # instrument -> when the engine took its bar
         self._beats = 0
+        self._told_dropped = 0  # dropped events already told in an error event
         self._stop_beating = threading.Event()
         self._beating: threading.Thread | None = None
 
@@ -315,6 +316,12 @@ class SessionTelemetry:
         # `beat`, not `seq`: the server's hub numbers every event it hands out `seq`.
         fields = {"beat": self._beats, "interval_s": self.heartbeat_s, "dropped": dropped}
         self._emit("heartbeat", fields)
+        if dropped is not None and dropped > self._told_dropped:
+            # Said once a beat, not once an event: the first beat that gets through after an
+            # outage tells the server how much of the session it did not see.
+            missed, self._told_dropped = dropped - self._told_dropped, dropped
+            message = f"{missed} live events dropped (the bus out of reach, or a full queue)"
+            self.error("bus", "TelemetryDropped", message)
 
     @_never_raises
     def error(self, source: str, code: str, message: str) -> None:

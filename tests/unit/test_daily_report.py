@@ -25,7 +25,14 @@ from coinswarm.reporting.daily import (
     day_bounds,
     parse_day,
 )
-from coinswarm.reporting.daily_files import TRADE_COLUMNS, report_html, write_report
+from coinswarm.reporting.daily_files import (
+    TRADE_COLUMNS,
+    _amount,
+    _money,
+    _plain,
+    report_html,
+    write_report,
+)
 from report_harness import END, HOUR, RUN, START, Book, D, known_day
 
 
@@ -172,3 +179,12 @@ def test_alerts_are_read_from_the_alert_engines_database_too(book, tmp_path, mon
     monkeypatch.setenv("COINSWARM_ALERT_DB", url)
     fired = [(a.title, a.run_id) for a in the_report(book).alerts]
     assert fired == [("down", RUN), ("burst", None)]
+
+
+def test_amounts_read_plainly_in_both_files():
+    assert _plain(Decimal("0E-16")) == "0"
+    assert _plain(Decimal("-2.062")) == "-2.062"
+    assert _amount(Decimal("14.99999921797095561120")) == "14.99999922"
+    assert _amount(Decimal("0.10000")) == "0.1"
+    assert _money(Decimal("1234567.891")) == "1,234,567.89"
+    assert _money(Decimal("1e30")) == f"{10**30:,}.00"

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 from coinswarm.data._atomic import atomic_writer
@@ -33,6 +33,8 @@ __all__ = [
 
 DASH = "\u2014"
 CENT = Decimal("0.01")
+EIGHT_PLACES = Decimal("1e-8")
+WIDE = Context(prec=80)  # rounding to places never runs out of digits
 TRADE_COLUMNS = (
     "time_utc",
     "ts_ns",
@@ -92,7 +94,7 @@ def _time(ns: int) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return DASH if value is None else f"{value.quantize(CENT):,}"
+    return DASH if value is None else f"{value.quantize(CENT, context=WIDE):,}"
 
 
 def _pct(value: Decimal | None) -> str:
@@ -100,7 +102,17 @@ def _pct(value: Decimal | None) -> str:
 
 
 def _plain(value: object) -> str:
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, Decimal) and not value:
+        return "0"  # a zero the arithmetic left as 0E-16 reads as 0 in a spreadsheet too
+    return str(value)
+
+
+def _amount(value: Decimal) -> str:
+    """Return an amount at most 8 places long, without trailing zeros (a fee, a quantity)."""
+    rounded = value.quantize(EIGHT_PLACES, context=WIDE).normalize(WIDE)
+    return f"{rounded:f}"
 
 
 # -- CSV --------------------------------------------------------------------------------------
@@ -314,7 +326,7 @@ def _trades_html(trades: Sequence[TradeRow]) -> str:
             str(t.fill.quantity),
             str(t.fill.price),
             _money(t.notional),
-            f"{t.fill.fee} {t.fill.fee_currency}",
+            f"{_amount(t.fill.fee)} {t.fill.fee_currency}",
         )
         for t in trades
     ]

@@ -458,6 +458,49 @@ def _api_serve(folder: Folder, command: str) -> None:
     assert process.returncode == 0, stderr
 
 
+@case("coinswarm paper --serve --serve-port 8788")
+def _paper_serve(folder: Folder, command: str) -> None:
+    args = [*shlex.split(command)[1:-1], "0", "--bars", "60", "--speed", str(3600 * 20)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coinswarm", *args, "--quiet", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder.path,
+        env={**folder.env, "COINSWARM_API_PUBLIC": "1"},
+    )
+    try:
+        said = ""
+        while "serving the API" not in said:
+            line = process.stderr.readline() if process.stderr else ""
+            assert line, f"the session never said where it serves: {said}"
+            said += line
+        found = re.search(r"at (http://127\.0\.0\.1:\d+)", said)
+        assert found, said
+        with urllib.request.urlopen(found.group(1) + "/api/system", timeout=10) as answer:
+            system = json.loads(answer.read())
+        components = {c["id"]: c for c in system["components"]}
+        assert components["bus"]["detail"].startswith("in-process")  # fed directly
+    finally:
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert json.loads(out)["bars"] == 60
+
+
+@case("coinswarm paper --bus nats://127.0.0.1:4222")
+def _paper_bus(folder: Folder, command: str) -> None:
+    import socket  # noqa: PLC0415
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=0.5).close()
+    except OSError:
+        absent("no NATS server on 127.0.0.1:4222")
+    stream = {"COINSWARM_BUS_STREAM": "READMELIVE", "COINSWARM_BUS_PREFIX": "readmelive"}
+    done = folder.run(command, "--bars", "40", "--speed", "max", "--json", env=stream)
+    assert json.loads(done.stdout)["bars"] == 40
+    assert "unreachable" not in done.stderr
+
+
 @case("coinswarm report daily --date 2026-12-06")
 def _daily_report(folder: Folder, command: str) -> None:
     # A data folder of its own, with one paper run on the synthetic market (from 2022-01-01).

@@ -91,11 +91,12 @@ def _event(n: int, run_id: str) -> dict[str, object]:
     }
 
 
-async def _measure(db: str, count: int, rate: float | None) -> tuple[list[float], int]:
+async def _measure(db: str, count: int, rate: float | None) -> tuple[list[float], int, float]:
     async with Receiver() as receiver:
         settings = AlertSettings(webhook_urls=[receiver.url], dashboard=False, db=None)
         async with AlertEngine(settings, url=db) as engine:
             observed: dict[int, float] = {}
+            cpu = time.process_time()
             run_id = f"bench-{secrets.token_hex(4)}"  # keys of their own, whatever ran before
             started = time.perf_counter()
             for n in range(count):
@@ -110,8 +111,9 @@ async def _measure(db: str, count: int, rate: float | None) -> tuple[list[float]
             deadline = time.monotonic() + 120
             while len(receiver.arrived) < count and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            cpu = time.process_time() - cpu
         latencies = [receiver.arrived[n] - observed[n] for n in observed if n in receiver.arrived]
-        return latencies, receiver.posts - len(latencies)
+        return latencies, receiver.posts - len(latencies), cpu
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -119,7 +121,9 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def _report(backend: str, load: str, latencies: list[float], count: int, extra: int) -> None:
+def _report(
+    backend: str, load: str, latencies: list[float], count: int, extra: int, cpu: float
+) -> None:
     if not latencies:
         print(f"{backend:10} {load:14} nothing arrived")
         return
@@ -127,7 +131,7 @@ def _report(backend: str, load: str, latencies: list[float], count: int, extra: 
     print(
         f"{backend:10} {load:14} {len(ms):>5}/{count:<5} p50 {statistics.median(ms):8.1f} ms"
         f"  p90 {_quantile(ms, 0.9):8.1f} ms  p99 {_quantile(ms, 0.99):8.1f} ms"
-        f"  max {max(ms):8.1f} ms  repeats {extra}"
+        f"  max {max(ms):8.1f} ms  CPU {cpu / count * 1000:.1f} ms an alert  repeats {extra}"
     )
 
 
@@ -174,8 +178,8 @@ def main() -> None:
                 backends.append(("postgresql", postgres))
             for backend, db in backends:
                 for load, rate in (("burst", None), (f"paced {args.rate:g}/s", args.rate)):
-                    latencies, extra = asyncio.run(_measure(db, args.alerts, rate))
-                    _report(backend, load, latencies, args.alerts, extra)
+                    latencies, extra, cpu = asyncio.run(_measure(db, args.alerts, rate))
+                    _report(backend, load, latencies, args.alerts, extra, cpu)
 
 
 @contextmanager

@@ -458,6 +458,72 @@ def _api_serve(folder: Folder, command: str) -> None:
     assert process.returncode == 0, stderr
 
 
+@case("coinswarm paper --serve --serve-port 8788")
+def _paper_serve(folder: Folder, command: str) -> None:
+    args = [*shlex.split(command)[1:-1], "0", "--bars", "60", "--speed", str(3600 * 20)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coinswarm", *args, "--quiet", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder.path,
+        env={**folder.env, "COINSWARM_API_PUBLIC": "1"},
+    )
+    try:
+        said = ""
+        while "serving the API" not in said:
+            line = process.stderr.readline() if process.stderr else ""
+            assert line, f"the session never said where it serves: {said}"
+            said += line
+        found = re.search(r"at (http://127\.0\.0\.1:\d+)", said)
+        assert found, said
+        with urllib.request.urlopen(found.group(1) + "/api/system", timeout=10) as answer:
+            system = json.loads(answer.read())
+        components = {c["id"]: c for c in system["components"]}
+        assert components["bus"]["detail"].startswith("in-process")  # fed directly
+    finally:
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert json.loads(out)["bars"] == 60
+
+
+@case("coinswarm paper --bus nats://127.0.0.1:4222")
+def _paper_bus(folder: Folder, command: str) -> None:
+    import socket  # noqa: PLC0415
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=0.5).close()
+    except OSError:
+        absent("no NATS server on 127.0.0.1:4222")
+    stream = {"COINSWARM_BUS_STREAM": "READMELIVE", "COINSWARM_BUS_PREFIX": "readmelive"}
+    done = folder.run(command, "--bars", "40", "--speed", "max", "--json", env=stream)
+    assert json.loads(done.stdout)["bars"] == 40
+    assert "unreachable" not in done.stderr
+
+
+@case("coinswarm report daily --date 2026-12-06")
+def _daily_report(folder: Folder, command: str) -> None:
+    # A data folder of its own, with one paper run on the synthetic market (from 2022-01-01).
+    home = {"COINSWARM_HOME": str(folder.path / "report-home")}
+    paper = "coinswarm paper --speed max --bars 96 --strategy sma-cross --quiet"
+    run = json.loads(
+        folder.run(paper, "--param", "fast=3", "--param", "slow=8", "--json", env=home).stdout
+    )["run"]
+    said = folder.run(command, env=home).stderr
+    assert "paper: no activity; wrote" in said  # the account was quiet that day: an empty report
+    written = folder.path / "report-home" / "reports" / "daily-2026-12-06-paper.html"
+    assert "No run of this account was active on 2026-12-06" in written.read_text("utf-8")
+    traded = json.loads(
+        folder.run(command.replace("2026-12-06", "2022-01-02"), "--json", env=home).stdout
+    )
+    (report,) = traded["reports"]
+    assert report["runs"] == [run]
+    assert report["trades"] > 0  # the replay's market day, as the README says
+    refused = folder.run(command.replace("2026-12-06", "2026-12-32"), env=home, code=2)
+    assert refused.stderr.startswith("error: --date: expected a day as YYYY-MM-DD")
+    assert not (folder.path / "report-home" / "reports" / "daily-2026-12-32-paper.html").exists()
+
+
 @case("coinswarm resume RUN")
 def _resume(folder: Folder, command: str) -> None:
     backtest = "coinswarm backtest --data BTC_USDT-1h.csv.gz --checkpoint-every 200"

@@ -27,8 +27,13 @@ from coinswarm import bootstrap
 from coinswarm.api import ServeSettings, create_app
 from coinswarm.api.services import Services
 from coinswarm.backtest.defaults import risk_state_path
+from coinswarm.domain.fill import Fill
+from coinswarm.domain.instrument import instrument_from_symbol
+from coinswarm.domain.ledger import Deposit, Ledger
+from coinswarm.domain.order import Order, OrderRequest, OrderSide
 from coinswarm.domain.pattern import Condition, Exit, Pattern, Sample, Score, Side, Source
-from coinswarm.infra.storage import PatternUpdate, Store, Trial
+from coinswarm.infra.storage import PatternUpdate, RunRecord, Store, Trial
+from coinswarm.infra.storage.batch import Deposited, Filled, Ordered
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, update_risk_state
 
 START = 1_640_995_200 * 1_000_000_000
@@ -129,6 +134,57 @@ def _discovery(store: Store) -> str:
     return run_id
 
 
+SANDBOX = "sandbox-api-reads"
+
+
+def _fill(n: int, side: OrderSide, quantity: str, price: str, fee: str, ts: int):
+    request = OrderRequest(
+        client_order_id=f"c{n}", instrument="BTC-USD", side=side, quantity=Decimal(quantity)
+    )
+    order = Order(f"o{n}", request, ts)
+    order.accept(ts)
+    fill = Fill(
+        trade_id=f"t{n}",
+        order_id=order.order_id,
+        client_order_id=request.client_order_id,
+        instrument="BTC-USD",
+        side=side,
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        fee=Decimal(fee),
+        fee_currency="USD",
+        ts=ts + 1,
+    )
+    order.apply_fill(fill)
+    return [Ordered(order), Filled(fill, order)], fill
+
+
+def _sandbox() -> None:
+    """Store a sandbox session as an exchange would leave it: no bars kept, two fills."""
+    ledger = Ledger({"BTC-USD": instrument_from_symbol("BTC-USD")}, "USD")
+    deposit = Deposit("USD", Decimal(1000), START, "opening balance")
+    ledger.deposit(deposit.currency, deposit.amount, deposit.ts, deposit.reference)
+    bought, first = _fill(1, OrderSide.BUY, "1", "100", "1", START + HOUR)
+    sold, second = _fill(2, OrderSide.SELL, "0.5", "120", "0.6", START + 2 * HOUR)
+    with bootstrap.open_store(None, mode="sandbox") as store:
+        store.create_run(
+            RunRecord(
+                run_id=SANDBOX,
+                mode="sandbox",
+                venue="local:api-reads",
+                strategy="sma-cross",
+                inputs={"products": ["BTC-USD"], "phase": "2", "url": None},
+                status="finished",
+                created_ts=START,
+                updated_ts=START + 3 * HOUR,
+            )
+        )
+        store.write_batch(SANDBOX, [Deposited(deposit), *bought, *sold])
+        ledger.record(first)
+        ledger.record(second)
+        store.save_snapshot(SANDBOX, START + 3 * HOUR, ledger.state())
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Return the data folder with the two runs and the discovery run, and their ids."""
@@ -140,6 +196,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         paper.save(folder / "runs")
         with bootstrap.open_store(None) as store:
             discovery = _discovery(store)
+        _sandbox()
     return {
         "folder": folder,
         "backtest": backtest,
@@ -200,9 +257,12 @@ def api() -> Iterator[Api]:
 def test_runs_lists_both_runs_newest_first_and_filters(api, inside):
     backtest, paper = inside["backtest"].run_id, inside["paper"].run_id
     listed = api.ok("/api/runs")
-    assert [r["run"] for r in listed] == [paper, backtest]  # the paper run started last
-    assert {r["mode"] for r in listed} == {"backtest", "paper"}
+    # The paper run started last; the sandbox session is stamped 2022 by its (planted) clock.
+    assert [r["run"] for r in listed] == [paper, backtest, SANDBOX]
+    assert [r["mode"] for r in listed] == ["paper", "backtest", "sandbox"]
     assert [r["run"] for r in api.ok("/api/runs", mode="paper")] == [paper]
+    both = api.ok("/api/runs", mode=["paper", "sandbox"])
+    assert [r["run"] for r in both] == [paper, SANDBOX]
     assert [r["run"] for r in api.ok("/api/runs", status="finished", limit=1)] == [paper]
     assert api.ok("/api/runs", status="running") == []
     shown = {r["run"]: r for r in listed}[backtest]
@@ -360,6 +420,27 @@ def test_positions_are_the_final_ledger_marked_at_the_last_close(api, inside):
         assert 0 < position["share_of_equity"] <= 0.26  # phase 0: at most 25% of equity
 
 
+def test_a_session_without_bars_is_marked_at_its_fills(api, inside):
+    curve = api.ok(f"/api/runs/{SANDBOX}/equity")
+    assert curve["marked"] == "fill"
+    assert curve["currency"] == "USD"
+    # The deposit, each fill (cash + holdings at the last traded price), the last checkpoint.
+    assert [(p["ts"], Decimal(p["equity"])) for p in curve["points"]] == [
+        (START, Decimal(1000)),
+        (START + HOUR + 1, Decimal(999)),  # 1000 - 100 - 1 fee + 1 BTC at 100
+        (START + 2 * HOUR + 1, Decimal("1018.4")),  # 899 + 60 - 0.6 + 0.5 BTC at 120
+        (START + 3 * HOUR, Decimal("1018.4")),
+    ]
+    assert curve["points"][1]["drawdown"] == pytest.approx(-0.001)
+    held = api.ok(f"/api/runs/{SANDBOX}/positions")
+    assert [(p["instrument"], p["quantity"], p["mark"]) for p in held["positions"]] == [
+        ("BTC-USD", "0.5", "120")
+    ]
+    assert Decimal(held["equity"]) == Decimal("1018.4")
+    agents = api.ok("/api/agents", run=SANDBOX)
+    assert agents == {"run": SANDBOX, "hit_basis": "unavailable", "agents": []}
+
+
 # -- risk --------------------------------------------------------------------------------------
 
 
@@ -383,6 +464,8 @@ def test_risk_shows_the_paper_runs_limits_and_a_persons_stop(api, inside, tmp_pa
     assert [(e["kind"], e["reason"]) for e in shown["breaker_history"]] == [
         (e.kind, e.reason) for e in sorted(events, key=lambda e: e.ts, reverse=True)
     ]
+    assert modes["sandbox"]["run"] == SANDBOX
+    assert modes["sandbox"]["phase"] == 2
     assert modes["live"]["run"] is None
     assert modes["live"]["phase"] == 3
     assert {limit["name"] for limit in modes["live"]["limits"]} >= {"trades_today", "positions"}

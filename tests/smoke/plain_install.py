@@ -172,6 +172,18 @@ def sessions(smoke: Smoke) -> None:
         raise SmokeError("live did not stop at the missing key")
 
 
+def daily_report(smoke: Smoke) -> None:
+    """Write today's report of the sandbox account the session step traded; refuse a bad date."""
+    db = ("--db", f"sqlite:///{smoke.folder / 'sandbox.db'}")
+    today = datetime.now(tz=UTC).date().isoformat()
+    summary = smoke.json("report", "daily", "--date", today, *db)
+    (report,) = summary["reports"]
+    files = [Path(str(path)) for path in report["files"]]
+    if report["mode"] != "sandbox" or not report["runs"] or not all(p.is_file() for p in files):
+        raise SmokeError(f"report daily wrote no report of the sandbox session: {summary}")
+    smoke.run("report", "daily", "--date", "2026-02-30", *db, code=2)
+
+
 def serve_and_download(smoke: Smoke) -> None:
     """Start the local exchange, download its candles through ccxt, stop it with a signal."""
     key, ca = smoke.folder / "key.json", smoke.folder / "ca.pem"
@@ -303,6 +315,7 @@ STEPS: dict[str, Callable[[Smoke], None]] = {
     "configuration": configuration,
     "risk": risk,
     "sessions": sessions,
+    "daily report": daily_report,
     "exchange and download": serve_and_download,
     "api server": api_server,
     "runs": run_book,
@@ -316,7 +329,8 @@ RUN_FOR_REAL = {
     ("db", "upgrade"), ("demo",), ("evolve",), ("exchange", "serve"), ("explain",), ("live",),
     ("new-strategy",), ("optimize",), ("paper",), ("patterns", "export"),
     ("patterns", "import"), ("patterns", "list"), ("patterns", "show"),
-    ("replay",), ("resume",), ("risk", "reset"), ("risk", "status"), ("risk", "stop"),
+    ("replay",), ("report", "daily"), ("resume",), ("risk", "reset"), ("risk", "status"),
+    ("risk", "stop"),
     ("runs", "compare"), ("runs", "delete"), ("runs", "list"), ("runs", "prune"),
     ("runs", "show"), ("sandbox",), ("serve",), ("version",),
 }  # fmt: skip

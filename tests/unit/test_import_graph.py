@@ -87,6 +87,9 @@ ALLOWED: dict[str, frozenset[str]] = {
             "preflight",
         }
     ),
+    # the daily P&L report of each account: the stores, the ledger, the bars a paper run traded
+    # on (bootstrap loads them again), its risk profile; the CLI and the API write and send it
+    "reporting": frozenset({"domain", "data", "risk", "infra", "backtest", "bootstrap"}),
     # the top: nothing of ours imports these (except `python -m coinswarm`, which runs the CLI)
     "cli": frozenset(
         {
@@ -103,6 +106,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "preflight",
             "evolution",
             "api",  # `coinswarm serve` starts the API, imported when that command runs
+            "reporting",  # `coinswarm report daily`
         }
     ),
     # the top beside the CLI: the API reads every store and starts runs as the CLI does
@@ -123,6 +127,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "sessions",
             "preflight",
             "evolution",
+            "reporting",  # the daily reports' timer beside `coinswarm serve`
         }
     ),
     "__main__": frozenset({"cli"}),

@@ -70,3 +70,30 @@ def test_a_server_built_without_the_part_still_answers():
     response = get(app, None)
     assert response.status_code == 200
     assert "coinswarm_sessions_running" in response.text
+
+
+def test_the_hubs_dropped_clients_are_counted_once_whoever_tells():
+    class Hub:
+        dropped_clients = 0
+
+    found = build_services(settings(public=True))
+    hub = found.parts["hub"] = Hub()
+    metrics = found.parts[METRICS]
+    app = create_app(found=found)
+
+    def dropped() -> float:
+        families = text_string_to_metric_families(get(app, None).text)
+        return next(
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == "coinswarm_ws_clients_dropped_total"
+        )
+
+    assert dropped() == 0
+    hub.dropped_clients = 2
+    assert dropped() == 2
+    metrics.client_dropped()  # the hub's third drop, told directly
+    hub.dropped_clients = 3
+    assert dropped() == 3
+    assert dropped() == 3

@@ -22,6 +22,7 @@ from coinswarm.api.settings import ServeSettings
 from coinswarm.infra.alerts import AlertEngine, AlertSettings
 from coinswarm.infra.metrics import Metrics
 from coinswarm.infra.state import shared_state
+from coinswarm.reporting.schedule import DAILY, DailyReports
 
 __all__ = ["build_services"]
 
@@ -47,6 +48,8 @@ def build_services(
             ALERTS,
             AlertEngine(AlertSettings(), url=settings.db, clock_ns=clock_ns, parts=found.parts),
         ),
+        # At 00:00 UTC the day's reports, sent through the alerts part (started before it).
+        (DAILY, DailyReports(db=settings.db, clock_ns=clock_ns, parts=found.parts)),
     ]
     found.parts.update(parts)
     install_live(found)  # the live hub, the session board and the feed (live.py, feed.py)

@@ -22,6 +22,7 @@ from coinswarm.cli import (  # noqa: F401 - imported for their commands, which r
     exchange,
     optimize,
     replay,
+    report,
     risk,
     run_book,
     runs,

@@ -113,9 +113,12 @@ def broadcasting(
         publishers = []
         if serve:
             from coinswarm.api.beside import serve_beside  # noqa: PLC0415 - the web server
-            from coinswarm.api.settings import ServeSettings  # noqa: PLC0415
+            from coinswarm.cli import serve as serving  # noqa: PLC0415
 
-            settings = ServeSettings(port=serve_port, db=database, runs_dir=runs_dir)
+            # The settings, and the refusals and notes, of `coinswarm serve` itself.
+            settings = serving._settings(port=serve_port, db=database, runs_dir=runs_dir)
+            serving._refuse_exposure(settings)
+            serving._warn_without_tokens(settings)
             served = stack.enter_context(serve_beside(settings))
             say(f"serving the API and dashboards at {served.url}")
             publishers.append(Publisher(CallbackTransport(served.submit, name="server beside")))

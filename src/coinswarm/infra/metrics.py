@@ -247,6 +247,7 @@ class Metrics:
         self._reasons = _Capped(max_values)
         self._codes = _Capped(max_values)
         self._risk_names = _Capped(max_values)
+        self._dropped_clients = 0
         self._build(self.registry)
         self.registry.register(_RunGauges(self))
 
@@ -335,7 +336,19 @@ class Metrics:
 
     def client_dropped(self) -> None:
         """Count one websocket client dropped because it could not keep up."""
+        with self._lock:
+            self._dropped_clients += 1
         self.clients_dropped.inc()
+
+    def clients_dropped_up_to(self, total: int) -> None:
+        """Raise the dropped-clients count to `total` (the live hub's own count, read at each
+        scrape), so each drop counts once whether the hub or `client_dropped` told it."""
+        with self._lock:
+            new = total - self._dropped_clients
+            if new <= 0:
+                return
+            self._dropped_clients = total
+        self.clients_dropped.inc(new)
 
     def telemetry_dropped(self, count: int = 1, *, where: str = "server") -> None:
         """Count `count` live events lost `where` ("session": its queue; "server": the feed)."""

@@ -41,7 +41,7 @@ from coinswarm.infra.storage.models import (
     SnapshotRoundTripRow,
 )
 
-__all__ = ["MAX_POINTS", "AccountCache", "portfolio", "thin"]
+__all__ = ["MAX_POINTS", "AccountCache", "SnapshotSummary", "latest_snapshot", "portfolio", "thin"]
 
 MAX_POINTS = 2000
 _CASH, _FEE = "cash", "fee"  # the kinds of a snapshot's balances
@@ -374,7 +374,7 @@ def _currency(store: Store, run_id: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
+class SnapshotSummary:
     """The latest snapshot's balances and positions, and how many round trips it counts."""
 
     ts: int
@@ -384,7 +384,7 @@ class _Snapshot:
     round_trips: int
 
 
-def _latest_snapshot(store: Store, run_id: str) -> _Snapshot | None:
+def latest_snapshot(store: Store, run_id: str) -> SnapshotSummary | None:
     """Read the latest snapshot without its round trips: a run of 100,000 fills keeps some
     50,000 of them, and the portfolio only counts them (`Store.latest_snapshot` loads all)."""
     latest = (
@@ -417,7 +417,7 @@ def _latest_snapshot(store: Store, run_id: str) -> _Snapshot | None:
                 SnapshotRoundTripRow.snapshot_id == snapshot_id
             )
         )
-    return _Snapshot(
+    return SnapshotSummary(
         ts=ts,
         cash={currency: amount for kind, currency, amount in balances if kind == _CASH},
         fees={currency: amount for kind, currency, amount in balances if kind == _FEE},
@@ -428,7 +428,7 @@ def _latest_snapshot(store: Store, run_id: str) -> _Snapshot | None:
 
 def portfolio(store: Store, run_id: str, market: Mapping[str, BarSeries] | None) -> Portfolio:
     """Return the run's cash and positions at its latest checkpoint, marked to market."""
-    snapshot = _latest_snapshot(store, run_id)
+    snapshot = latest_snapshot(store, run_id)
     currency = _currency(store, run_id)
     if snapshot is None:
         return Portfolio(

@@ -87,7 +87,9 @@ class RunSummary(_Model):
     orders: int
     fills: int
     metrics: dict[str, str | float | int | None] = Field(
-        description="the run's figures over every bar it ran (money as strings)"
+        description="the run's own figures over every bar it ran (money as strings): what it "
+        "did, not an out-of-sample score (parameters chosen on the same bars make them "
+        "in-sample)"
     )
     resume: str | None = Field(description="the command that resumes it, if it can be")
     resume_note: str | None

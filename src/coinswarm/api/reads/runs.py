@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from coinswarm.api.errors import NotFoundError
+from coinswarm.api.reads.account import latest_snapshot
 from coinswarm.api.reads.models import Checkpoint, RunComparison, RunDetail, RunSummary
 from coinswarm.api.reads.stores import Databases
-from coinswarm.backtest.catalog import KEY_METRICS, RunEntry, details, read_entries
-from coinswarm.backtest.defaults import data_home
+from coinswarm.backtest.catalog import FAILED, INTERRUPTED, KEY_METRICS, RunEntry, read_entries
+from coinswarm.backtest.runs import EXPLANATIONS, REPORT_NOTE
 from coinswarm.data.timefmt import format_timestamp
 
 __all__ = ["MONEY_METRICS", "compare_runs", "list_runs", "run_detail"]
@@ -118,33 +119,43 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _kept(entry: RunEntry, *names: str) -> bool:
+    return entry.folder is not None and any((entry.folder / name).is_file() for name in names)
+
+
 def run_detail(databases: Databases, run_id: str) -> RunDetail:
-    """Return everything known about one run; NotFoundError if no database holds it."""
+    """Return everything known about one run (`coinswarm runs show` reads the same, but
+    through the store's writing transactions); NotFoundError if no database holds it."""
     entry = _entry(databases, run_id)
-    found = details(entry, data_home() / "sessions")
     record, start = entry.record, entry.start
+    with databases.store(entry.place) as store:
+        if store is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        rows = store.row_counts(run_id)
+        stopped = record.status in (FAILED, INTERRUPTED)
+        reason = store.status_reason(run_id) if stopped else None
+        snapshot = latest_snapshot(store, run_id)
     checkpoint = None
-    if found.checkpoint_ts is not None:
+    if snapshot is not None:
         checkpoint = Checkpoint(
-            ts=found.checkpoint_ts, cash=dict(found.cash), positions=dict(found.positions)
+            ts=snapshot.ts,
+            cash={currency: str(amount) for currency, amount in snapshot.cash.items()},
+            positions={p.instrument: str(p.quantity) for p in snapshot.positions if p.quantity},
         )
-    explained = entry.folder is not None and any(
-        (entry.folder / name).is_file() for name in ("explanations.jsonl.gz", "explanations.json")
-    )
     return RunDetail(
         **summary_of(entry).model_dump(),
         stored_status=record.status,
-        reason=found.reason,
+        reason=reason,
         venue=record.venue,
         inputs=_plain(dict(record.inputs)),
         created_ts=record.created_ts,
         updated_ts=record.updated_ts,
         last_started=None if start is None else format_timestamp(start.last_ns),
-        rows=dict(found.rows),
+        rows=dict(rows),
         last_checkpoint=checkpoint,
         summary=None if entry.summary is None else _plain(dict(entry.summary)),
-        explained=explained,
-        report=found.report is not None,
+        explained=_kept(entry, EXPLANATIONS, "explanations.json"),
+        report=_kept(entry, REPORT_NOTE),
     )
 
 

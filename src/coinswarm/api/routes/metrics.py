@@ -21,6 +21,8 @@ __all__ = ["METRICS", "metrics_of", "router"]
 
 METRICS = "metrics"
 """The part's name in `Services.parts` (the feed shows it every live event)."""
+HUB = "hub"
+"""The live hub's part (api/live.py), whose count of dropped websocket clients is read here."""
 
 router = APIRouter(tags=["system"])
 
@@ -41,4 +43,8 @@ def metrics_of(found: Services) -> Metrics:
 )
 async def metrics(_role: Viewer, found: Annotated[Services, Depends(services)]) -> Response:
     """Return every metric for Prometheus to scrape (a viewer's token, or public mode)."""
-    return Response(metrics_of(found).exposition(), media_type=CONTENT_TYPE)
+    metrics = metrics_of(found)
+    dropped = getattr(found.parts.get(HUB), "dropped_clients", None)
+    if isinstance(dropped, int):
+        metrics.clients_dropped_up_to(dropped)  # the hub counts its slow clients itself
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)

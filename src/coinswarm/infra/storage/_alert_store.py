@@ -10,10 +10,10 @@ is sent again at worst (at least once). Two senders on one database skip each ot
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 # Imported as a module, not by name: `audit` imports the models, which import this package.
@@ -25,6 +25,7 @@ from coinswarm.infra.storage.alert_records import (
     DeliveryOutcome,
     DeliveryStatus,
     DueDelivery,
+    Severity,
     StoredAlert,
     StoredDelivery,
 )
@@ -60,34 +61,52 @@ class AlertStore(Transactional):
 
         Everything commits in one transaction, before any channel is tried.
         """
-        ids: list[int] = []
+        if not alerts:
+            return []
+        numbered = insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True)
         with self.transaction() as session:
-            for alert, channels in alerts:
-                row = _alert_row(alert, now_ns)
-                session.add(row)
-                session.flush()
-                session.add_all(_delivery_row(row.id, channel, now_ns) for channel in channels)
-                payload = {**alert_summary(alert), "alert_id": row.id, "channels": list(channels)}
-                audit.append(
-                    session,
-                    ts=now_ns,
-                    kind=audit.AuditKind.ALERT,
-                    actor=_ACTOR,
-                    payload=payload,
-                    run_id=alert.run_id,
-                )
-                ids.append(row.id)
-            session.flush()
+            connection = session.connection()
+            values = [_alert_values(alert, now_ns) for alert, _ in alerts]
+            ids = [row.id for row in connection.execute(numbered, values)]
+            deliveries = [
+                _delivery_values(alert_id, channel, now_ns)
+                for alert_id, (_, channels) in zip(ids, alerts, strict=True)
+                for channel in channels
+            ]
+            if deliveries:
+                connection.execute(insert(AlertDeliveryRow), deliveries)
+            audit.append_many(
+                session,
+                [
+                    audit.Pending(
+                        ts=now_ns,
+                        kind=audit.AuditKind.ALERT,
+                        actor=_ACTOR,
+                        payload={
+                            **alert_summary(alert),
+                            "alert_id": alert_id,
+                            "channels": list(channels),
+                        },
+                        run_id=alert.run_id,
+                    )
+                    for alert_id, (alert, channels) in zip(ids, alerts, strict=True)
+                ],
+            )
         return ids
 
     def claim_due(
         self, channels: Collection[str], *, now_ns: int, lease_ns: int, limit: int
     ) -> list[DueDelivery]:
         """Lease up to `limit` deliveries due on `channels` to the caller, oldest first."""
-        if not channels:
+        if not channels or limit <= 0:
             return []
         query = (
-            select(AlertDeliveryRow, AlertRow)
+            select(
+                AlertDeliveryRow.alert_id,
+                AlertDeliveryRow.channel,
+                AlertDeliveryRow.attempts,
+                *_ALERT_COLUMNS,
+            )
             .join(AlertRow, AlertRow.id == AlertDeliveryRow.alert_id)
             .where(_due(channels, now_ns))
             .order_by(AlertDeliveryRow.next_attempt_ns, AlertDeliveryRow.alert_id)
@@ -95,20 +114,54 @@ class AlertStore(Transactional):
             .with_for_update(of=AlertDeliveryRow, skip_locked=True)
         )
         with self.transaction() as session:
-            claimed = []
-            for delivery, alert in session.execute(query):
-                delivery.lease_until_ns = now_ns + lease_ns
-                claimed.append(
-                    DueDelivery(
-                        alert_id=alert.id,
-                        channel=delivery.channel,
-                        attempts=delivery.attempts,
-                        alert=_alert(alert),
-                        created_ns=alert.created_ns,
-                    )
+            connection = session.connection()
+            rows = connection.execute(query).all()
+            by_channel: dict[str, list[int]] = {}
+            for row in rows:
+                by_channel.setdefault(row.channel, []).append(row.alert_id)
+            for channel, ids in by_channel.items():
+                connection.execute(
+                    update(AlertDeliveryRow)
+                    .where(AlertDeliveryRow.channel == channel, AlertDeliveryRow.alert_id.in_(ids))
+                    .values(lease_until_ns=now_ns + lease_ns)
                 )
-            session.flush()
-            return claimed
+            return [
+                DueDelivery(
+                    alert_id=row.alert_id,
+                    channel=row.channel,
+                    attempts=row.attempts,
+                    alert=_alert(row),
+                    created_ns=row.created_ns,
+                )
+                for row in rows
+            ]
+
+    def sender_round(
+        self,
+        outcomes: Sequence[DeliveryOutcome],
+        free: Mapping[str, int],
+        channels: Collection[str],
+        *,
+        now_ns: int,
+        lease_ns: int,
+    ) -> tuple[list[DueDelivery], int | None]:
+        """Settle `outcomes`, claim up to `free[channel]` due rows on each channel, and say
+        when the next pending row of `channels` is due: one transaction, a sender's round.
+
+        The next due time is None when every free slot was filled (the caller's finishing
+        attempts say when to come back).
+        """
+        with self.transaction():
+            if outcomes:
+                self.settle(outcomes, now_ns=now_ns)
+            claimed = [
+                due
+                for name, limit in free.items()
+                for due in self.claim_due([name], now_ns=now_ns, lease_ns=lease_ns, limit=limit)
+            ]
+            if len(claimed) == sum(free.values()):
+                return claimed, None
+            return claimed, self.next_due_ns(channels)
 
     def next_due_ns(self, channels: Collection[str]) -> int | None:
         """Return when the next pending delivery on `channels` may be tried, or None."""
@@ -132,8 +185,35 @@ class AlertStore(Transactional):
 
         An outcome for a row already delivered, or already past that attempt, is ignored.
         """
+        delivered: dict[tuple[str, int], list[int]] = {}
+        failed: list[DeliveryOutcome] = []
+        for outcome in outcomes:
+            if outcome.delivered:
+                key = (outcome.channel, outcome.attempts_before)
+                delivered.setdefault(key, []).append(outcome.alert_id)
+            else:
+                failed.append(outcome)
         with self.transaction() as session:
-            for outcome in outcomes:
+            connection = session.connection()
+            # Delivered rows in one statement per channel: the common case, kept cheap.
+            for (channel, before), ids in delivered.items():
+                connection.execute(
+                    update(AlertDeliveryRow)
+                    .where(
+                        AlertDeliveryRow.channel == channel,
+                        AlertDeliveryRow.alert_id.in_(ids),
+                        AlertDeliveryRow.status == DeliveryStatus.PENDING.value,
+                        AlertDeliveryRow.attempts == before,
+                    )
+                    .values(
+                        status=DeliveryStatus.DELIVERED.value,
+                        attempts=before + 1,
+                        lease_until_ns=None,
+                        delivered_ns=now_ns,
+                        updated_ns=now_ns,
+                    )
+                )
+            for outcome in failed:
                 row = session.get(AlertDeliveryRow, (outcome.alert_id, outcome.channel))
                 if row is None or row.status == DeliveryStatus.DELIVERED:
                     continue  # settled by another sender whose lease ran out first
@@ -142,10 +222,6 @@ class AlertStore(Transactional):
                 row.attempts += 1
                 row.lease_until_ns = None
                 row.updated_ns = now_ns
-                if outcome.delivered:
-                    row.status = DeliveryStatus.DELIVERED.value
-                    row.delivered_ns = now_ns
-                    continue
                 row.last_error = outcome.error
                 row.next_attempt_ns = outcome.retry_at_ns
                 _audit_failure(session, row, outcome, now_ns)
@@ -228,46 +304,63 @@ def _due(channels: Collection[str], now_ns: int) -> ColumnElement[bool]:
     )
 
 
-def _alert_row(alert: Alert, now_ns: int) -> AlertRow:
-    return AlertRow(
-        rule=alert.rule,
-        severity=alert.severity.value,
-        key=alert.key,
-        title=alert.title,
-        text=alert.text,
-        run_id=alert.run_id,
-        mode=alert.mode,
-        ts_ns=alert.ts_ns,
-        created_ns=now_ns,
-        attachments=canonical_json([a.to_dict() for a in alert.attachments]),
-    )
+_ALERT_COLUMNS = (
+    AlertRow.rule,
+    AlertRow.severity,
+    AlertRow.key,
+    AlertRow.title,
+    AlertRow.text,
+    AlertRow.run_id,
+    AlertRow.mode,
+    AlertRow.ts_ns,
+    AlertRow.created_ns,
+    AlertRow.attachments,
+)
 
 
-def _delivery_row(alert_id: int, channel: str, now_ns: int) -> AlertDeliveryRow:
-    return AlertDeliveryRow(
-        alert_id=alert_id,
-        channel=channel,
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-        next_attempt_ns=now_ns,
-        lease_until_ns=None,
-        last_error=None,
-        delivered_ns=None,
-        updated_ns=now_ns,
-    )
+def _alert_values(alert: Alert, now_ns: int) -> dict[str, Any]:
+    return {
+        "rule": alert.rule,
+        "severity": alert.severity.value,
+        "key": alert.key,
+        "title": alert.title,
+        "text": alert.text,
+        "run_id": alert.run_id,
+        "mode": alert.mode,
+        "ts_ns": alert.ts_ns,
+        "created_ns": now_ns,
+        "attachments": canonical_json([a.to_dict() for a in alert.attachments]),
+    }
 
 
-def _alert(row: AlertRow) -> Alert:
+def _delivery_values(alert_id: int, channel: str, now_ns: int) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "channel": channel,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_ns": now_ns,
+        "lease_until_ns": None,
+        "last_error": None,
+        "delivered_ns": None,
+        "updated_ns": now_ns,
+    }
+
+
+def _alert(row: Any) -> Alert:
+    """Return the alert of an `AlertRow`, or of a result row holding its columns."""
     return Alert(
         rule=row.rule,
-        severity=row.severity,  # type: ignore[arg-type]  # Alert turns it into a Severity
+        severity=Severity(row.severity),
         key=row.key,
         title=row.title,
         text=row.text,
         ts_ns=row.ts_ns,
         run_id=row.run_id,
         mode=row.mode,
-        attachments=tuple(Attachment.from_dict(a) for a in from_json(row.attachments)),
+        attachments=tuple(Attachment.from_dict(a) for a in from_json(row.attachments))
+        if row.attachments != "[]"
+        else (),
     )
 
 

@@ -27,6 +27,7 @@ from coinswarm.infra.storage.migrate import _config
 
 __all__ = [
     "test_a_claimed_delivery_is_nobody_elses_until_its_lease_runs_out",
+    "test_a_senders_round_settles_claims_and_says_when_to_come_back",
     "test_an_0003_database_upgrades_to_0004_and_back",
     "test_an_alert_its_deliveries_and_its_audit_entry_are_written_together",
     "test_an_attempt_is_settled_once_and_failures_are_audited",
@@ -223,3 +224,35 @@ def test_an_0003_database_upgrades_to_0004_and_back(database_url: str):
     with Store.open(database_url) as store:
         assert store.recent_alerts(5) == []
         assert store.get_run("old-run") is not None
+
+
+def test_a_senders_round_settles_claims_and_says_when_to_come_back(database_url: str):
+    with Store.open(database_url, upgrade=True) as store:
+        ids = store.add_alerts(
+            [(an_alert(f"k{n}"), ["webhook", "sms"]) for n in range(3)], now_ns=T0
+        )
+        free = {"webhook": 2, "sms": 1}
+        claimed, next_due = store.sender_round(
+            [], free, ["webhook", "sms"], now_ns=T0, lease_ns=LEASE
+        )
+        assert sorted((d.channel, d.alert_id) for d in claimed) == [
+            ("sms", ids[0]), ("webhook", ids[0]), ("webhook", ids[1]),
+        ]  # fmt: skip
+        assert next_due is None  # every free slot was filled
+        done = [
+            DeliveryOutcome(alert_id=d.alert_id, channel=d.channel, attempts_before=0)
+            for d in claimed
+        ]
+        claimed, next_due = store.sender_round(
+            done, free, ["webhook", "sms"], now_ns=T0 + S, lease_ns=LEASE
+        )
+        assert sorted((d.channel, d.alert_id) for d in claimed) == [
+            ("sms", ids[1]), ("webhook", ids[2]),
+        ]  # fmt: skip
+        assert next_due == T0  # a slot went unused: the third sms row has been due since T0
+        assert store.pending_deliveries() == 3  # two leased, one sms still waiting
+        claimed, next_due = store.sender_round(
+            [], {"webhook": 2}, ["webhook", "sms"], now_ns=T0 + S, lease_ns=LEASE
+        )
+        assert claimed == []
+        assert next_due == T0  # the sms row, due since T0 (its slot was not offered)

@@ -208,12 +208,10 @@ def _say(config: pytest.Config, line: str) -> None:
         sys.stdout.flush()
 
 
-def _seed(home: Path, env: dict[str, str], tmp: Path) -> str:
-    """Run the committee demo and a discovery demo (at once) and import a proven pattern;
-    return the demo's run id."""
-    demo_log, evolve_log = tmp / "demo.log", tmp / "evolve.log"
-    demo = _start(["demo", "--quiet", "--report", str(tmp / "demo.html")], env, demo_log)
-    evolve = _start(["evolve", "--demo"], env, evolve_log)
+def _seed(env: dict[str, str], tmp: Path) -> str:
+    """Import a proven pattern, then run the committee demo and a discovery demo at once;
+    return the demo's run id. The import goes first: it makes the database, which two
+    commands starting at the same moment on a fresh home would both try to make."""
     patterns = tmp / "proven.jsonl"
     write_patterns(patterns, [proven(OVERSOLD)], source="evo-browser")
     imported = subprocess.run(
@@ -225,8 +223,15 @@ def _seed(home: Path, env: dict[str, str], tmp: Path) -> str:
         timeout=120,
     )
     assert imported.returncode == 0, imported.stderr
-    _finish(demo, demo_log, "coinswarm demo")
-    _finish(evolve, evolve_log, "coinswarm evolve --demo")
+    demo_log, evolve_log = tmp / "demo.log", tmp / "evolve.log"
+    demo = _start(["demo", "--quiet", "--report", str(tmp / "demo.html")], env, demo_log)
+    evolve = _start(["evolve", "--demo"], env, evolve_log)
+    try:
+        _finish(demo, demo_log, "coinswarm demo")
+        _finish(evolve, evolve_log, "coinswarm evolve --demo")
+    finally:
+        _stop(demo)
+        _stop(evolve)
     found = re.search(r"coinswarm explain (run-[0-9a-f]+)", demo_log.read_text())
     assert found, demo_log.read_text()[-2000:]
     return found.group(1)
@@ -253,7 +258,7 @@ def stage(
     }
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        backtest_run = _seed(home, env, tmp)
+        backtest_run = _seed(env, tmp)
         serve_log = tmp / "serve.log"
         serve = _start(["serve", "--port", "0", "--bus", NATS], env, serve_log)
         processes.append(serve)
@@ -354,16 +359,33 @@ def test_the_portfolio_draws_the_finished_committee_run(desk: Tab, stage: Stage)
     desk.shot("portfolio-backtest")
 
 
-def test_the_paper_session_s_equity_grows_live(desk: Tab, stage: Stage) -> None:
+def test_the_paper_session_s_equity_grows_live_and_survives_a_dropped_feed(
+    desk: Tab, stage: Stage
+) -> None:
+    feeds: list[str] = []
+    desk.page.on("websocket", lambda socket: feeds.append(socket.url))
     page = desk.open("index", run=stage.paper_run)
     page.wait_for_selector("body[data-live=live]")
     before = _points(page, "#equity-chart")
+    assert before > 0, "the session's history so far is replayed from the server's buffer"
     page.wait_for_function(
         f"Number(document.querySelector('#equity-chart').dataset.points) > {before + 2}"
     )
-    assert page.get_attribute("body", "data-last-seq"), "no live event reached the page"
     assert int(page.get_attribute("#positions", "data-count") or 0) >= 1
     desk.shot("portfolio-paper-live")
+
+    seen = int(page.get_attribute("body", "data-last-seq") or 0)
+    assert seen > 0, "no live event reached the page"
+    page.evaluate("window.coinswarmLive.socket.close(4000, 'a dropped connection')")
+    page.wait_for_function("document.body.dataset.live !== 'live'")
+    page.wait_for_selector("body[data-live=live]")
+    again = [url for url in feeds if "run=" not in url][-1]  # the page's feed, not a replay
+    after = int(re.search(r"after=(\d+)", again).group(1))  # type: ignore[union-attr]
+    assert after >= seen, f"the feed came back from where it was ({again})"
+    grown = _points(page, "#equity-chart")
+    page.wait_for_function(
+        f"Number(document.querySelector('#equity-chart').dataset.points) > {grown}"
+    )
 
 
 def test_a_trade_opens_its_explanation(desk: Tab, stage: Stage) -> None:
@@ -492,4 +514,8 @@ def test_the_kill_switch_is_guarded_and_stops_and_flattens_the_session(
     page = tab.open("index", run=stage.paper_run)
     page.wait_for_selector("#positions[data-count='0']")
     tab.shot("portfolio-flattened")
+
+    page = tab.open("alerts")  # every stop is an alert by default
+    page.wait_for_selector("#alerts-table tr[data-rule] :text('stop and flatten')")
+    tab.shot("alerts-after-stop")
     tab.close()

@@ -5,7 +5,9 @@ Pure: no server, no database; time is whatever the test says it is.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -374,3 +376,12 @@ def test_a_message_is_cut_to_what_the_channel_takes():
     assert len(message.body(300)) == 300
     assert message.body(300).endswith("…")
     assert message.body().startswith("[coinswarm CRITICAL] t\nxxx")
+
+
+def test_every_variable_the_readme_names_is_a_setting():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("The server also watches the sessions", 1)[1].split("POST /api/", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]*[A-Z0-9])`", section))
+    assert {"EMAIL_HOST", "WEBHOOK_URLS", "HOURLY_LOSS_PCT"} <= named
+    fields = {name.upper() for name in AlertSettings.model_fields}
+    assert named - fields == set()

@@ -49,7 +49,7 @@ class AlertOut(BaseModel):
     created_ns: int
     attachments: list[str]
     delivered: bool
-    """Every channel took it."""
+    """Every channel took it (False for an alert no channel was there to take)."""
     deliveries: list[DeliveryOut]
 
 
@@ -104,7 +104,7 @@ def _out(stored: StoredAlert) -> AlertOut:
         ts_ns=alert.ts_ns,
         created_ns=stored.created_ns,
         attachments=[a.filename for a in alert.attachments],
-        delivered=all(d.delivered_ns is not None for d in stored.deliveries),
+        delivered=bool(deliveries) and all(d.delivered_ns is not None for d in stored.deliveries),
         deliveries=deliveries,
     )
 

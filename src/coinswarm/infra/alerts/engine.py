@@ -343,7 +343,7 @@ class AlertEngine:
     def _channels(self) -> list[Channel]:
         if self._given_channels is not None:
             return self._given_channels
-        # Connections kept open for the attempts the outbox runs at once (8 a channel); few,
+        # Connections kept open for the attempts the outbox runs at once (16 a channel); few,
         # since httpcore looks over every pooled connection for each request.
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, limits=limits)

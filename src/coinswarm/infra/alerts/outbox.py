@@ -85,7 +85,7 @@ class Outbox:
         backoff: Backoff,
         timeout_s: float,
         on_outcome: OnOutcome | None = None,
-        per_channel: int = 8,
+        per_channel: int = 16,
         poll_s: float = 2.0,
     ) -> None:
         self._store = store
@@ -203,20 +203,10 @@ class Outbox:
     def _settle_and_claim(
         self, outcomes: Sequence[DeliveryOutcome], free: Mapping[str, int]
     ) -> tuple[list[DueDelivery], int | None]:
-        """On the store's thread, in one transaction: settle, claim up to `free[channel]` on
-        each channel, and say when the next pending row is due."""
-        now = self._clock_ns()
-        with self._store.transaction():
-            if outcomes:
-                self._store.settle(outcomes, now_ns=now)
-            claimed = [
-                due
-                for name, limit in free.items()
-                for due in self._store.claim_due(
-                    [name], now_ns=now, lease_ns=self._lease_ns, limit=limit
-                )
-            ]
-            return claimed, self._store.next_due_ns(list(self._channels))
+        """On the store's thread, one transaction: settle, claim, and the next due time."""
+        return self._store.sender_round(
+            outcomes, free, list(self._channels), now_ns=self._clock_ns(), lease_ns=self._lease_ns
+        )
 
     def _done(self, task: asyncio.Task[DeliveryOutcome]) -> None:
         if task.cancelled() or task not in self._in_flight:

@@ -10,7 +10,7 @@ is sent again at worst (at least once). Two senders on one database skip each ot
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
@@ -135,6 +135,33 @@ class AlertStore(Transactional):
                 )
                 for row in rows
             ]
+
+    def sender_round(
+        self,
+        outcomes: Sequence[DeliveryOutcome],
+        free: Mapping[str, int],
+        channels: Collection[str],
+        *,
+        now_ns: int,
+        lease_ns: int,
+    ) -> tuple[list[DueDelivery], int | None]:
+        """Settle `outcomes`, claim up to `free[channel]` due rows on each channel, and say
+        when the next pending row of `channels` is due: one transaction, a sender's round.
+
+        The next due time is None when every free slot was filled (the caller's finishing
+        attempts say when to come back).
+        """
+        with self.transaction():
+            if outcomes:
+                self.settle(outcomes, now_ns=now_ns)
+            claimed = [
+                due
+                for name, limit in free.items()
+                for due in self.claim_due([name], now_ns=now_ns, lease_ns=lease_ns, limit=limit)
+            ]
+            if len(claimed) == sum(free.values()):
+                return claimed, None
+            return claimed, self.next_due_ns(channels)
 
     def next_due_ns(self, channels: Collection[str]) -> int | None:
         """Return when the next pending delivery on `channels` may be tried, or None."""

@@ -226,3 +226,5 @@ export function replay({ run, kinds, quietMs = 300, maxMs = 4000 }) {
 
 /** The page's one feed; the layout starts it, pages subscribe. */
 export const live = new LiveFeed();
+// For a person debugging in the browser's console, and for the browser tests.
+window.coinswarmLive = live;

@@ -86,12 +86,14 @@ def serve_child(args: argparse.Namespace) -> None:
     with running(create_app(found.settings, found=found), "127.0.0.1", 0) as url:
         print(f"URL {url}", flush=True)
         sys.stdin.readline()  # the clients are connected
+        cpu = time.process_time()
         if args.source == "process":
             count = int(args.rate * args.duration)
             paced(args.rate, count, lambda e: feed.submit(e) or print("REFUSED", flush=True))
         sys.stdin.readline()  # the clients are done
+        cpu = time.process_time() - cpu
         hub = found.parts["hub"].stats()
-        print("STATS " + json.dumps({"hub": hub, "feed": feed.stats()}), flush=True)
+        print("STATS " + json.dumps({"hub": hub, "feed": feed.stats(), "cpu_s": cpu}), flush=True)
 
 
 # -- the clients, here ---------------------------------------------------------------------
@@ -245,6 +247,8 @@ def report(
     print(f"  latency p99       {percentile(latencies, 0.99):>12.2f} ms")
     print(f"  latency max       {max(latencies, default=float('nan')):>12.2f} ms")
     print(f"  feed dropped      {stats['feed']['dropped']:>12,}")
+    cpu, per_send = stats["cpu_s"], stats["cpu_s"] / max(delivered, 1) * 1e6
+    print(f"  server CPU        {cpu:>12.1f} s  ({per_send:.0f} us a send)")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -514,4 +514,8 @@ def test_the_kill_switch_is_guarded_and_stops_and_flattens_the_session(
     page = tab.open("index", run=stage.paper_run)
     page.wait_for_selector("#positions[data-count='0']")
     tab.shot("portfolio-flattened")
+
+    page = tab.open("alerts")  # every stop is an alert by default
+    page.wait_for_selector("#alerts-table tr[data-rule] :text('stop and flatten')")
+    tab.shot("alerts-after-stop")
     tab.close()

@@ -256,7 +256,7 @@ def test_the_dead_mans_switch_fires_after_twice_the_interval_in_real_time(db):
                 assert engine.sessions() == {"paper-1": True}
                 # Keyed by the session's beat number, not the hub's sequence number.
                 assert engine.recent(1)[0].alert.key == "session_down:paper-1:3"
-        assert 2 * interval - 0.13 < elapsed < 2 * interval + 0.5, elapsed
+        assert 2 * interval - 0.13 < elapsed < 2 * interval + 1.0, elapsed
         assert "the session is down" in http.requests[0].json()["text"]
 
     run(body)

@@ -78,6 +78,9 @@ def test_the_viewer_sees_alerts_with_their_deliveries_and_no_secret(tmp_path: Pa
         data = answer.json()
         assert data["enabled"] is True
         assert data["channels"] == ["webhook", "webhook-2", "telegram"]
+        assert data["rules"]["hourly_loss_pct"] == "5"
+        assert data["rules"]["every_trade"] == "false"
+        assert data["rules"]["modes"] == "paper,sandbox,live"
         assert data["sessions"] == [{"run_id": "paper-1", "down": False}]
         (alert,) = data["alerts"]
         assert alert["rule"] == "risk"
@@ -120,7 +123,8 @@ def test_without_the_engine_the_answer_says_so():
             answer = await api.get("/api/alerts", headers=bearer(VIEWER))
             test = await api.post("/api/alerts/test", headers=bearer(OPERATOR))
         assert answer.json() == {
-            "enabled": False, "channels": [], "sessions": [], "dropped": 0, "alerts": [],
+            "enabled": False, "channels": [], "rules": {}, "sessions": [], "dropped": 0,
+            "alerts": [],
         }  # fmt: skip
         assert test.status_code == 404
         assert test.json() == {"error": "the server runs without the alert engine"}

@@ -385,3 +385,13 @@ def test_every_variable_the_readme_names_is_a_setting():
     assert {"EMAIL_HOST", "WEBHOOK_URLS", "HOURLY_LOSS_PCT"} <= named
     fields = {name.upper() for name in AlertSettings.model_fields}
     assert named - fields == set()
+
+
+def test_a_session_down_for_a_day_is_forgotten():
+    switch = DeadMansSwitch()
+    switch.beat("gone", interval_s=5, seq=1, mode="paper", now_ns=0)
+    assert len(switch.due(11 * S)) == 1
+    switch.due(23 * 3600 * S)
+    assert switch.watching() == {"gone": True}
+    switch.due(25 * 3600 * S)
+    assert switch.watching() == {}

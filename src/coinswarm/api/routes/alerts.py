@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from coinswarm.api.auth import Operator, Viewer
 from coinswarm.api.errors import NotFoundError
 from coinswarm.api.services import Services, services
-from coinswarm.infra.alerts import Alert, AlertEngine, Severity, StoredAlert
+from coinswarm.infra.alerts import Alert, AlertEngine, AlertSettings, Severity, StoredAlert
 
 __all__ = ["ALERTS", "router"]
 
@@ -62,6 +62,8 @@ class AlertsOut(BaseModel):
     enabled: bool
     """False when the server runs without the alert engine."""
     channels: list[str]
+    rules: dict[str, str]
+    """What raises an alert: each rule's threshold or switch, and the de-duplication window."""
     sessions: list[SessionOut]
     """The sessions the dead-man's switch watches, and whether each is down."""
     dropped: int
@@ -77,6 +79,15 @@ class TestAlertOut(BaseModel):
 def _engine(found: Services) -> AlertEngine | None:
     engine = found.parts.get(ALERTS)
     return engine if isinstance(engine, AlertEngine) else None
+
+
+def _rules(settings: AlertSettings) -> dict[str, str]:
+    names = (
+        "hourly_loss_pct", "phase3_loss_usd", "error_burst_count", "error_burst_s",
+        "every_trade", "risk_events", "session_down", "heartbeat_factor", "window_s",
+    )  # fmt: skip
+    found = {name: str(getattr(settings, name)).lower() for name in names}
+    return found | {"modes": ",".join(settings.modes)}
 
 
 def _out(stored: StoredAlert) -> AlertOut:
@@ -118,11 +129,12 @@ def recent_alerts(
     """Return the newest alerts, newest first, with each channel's delivery."""
     engine = _engine(found)
     if engine is None:
-        return AlertsOut(enabled=False, channels=[], sessions=[], dropped=0, alerts=[])
+        return AlertsOut(enabled=False, channels=[], rules={}, sessions=[], dropped=0, alerts=[])
     sessions = [SessionOut(run_id=r, down=d) for r, d in sorted(engine.sessions().items())]
     return AlertsOut(
         enabled=True,
         channels=list(engine.channels),
+        rules=_rules(engine.settings),
         sessions=sessions,
         dropped=engine.dropped,
         alerts=[_out(stored) for stored in engine.recent(limit)],

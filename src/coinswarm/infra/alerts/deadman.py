@@ -20,6 +20,7 @@ from coinswarm.infra.storage.alert_records import Alert, Severity
 __all__ = ["DeadMansSwitch"]
 
 _NS = 1_000_000_000
+_FORGET_DOWN_NS = 24 * 3600 * _NS  # a session down a day is forgotten (its alert was sent)
 _MIN_PERIOD_S = 0.02
 _MAX_PERIOD_S = 1.0
 
@@ -72,8 +73,10 @@ class DeadMansSwitch:
     def due(self, now_ns: int) -> list[Alert]:
         """Return a session-down alert for each session silent too long, once per silence."""
         found = []
-        for run_id, watched in self._watched.items():
+        for run_id, watched in list(self._watched.items()):
             if watched.down:
+                if now_ns - watched.last_beat_ns > _FORGET_DOWN_NS:
+                    del self._watched[run_id]
                 continue
             silent_ns = now_ns - watched.last_beat_ns
             if silent_ns <= self.factor * watched.interval_ns:

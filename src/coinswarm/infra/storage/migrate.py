@@ -7,6 +7,7 @@ works from an installed wheel with no `alembic.ini` anywhere.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from alembic import command
@@ -121,15 +122,23 @@ def upgrade(url: str | URL | None = None, *, to: str = "head") -> str:
 
 
 def _build_aside(url: URL, path: Path, to: str) -> str:
-    partial = path.with_name(f".{path.name}.building")
-    for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm"))):
-        leftover.unlink(missing_ok=True)
+    # Each builder has a file of its own: two commands opening a new home at the same moment
+    # must not delete each other's half-built file. The first finished file is linked into
+    # place (a link never replaces an existing name); a later builder discards its own and
+    # upgrades the winner's, which may already hold a run.
+    partial = path.with_name(f".{path.name}.building-{os.getpid()}-{secrets.token_hex(4)}")
     engine = connect(url.set(database=str(partial)))
     try:
         revision = _upgrade_engine(engine, to)
     finally:
         engine.dispose()  # closing the last connection folds the WAL into the file
-    os.replace(partial, path)
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return upgrade(url, to=to)
+    finally:
+        for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
     return revision
 
 

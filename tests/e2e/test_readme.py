@@ -495,10 +495,23 @@ def _paper_bus(folder: Folder, command: str) -> None:
         socket.create_connection(("127.0.0.1", 4222), timeout=0.5).close()
     except OSError:
         absent("no NATS server on 127.0.0.1:4222")
-    stream = {"COINSWARM_BUS_STREAM": "READMELIVE", "COINSWARM_BUS_PREFIX": "readmelive"}
+    import asyncio  # noqa: PLC0415
+
+    from coinswarm.infra.bus import NatsBus, NatsBusConfig  # noqa: PLC0415
+
+    tag = os.urandom(4).hex()
+    stream = {"COINSWARM_BUS_STREAM": f"README{tag}", "COINSWARM_BUS_PREFIX": f"readme{tag}"}
     done = folder.run(command, "--bars", "40", "--speed", "max", "--json", env=stream)
     assert json.loads(done.stdout)["bars"] == 40
     assert "unreachable" not in done.stderr
+
+    async def drop() -> None:  # the stream the session made, on the machine's NATS
+        config = NatsBusConfig(stream=f"README{tag}", prefix=f"readme{tag}")
+        bus = await NatsBus.connect(config)
+        await bus.delete_stream()
+        await bus.close()
+
+    asyncio.run(drop())
 
 
 @case("coinswarm report daily --date 2026-12-06")

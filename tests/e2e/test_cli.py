@@ -254,3 +254,23 @@ def test_paper_through_the_local_exchange_trades_like_the_backtest(tmp_path):
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error:")
     assert "nowhere" in unknown.stderr
+
+
+def test_a_paced_paper_session_writes_each_bar_as_it_passes(tmp_path):
+    """What a paced session has done is in the database at once (the API reads it there); a
+    session at full speed checkpoints like a backtest."""
+    from coinswarm.bootstrap import open_store  # noqa: PLC0415 - loads the engine
+
+    common = ["--strategy", "sma-cross", "--bars", "48", "--json", "--quiet"]
+    paced = coinswarm("paper", *common, "--speed", "3600000", "--cash", "50000")
+    fast = coinswarm("paper", *common, "--speed", "max", "--cash", "60000")
+    assert paced.returncode == 0, paced.stderr
+    assert fast.returncode == 0, fast.stderr
+    store = open_store(None, mode="paper")
+    try:
+        paced_rows = store.row_counts(json.loads(paced.stdout)["run"])
+        fast_rows = store.row_counts(json.loads(fast.stdout)["run"])
+    finally:
+        store.close()
+    assert paced_rows["ledger_snapshots"] >= 46
+    assert fast_rows["ledger_snapshots"] <= 2

@@ -296,6 +296,9 @@ def paper(
             exchange=exchange,
             state_file=state,
             shared_state=state_url,
+            # A paced session writes each bar as it passes, so that what it has done is in the
+            # database (and the API) at once; a run at full speed checkpoints like a backtest.
+            checkpoint_every=DEFAULT_CHECKPOINT_EVERY if replay_speed(speed) is None else 1,
         )
         runs_folder(runs_dir)
         closed = closed_bars_for(evolve)

@@ -116,9 +116,9 @@ def broadcasting(
             from coinswarm.cli import serve as serving  # noqa: PLC0415
 
             # The settings, and the refusals and notes, of `coinswarm serve` itself.
-            settings = serving._settings(port=serve_port, db=database, runs_dir=runs_dir)
-            serving._refuse_exposure(settings)
-            serving._warn_without_tokens(settings)
+            settings = serving.serve_settings(port=serve_port, db=database, runs_dir=runs_dir)
+            serving.refuse_exposure(settings)
+            serving.warn_without_tokens(settings)
             served = stack.enter_context(serve_beside(settings))
             say(f"serving the API and dashboards at {served.url}")
             publishers.append(Publisher(CallbackTransport(served.submit, name="server beside")))

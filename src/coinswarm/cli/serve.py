@@ -36,7 +36,7 @@ from coinswarm.domain.errors import CoinswarmError
 if TYPE_CHECKING:
     from coinswarm.api.settings import ServeSettings
 
-__all__ = ["serve"]
+__all__ = ["refuse_exposure", "serve", "serve_settings", "warn_without_tokens"]
 
 REDIS_VARIABLE = "COINSWARM_REDIS_URL"
 MIN_TOKEN = 16
@@ -77,21 +77,21 @@ def serve(
     may also pause, resume, stop and start jobs; every action goes to the audit log.
     """
     try:
-        settings = _settings(
+        settings = serve_settings(
             host=host, port=port, db=db, runs_dir=runs_dir, bus=bus, public=public or None
         )
-        _refuse_exposure(settings)
+        refuse_exposure(settings)
         listening = _listen(settings.host, settings.port)
     except (CoinswarmError, OSError) as error:
         raise fail(error) from None
-    _warn_without_tokens(settings)
+    warn_without_tokens(settings)
     try:
         _serve(settings, listening)
     finally:
         listening.close()
 
 
-def _settings(**given: Any) -> ServeSettings:
+def serve_settings(**given: Any) -> ServeSettings:
     """Return the variables' settings, each option given overriding its variable."""
     from pydantic import ValidationError  # noqa: PLC0415
 
@@ -122,7 +122,7 @@ def _loopback(host: str) -> bool:
         return False  # a name: it may resolve anywhere
 
 
-def _refuse_exposure(settings: ServeSettings) -> None:
+def refuse_exposure(settings: ServeSettings) -> None:
     """Refuse to listen beyond this machine without the tokens that guard it."""
     host = settings.host
     if _loopback(host):
@@ -145,7 +145,7 @@ def _refuse_exposure(settings: ServeSettings) -> None:
         )
 
 
-def _warn_without_tokens(settings: ServeSettings) -> None:
+def warn_without_tokens(settings: ServeSettings) -> None:
     if settings.operator_token is None:
         tell(
             "note: COINSWARM_API_OPERATOR_TOKEN is not set: nobody can pause, resume, stop or "
@@ -211,6 +211,9 @@ def _serve(settings: ServeSettings, listening: socket.socket) -> None:
         lifespan="on",
         loop="asyncio",
         ws="websockets-sansio",
+        # Compressing each event costs more CPU than the bytes it saves on a fan-out to many
+        # dashboards (bench_websocket.py fell seconds behind with it).
+        ws_per_message_deflate=False,
         log_config=None,  # uvicorn's records go to coinswarm.log with every other library's
         access_log=False,  # a websocket's URL carries its token: never write request lines
         timeout_graceful_shutdown=_GRACE_S,

@@ -82,7 +82,7 @@ from coinswarm.infra.telemetry import SessionTelemetry, Telemetry, told
 from coinswarm.orchestration.door import Door, describe_event
 from coinswarm.orchestration.state_file_operator import StateFileOperator
 from coinswarm.risk.errors import RiskConfigError
-from coinswarm.risk.profiles import RiskProfile
+from coinswarm.risk.profiles import RiskProfile, profile_for
 from coinswarm.risk.settings import RiskSettings
 from coinswarm.risk.state_file import PersonAction, StoredRiskState, load_risk_state
 from coinswarm.strategies import (
@@ -94,7 +94,9 @@ from coinswarm.strategies import (
 )
 
 __all__ = [
+    "DEFAULT_PHASES",
     "PERSON_MODES",
+    "REBUILT_MODES",
     "SIMULATED",
     "SYNTHETIC_BARS",
     "SYNTHETIC_SEED",
@@ -111,6 +113,8 @@ __all__ = [
     "resume",
     "risk_state_path",
     "run",
+    "stored_profile",
+    "stored_request",
 ]
 
 DEFAULT_PHASE = "default"
@@ -732,6 +736,39 @@ def request_from_json(values: Mapping[str, Any]) -> BacktestRequest:
     else:
         data["slippage"] = slippage_from_json(data["slippage"])
     return BacktestRequest(**data)
+
+
+REBUILT_MODES = frozenset({"backtest", "paper"})
+"""The modes whose bars load again from the request `run` stored with the run."""
+DEFAULT_PHASES = {"backtest": 0, "paper": 1, "sandbox": 2, "live": 3}
+"""The risk phase each mode runs in when its run stored none."""
+_UNREADABLE = (CoinswarmError, OSError, KeyError, TypeError, ValueError, AttributeError)
+
+
+def stored_request(record: RunRecord) -> BacktestRequest | None:
+    """Return the request a backtest or paper run was started with; None if it cannot be read
+    again (another mode, or stored by an older Coinswarm)."""
+    if record.mode not in REBUILT_MODES:
+        return None
+    try:
+        return request_from_json(record.inputs)
+    except _UNREADABLE:
+        return None
+
+
+def stored_profile(record: RunRecord) -> RiskProfile | None:
+    """Return the risk profile the run obeyed; None for a run without limits."""
+    request = stored_request(record)
+    if request is not None:
+        try:
+            return resolve_risk(request)
+        except _UNREADABLE:
+            pass
+    phase: Any = record.inputs.get("phase")
+    try:
+        return profile_for(int(phase))
+    except _UNREADABLE:  # none stored, or "default": the mode's own phase
+        return profile_for(DEFAULT_PHASES.get(record.mode, 0))
 
 
 def open_store(url: str | None, *, mode: str = "backtest") -> Store:

@@ -14,21 +14,17 @@ import bisect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 from coinswarm import bootstrap
 from coinswarm.domain.bar import BarSeries
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Fill
 from coinswarm.infra.storage import RunRecord
-from coinswarm.risk.profiles import RiskProfile, profile_for
 
-__all__ = ["BarMarks", "FillMarks", "Marks", "marks_for", "profile_of"]
+__all__ = ["BarMarks", "FillMarks", "Marks", "marks_for"]
 
 logger = logging.getLogger(__name__)
 
-REBUILT_MODES = frozenset({"backtest", "paper"})
-DEFAULT_PHASES = {"backtest": 0, "paper": 1, "sandbox": 2, "live": 3}
 _UNREADABLE = (CoinswarmError, OSError, KeyError, TypeError, ValueError, AttributeError)
 
 
@@ -95,18 +91,9 @@ class FillMarks(Marks):
         )
 
 
-def _request(record: RunRecord) -> bootstrap.BacktestRequest | None:
-    if record.mode not in REBUILT_MODES:
-        return None
-    try:
-        return bootstrap.request_from_json(record.inputs)
-    except _UNREADABLE:
-        return None  # stored by an older Coinswarm, or not by `bootstrap.run`
-
-
 def marks_for(record: RunRecord, fills: Sequence[Fill]) -> Marks:
     """Return the run's bar closes when they load again, else its fill prices."""
-    request = _request(record)
+    request = bootstrap.stored_request(record)
     if request is not None:
         try:
             market = {s.instrument: s for s in bootstrap.load_market(request)}
@@ -117,18 +104,3 @@ def marks_for(record: RunRecord, fills: Sequence[Fill]) -> Marks:
             if traded <= set(market):
                 return BarMarks(market)
     return FillMarks(fills)
-
-
-def profile_of(record: RunRecord) -> RiskProfile | None:
-    """Return the risk profile the run obeyed; None for a run without limits."""
-    request = _request(record)
-    if request is not None:
-        try:
-            return bootstrap.resolve_risk(request)
-        except _UNREADABLE:
-            pass
-    phase: Any = record.inputs.get("phase")
-    try:
-        return profile_for(int(phase))
-    except _UNREADABLE:  # none stored, or "default": the mode's own phase
-        return profile_for(DEFAULT_PHASES.get(record.mode, 0))

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from coinswarm import bootstrap
 from coinswarm.backtest.catalog import Place, opened, places
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.domain.fill import Fill
@@ -46,7 +47,7 @@ from coinswarm.infra.storage.models import (
     VerdictRow,
 )
 from coinswarm.reporting._ledger_day import DayFigures, HeldPosition, fold_day
-from coinswarm.reporting._marks import marks_for, profile_of
+from coinswarm.reporting._marks import marks_for
 from coinswarm.reporting.days import BadDateError, day_bounds, parse_day
 from coinswarm.risk.profiles import RiskProfile
 
@@ -287,7 +288,7 @@ def run_day(store: Store, record: RunRecord, start: int, end: int) -> RunDay:
         trades=trades,
         figures=figures,
         marked=marks.marked,
-        limits=_limits(profile_of(record), figures, orders),
+        limits=_limits(bootstrap.stored_profile(record), figures, orders),
         notes=tuple(notes),
     )
 

@@ -18,7 +18,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from coinswarm import bootstrap
 from coinswarm.backtest.catalog import session_journals
@@ -27,25 +26,12 @@ from coinswarm.domain.bar import Bar, BarSeries
 from coinswarm.domain.errors import CoinswarmError
 from coinswarm.infra.session_codec import bar_from_json
 from coinswarm.infra.storage import RunRecord
-from coinswarm.risk.profiles import RiskProfile, profile_for
 
-__all__ = ["MarketCache", "journal_market", "profile_of", "rebuild_market"]
+__all__ = ["MarketCache", "journal_market", "rebuild_market"]
 
 logger = logging.getLogger(__name__)
 
-REBUILT_MODES = frozenset({"backtest", "paper"})
-DEFAULT_PHASES = {"backtest": 0, "paper": 1, "sandbox": 2, "live": 3}
-"""The phase a run is taken to obey when it stored none (each mode's default)."""
 _UNREADABLE = (CoinswarmError, OSError, KeyError, TypeError, ValueError, AttributeError)
-
-
-def _request(record: RunRecord) -> bootstrap.BacktestRequest | None:
-    if record.mode not in REBUILT_MODES:
-        return None
-    try:
-        return bootstrap.request_from_json(record.inputs)
-    except _UNREADABLE:
-        return None  # stored by an older Coinswarm, or not by `bootstrap.run`
 
 
 def _journal_bars(path: Path, bars: dict[str, dict[int, Bar]]) -> int | None:
@@ -86,14 +72,14 @@ def journal_market(paths: Sequence[Path]) -> dict[str, BarSeries] | None:
 
 
 def _journals(record: RunRecord) -> list[Path]:
-    if record.mode in REBUILT_MODES:
+    if record.mode in bootstrap.REBUILT_MODES:
         return []
     return session_journals(record.run_id, data_home() / "sessions")
 
 
 def rebuild_market(record: RunRecord) -> dict[str, BarSeries] | None:
     """Return the run's bars by instrument, or None when they cannot be had again."""
-    request = _request(record)
+    request = bootstrap.stored_request(record)
     if request is None:
         return journal_market(_journals(record))
     try:
@@ -101,21 +87,6 @@ def rebuild_market(record: RunRecord) -> dict[str, BarSeries] | None:
     except _UNREADABLE as error:
         logger.info("the bars of run %s cannot be loaded again: %s", record.run_id, error)
         return None
-
-
-def profile_of(record: RunRecord) -> RiskProfile | None:
-    """Return the risk profile the run obeyed; None for a run without limits."""
-    request = _request(record)
-    if request is not None:
-        try:
-            return bootstrap.resolve_risk(request)
-        except _UNREADABLE:
-            pass
-    phase: Any = record.inputs.get("phase")
-    try:
-        return profile_for(int(phase))
-    except _UNREADABLE:  # none stored, or "default": the mode's own phase
-        return profile_for(DEFAULT_PHASES.get(record.mode, 0))
 
 
 Stamp = tuple[tuple[str, int], ...]

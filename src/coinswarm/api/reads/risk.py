@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import numpy as np
 from sqlalchemy import func, select
 
+from coinswarm import bootstrap
 from coinswarm.api.reads.account import AccountCache, Curve, portfolio
-from coinswarm.api.reads.market import DEFAULT_PHASES, MarketCache, profile_of
+from coinswarm.api.reads.market import MarketCache
 from coinswarm.api.reads.models import (
     BreakerEvent,
     Limit,
@@ -271,7 +272,7 @@ class RiskReader:
         return _RunView(
             run_id=record.run_id,
             status=record.status,
-            profile=profile_of(record),
+            profile=bootstrap.stored_profile(record),
             curve=curve,
             held=held,
             trades_today=_trades_today(store, record.run_id, held.as_of_ts),
@@ -296,7 +297,7 @@ class RiskReader:
             stored, unreadable = StoredRiskState(), Stop(kind="STATE_FILE", reason=str(error))
         kill, breaker = _in_force(stored)
         view, history = self._view_and_history(mode)
-        profile = view.profile or profile_for(DEFAULT_PHASES[mode])
+        profile = view.profile or profile_for(bootstrap.DEFAULT_PHASES[mode])
         figures = _from_state(stored.kill_switch, _from_curve(view.curve))
         stops = [Stop(kind=str(kind), reason=why) for kind, why in sorted(kill.stops.items())]
         stops += [] if unreadable is None else [unreadable]

@@ -35,6 +35,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from coinswarm.infra.telemetry import KINDS, STATUSES
+
 __all__ = [
     "CHANNELS",
     "CONTENT_TYPE",
@@ -52,20 +54,7 @@ CHANNELS = ("email", "sms", "webhook", "telegram", "dashboard")
 _STATUSES = ("new", "open", "partially_filled", "filled", "cancelled", "rejected", "expired")
 _SIDES = ("buy", "sell")
 _SOURCES = ("exchange", "bus", "store")
-_STOP_STATUSES = ("finished", "interrupted", "failed")
 _RISK_SOURCES = ("breaker", "kill_switch", "guard", "oversight")
-_KINDS = (
-    "start",
-    "bar",
-    "verdict",
-    "order",
-    "fill",
-    "risk",
-    "equity",
-    "heartbeat",
-    "error",
-    "stop",
-)
 OTHER = "other"
 _TRIPS = frozenset({"trip", "tripped", "breaker_trip"})
 
@@ -360,7 +349,7 @@ class Metrics:
     def observe(self, event: Mapping[str, Any]) -> None:
         """Count one live event (the feed calls this for each, in order)."""
         kind = normalised(event.get("kind"))
-        self.events.labels(kind if kind in _KINDS else OTHER).inc()
+        self.events.labels(kind if kind in KINDS else OTHER).inc()
         mode = _one_of(event.get("mode"), MODES)
         self._lag(event.get("sent_ns"))
         handler = self._HANDLERS.get(kind)
@@ -413,7 +402,7 @@ class Metrics:
             self.exchange_errors.labels(mode, code).inc()
 
     def _stop(self, event: Mapping[str, Any], mode: str) -> None:
-        self.stops.labels(mode, _one_of(event.get("status"), _STOP_STATUSES)).inc()
+        self.stops.labels(mode, _one_of(event.get("status"), STATUSES)).inc()
         with self._lock:
             self._runs.pop(str(event.get("run_id")), None)
 

@@ -4,7 +4,8 @@
 // the dashboards during the day wants to watch; a finished backtest is the fallback.
 
 import { get } from "./api.js";
-import { h, listOf, pick, toNs, when } from "./dom.js";
+import { fill, h, listOf, pick, toNs, when } from "./dom.js";
+import { empty, problem } from "./layout.js";
 
 const SESSIONS = ["live", "sandbox", "paper"];
 
@@ -38,6 +39,23 @@ export function preferred(runs) {
 export async function loadRuns(params = {}) {
   const runs = listOf(await get("/api/runs", { limit: 200, ...params }), "runs");
   return runs.sort((a, b) => started(b) - started(a));
+}
+
+/**
+ * Return the stored runs for a page titled `title`, or null once `main` says why there are
+ * none to show (the API refused, or nothing has run yet); the page is then ready as it is.
+ */
+export async function runsOrNotice(main, title) {
+  let runs;
+  try {
+    runs = await loadRuns();
+  } catch (error) {
+    fill(main, h("h1", {}, title), problem(error, "list the runs"));
+  }
+  if (runs && !runs.length) fill(main, h("h1", {}, title), empty("no runs yet", "coinswarm demo"));
+  if (runs && runs.length) return runs;
+  document.body.dataset.ready = "true";
+  return null;
 }
 
 /** Return the id the address asks for (?run=), or null. */

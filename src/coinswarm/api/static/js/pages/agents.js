@@ -10,7 +10,7 @@ import { TimeChart, color } from "../charts.js";
 import { badge, fill, h, listOf, percent, row, table, when } from "../dom.js";
 import { empty, mount, problem, throttle } from "../layout.js";
 import { live } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId } from "../runs.js";
+import { askedRun, picker, preferred, runId, runsOrNotice } from "../runs.js";
 import { meter } from "../widgets.js";
 
 const main = mount("agents", { kinds: ["verdict", "start", "stop"] });
@@ -155,19 +155,8 @@ async function loadRun(id) {
 }
 
 async function start() {
-  let runs;
-  try {
-    runs = await loadRuns();
-  } catch (error) {
-    fill(main, h("h1", {}, "Agents"), problem(error, "list the runs"));
-    document.body.dataset.ready = "true";
-    return;
-  }
-  if (!runs.length) {
-    fill(main, h("h1", {}, "Agents"), empty("no runs yet", "coinswarm demo"));
-    document.body.dataset.ready = "true";
-    return;
-  }
+  const runs = await runsOrNotice(main, "Agents");
+  if (!runs) return;
   const committee = runs.filter((r) => r.strategy === "committee");
   const chosen = runs.find((r) => runId(r) === askedRun()) || preferred(committee.length ? committee : runs);
   fill(view.toolbar, picker(runs, runId(chosen), (id) => loadRun(id)));

@@ -7,7 +7,7 @@ import { equityPoints, isOpen, lastDay, limitMoney, lossUsed, orderAmount } from
 import { fill, h, listOf, money, num, percent, pick, qty, row, signClass, table, when } from "../dom.js";
 import { empty, mount, problem, throttle, toast } from "../layout.js";
 import { live, replay } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId, runMode, runStatus, strategyLabel } from "../runs.js";
+import { askedRun, picker, preferred, runId, runMode, runStatus, strategyLabel, runsOrNotice } from "../runs.js";
 import { card, meter } from "../widgets.js";
 
 const main = mount("portfolio", { kinds: ["equity", "bar", "order", "fill", "start", "stop", "risk"] });
@@ -353,19 +353,8 @@ async function loadRun(id) {
 }
 
 async function start() {
-  let runs;
-  try {
-    runs = await loadRuns();
-  } catch (error) {
-    fill(main, h("h1", {}, "Portfolio"), problem(error, "list the runs"));
-    document.body.dataset.ready = "true";
-    return;
-  }
-  if (!runs.length) {
-    fill(main, h("h1", {}, "Portfolio"), empty("no runs yet", "coinswarm demo"));
-    document.body.dataset.ready = "true";
-    return;
-  }
+  const runs = await runsOrNotice(main, "Portfolio");
+  if (!runs) return;
   const asked = askedRun();
   const chosen = runs.find((r) => runId(r) === asked) || preferred(runs);
   state.picker = picker(runs, runId(chosen), (id) => loadRun(id));

@@ -7,7 +7,7 @@ import { badge, fill, h, listOf, money, num, pick, qty, row, table, when } from 
 import { orderAmount, tsOf } from "../figures.js";
 import { empty, mount, problem, throttle } from "../layout.js";
 import { live, replay } from "../live.js";
-import { askedRun, loadRuns, picker, preferred, runId, runStatus } from "../runs.js";
+import { askedRun, picker, preferred, runId, runStatus, runsOrNotice } from "../runs.js";
 import { kv } from "../widgets.js";
 
 const PAGE = 50;
@@ -267,19 +267,8 @@ async function choose(id) {
 }
 
 async function start() {
-  let runs;
-  try {
-    runs = await loadRuns();
-  } catch (error) {
-    fill(main, h("h1", {}, "Trades"), problem(error, "list the runs"));
-    document.body.dataset.ready = "true";
-    return;
-  }
-  if (!runs.length) {
-    fill(main, h("h1", {}, "Trades"), empty("no runs yet", "coinswarm demo"));
-    document.body.dataset.ready = "true";
-    return;
-  }
+  const runs = await runsOrNotice(main, "Trades");
+  if (!runs) return;
   const chosen = runs.find((r) => runId(r) === askedRun()) || preferred(runs);
   state.runs = runs;
   fill(view.toolbar, picker(runs, runId(chosen), (id) => loadRun(id)));

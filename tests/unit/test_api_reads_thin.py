@@ -41,3 +41,15 @@ def test_thinning_keeps_the_ends_the_peak_and_the_trough(values, most):
     elif most >= 4:
         assert curve.equity[kept].max() == curve.equity.max()
         assert curve.drawdown[kept].min() == curve.drawdown.min()
+
+
+def test_a_limit_says_what_it_is_measured_from_without_printing_none():
+    from decimal import Decimal  # noqa: PLC0415
+
+    from coinswarm.api.reads.risk import _Figures, _measured  # noqa: PLC0415
+
+    known = _Figures(None, Decimal("98307.64082462"), Decimal(100000), None, "the curve")
+    unknown = _Figures(None, None, None, None, "no equity yet")
+    assert _measured("the peak equity", known.peak, known) == "the peak equity 100,000.00 (the curve)"
+    assert _measured("the peak equity", unknown.peak, unknown) == "the peak equity (no equity yet)"
+    assert "None" not in _measured("the UTC day's opening equity", None, unknown)

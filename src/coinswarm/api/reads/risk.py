@@ -117,6 +117,13 @@ def _loss(start: Decimal | None, now: Decimal | None) -> Decimal | None:
     return (start - now) / start
 
 
+def _measured(label: str, base: Decimal | None, figures: _Figures) -> str:
+    """Say what a limit is measured from as a person reads it: "the peak equity 100,000.00
+    (the latest run's equity curve)", or the label alone when there is no figure yet."""
+    amount = "" if base is None else f" {base:,.2f}"
+    return f"{label}{amount} ({figures.source})"
+
+
 def _limits(
     profile: RiskProfile, figures: _Figures, held: Portfolio | None, trades_today: int | None
 ) -> list[Limit]:
@@ -126,15 +133,17 @@ def _limits(
             _loss(figures.day_open, figures.equity),
             profile.max_daily_loss_fraction,
             "daily_loss",
-            f"loss since the UTC day's opening equity {figures.day_open} ({figures.source}); "
-            "the daily stop lifts the next UTC day",
+            "loss since "
+            + _measured("the UTC day's opening equity", figures.day_open, figures)
+            + "; the daily stop lifts the next UTC day",
         ),
         _fraction(
             _loss(figures.peak, figures.equity),
             profile.max_total_loss_fraction,
             "total_loss",
-            f"drawdown from the peak equity {figures.peak} ({figures.source}); "
-            "a total-loss stop waits for a person",
+            "drawdown from "
+            + _measured("the peak equity", figures.peak, figures)
+            + "; a total-loss stop waits for a person",
         ),
         _fraction(
             None if held is None else Decimal(str(max(shares, default=0.0))),

@@ -50,6 +50,7 @@ def test_a_limit_says_what_it_is_measured_from_without_printing_none():
 
     known = _Figures(None, Decimal("98307.64082462"), Decimal(100000), None, "the curve")
     unknown = _Figures(None, None, None, None, "no equity yet")
-    assert _measured("the peak equity", known.peak, known) == "the peak equity 100,000.00 (the curve)"
+    peak = _measured("the peak equity", known.peak, known)
+    assert peak == "the peak equity 100,000.00 (the curve)"
     assert _measured("the peak equity", unknown.peak, unknown) == "the peak equity (no equity yet)"
     assert "None" not in _measured("the UTC day's opening equity", None, unknown)

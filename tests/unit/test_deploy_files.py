@@ -106,9 +106,8 @@ def test_prometheus_scrapes_the_servers_metrics_with_a_token_file():
     authorization = job["authorization"]
     assert authorization["type"] == "Bearer"
     assert "credentials" not in authorization  # never a token in the repository
-    assert authorization["credentials_file"].startswith("secrets/")
-    secrets = (PROMETHEUS / authorization["credentials_file"]).parent
-    assert (secrets / ".gitignore").read_text().splitlines()[1:] == ["*", "!.gitignore"]
+    # ...nor a file of it: the token is a secret mounted from the environment (compose.yaml)
+    assert authorization["credentials_file"] == "/run/secrets/coinswarm_viewer_token"
     for rule_file in config["rule_files"]:
         assert (PROMETHEUS / rule_file).is_file()
 
@@ -197,9 +196,17 @@ def test_compose_mounts_files_that_exist(compose):
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (DEPLOY / source).exists(), source
-    for secret in compose.get("secrets", {}).values():
-        folder = (DEPLOY / secret["file"]).parent
-        assert (folder / ".gitignore").is_file(), folder
+
+
+def test_compose_takes_every_secret_from_the_environment(compose):
+    secrets = compose["secrets"]
+    assert secrets["coinswarm_viewer_token"] == {"environment": "COINSWARM_API_VIEWER_TOKEN"}
+    assert all(set(secret) == {"environment"} for secret in secrets.values())
+    assert compose["services"]["prometheus"]["secrets"] == ["coinswarm_viewer_token"]
+    grafana = compose["services"]["grafana"]
+    mounted = f"/run/secrets/{grafana['secrets'][0]}"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == mounted
+    assert not list(DEPLOY.rglob("secrets"))  # no folder of secrets in the repository
 
 
 def test_compose_points_grafana_at_the_mounted_dashboards(compose):

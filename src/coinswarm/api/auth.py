@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 
 from coinswarm.api.services import Services, services
 
-__all__ = ["Operator", "Role", "Viewer", "operator", "role_of", "viewer"]
+__all__ = ["Operator", "Role", "Viewer", "client_of", "operator", "role_of", "viewer"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,13 @@ def role_of(connection: HTTPConnection, found: Services) -> Role | None:
     return Role.VIEWER if is_viewer else None
 
 
+def client_of(connection: HTTPConnection) -> str:
+    """Return the client's address as the audit log names it."""
+    return connection.client.host if connection.client else "unknown"
+
+
 def _refuse(connection: HTTPConnection, found: Services, status: int, why: str) -> HTTPException:
-    client = connection.client.host if connection.client else "unknown"
+    client = client_of(connection)
     path = connection.url.path
     logger.warning("refused %s from %s: %s", path, client, why)
     auditor = found.parts.get("audit")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.requests import Request
 
 from coinswarm.api.audit import AUDITOR, Auditor, AuditWriteError
-from coinswarm.api.auth import Operator
+from coinswarm.api.auth import Operator, client_of
 from coinswarm.api.control import CONTROLS, ControlOutcome, ControlRefusedError, Controls, Kind
 from coinswarm.api.services import Services, services
 from coinswarm.risk.errors import RiskStateError
@@ -74,7 +74,7 @@ def _act(
     auditor: Auditor | None = found.parts.get(AUDITOR)
     if controls is None or auditor is None:
         raise HTTPException(503, "control is not set up on this server (no control or audit part)")
-    client = request.client.host if request.client else "unknown"
+    client = client_of(request)
 
     def audit(outcome: str, **detail: Any) -> None:
         auditor.control(

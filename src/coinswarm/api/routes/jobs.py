@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from starlette.requests import Request
 
 from coinswarm.api.audit import AUDITOR, Auditor, AuditWriteError
-from coinswarm.api.auth import Operator, Viewer
+from coinswarm.api.auth import Operator, Viewer, client_of
 from coinswarm.api.jobs import (
     JOBS,
     BacktestJob,
@@ -77,7 +77,7 @@ def _launch(
     auditor: Auditor | None = found.parts.get(AUDITOR)
     if auditor is None:
         raise HTTPException(503, "jobs need the audit log, which is not set up on this server")
-    client = request.client.host if request.client else "unknown"
+    client = client_of(request)
 
     def audit(outcome: str, **detail: Any) -> None:
         auditor.control(
